@@ -1,0 +1,57 @@
+"""The contract every server-side backend fulfils: bytes in, bytes out, with a time to live."""
+
+from __future__ import annotations
+
+import abc
+from typing import NamedTuple
+
+__all__ = ["Replaced", "SessionBackend"]
+
+
+class Replaced(NamedTuple):
+    """The outcome of :meth:`SessionBackend.replace`."""
+
+    #: True when the new value was stored.
+    stored: bool
+    #: When not stored: the value found instead of the expected one, or None if the key is gone.
+    current: bytes | None
+
+
+class SessionBackend(abc.ABC):
+    """Where sessions live. Subclass it to add a backend; the store does everything else.
+
+    Keys are short ASCII strings made by the store (a prefix and a hash; never a raw session id).
+    Values are opaque bytes. ``ttl`` is in whole seconds and always positive. Every method raises
+    :class:`~starlette_session.exceptions.SessionBackendError` when the backend fails, with the
+    driver's error chained; it never returns a made-up answer instead.
+
+    Contract (checked by the shared suite in ``tests/backends/``):
+
+    - ``read`` returns the value, or None when the key is missing or expired. When ``ttl`` is given
+      the key's time to live is reset to it in the same operation (sliding expiry).
+    - ``create`` stores only when the key does not exist and says whether it did.
+    - ``replace`` stores only when the key exists and holds exactly ``expected`` (compare and set),
+      atomically with respect to every other call on the same key.
+    - ``expire`` resets the time to live of an existing key.
+    - ``delete`` removes keys, missing or not.
+    """
+
+    @abc.abstractmethod
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        """Return the value of ``key``, refreshing its time to live to ``ttl`` when given."""
+
+    @abc.abstractmethod
+    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+        """Store ``value`` only if ``key`` is absent; True when stored."""
+
+    @abc.abstractmethod
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+        """Store ``value`` only if ``key`` still holds ``expected``."""
+
+    @abc.abstractmethod
+    async def expire(self, key: str, ttl: int) -> None:
+        """Reset the time to live of ``key`` if it exists."""
+
+    @abc.abstractmethod
+    async def delete(self, *keys: str) -> None:
+        """Remove ``keys``; missing keys are not an error."""

@@ -1,0 +1,103 @@
+"""Redis through redis-py: ``redis.asyncio`` clients (single node or cluster), or a sync client.
+
+One command per operation: a read is ``GETEX`` (the sliding expiry costs no extra round trip), a
+new session is ``SET NX EX``, and a change is one ``EVALSHA`` of a compare-and-set script. The
+application builds the client, so it owns pooling, TLS, timeouts and shutdown.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.exceptions import SessionBackendError
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.exceptions
+except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
+    raise ImportError(
+        "the Redis backend needs redis-py: pip install 'starlette-session[redis]'"
+    ) from error
+
+__all__ = ["RedisBackend"]
+
+# Compare and set: replace the value only if it is still the one this request loaded.
+_REPLACE_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then return false end
+if current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_DRIVER_ERRORS = (redis.exceptions.RedisError, OSError, TimeoutError)
+
+
+class RedisBackend(SessionBackend):
+    """Sessions in Redis, each key with a time to live.
+
+    ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (recommended), or a
+    sync ``redis.Redis``, whose calls then run in a worker thread so they never block the event
+    loop. ``timeout`` (seconds) bounds every operation of this backend on top of the client's own
+    socket timeouts; a failure or a timeout raises :class:`SessionBackendError`.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis,
+        *,
+        timeout: float | None = 5.0,
+    ) -> None:
+        self.client = client
+        self.timeout = timeout
+        self._is_async = isinstance(client, redis.asyncio.Redis | redis.asyncio.RedisCluster)
+        self._replace_script: Any = client.register_script(_REPLACE_SCRIPT)
+
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        if ttl is None:
+            value = await self._run(self.client.get, key)
+        else:
+            value = await self._run(self.client.getex, key, ex=ttl)
+        return _as_bytes(value)
+
+    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+        return bool(await self._run(self.client.set, key, value, ex=ttl, nx=True))
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+        result = await self._run(self._replace_script, keys=[key], args=[expected, value, ttl])
+        if result == 1:
+            return Replaced(True, None)
+        return Replaced(False, _as_bytes(result))
+
+    async def expire(self, key: str, ttl: int) -> None:
+        await self._run(self.client.expire, key, ttl)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._run(self.client.delete, *keys)
+
+    async def _run(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            with anyio.fail_after(self.timeout):
+                if self._is_async:
+                    return await command(*args, **kwargs)
+                return await anyio.to_thread.run_sync(functools.partial(command, *args, **kwargs))
+        except _DRIVER_ERRORS as error:
+            raise SessionBackendError(
+                f"the Redis session backend failed ({type(error).__name__}); "
+                "check that Redis is reachable"
+            ) from error
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({type(self.client).__module__}.{type(self.client).__name__})"
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    # A client built with decode_responses=True hands back str.
+    return value.encode() if isinstance(value, str) else value

@@ -1,0 +1,108 @@
+"""Cookie settings, the one place that builds the session's ``Set-Cookie`` header, and the reader.
+
+The settings are checked when the middleware is built, so a cookie a browser would refuse (a
+``__Host-`` cookie without ``Secure``, ``SameSite=None`` over plain HTTP, ...) fails at start-up
+instead of silently logging every user out in production.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["MAX_COOKIE_AGE", "CookieSettings", "SameSite", "read_cookie"]
+
+SameSite = Literal["lax", "strict", "none"]
+
+#: Browsers cap Max-Age at 400 days (RFC 6265bis); longer values are capped to this.
+MAX_COOKIE_AGE = 400 * 24 * 60 * 60
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+_EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    """How the session cookie is sent. ``max_age=None`` makes a browser-session cookie."""
+
+    name: str = "session"
+    max_age: int | None = 14 * 24 * 60 * 60
+    path: str = "/"
+    domain: str | None = None
+    secure: bool = False
+    http_only: bool = True
+    same_site: SameSite = "lax"
+    partitioned: bool = False
+    _flags: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("invalid session cookie settings: " + "; ".join(problems))
+        if self.max_age is not None:
+            object.__setattr__(self, "max_age", min(self.max_age, MAX_COOKIE_AGE))
+        flags = [f"Path={self.path}"]
+        if self.domain is not None:
+            flags.append(f"Domain={self.domain}")
+        if self.http_only:
+            flags.append("HttpOnly")
+        flags.append(f"SameSite={self.same_site.capitalize()}")
+        if self.secure:
+            flags.append("Secure")
+        if self.partitioned:
+            flags.append("Partitioned")
+        object.__setattr__(self, "_flags", "; " + "; ".join(flags))
+
+    def _problems(self) -> Iterable[str]:
+        if not _TOKEN.fullmatch(self.name):
+            yield f"the name {self.name!r} is not a valid cookie name (an RFC 9110 token)"
+        if self.name.startswith("__Host-") and not (
+            self.secure and self.path == "/" and self.domain is None
+        ):
+            yield "a __Host- cookie needs https_only=True (Secure), path='/' and no domain"
+        if self.name.startswith("__Secure-") and not self.secure:
+            yield "a __Secure- cookie needs https_only=True (Secure)"
+        if self.same_site not in ("lax", "strict", "none"):
+            yield f"same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
+        if self.same_site == "none" and not self.secure:
+            yield "same_site='none' needs https_only=True (browsers refuse it without Secure)"
+        if self.partitioned and not self.secure:
+            yield "partitioned=True needs https_only=True (Secure)"
+        if not self.path.startswith("/") or not _ATTRIBUTE_VALUE.fullmatch(self.path):
+            yield f"path {self.path!r} must start with '/' and hold no ';' or control characters"
+        if self.domain is not None and not _ATTRIBUTE_VALUE.fullmatch(self.domain or "-"):
+            yield f"domain {self.domain!r} holds a ';', a space or a control character"
+        if self.max_age is not None and self.max_age <= 0:
+            yield "max_age must be positive, or None for a browser-session cookie"
+
+    def set_cookie(self, value: str, max_age: int | None) -> bytes:
+        """The ``Set-Cookie`` value storing ``value``; ``max_age=None`` for a browser session."""
+        age = "" if max_age is None else f"; Max-Age={min(max_age, MAX_COOKIE_AGE)}"
+        return f"{self.name}={value}{age}{self._flags}".encode("latin-1")
+
+    def expire_cookie(self) -> bytes:
+        """The ``Set-Cookie`` value that removes the cookie (same Path and Domain)."""
+        return f"{self.name}={_EXPIRED}{self._flags}".encode("latin-1")
+
+
+def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of the first cookie called ``name`` in the request's ``Cookie`` headers.
+
+    Browsers list the cookie with the longest matching path first (RFC 6265, 5.4), so the first
+    one is the most specific; later duplicates are ignored. Values that are not ASCII are ignored.
+    Surrounding double quotes are removed; nothing else is unescaped.
+    """
+    prefix = name + b"="
+    for header_name, header_value in headers:
+        if header_name != b"cookie" or prefix not in header_value:
+            continue
+        for part in header_value.split(b";"):
+            part = part.strip()
+            if part.startswith(prefix):
+                value = part[len(prefix) :]
+                if len(value) >= 2 and value[:1] == b'"' == value[-1:]:
+                    value = value[1:-1]
+                return value.decode("ascii") if value.isascii() else None
+    return None

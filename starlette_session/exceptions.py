@@ -1,0 +1,115 @@
+"""Every error starlette-session raises on purpose.
+
+::
+
+    SessionError                       base class: catch this to catch them all
+    ├── SessionSetupError              the application is wired wrongly (a programming error)
+    │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
+    │   ├── SessionNotLoadedError           session touched in async code before it was loaded
+    │   └── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
+    ├── SessionDataError               a value the session cannot store (nothing was written)
+    │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
+    │   └── SessionTooLargeError            over the store's max_size, or a cookie over 4096 bytes
+    ├── SessionBackendError            the backend failed or timed out                    -> 503
+    ├── SessionConflictError           another request changed the session first (strict) -> 409
+    └── SessionDestroyedError          another request destroyed the session meanwhile    -> 409
+
+``SessionMiddleware`` answers the last three with their ``status_code`` when they escape the
+application before the response started. Messages never contain session ids or secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SessionBackendError",
+    "SessionConflictError",
+    "SessionDataError",
+    "SessionDestroyedError",
+    "SessionError",
+    "SessionMiddlewareMissingError",
+    "SessionModelNotConfiguredError",
+    "SessionNotLoadedError",
+    "SessionNotSerializableError",
+    "SessionSetupError",
+    "SessionTooLargeError",
+]
+
+
+class SessionError(Exception):
+    """Base class of every error raised by starlette-session."""
+
+    #: The HTTP status ``SessionMiddleware`` answers with when this error escapes the app.
+    status_code: int = 500
+
+
+class SessionSetupError(SessionError, RuntimeError):
+    """The application uses sessions in a way that cannot work; the message says how to fix it."""
+
+
+class SessionMiddlewareMissingError(SessionSetupError):
+    """A session was requested but no ``SessionMiddleware`` handled the request."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No session on this request: add the middleware, for example "
+            "app.add_middleware(SessionMiddleware, secret_key=..., store=SessionStore(...))."
+        )
+
+
+class SessionNotLoadedError(SessionSetupError):
+    """The session was read or changed in async code before it was loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The session is not loaded yet, and async code cannot load it implicitly without "
+            "blocking the event loop. Load it first with `await load_session(request)`, declare "
+            "it with `Depends(get_session)` in FastAPI, or build the middleware with "
+            "SessionMiddleware(..., autoload=True)."
+        )
+
+
+class SessionModelNotConfiguredError(SessionSetupError):
+    """A typed session was requested from a store that has no model."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This SessionStore has no model: build it with SessionStore(model=YourModel), use "
+            "session_dependency(YourModel) for a model of its own, or depend on get_session_handle "
+            "for the untyped mapping."
+        )
+
+
+class SessionDataError(SessionError, ValueError):
+    """The session holds a value that cannot be stored. Nothing was written."""
+
+
+class SessionNotSerializableError(SessionDataError, TypeError):
+    """A session value is not JSON: only dict, list, str, int, float, bool and None are stored."""
+
+
+class SessionTooLargeError(SessionDataError):
+    """The serialized session is larger than the configured limit. Nothing was written."""
+
+
+class SessionBackendError(SessionError):
+    """The session backend failed or did not answer in time.
+
+    The original driver error is chained as ``__cause__``. No session id is in the message.
+    """
+
+    status_code = 503
+
+
+class SessionConflictError(SessionError):
+    """Strict mode: another request changed this session after it was loaded; nothing written."""
+
+    status_code = 409
+
+
+class SessionDestroyedError(SessionError):
+    """Another request destroyed this session (a logout) while this one was running.
+
+    The change is not written, so a slow request can never bring a logged-out session back.
+    """
+
+    status_code = 409

@@ -1,0 +1,186 @@
+"""SessionMiddleware: read the cookie, hand a lazy session to the app, commit at response start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from starlette_session.backends import BackendType, CookieBackend, LegacyBackend, MemoryBackend
+from starlette_session.backends.base import SessionBackend
+from starlette_session.cookies import CookieSettings, SameSite, read_cookie
+from starlette_session.exceptions import SessionError
+from starlette_session.interfaces import ISessionBackend
+from starlette_session.session import Session
+from starlette_session.signing import CookieSigner, SecretKey
+from starlette_session.store import DEFAULT_LIFETIME, SessionStore
+
+__all__ = ["SessionMiddleware"]
+
+logger = logging.getLogger("starlette_session")
+_ERROR_BODIES = {
+    503: "The session store is unavailable. Please try again shortly.",
+    409: "Your session changed while this request ran. Please try again.",
+}
+
+
+class SessionMiddleware:
+    """Server-side sessions for Starlette and FastAPI, in ``request.session``.
+
+    The cookie holds only a signed session id (or, with the cookie backend, the signed session).
+    Nothing is read from the backend until the application uses the session, and at the start of
+    the response the session is saved once, only if it changed, and ``Set-Cookie`` is sent only
+    when the cookie must change. A session used by the request adds ``Vary: Cookie``; a response
+    that sets the cookie also gets ``Cache-Control: no-store`` (``cache_control=None`` to leave
+    it alone).
+
+    Pass ``store=SessionStore(...)`` (the new API), or the original API's ``backend_type``,
+    ``backend_client`` and ``custom_session_backend``: without a store the session is loaded on
+    every request that carries a cookie, as the original did, and the default backend is the
+    original's signed cookie.
+
+    ``secret_key`` is one key or a list, newest first: the first signs, all verify, and a cookie
+    signed by an older key is re-issued. ``max_age`` is the cookie's Max-Age (``None`` for a
+    browser-session cookie, capped at 400 days) and, without a store, the idle timeout.
+    ``https_only`` sets ``Secure``.
+
+    Errors: a :class:`SessionBackendError` that escapes the app before the response started is
+    answered with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with
+    409; other session errors are programming errors and propagate.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: SecretKey | Sequence[SecretKey],
+        cookie_name: str = "session",
+        max_age: int | None = DEFAULT_LIFETIME,
+        same_site: SameSite = "lax",
+        https_only: bool = False,
+        domain: str | None = None,
+        backend_type: BackendType | None = None,
+        backend_client: Any = None,
+        custom_session_backend: ISessionBackend | None = None,
+        *,
+        store: SessionStore[Any] | None = None,
+        path: str = "/",
+        http_only: bool = True,
+        partitioned: bool = False,
+        autoload: bool | None = None,
+        cache_control: str | None = "no-store",
+    ) -> None:
+        self.app = app
+        self.cookie = CookieSettings(
+            name=cookie_name,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            secure=https_only,
+            http_only=http_only,
+            same_site=same_site,
+            partitioned=partitioned,
+        )
+        legacy = backend_type is not None or custom_session_backend is not None
+        if store is not None and (legacy or backend_client is not None):
+            raise ValueError("pass either store= or the original backend_* arguments, not both")
+        original_api = store is None
+        if store is None:
+            backend = _original_backend(backend_type, backend_client, custom_session_backend)
+            store = SessionStore(backend, idle_timeout=max_age or DEFAULT_LIFETIME)
+        self.store = store
+        self.signer = CookieSigner(secret_key, salt="starlette-session.cookie")
+        store.bind(self.signer, self.cookie)
+        self.autoload = original_api if autoload is None else autoload
+        self.cache_control = cache_control
+        self._cookie_name = cookie_name.encode()
+        self._cookie_prefix = self._cookie_name + b"="
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        session = Session(self.store, read_cookie(scope["headers"], self._cookie_name))
+        scope["session"] = session
+        started = False
+
+        async def send_with_cookie(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and session._accessed:
+                await self._commit(session, message)
+            started = True
+            await send(message)
+
+        try:
+            if self.autoload:
+                await session.load()
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                self._warn_unsaved(session)
+            else:
+                await self.app(scope, receive, send_with_cookie)
+        except SessionError as error:
+            if started or error.status_code not in _ERROR_BODIES or scope["type"] != "http":
+                raise
+            logger.warning("session request answered with %d: %s", error.status_code, error)
+            await self._error_response(error.status_code)(scope, receive, send)
+
+    async def _commit(self, session: Session, message: Message) -> None:
+        update = await self.store.commit(session, message["status"])
+        headers = message["headers"] = list(message.get("headers", ()))
+        _add_vary_cookie(headers)
+        if update is None:
+            return
+        if update.value is None:
+            cookie = self.cookie.expire_cookie()
+        else:
+            cookie = self.cookie.set_cookie(update.value, update.max_age)
+        prefix = self._cookie_prefix
+        headers[:] = [
+            (name, value)
+            for name, value in headers
+            if not (name == b"set-cookie" and value.startswith(prefix))
+            and not (name == b"cache-control" and self.cache_control)
+        ]
+        headers.append((b"set-cookie", cookie))
+        if self.cache_control:
+            headers.append((b"cache-control", self.cache_control.encode("latin-1")))
+
+    def _error_response(self, status_code: int) -> PlainTextResponse:
+        response = PlainTextResponse(_ERROR_BODIES[status_code], status_code=status_code)
+        response.headers["Vary"] = "Cookie"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _warn_unsaved(self, session: Session) -> None:
+        if session._loaded and session._accessed and self.store.has_changes(session):
+            logger.warning("session changes made during a WebSocket connection are not saved")
+
+
+def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
+    for index, (name, value) in enumerate(headers):
+        if name == b"vary":
+            if b"cookie" not in value.lower() and value.strip() != b"*":
+                headers[index] = (name, value + b", Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
+
+
+def _original_backend(
+    backend_type: BackendType | None,
+    client: Any,
+    custom: ISessionBackend | None,
+) -> SessionBackend | CookieBackend:
+    if custom is not None:
+        return LegacyBackend(custom)
+    if backend_type in (None, BackendType.cookie):
+        return CookieBackend()
+    if backend_type is BackendType.memory:
+        return MemoryBackend()
+    if client is None:
+        raise ValueError(f"backend_type={backend_type} needs backend_client=<a redis client>")
+    from starlette_session.backends.redis import RedisBackend
+
+    return RedisBackend(client)

@@ -1,0 +1,97 @@
+"""Signing of the session cookie with itsdangerous, with key rotation.
+
+The cookie value is ``<payload>.<issued-at>.<signature>``. The payload is a session id (server-side
+backends) or the base64 session itself (the cookie backend). ``issued-at`` lets the middleware
+refresh a long-lived cookie before the browser drops it, and bounds the age of cookie-only sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from itsdangerous import BadSignature, Signer
+from starlette.datastructures import Secret
+
+__all__ = ["CookieSigner", "SecretKey", "Unsigned"]
+
+SecretKey = str | Secret
+MIN_SECRET_LENGTH = 32
+MAX_SIGNED_LENGTH = 4096
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
+security_logger = logging.getLogger("starlette_session.security")
+
+
+class Unsigned(NamedTuple):
+    """A cookie value whose signature was verified."""
+
+    payload: str
+    issued_at: int
+    #: 0 when the newest key verified it; a larger number means it must be re-signed.
+    key_index: int
+
+
+class CookieSigner:
+    """Signs cookie payloads with the newest key and verifies them with every key.
+
+    ``secret_key`` is one key or a list, newest first: the first key signs, all keys verify.
+    """
+
+    __slots__ = ("_keys", "_signers")
+
+    def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
+        raw_keys = [secret_key] if isinstance(secret_key, str | Secret) else list(secret_key)
+        keys = [str(key) for key in raw_keys]
+        if not keys or not all(keys):
+            raise ValueError("secret_key must be a non-empty string or a list of them")
+        if any(len(key) < MIN_SECRET_LENGTH for key in keys):
+            warnings.warn(
+                f"a session secret_key shorter than {MIN_SECRET_LENGTH} characters is easy to "
+                "guess; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                stacklevel=3,
+            )
+        # Derived once here, so signing does no key derivation per request.
+        self._keys = [hmac.digest(key.encode(), salt.encode(), "sha256") for key in keys]
+        self._signers = [
+            Signer(key, salt=salt, key_derivation="none", digest_method=hashlib.sha256)
+            for key in self._keys
+        ]
+
+    def sign(self, payload: str, now: int | None = None) -> str:
+        """Sign ``payload`` with the newest key, stamped with the current time."""
+        issued_at = int(time.time()) if now is None else now
+        return self._signers[0].sign(f"{payload}.{issued_at:x}").decode()
+
+    def unsign(self, value: str) -> Unsigned | None:
+        """Verify a cookie value; ``None`` for anything not signed by one of our keys."""
+        if len(value) > MAX_SIGNED_LENGTH or not _SAFE_VALUE.fullmatch(value):
+            security_logger.warning("malformed session cookie ignored")
+            return None
+        encoded = value.encode()
+        for index, signer in enumerate(self._signers):
+            try:
+                stamped = signer.unsign(encoded).decode()
+            except BadSignature:
+                continue
+            payload, _, issued_hex = stamped.rpartition(".")
+            try:
+                issued_at = int(issued_hex, 16)
+            except ValueError:
+                break
+            return Unsigned(payload, issued_at, index)
+        security_logger.warning("session cookie with a bad signature ignored")
+        return None
+
+    def derive(self, purpose: bytes, key_index: int = 0) -> bytes:
+        """A key for another purpose (hashing store keys), derived from one of our keys."""
+        return hmac.digest(self._keys[key_index], purpose, "sha256")
+
+    def __repr__(self) -> str:
+        return f"CookieSigner(keys={len(self._keys)})"
