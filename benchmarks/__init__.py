@@ -1,0 +1,1 @@
+"""Benchmark suite for starlette-session: see benchmarks/README.md."""

@@ -1,0 +1,221 @@
+"""Render one run's results as docs/benchmarks.md and docs/benchmarks.png.
+
+Re-render without measuring again::
+
+    benchmarks/.venvs/ours/bin/python -m benchmarks.report [benchmarks/results/latest.json]
+"""
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import chart
+from benchmarks.contenders import CELLS, REPO_DIR
+from benchmarks.targets import evaluate
+
+Row = list[str]
+
+
+def _table(header: Row, rows: Iterable[Row]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _label(results: dict[str, Any], name: str) -> str:
+    label: str = results["contenders"][name]["label"]
+    return label
+
+
+def _baseline_note(results: dict[str, Any], name: str) -> str:
+    baseline = results["contenders"][name]["baseline"]
+    return "itself (noise check)" if baseline == name else _label(results, baseline)
+
+
+def _per_cell_table(
+    results: dict[str, Any], driver: str, suffix: str, fmt: Callable[[dict[str, Any]], str]
+) -> str:
+    rows = []
+    for name, measured in results[driver].items():
+        cells = measured["cells"]
+        row = [_label(results, name), _baseline_note(results, name)]
+        row += [fmt(cells[c.name + suffix]) if c.name + suffix in cells else "-" for c in CELLS]
+        rows.append(row)
+    return _table(["contender", "ratio to", *(c.label for c in CELLS)], rows)
+
+
+def _targets(results: dict[str, Any]) -> str:
+    rows = [
+        [
+            v.target.label,
+            _label(results, v.contender),
+            "-" if v.value is None else _ratio(v.value),
+            v.target.rule,
+            f"**{v.status}**",
+        ]
+        for v in evaluate(results)
+    ]
+    return _table(
+        ["target (ratio to bare, same run)", "contender", "measured", "target", "result"], rows
+    )
+
+
+def _inprocess(results: dict[str, Any]) -> str:
+    time_table = _per_cell_table(
+        results, "inprocess", "", lambda c: f"{c['us']:.1f} µs ({_ratio(c['ratio'])})"
+    )
+    gc_table = _per_cell_table(
+        results,
+        "inprocess",
+        "",
+        lambda c: f"{c['gc_objects']:.1f} (bare {c['baseline_gc_objects']:.1f})",
+    )
+    return (
+        "## In-process: time per request\n\n"
+        "The ASGI app is called directly (no server, no client). Median µs per request, and in "
+        "brackets the median ratio to the bare app's time, measured in alternating rounds in the "
+        "same process. **Lower is better; 1.00x is the bare app.**\n\n"
+        f"{time_table}\n\n"
+        "## Objects left for the cycle collector, per request\n\n"
+        "With the collector disabled, a batch of requests is run and `gc.collect()` then counts "
+        "the unreachable objects it frees: garbage that reference counting alone could not free "
+        "(reference cycles, typically closures or exceptions). 0 is ideal.\n\n"
+        f"{gc_table}\n"
+    )
+
+
+def _http(results: dict[str, Any]) -> str:
+    parts = [
+        "## HTTP: uvicorn on loopback, wrk with one thread\n\n"
+        f"uvicorn `{' '.join(results['uvicorn_flags'])}`, one worker, no access log; the server "
+        "and wrk share the machine's cores. Each cell runs the bare app and the contender back to "
+        "back; in brackets the median ratio within those pairs. For req/s **higher is better**, "
+        "for p99 **lower is better**."
+    ]
+    for connections in (1, 32):
+        suffix = f"@{connections}"
+        rps = _per_cell_table(
+            results, "http", suffix, lambda c: f"{c['rps']:,.0f} ({_ratio(c['rps_ratio'])})"
+        )
+        p99 = _per_cell_table(
+            results, "http", suffix, lambda c: f"{c['p99_ms']:.2f} ms ({_ratio(c['p99_ratio'])})"
+        )
+        title = f"### {connections} connection{'s' if connections > 1 else ''}"
+        parts.append(f"{title}: requests per second\n\n{rps}")
+        parts.append(f"{title}: p99 latency\n\n{p99}")
+    return "\n\n".join(parts) + "\n"
+
+
+def _redis(results: dict[str, Any]) -> str:
+    rows = []
+    for name, measured in results["redis_commands"].items():
+        for cell in CELLS:
+            counted = measured["cells"].get(cell.name)
+            if counted is None:
+                continue
+            by_command = (
+                ", ".join(f"{cmd} {n:g}" for cmd, n in counted["per_command"].items()) or "-"
+            )
+            rows.append(
+                [
+                    _label(results, name),
+                    cell.label,
+                    f"{counted['round_trips']:g}",
+                    f"{counted['top_level']:g}",
+                    f"{counted['in_scripts']:g}",
+                    f"{counted['total']:g}",
+                    by_command,
+                ]
+            )
+    table = _table(
+        [
+            "contender",
+            "endpoint",
+            "round trips",
+            "top-level commands",
+            "inside Lua",
+            "total",
+            "by command (INFO commandstats)",
+        ],
+        rows,
+    )
+    return (
+        "## Redis commands per request\n\n"
+        "`CONFIG RESETSTAT`, a fixed number of in-process requests, then `INFO commandstats`. "
+        "*Round trips* are socket writes by the app's redis-py client (a pipeline counts once); "
+        "*top-level* and *inside Lua* split the commands by sender, from `MONITOR`; *total* is "
+        "everything Redis counted, script-run commands included.\n\n"
+        f"{table}\n"
+    )
+
+
+def _environment(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    lines = [
+        f"- date: {env['date']}; mode: `{results['mode']}`; "
+        f"run took {results.get('duration_seconds', '?')} s",
+        f"- machine: {env['machine']}",
+        f"- Python {env['python']}; {env['redis_server']}; {env['wrk']}",
+        f"- repository commit: {env['git_commit']}",
+    ]
+    for venv, versions in env["venvs"].items():
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        lines.append(f"- venv `{venv}`: {listed}")
+    settings = ", ".join(f"{k}={v}" for k, v in results["settings"].items())
+    lines.append(f"- settings: {settings}")
+    return "## Machine and versions\n\n" + "\n".join(lines) + "\n"
+
+
+def _problems(results: dict[str, Any]) -> str:
+    lines = [f"- **{name}** skipped: `{reason}`" for name, reason in results["skipped"].items()]
+    for name, measured in results.get("inprocess", {}).items():
+        if measured.get("functional_error"):
+            lines.append(f"- **{name}** sessions do not work: {measured['functional_error']}")
+    return "## Not measured or broken\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    sections = [
+        "# Benchmarks\n\n"
+        f"Generated by `benchmarks/run.sh` ({results['mode']} mode) on "
+        f"{results['environment']['date']}; do not edit by hand. "
+        "See `benchmarks/README.md` for what each number means.\n\n"
+        "Absolute numbers drift by 20% or more on shared machines, so every figure also comes as a "
+        "ratio to a bare app (no sessions) measured interleaved with it in the same run. The typed "
+        "FastAPI contenders are compared with a bare FastAPI app; everything else with a bare "
+        "Starlette app.\n\n![ratios to the bare app](benchmarks.png)\n",
+        "## Targets\n\n" + _targets(results) + "\n",
+    ]
+    if results.get("inprocess"):
+        sections.append(_inprocess(results))
+    if results.get("http"):
+        sections.append(_http(results))
+    if results.get("redis_commands"):
+        sections.append(_redis(results))
+    sections += [_problems(results), _environment(results)]
+    return "\n".join(s for s in sections if s)
+
+
+def write(results: dict[str, Any], docs_dir: Path) -> tuple[Path, Path]:
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    markdown = docs_dir / "benchmarks.md"
+    png = docs_dir / "benchmarks.png"
+    markdown.write_text(render_markdown(results))
+    chart.draw(results, png)
+    return markdown, png
+
+
+def main() -> None:
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "benchmarks/results/latest.json"
+    markdown, png = write(json.loads(source.read_text()), REPO_DIR / "docs")
+    print(f"wrote {markdown} and {png}")
+
+
+if __name__ == "__main__":
+    main()

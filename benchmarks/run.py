@@ -1,0 +1,258 @@
+"""Run every driver over every available contender and write the report.
+
+Normally started by ``benchmarks/run.sh``, which prepares the virtual environments first::
+
+    benchmarks/.venvs/ours/bin/python -m benchmarks.run [--quick] [--only NAME,...]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import http_driver, report
+from benchmarks.contenders import (
+    BY_NAME,
+    CONTENDERS,
+    OURS_VENV,
+    PEER_VENV,
+    REPO_DIR,
+    VENVS_DIR,
+    Contender,
+)
+from benchmarks.environment import describe
+from benchmarks.redis_server import private_redis
+from benchmarks.uvicorn_server import Server, serve
+
+RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
+DOCS_DIR = REPO_DIR / "docs"
+
+
+@dataclass(frozen=True)
+class Settings:
+    inprocess_rounds: int
+    batch_ms: float
+    gc_requests: int
+    redis_requests: int
+    http_rounds: int
+    http_seconds: int
+    warmup_seconds: int
+
+
+FULL = Settings(
+    inprocess_rounds=10,
+    batch_ms=100,
+    gc_requests=2000,
+    redis_requests=500,
+    http_rounds=2,
+    http_seconds=2,
+    warmup_seconds=1,
+)
+QUICK = Settings(
+    inprocess_rounds=4,
+    batch_ms=20,
+    gc_requests=300,
+    redis_requests=50,
+    http_rounds=1,
+    http_seconds=1,
+    warmup_seconds=1,
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _env(redis_url: str) -> dict[str, str]:
+    return dict(os.environ, BENCH_REDIS_URL=redis_url, PYTHONPATH=str(REPO_DIR))
+
+
+def run_module(contender: Contender, module: str, args: list[str], redis_url: str) -> Any:
+    done = subprocess.run(
+        [str(contender.python), "-m", module, *args],
+        cwd=REPO_DIR,
+        env=_env(redis_url),
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def unavailable_reason(contender: Contender, redis_url: str) -> str | None:
+    """Why a contender cannot run here (its venv or an import is missing), or None."""
+    if not contender.python.exists():
+        return f"virtual environment {contender.venv!r} is missing; run benchmarks/run.sh"
+    done = subprocess.run(
+        [str(contender.python), "-c", f"import {contender.module}"],
+        cwd=REPO_DIR,
+        env=_env(redis_url),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"import failed with exit code {done.returncode}"
+
+
+def uvicorn_flags() -> list[str]:
+    """uvloop and httptools only if every venv has them, so all servers run alike."""
+    check = "import uvloop, httptools"
+    pythons = [VENVS_DIR / v / "bin" / "python" for v in (OURS_VENV, PEER_VENV)]
+    fast = all(
+        p.exists() and subprocess.run([str(p), "-c", check], capture_output=True).returncode == 0
+        for p in pythons
+    )
+    return (
+        ["--loop", "uvloop", "--http", "httptools"]
+        if fast
+        else ["--loop", "asyncio", "--http", "h11"]
+    )
+
+
+def run_inprocess(
+    contenders: list[Contender], settings: Settings, redis_url: str
+) -> dict[str, Any]:
+    results = {}
+    for contender in contenders:
+        results[contender.name] = run_module(
+            contender,
+            "benchmarks.asgi_driver",
+            [
+                "--contender",
+                contender.name,
+                "--baseline",
+                contender.baseline,
+                "--rounds",
+                str(settings.inprocess_rounds),
+                "--batch-ms",
+                str(settings.batch_ms),
+                "--gc-requests",
+                str(settings.gc_requests),
+            ],
+            redis_url,
+        )
+    return results
+
+
+def run_redis_commands(
+    contenders: list[Contender], settings: Settings, redis_url: str
+) -> dict[str, Any]:
+    results = {}
+    for contender in (c for c in contenders if c.redis):
+        log(f"  redis commands {contender.name}")
+        results[contender.name] = run_module(
+            contender,
+            "benchmarks.redis_commands",
+            [
+                "--contender",
+                contender.name,
+                "--redis-url",
+                redis_url,
+                "--requests",
+                str(settings.redis_requests),
+            ],
+            redis_url,
+        )
+    return results
+
+
+def run_http(
+    contenders: list[Contender], settings: Settings, redis_url: str, flags: list[str]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with ExitStack() as stack:
+        baselines: dict[str, Server] = {}
+        for name in sorted({c.baseline for c in contenders}):
+            baselines[name] = stack.enter_context(serve(BY_NAME[name], flags, redis_url))
+            http_driver.warm_up(baselines[name], None, settings.warmup_seconds)
+        for contender in contenders:
+            with serve(contender, flags, redis_url) as server:
+                results[contender.name] = {
+                    "baseline": contender.baseline,
+                    **http_driver.measure(
+                        server,
+                        baselines[contender.baseline],
+                        settings.http_rounds,
+                        settings.http_seconds,
+                        settings.warmup_seconds,
+                    ),
+                }
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a few seconds per cell, to smoke-test"
+    )
+    parser.add_argument("--only", help="comma-separated contender names (default: all available)")
+    parser.add_argument("--skip-inprocess", action="store_true")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    settings = QUICK if args.quick else FULL
+    wanted = args.only.split(",") if args.only else [c.name for c in CONTENDERS]
+    unknown = set(wanted) - BY_NAME.keys()
+    if unknown:
+        sys.exit(f"unknown contenders: {', '.join(sorted(unknown))}; known: {', '.join(BY_NAME)}")
+
+    started = datetime.datetime.now()
+    with private_redis() as redis_url:
+        skipped = {}
+        contenders = []
+        for name in wanted:
+            reason = unavailable_reason(BY_NAME[name], redis_url)
+            if reason:
+                log(f"skipping {name}: {reason}")
+                skipped[name] = reason
+            else:
+                contenders.append(BY_NAME[name])
+        flags = uvicorn_flags()
+        results: dict[str, Any] = {
+            "mode": "quick" if args.quick else "full",
+            "settings": asdict(settings),
+            "uvicorn_flags": flags,
+            "environment": describe(
+                {v: VENVS_DIR / v / "bin" / "python" for v in (OURS_VENV, PEER_VENV)}
+            ),
+            "contenders": {c.name: {"label": c.label, "baseline": c.baseline} for c in CONTENDERS},
+            "skipped": skipped,
+        }
+        if not args.skip_inprocess:
+            log("in-process driver")
+            results["inprocess"] = run_inprocess(contenders, settings, redis_url)
+            results["redis_commands"] = run_redis_commands(contenders, settings, redis_url)
+        if not args.skip_http:
+            log(f"HTTP driver (uvicorn {' '.join(flags)}, wrk -t1)")
+            results["http"] = run_http(contenders, settings, redis_url, flags)
+    results["duration_seconds"] = round((datetime.datetime.now() - started).total_seconds())
+
+    # Every run is kept under raw/ (ignored by git); latest.json is the data behind docs/.
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    (RESULTS_DIR / "raw").mkdir(parents=True, exist_ok=True)
+    for path in (
+        RESULTS_DIR / "raw" / f"{stamp}-{results['mode']}.json",
+        RESULTS_DIR / "latest.json",
+    ):
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    markdown, chart = report.write(results, args.docs_dir)
+    log(f"wrote {markdown}, {chart} and {RESULTS_DIR / 'latest.json'}")
+    log(f"the run took {results['duration_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
