@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the project into .venv and run every check: ruff, mypy --strict, then pytest.
+# This is the one test command, for newcomers and for CI (.ci/run) alike.
+#
+#   scripts/test.sh                   # everything
+#   scripts/test.sh -m "not slow" -x  # arguments go to pytest
+#
+# No server needs to be running: the fixtures start their own redis-server and memcached.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+in_ci() {
+    local ci="${CI:-}"
+    ci="${ci,,}"
+    [[ -n "$ci" && "$ci" != "0" && "$ci" != "false" ]]
+}
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "==> creating .venv with $(command -v "${PYTHON:-python3}")"
+    "${PYTHON:-python3}" -m venv .venv
+fi
+echo "==> installing starlette-session[all,dev] into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+
+if ! in_ci; then
+    if ! command -v "${REDIS_SERVER_BIN:-redis-server}" >/dev/null; then
+        # With REDIS_URL most Redis tests still run, but kill/restart tests need their own server.
+        skipped="the Redis tests"
+        [[ -n "${REDIS_URL:-}" ]] && skipped="the Redis fault (kill/restart) tests"
+        echo "note: redis-server not found, so $skipped will be skipped" \
+            "(apt-get install redis-server)" >&2
+    fi
+    if [[ -z "${MEMCACHED_ADDRESS:-}" ]] && ! command -v "${MEMCACHED_BIN:-memcached}" >/dev/null; then
+        echo "note: memcached not found, so the memcached tests will be skipped" \
+            "(apt-get install memcached)" >&2
+    fi
+fi
+
+echo "==> ruff check"
+.venv/bin/ruff check .
+echo "==> mypy --strict"
+.venv/bin/mypy
+echo "==> pytest"
+.venv/bin/pytest "$@"

@@ -1,0 +1,122 @@
+"""Real-server fixtures: every Redis or memcached test talks to a server the suite started.
+
+- ``redis_server`` (session): the shared ``RedisServer``, or ``$REDIS_URL``'s server if set.
+- ``redis_url`` (function): its URL, flushed before the test; ``$REDIS_URL`` is never flushed.
+- ``fresh_redis_server`` (function): a private ``RedisServer`` that the test may kill and restart.
+- ``persistent_redis_server`` (function): the same with an fsync-always AOF, so acknowledged
+  writes survive ``kill()``.
+- ``memcached_server`` (session): the shared ``MemcachedServer``, or ``$MEMCACHED_ADDRESS``'s.
+- ``memcached_address`` (function): its ``(host, port)``, flushed first when the suite owns it.
+
+A missing binary skips the test locally and fails it in CI (see ``tests.servers``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.servers import (
+    ExternalServer,
+    MemcachedServer,
+    RedisServer,
+    ServerNotFoundError,
+    ServerProcess,
+    running_servers,
+    server_unavailable,
+)
+
+
+@contextmanager
+def _running(server: ServerProcess) -> Iterator[None]:
+    try:
+        server.start()
+        yield
+    finally:
+        server.stop()
+
+
+def _new_redis_server(*, persistent: bool = False) -> RedisServer:
+    try:
+        return RedisServer(persistent=persistent)
+    except ServerNotFoundError as exc:
+        reason = str(exc)
+    server_unavailable(reason)  # outside the except block: no chained traceback
+
+
+def _new_memcached_server() -> MemcachedServer:
+    try:
+        return MemcachedServer()
+    except ServerNotFoundError as exc:
+        reason = str(exc)
+    server_unavailable(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leaked_server_processes() -> Iterator[None]:
+    """Fail the run if a server process outlives its fixture, then kill it."""
+    yield
+    leaked = running_servers()
+    for server in leaked:
+        server.kill()
+    if leaked:
+        pytest.fail(f"server processes outlived their fixtures: {leaked}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | ExternalServer]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield ExternalServer(url, name="redis-server", env_var="REDIS_URL", default_port=6379)
+        return
+    server = _new_redis_server()
+    with _running(server):
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer | ExternalServer) -> str:
+    if isinstance(redis_server, RedisServer):
+        if not redis_server.is_running:  # an earlier test crashed it on purpose
+            redis_server.restart()
+        redis_server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def fresh_redis_server() -> Iterator[RedisServer]:
+    server = _new_redis_server()
+    with _running(server):
+        yield server
+
+
+@pytest.fixture
+def persistent_redis_server() -> Iterator[RedisServer]:
+    server = _new_redis_server(persistent=True)
+    with _running(server):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[MemcachedServer | ExternalServer]:
+    address = os.environ.get("MEMCACHED_ADDRESS")
+    if address:
+        yield ExternalServer(
+            address, name="memcached", env_var="MEMCACHED_ADDRESS", default_port=11211
+        )
+        return
+    server = _new_memcached_server()
+    with _running(server):
+        yield server
+
+
+@pytest.fixture
+def memcached_address(memcached_server: MemcachedServer | ExternalServer) -> tuple[str, int]:
+    if isinstance(memcached_server, MemcachedServer):
+        if not memcached_server.is_running:
+            memcached_server.restart()
+        memcached_server.flush_all()
+    return memcached_server.address

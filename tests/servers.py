@@ -1,0 +1,451 @@
+"""Real Redis and memcached servers for the test suite, run as subprocesses.
+
+Each server listens on a free 127.0.0.1 port, in its own temporary directory, and is probed over a
+raw socket (standard library only), so the fixtures work even where no client library is installed.
+
+The binaries come from ``$REDIS_SERVER_BIN`` / ``$MEMCACHED_BIN`` (default: ``redis-server`` and
+``memcached`` on ``PATH``). Tests that need a server the environment cannot provide go through
+``server_unavailable``: skipped on a developer machine, failed in CI, where a skipped backend would
+hide a broken build.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+
+__all__ = [
+    "ExternalServer",
+    "MemcachedServer",
+    "RedisServer",
+    "ServerNotFoundError",
+    "ServerProcess",
+    "ServerStartError",
+    "find_binary",
+    "free_port",
+    "in_ci",
+    "running_servers",
+    "server_unavailable",
+]
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+# free_port() can race with other processes; a first start that loses the race tries a new port.
+PORT_ATTEMPTS = 5
+
+_S = TypeVar("_S", bound="ServerProcess")
+
+
+def in_ci() -> bool:
+    """Whether we run in CI: ``$CI`` set to anything but empty, ``0`` or ``false``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def server_unavailable(reason: str) -> NoReturn:
+    """Skip the current test locally; fail it in CI, where every backend must really be tested."""
+    if in_ci():
+        pytest.fail(f"{reason} (failing instead of skipping because $CI is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+class ServerNotFoundError(FileNotFoundError):
+    """The server binary is not installed (or ``$REDIS_SERVER_BIN``/``$MEMCACHED_BIN`` is wrong)."""
+
+
+class ServerStartError(RuntimeError):
+    """The server process exited or did not answer in time; the message ends with its log."""
+
+
+def find_binary(env_var: str, default: str) -> str | None:
+    """The server executable named by ``env_var`` (a name on PATH or a path), else ``default``."""
+    return shutil.which(os.environ.get(env_var) or default)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _request(
+    port: int,
+    payload: bytes,
+    *,
+    complete: Callable[[bytes], bool] = lambda reply: reply.endswith(b"\r\n"),
+    timeout: float = 1.0,
+) -> bytes:
+    """Send ``payload`` and read until ``complete(reply)``; raise OSError if the server is down."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        reply = b""
+        while not complete(reply):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"{HOST}:{port} closed the connection after {reply!r}")
+            reply += chunk
+    return reply
+
+
+def _first_line(reply: bytes) -> bytes:
+    return reply.split(b"\r\n", 1)[0]
+
+
+def _redis_bulk_complete(reply: bytes) -> bool:
+    header, sep, body = reply.partition(b"\r\n")
+    if not sep:
+        return False
+    if not header.startswith(b"$"):
+        return True  # an error line
+    return len(body) >= int(header[1:]) + 2
+
+
+# Every server process started by this module, so that none outlives the test run.
+_running: set[ServerProcess] = set()
+
+
+def running_servers() -> list[ServerProcess]:
+    """The servers started here that have been neither killed nor stopped."""
+    return [server for server in _running if server.is_running]
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for server in list(_running):
+        server.kill()
+
+
+class ServerProcess:
+    """A server subprocess on a fixed port and directory, which can be killed and restarted.
+
+    ``start()`` returns once the server answers its ping and raises ``ServerStartError`` (with the
+    tail of the server's log) otherwise. ``kill()`` is a crash (SIGKILL); ``restart()`` brings the
+    server back on the same port and directory. ``stop()`` shuts it down for good and removes the
+    temporary directory.
+    """
+
+    name = "server"
+    env_var = ""
+    default_binary = ""
+    install_hint = ""
+
+    def __init__(self, *, binary: str | None = None, port: int | None = None) -> None:
+        found = shutil.which(binary) if binary else find_binary(self.env_var, self.default_binary)
+        if found is None:
+            configured = binary or os.environ.get(self.env_var)
+            where = ""
+            if configured:
+                where = f" ({binary})" if binary else f" (${self.env_var}={configured})"
+            raise ServerNotFoundError(f"{self.name} not found{where}; {self.install_hint}")
+        self.binary = found
+        self._port = port if port is not None else free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{self.name}-{self._port}-"))
+        self.log_path = self.directory / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._started_once = False
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"<{type(self).__name__} {self.url} {state}>"
+
+    def __enter__(self: _S) -> _S:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def owned(self) -> bool:
+        """Always true: the test suite started this server and may kill it or wipe its data."""
+        return True
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ping(self) -> bool:
+        """Whether the server answers its protocol's ping right now."""
+        raise NotImplementedError
+
+    def server_pid(self) -> int | None:
+        """The process id reported by whatever answers on our port (None if unknown)."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the server and wait until it answers; the first start may move to a free port."""
+        if self.is_running:
+            raise RuntimeError(f"{self!r} is already running")
+        if self._started_once:  # restarts keep the port that clients already know
+            self._start(timeout)
+            return
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                self._start(timeout)
+                break
+            except ServerStartError as exc:
+                if "Address already in use" not in str(exc):
+                    raise
+                self._port = free_port()
+                self.log_path.unlink(missing_ok=True)
+        else:
+            self._start(timeout)
+        self._started_once = True
+
+    def _start(self, timeout: float) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(),
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _running.add(self)
+        deadline = time.monotonic() + timeout
+        # Readiness is: our process answers. Should another server have taken the port between
+        # free_port() and our bind, it answers the ping while ours dies with "Address in use".
+        while not (self.ping() and self.server_pid() == self._process.pid):
+            returncode = self._process.poll()
+            if returncode is not None:
+                _running.discard(self)
+                raise ServerStartError(
+                    f"{self.name} exited with status {returncode} on port {self.port}.\n"
+                    f"{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServerStartError(
+                    f"{self.name} did not answer on port {self.port} within {timeout:g} s.\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL): whatever it had not written to disk is lost."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        _running.discard(self)
+
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the server again, on the same port and directory (after ``kill()`` or not)."""
+        if self.is_running:
+            self._terminate()
+        self.start(timeout)
+
+    def stop(self) -> None:
+        """Shut the server down for good and delete its temporary directory."""
+        self._terminate()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return f"(no log at {self.log_path})"
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"--- last {lines} lines of {self.log_path} ---\n{tail}"
+
+    def _terminate(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        _running.discard(self)
+
+
+class RedisServer(ServerProcess):
+    """``redis-server`` with no persistence, or with ``persistent=True`` an fsync-always AOF.
+
+    A persistent server keeps every acknowledged write across ``kill()`` and ``restart()``.
+    """
+
+    name = "redis-server"
+    env_var = "REDIS_SERVER_BIN"
+    default_binary = "redis-server"
+    install_hint = "install it with apt-get install redis-server"
+
+    def __init__(
+        self, *, persistent: bool = False, binary: str | None = None, port: int | None = None
+    ) -> None:
+        super().__init__(binary=binary, port=port)
+        self.persistent = persistent
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def command(self) -> list[str]:
+        durability = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
+        return [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.directory),
+            "--save", "",
+            *durability,
+            "--daemonize", "no",
+            "--logfile", "",
+        ]  # fmt: skip
+
+    def ping(self) -> bool:
+        # A server still loading its AOF answers "-LOADING ...": not ready yet.
+        try:
+            return _request(self.port, b"PING\r\n").startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def server_pid(self) -> int | None:
+        try:
+            info = _request(self.port, b"INFO server\r\n", complete=_redis_bulk_complete)
+        except OSError:
+            return None
+        match = re.search(rb"^process_id:(\d+)", info, re.MULTILINE)
+        return int(match[1]) if match else None
+
+    def flushall(self) -> None:
+        reply = _first_line(_request(self.port, b"FLUSHALL\r\n", timeout=10))
+        if reply != b"+OK":
+            raise RuntimeError(f"FLUSHALL on {self.url} answered {reply!r}")
+
+
+class MemcachedServer(ServerProcess):
+    """``memcached`` on TCP only (``-U 0``); it keeps nothing across a restart."""
+
+    name = "memcached"
+    env_var = "MEMCACHED_BIN"
+    default_binary = "memcached"
+    install_hint = "install it with apt-get install memcached"
+
+    @property
+    def url(self) -> str:
+        return f"memcached://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def command(self) -> list[str]:
+        command = [self.binary, "-l", self.host, "-p", str(self.port), "-U", "0"]
+        if os.geteuid() == 0:
+            # memcached refuses to run as root unless told which user to stay.
+            command += ["-u", pwd.getpwuid(0).pw_name]
+        return command
+
+    def ping(self) -> bool:
+        try:
+            return _request(self.port, b"version\r\n").startswith(b"VERSION ")
+        except OSError:
+            return False
+
+    def server_pid(self) -> int | None:
+        try:
+            stats = _request(self.port, b"stats\r\n", complete=lambda r: r.endswith(b"END\r\n"))
+        except OSError:
+            return None
+        match = re.search(rb"^STAT pid (\d+)\r$", stats, re.MULTILINE)
+        return int(match[1]) if match else None
+
+    def flush_all(self) -> None:
+        reply = _first_line(_request(self.port, b"flush_all\r\n", timeout=10))
+        if reply != b"OK":
+            raise RuntimeError(f"flush_all on {self.url} answered {reply!r}")
+
+
+class ExternalServer:
+    """A server given by the environment (``$REDIS_URL``, ``$MEMCACHED_ADDRESS``), not ours.
+
+    Tests may use it but never flush, kill or restart it: those calls give up through
+    ``server_unavailable``.
+    """
+
+    def __init__(self, url: str, *, name: str, env_var: str, default_port: int) -> None:
+        self.url = url
+        self.name = name
+        self.env_var = env_var
+        parts = urlsplit(url if "//" in url else f"//{url}")
+        self.host = parts.hostname or HOST
+        self.port = parts.port or default_port
+
+    def __repr__(self) -> str:
+        # Not the URL: it may carry a password.
+        return f"<ExternalServer {self.name} at {self.host}:{self.port}>"
+
+    @property
+    def owned(self) -> bool:
+        return False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def is_running(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def _not_ours(self, action: str) -> NoReturn:
+        server_unavailable(
+            f"fault tests need a {self.name} they own, but {self.host}:{self.port} comes from "
+            f"${self.env_var} and cannot be {action}; unset {self.env_var} to let the tests "
+            f"start their own"
+        )
+
+    def start(self, timeout: float = START_TIMEOUT) -> NoReturn:
+        self._not_ours("started")
+
+    def kill(self) -> NoReturn:
+        self._not_ours("killed")
+
+    def restart(self, timeout: float = START_TIMEOUT) -> NoReturn:
+        self._not_ours("restarted")
+
+    def stop(self) -> NoReturn:
+        self._not_ours("stopped")
