@@ -114,7 +114,9 @@ class SessionStore(Generic[ModelT]):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
             raise ValueError("key_prefix must be printable ASCII without spaces")
-        self.backend: SessionBackend | CookieBackend = backend or MemoryBackend()
+        self.backend: SessionBackend | CookieBackend = (
+            backend if backend is not None else MemoryBackend()
+        )
         self.model = model
         self.idle_timeout = idle_timeout
         self.absolute_timeout = absolute_timeout
