@@ -20,6 +20,7 @@ SameSite = Literal["lax", "strict", "none"]
 MAX_COOKIE_AGE = 400 * 24 * 60 * 60
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+_SEPARATORS = b"; \t"
 _EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
@@ -96,13 +97,15 @@ def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | No
     """
     prefix = name + b"="
     for header_name, header_value in headers:
-        if header_name != b"cookie" or prefix not in header_value:
+        if header_name != b"cookie":
             continue
-        for part in header_value.split(b";"):
-            part = part.strip()
-            if part.startswith(prefix):
-                value = part[len(prefix) :]
-                if len(value) >= 2 and value[:1] == b'"' == value[-1:]:
+        start = header_value.find(prefix)
+        while start >= 0:
+            if start == 0 or header_value[start - 1] in _SEPARATORS:
+                end = header_value.find(b";", start)
+                value = header_value[start + len(prefix) : end if end >= 0 else None].strip()
+                if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
                     value = value[1:-1]
                 return value.decode("ascii") if value.isascii() else None
+            start = header_value.find(prefix, start + 1)
     return None

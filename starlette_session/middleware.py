@@ -108,9 +108,10 @@ class SessionMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start" and session._accessed:
-                await self._commit(session, message)
-            started = True
+            if not started:
+                if session._accessed:
+                    await self._commit(session, message)
+                started = True
             await send(message)
 
         try:

@@ -34,41 +34,25 @@ class Session(dict[str, Any]):
     ``JSONResponse(request.session)`` and templates keep working.
     """
 
-    __slots__ = (
-        "_accessed",
-        "_cookie",
-        "_degraded",
-        "_destroyed",
-        "_issued_at",
-        "_key_index",
-        "_loaded",
-        "_loaded_user",
-        "_meta",
-        "_models",
-        "_payload",
-        "_raw",
-        "_rotate",
-        "_storage_key",
-        "_store",
-    )
+    # Class-level defaults keep construction cheap: most requests never touch their session.
+    _loaded = False
+    _accessed = False
+    _payload: str | None = None
+    _storage_key: str | None = None
+    _raw: bytes | None = None
+    _issued_at = 0
+    _key_index = 0
+    _loaded_user: str | None = None
+    _rotate = False
+    _destroyed = False
+    _degraded = False
+    _models: dict[type[Any], tuple[Any, Any]] | None = None
+    _meta: dict[str, Any]
 
     def __init__(self, store: SessionStore[Any], cookie: str | None) -> None:
-        super().__init__()
         self._store = store
         self._cookie = cookie
-        self._loaded = False
-        self._accessed = False
-        self._meta: dict[str, Any] = {}
-        self._payload: str | None = None
-        self._storage_key: str | None = None
-        self._raw: bytes | None = None
-        self._issued_at = 0
-        self._key_index = 0
-        self._loaded_user: str | None = None
-        self._rotate = False
-        self._destroyed = False
-        self._degraded = False
-        self._models: dict[type[Any], tuple[Any, Any]] | None = None
+        self._meta = {}
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""
