@@ -4,7 +4,6 @@ Every dependency declares the session cookie as an optional cookie security sche
 in the OpenAPI schema without being required (a first visit has no cookie).
 """
 
-
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar, overload
 

@@ -45,6 +45,7 @@ class Session(dict[str, Any]):
     _loaded_user: str | None = None
     _rotate = False
     _destroyed = False
+    _changed = False
     _degraded = False
     _models: dict[type[Any], tuple[Any, Any]] | None = None
     _meta: dict[str, Any]
@@ -145,61 +146,63 @@ class Session(dict[str, Any]):
         if not self._loaded:
             self._load_from_worker_thread()
 
-    # The dict: every access loads the session first.
+    # The dict: every access loads the session first. Writes, and reads that hand out a nested
+    # list or dict (which the caller may change in place), mark the session as possibly changed;
+    # a session never marked is known unchanged at commit without serializing it again.
 
     def __getitem__(self, key: str) -> Any:
-        return super(Session, self._data_for_read()).__getitem__(key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super(Session, self._data_for_read()).__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        super(Session, self._data_for_read()).__delitem__(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return super(Session, self._data_for_read()).__iter__()
-
-    def __reversed__(self) -> Iterator[str]:
-        return super(Session, self._data_for_read()).__reversed__()
-
-    def __len__(self) -> int:
-        return super(Session, self._data_for_read()).__len__()
-
-    def __contains__(self, key: object) -> bool:
-        return super(Session, self._data_for_read()).__contains__(key)
+        return self._handed_out(dict.__getitem__(self._data_for_read(), key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        return super(Session, self._data_for_read()).get(key, default)
+        return self._handed_out(dict.get(self._data_for_read(), key, default))
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self._data_for_write(), key, value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self._data_for_write(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self._data_for_read())
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(dict.keys(self._data_for_read()))
+
+    def __len__(self) -> int:
+        return dict.__len__(self._data_for_read())
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self._data_for_read(), key)
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
-        return super(Session, self._data_for_read()).keys()
+        return dict.keys(self._data_for_read())
 
     def values(self) -> ValuesView[Any]:  # type: ignore[override]
-        return super(Session, self._data_for_read()).values()
+        return dict.values(self._data_for_write())
 
     def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
-        return super(Session, self._data_for_read()).items()
+        return dict.items(self._data_for_write())
 
     def pop(self, key: str, *default: Any) -> Any:
-        return super(Session, self._data_for_read()).pop(key, *default)
+        return dict.pop(self._data_for_write(), key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        return super(Session, self._data_for_read()).popitem()
+        return dict.popitem(self._data_for_write())
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        return super(Session, self._data_for_read()).setdefault(key, default)
+        return dict.setdefault(self._data_for_write(), key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        super(Session, self._data_for_read()).update(*args, **kwargs)
+        dict.update(self._data_for_write(), *args, **kwargs)
 
     def clear(self) -> None:
-        super(Session, self._data_for_read()).clear()
+        dict.clear(self._data_for_write())
 
     def copy(self) -> dict[str, Any]:
-        return dict.copy(self._data_for_read())
+        return dict.copy(self._data_for_write())
 
     def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
-        merged = dict.copy(self._data_for_read())
+        merged = dict.copy(self._data_for_write())
         merged.update(other)
         return merged
 
@@ -235,7 +238,14 @@ class Session(dict[str, Any]):
             self._store.sync_models(self)
         return self
 
-    _data_for_write = _data_for_read
+    def _data_for_write(self) -> Session:
+        self._changed = True
+        return self._data_for_read()
+
+    def _handed_out(self, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            self._changed = True
+        return value
 
     def _require_loaded(self) -> None:
         if not self._loaded:

@@ -14,9 +14,10 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, Signer
+from itsdangerous.signer import SigningAlgorithm
 from starlette.datastructures import Secret
 
 __all__ = ["CookieSigner", "SecretKey", "Unsigned"]
@@ -26,6 +27,28 @@ MIN_SECRET_LENGTH = 32
 MAX_SIGNED_LENGTH = 4096
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
 security_logger = logging.getLogger("starlette_session.security")
+
+
+class _PrecomputedHMAC(SigningAlgorithm):
+    """HMAC-SHA256 with the key's inner and outer pads hashed once (RFC 2104): the same
+    signatures as ``hmac.digest``, at half the cost per request."""
+
+    def __init__(self) -> None:
+        self._pads: dict[bytes, tuple[Any, Any]] = {}
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        pads = self._pads.get(key)
+        if pads is None:
+            block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest()
+            block = block.ljust(64, b"\0")
+            pads = self._pads[key] = (
+                hashlib.sha256(bytes(byte ^ 0x36 for byte in block)),
+                hashlib.sha256(bytes(byte ^ 0x5C for byte in block)),
+            )
+        inner, outer = pads[0].copy(), pads[1].copy()
+        inner.update(value)
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 class Unsigned(NamedTuple):
@@ -59,9 +82,9 @@ class CookieSigner:
             )
         # Derived once here, so signing does no key derivation per request.
         self._keys = [hmac.digest(key.encode(), salt.encode(), "sha256") for key in keys]
+        algorithm = _PrecomputedHMAC()
         self._signers = [
-            Signer(key, salt=salt, key_derivation="none", digest_method=hashlib.sha256)
-            for key in self._keys
+            Signer(key, salt=salt, key_derivation="none", algorithm=algorithm) for key in self._keys
         ]
 
     def sign(self, payload: str, now: int | None = None) -> str:

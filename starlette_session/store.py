@@ -237,6 +237,8 @@ class SessionStore(Generic[ModelT]):
         if status >= 500 and not self.save_on_error:
             return None
         now = int(time.time())
+        if existed and not (session._changed or session._models or session._rotate):
+            return self._refreshed_cookie(session, now)
         meta = session._meta
         meta.setdefault("c", now)
         raw = encode_record(session, meta, self.max_size)
@@ -251,14 +253,14 @@ class SessionStore(Generic[ModelT]):
         return await self._create(session, raw, now)
 
     async def _replace(self, session: Session, raw: bytes, now: int) -> None:
-        backend, key = self._server_backend(), session._storage_key
+        """Compare-and-set on the bytes loaded; on a conflict, re-apply this request's changes."""
+        backend, key, loaded_raw = self._server_backend(), session._storage_key, session._raw
         assert key is not None  # noqa: S101 - set when loaded
-        assert session._raw is not None  # noqa: S101
-        loaded = decode_record(session._raw) or Record({}, {})
-        expected = session._raw
+        assert loaded_raw is not None  # noqa: S101
+        expected, ttl = loaded_raw, self._ttl(session._meta, now)
+        base = ours = None
         for _ in range(MAX_WRITE_ATTEMPTS):
-            meta = session._meta
-            result = await backend.replace(key, expected, raw, self._ttl(meta, now))
+            result = await backend.replace(key, expected, raw, ttl)
             if result.stored:
                 session._raw = raw
                 return
@@ -271,10 +273,10 @@ class SessionStore(Generic[ModelT]):
                 raise SessionConflictError(
                     "another request changed this session after it was loaded; nothing was saved"
                 )
-            theirs = decode_record(result.current) or Record({}, {})
-            merged = merge_records(loaded, Record(dict.copy(session), session._meta), theirs)
-            session._replace_data(merged.data)
-            session._meta = merged.meta
+            if base is None or ours is None:
+                base = decode_record(loaded_raw) or Record({}, {})
+                ours = Record(dict.copy(session), dict(session._meta))
+            merged = merge_records(base, ours, decode_record(result.current) or Record({}, {}))
             expected, raw = result.current, encode_record(merged.data, merged.meta, self.max_size)
         raise SessionConflictError("the session kept changing under this request; nothing saved")
 
@@ -343,11 +345,12 @@ class SessionStore(Generic[ModelT]):
     # Keys
 
     def storage_key(self, session_id: str, key_index: int = 0) -> str:
-        """The backend key of a session id: the prefix and a keyed hash, never the id itself."""
+        """The backend key of a session id: the prefix and a keyed BLAKE2b hash of the id,
+        never the id itself, so a key listing yields nothing that can be made into a cookie."""
         hash_key = self._hash_keys.get(key_index)
         if hash_key is None:
             hash_key = self._hash_keys[key_index] = self.signer.derive(b"store-key", key_index)
-        digest = hmac.new(hash_key, session_id.encode(), hashlib.sha256).hexdigest()
+        digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
         return self.key_prefix + digest
 
     def _user_index_key(self, user_id: str) -> str:
