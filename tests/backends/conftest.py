@@ -1,0 +1,117 @@
+"""One fixture per backend for the contract suite in this directory.
+
+``backend_case`` is parametrized over every backend; each parameter carries the marker of the
+server it needs. A new backend only adds a fixture here and a parameter to ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from starlette_session.backends import LegacyBackend, MemoryBackend, SessionBackend
+from tests.helpers import DictSessionBackend, ManualClock
+
+if TYPE_CHECKING:
+    import redis
+
+
+@dataclass
+class BackendCase:
+    """A backend under test, and how to let time pass for its expiry clock."""
+
+    backend: SessionBackend
+    elapse: Callable[[float], Awaitable[None]]
+    #: Whether ``read(key, ttl)`` slides the expiry (LegacyBackend documents that it cannot).
+    slides_on_read: bool = True
+    #: The threads that talked to the server (sync Redis client only).
+    threads: set[int] = field(default_factory=set)
+
+
+def _manual_elapse(clock: ManualClock) -> Callable[[float], Awaitable[None]]:
+    async def elapse(seconds: float) -> None:
+        clock.advance(seconds)
+
+    return elapse
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@pytest.fixture
+def memory_case() -> BackendCase:
+    clock = ManualClock()
+    return BackendCase(MemoryBackend(clock=clock), _manual_elapse(clock))
+
+
+@pytest.fixture
+def legacy_case() -> BackendCase:
+    clock = ManualClock()
+    backend = LegacyBackend(DictSessionBackend(clock=clock))
+    return BackendCase(backend, _manual_elapse(clock), slides_on_read=False)
+
+
+@pytest.fixture
+async def redis_async_case(redis_url: str) -> AsyncIterator[BackendCase]:
+    pytest.importorskip("redis")
+    from redis.asyncio import Redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = Redis.from_url(redis_url)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep)
+    finally:
+        await client.aclose()
+
+
+def thread_recording_client(url: str, threads: set[int]) -> redis.Redis:
+    """A sync ``redis.Redis`` whose connections note the thread of every command they send."""
+    import redis
+
+    class ThreadRecordingConnection(redis.Connection):
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            threads.add(threading.get_ident())
+            super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+    pool = redis.ConnectionPool.from_url(url, connection_class=ThreadRecordingConnection)
+    return redis.Redis(connection_pool=pool)
+
+
+@pytest.fixture
+def redis_sync_case(redis_url: str) -> Iterator[BackendCase]:
+    pytest.importorskip("redis")
+    from starlette_session.backends import RedisBackend
+
+    threads: set[int] = set()
+    client = thread_recording_client(redis_url, threads)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep, threads=threads)
+    finally:
+        client.close()
+        client.connection_pool.disconnect()
+
+
+BACKENDS = [
+    pytest.param("memory_case", id="memory"),
+    pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
+    pytest.param("redis_sync_case", id="redis-sync", marks=pytest.mark.redis),
+    pytest.param("legacy_case", id="legacy"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_case(request: pytest.FixtureRequest) -> BackendCase:
+    case: BackendCase = request.getfixturevalue(request.param)
+    return case
+
+
+@pytest.fixture
+def backend(backend_case: BackendCase) -> SessionBackend:
+    return backend_case.backend

@@ -1,0 +1,103 @@
+"""What RedisBackend adds to the contract: worker threads for sync clients, wrapped errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from starlette_session.exceptions import SessionBackendError
+from tests.backends.conftest import BackendCase
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+VALUE = b'{"v":1}'
+
+
+async def test_a_sync_client_is_called_from_worker_threads_only(
+    redis_sync_case: BackendCase,
+) -> None:
+    backend = redis_sync_case.backend
+    await backend.create("session:a", VALUE, 60)
+    await backend.read("session:a", 60)
+    await backend.replace("session:a", VALUE, b'{"v":2}', 60)
+    await backend.expire("session:a", 60)
+    await backend.delete("session:a")
+
+    assert redis_sync_case.threads, "the client sent no command"
+    assert threading.get_ident() not in redis_sync_case.threads
+
+
+async def test_a_client_decoding_responses_still_reads_bytes(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        backend = RedisBackend(client)
+        await backend.create("session:a", VALUE, 60)
+        assert await backend.read("session:a", 60) == VALUE
+        assert await backend.replace("session:a", b"{}", VALUE, 60) == (False, VALUE)
+    finally:
+        await client.aclose()
+
+
+async def test_a_stored_value_of_1_is_not_mistaken_for_a_successful_replace(
+    redis_async_case: BackendCase,
+) -> None:
+    # The compare-and-set script answers 1 on success and the current value on a mismatch.
+    backend = redis_async_case.backend
+    await backend.create("session:a", b"1", 60)
+    assert await backend.replace("session:a", VALUE, b"2", 60) == (False, b"1")
+    assert await backend.read("session:a") == b"1"
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async-client", "sync-client"])
+async def test_a_server_that_is_down_raises_session_backend_error(
+    fresh_redis_server: RedisServer, sync: bool
+) -> None:
+    import redis
+    import redis.asyncio
+
+    from starlette_session.backends import RedisBackend
+
+    url = fresh_redis_server.url
+    client = redis.Redis.from_url(url) if sync else redis.asyncio.Redis.from_url(url)
+    backend = RedisBackend(client)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        fresh_redis_server.kill()
+        with pytest.raises(SessionBackendError, match="Redis") as caught:
+            await backend.read("session:a", 60)
+        assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
+        assert "session:a" not in str(caught.value)
+    finally:
+        if isinstance(client, redis.asyncio.Redis):
+            await client.aclose()
+        else:
+            client.close()
+
+
+async def test_a_server_that_does_not_answer_in_time_raises_session_backend_error(
+    redis_url: str,
+) -> None:
+    import redis
+    from redis.asyncio import Redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = Redis.from_url(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+    backend = RedisBackend(client, timeout=0.2)
+    try:
+        await client.ping()
+        admin.client_pause(600)
+        with pytest.raises(SessionBackendError) as caught:
+            await backend.read("session:a", 60)
+        assert isinstance(caught.value.__cause__, TimeoutError)
+    finally:
+        admin.client_unpause()
+        admin.close()
+        await client.aclose()
