@@ -11,12 +11,14 @@ from starlette_session.backends.legacy import LegacyBackend
 from starlette_session.backends.memory import MemoryBackend
 
 if TYPE_CHECKING:
+    from starlette_session.backends.memcached import MemcachedBackend
     from starlette_session.backends.redis import RedisBackend
 
 __all__ = [
     "BackendType",
     "CookieBackend",
     "LegacyBackend",
+    "MemcachedBackend",
     "MemoryBackend",
     "RedisBackend",
     "Replaced",
@@ -39,9 +41,13 @@ class BackendType(enum.Enum):
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so that using the package never requires the redis extra.
+    # Imported on first use, so that the package never requires the redis or memcached extra.
     if name == "RedisBackend":
         from starlette_session.backends.redis import RedisBackend
 
         return RedisBackend
+    if name == "MemcachedBackend":
+        from starlette_session.backends.memcached import MemcachedBackend
+
+        return MemcachedBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

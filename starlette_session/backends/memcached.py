@@ -1,0 +1,81 @@
+"""memcached through aiomcache: ``add`` for new sessions, ``gets``/``cas`` for changes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import anyio
+
+from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.exceptions import SessionBackendError
+
+try:
+    import aiomcache
+except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
+    raise ImportError(
+        "the memcached backend needs aiomcache: pip install 'starlette-session[memcached]'"
+    ) from error
+
+__all__ = ["MemcachedBackend"]
+
+T = TypeVar("T")
+# memcached reads an expiry over 30 days as a Unix timestamp, not a number of seconds.
+_RELATIVE_EXPIRY_LIMIT = 30 * 24 * 60 * 60
+_DRIVER_ERRORS = (aiomcache.exceptions.ClientException, OSError, TimeoutError, EOFError)
+
+
+class MemcachedBackend(SessionBackend):
+    """Sessions in memcached, each with an expiry.
+
+    ``client`` is an ``aiomcache.Client`` the application built and closes. A read costs two
+    round trips when the idle timeout slides (``get``, then ``touch``), since aiomcache has no
+    get-and-touch; a change is ``gets`` + ``cas``, a new session one ``add``. memcached may evict
+    sessions under memory pressure: size it so that it does not.
+    """
+
+    def __init__(self, client: aiomcache.Client, *, timeout: float | None = 5.0) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        value: bytes | None = await self._run(self.client.get(key.encode()))
+        if value is not None and ttl is not None:
+            await self._run(self.client.touch(key.encode(), _expiry(ttl)))
+        return value
+
+    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+        return bool(await self._run(self.client.add(key.encode(), value, _expiry(ttl))))
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+        while True:
+            current, token = await self._run(self.client.gets(key.encode()))
+            if current is None or current != expected or token is None:
+                return Replaced(False, current)
+            if await self._run(self.client.cas(key.encode(), value, token, _expiry(ttl))):
+                return Replaced(True, None)
+
+    async def expire(self, key: str, ttl: int) -> None:
+        await self._run(self.client.touch(key.encode(), _expiry(ttl)))
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            await self._run(self.client.delete(key.encode()))
+
+    async def _run(self, operation: Awaitable[T]) -> T:
+        try:
+            with anyio.fail_after(self.timeout):
+                return await operation
+        except _DRIVER_ERRORS as error:
+            raise SessionBackendError(
+                f"the memcached session backend failed ({type(error).__name__}); "
+                "check that memcached is reachable"
+            ) from error
+
+    def __repr__(self) -> str:
+        return "MemcachedBackend()"
+
+
+def _expiry(ttl: int) -> int:
+    return ttl if ttl <= _RELATIVE_EXPIRY_LIMIT else int(time.time()) + ttl
