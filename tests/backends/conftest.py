@@ -98,11 +98,24 @@ def redis_sync_case(redis_url: str) -> Iterator[BackendCase]:
         client.connection_pool.disconnect()
 
 
+@pytest.fixture
+async def memcached_case(memcached_address: tuple[str, int]) -> AsyncIterator[BackendCase]:
+    aiomcache = pytest.importorskip("aiomcache")
+    from starlette_session.backends import MemcachedBackend
+
+    client = aiomcache.Client(*memcached_address)
+    try:
+        yield BackendCase(MemcachedBackend(client), _sleep)
+    finally:
+        await client.close()
+
+
 BACKENDS = [
     pytest.param("memory_case", id="memory"),
     pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
     pytest.param("redis_sync_case", id="redis-sync", marks=pytest.mark.redis),
     pytest.param("legacy_case", id="legacy"),
+    pytest.param("memcached_case", id="memcached", marks=pytest.mark.memcached),
 ]
 
 
