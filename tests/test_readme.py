@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def readme_block(marker: str, redis_url: str) -> str:
     """The README's one ```python block containing ``marker``, pointed at the test's Redis."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
     (block,) = [block for block in blocks if marker in block]
     block = block.replace("redis.asyncio.Redis()", f"redis.asyncio.Redis.from_url({redis_url!r})")
     return block.replace('Redis(host="localhost")', f"Redis.from_url({redis_url!r})")
