@@ -45,6 +45,9 @@ M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 MAX_WRITE_ATTEMPTS = 8
+# A failed compare-and-set means another request's write succeeded, so merging always makes
+# progress, but with N requests saving one session at once the last needs N attempts.
+MAX_MERGE_ATTEMPTS = 64
 logger = logging.getLogger("starlette_session")
 security_logger = logging.getLogger("starlette_session.security")
 
@@ -249,6 +252,9 @@ class SessionStore(Generic[ModelT]):
         if existed and not session._rotate:
             if raw != session._raw:
                 await self._replace(session, raw, now)
+            if session._lifetime_changed:  # the cookie must get the new Max-Age now
+                assert session._payload is not None  # noqa: S101 - existing sessions have one
+                return self._cookie_update(session, session._payload, now)
             return self._refreshed_cookie(session, now)
         return await self._create(session, raw, now)
 
@@ -259,7 +265,7 @@ class SessionStore(Generic[ModelT]):
         assert loaded_raw is not None  # noqa: S101
         expected, ttl = loaded_raw, self._ttl(session._meta, now)
         base = ours = None
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for _ in range(MAX_MERGE_ATTEMPTS):
             result = await backend.replace(key, expected, raw, ttl)
             if result.stored:
                 session._raw = raw
