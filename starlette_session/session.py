@@ -46,6 +46,7 @@ class Session(dict[str, Any]):
     _rotate = False
     _destroyed = False
     _changed = False
+    _lifetime_changed = False
     _degraded = False
     _models: dict[type[Any], tuple[Any, Any]] | None = None
     _meta: dict[str, Any]
@@ -118,6 +119,7 @@ class Session(dict[str, Any]):
             raise ValueError("a session lifetime must be positive, or None")
         self._data_for_write()
         self._meta["l"] = seconds
+        self._lifetime_changed = True
 
     def regenerate(self) -> None:
         """Give the session a new id when it is saved, keeping its data (call it at log-in).
