@@ -121,7 +121,13 @@ class SessionMiddleware:
                 await self.app(scope, receive, send)
                 self._warn_unsaved(session)
             else:
-                await self.app(scope, receive, send_with_cookie)
+                try:
+                    await self.app(scope, receive, send_with_cookie)
+                except Exception:
+                    # No response passed through us to commit with; a log-out must still happen.
+                    if not started and session._destroyed:
+                        await self.store.commit(session, 500)
+                    raise
         except SessionError as error:
             if started or error.status_code not in _ERROR_BODIES or scope["type"] != "http":
                 raise
