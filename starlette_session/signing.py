@@ -69,9 +69,11 @@ class CookieSigner:
     __slots__ = ("_keys", "_signers")
 
     def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
-        raw_keys = [secret_key] if isinstance(secret_key, str | Secret) else list(secret_key)
-        keys = [str(key) for key in raw_keys]
-        if not keys or not all(keys):
+        single = isinstance(secret_key, str | Secret)
+        # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
+        raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
+        keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
+        if not keys or len(keys) != len(raw_keys) or not all(keys):
             raise ValueError("secret_key must be a non-empty string or a list of them")
         if any(len(key) < MIN_SECRET_LENGTH for key in keys):
             warnings.warn(
