@@ -44,15 +44,18 @@ class RedisBackend(SessionBackend):
 
     ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (recommended), or a
     sync ``redis.Redis``, whose calls then run in a worker thread so they never block the event
-    loop. ``timeout`` (seconds) bounds every operation of this backend on top of the client's own
-    socket timeouts; a failure or a timeout raises :class:`SessionBackendError`.
+    loop. ``timeout`` (seconds) bounds every operation of this backend, waiting for a pooled
+    connection or a worker thread included, on top of the client's own socket timeouts and
+    retries; a failure or a timeout raises :class:`SessionBackendError`. A healthy Redis answers
+    in about a millisecond: the 2-second default only decides how long a request waits on a
+    stalled one. ``docs/reliability.md`` gives the recommended client settings.
     """
 
     def __init__(
         self,
         client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis,
         *,
-        timeout: float | None = 5.0,
+        timeout: float | None = 2.0,
     ) -> None:
         self.client = client
         self.timeout = timeout
@@ -87,7 +90,11 @@ class RedisBackend(SessionBackend):
             with anyio.fail_after(self.timeout):
                 if self._is_async:
                     return await command(*args, **kwargs)
-                return await anyio.to_thread.run_sync(functools.partial(command, *args, **kwargs))
+                # On a timeout the thread is left to finish on its own (its client's socket
+                # timeout ends it); the request does not wait for it.
+                return await anyio.to_thread.run_sync(
+                    functools.partial(command, *args, **kwargs), abandon_on_cancel=True
+                )
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(
                 f"the Redis session backend failed ({type(error).__name__}); "
