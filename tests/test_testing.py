@@ -1,0 +1,147 @@
+"""The test kit for users: SessionTester seeds and reads typed sessions for a TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+import redis.asyncio
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
+from starlette.testclient import TestClient
+
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionMiddlewareMissingError,
+    SessionStore,
+    get_session,
+)
+from starlette_session.backends import MemoryBackend, RedisBackend
+from starlette_session.testing import SessionTester, find_session_middleware
+
+SECRET = "a-test-secret-that-is-long-enough-0123456789"
+
+
+class Cart(BaseModel):
+    items: list[str] = []
+    owner: str | None = None
+
+
+CartSession = Annotated[Cart, Depends(get_session)]
+
+
+def make_app(store: SessionStore[Cart], **middleware: Any) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store, **middleware)
+
+    @app.post("/cart")
+    async def add(item: str, session: CartSession) -> Cart:
+        session.items.append(item)
+        return session
+
+    @app.get("/cart")
+    def show(session: CartSession) -> Cart:
+        return session
+
+    @app.get("/whoami")
+    async def whoami(handle: SessionHandle) -> str | None:
+        return handle.user_id
+
+    return app
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """A TestClient, inside its `with` block, for an app on memory or on a real Redis."""
+    redis_client: redis.asyncio.Redis | None = None
+    if request.param == "redis":
+        redis_client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+    backend = RedisBackend(redis_client) if redis_client is not None else MemoryBackend()
+    with TestClient(make_app(SessionStore(backend, model=Cart))) as test_client:
+        yield test_client
+        if redis_client is not None:
+            test_client.portal.call(redis_client.aclose)
+
+
+def test_the_module_docstring_example(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed(Cart(items=["apple"]))  # the next request carries this session
+    client.post("/cart", params={"item": "pear"})
+    assert sessions.read_model(Cart).items == ["apple", "pear"]
+
+
+def test_seed_a_mapping_and_read_it_back(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed({"items": ["apple"], "owner": "ann"})
+    assert client.get("/cart").json() == {"items": ["apple"], "owner": "ann"}
+    assert sessions.read() == {"items": ["apple"], "owner": "ann"}
+
+
+def test_seed_a_user(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed(Cart(), user_id="ann")
+    assert client.get("/whoami").json() == "ann"
+
+
+def test_read_what_an_endpoint_saved(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    assert sessions.read() == {}
+    client.post("/cart", params={"item": "apple"})
+    assert sessions.read_model(Cart) == Cart(items=["apple"])
+
+
+def test_seed_replaces_the_clients_session(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    client.post("/cart", params={"item": "apple"})
+    sessions.seed(Cart(items=["pear"]))
+    assert client.get("/cart").json()["items"] == ["pear"]
+    assert len([cookie for cookie in client.cookies.jar if cookie.name == "session"]) == 1
+
+
+def test_clear_forgets_the_cookie(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed(Cart(items=["apple"]))
+    sessions.clear()
+    assert sessions.read() == {}
+    assert client.get("/cart").json() == {"items": [], "owner": None}
+    sessions.clear()  # nothing to clear: no error
+
+
+def test_an_empty_seed_stores_nothing(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed({})
+    assert sessions.cookie_name not in client.cookies
+
+
+def test_without_a_with_block_on_the_memory_backend() -> None:
+    # Each call runs in a short-lived event loop of its own: fine for loop-free backends.
+    client = TestClient(make_app(SessionStore(MemoryBackend(), model=Cart)))
+    sessions = SessionTester(client)
+    sessions.seed(Cart(items=["apple"]))
+    client.post("/cart", params={"item": "pear"})
+    assert sessions.read_model(Cart).items == ["apple", "pear"]
+
+
+def test_another_cookie_name_and_https_only() -> None:
+    app = make_app(SessionStore(model=Cart), cookie_name="__Host-sid", https_only=True)
+    with TestClient(app, base_url="https://testserver") as client:
+        sessions = SessionTester(client)
+        assert sessions.cookie_name == "__Host-sid"
+        sessions.seed(Cart(items=["apple"]))
+        assert client.get("/cart").json()["items"] == ["apple"]
+
+
+def test_an_app_without_the_middleware_is_refused() -> None:
+    app = FastAPI()
+    with pytest.raises(SessionMiddlewareMissingError):
+        find_session_middleware(app)
+    with pytest.raises(SessionMiddlewareMissingError), TestClient(app) as client:
+        SessionTester(client)
+
+
+def test_find_session_middleware_before_the_first_request() -> None:
+    store = SessionStore(model=Cart)
+    middleware = find_session_middleware(make_app(store))
+    assert middleware.store is store
