@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import OrderedDict
@@ -15,10 +16,11 @@ __all__ = ["MemoryBackend"]
 class MemoryBackend(SessionBackend):
     """Sessions in a dict of this process: lost on restart and not shared between workers.
 
-    Bounded by ``max_entries``: when full, the least recently used session is evicted (its user is
-    logged out). Expired entries are dropped when read, and every write sweeps the expired entries
-    at the least recently used end, so no request scans the whole table. All methods are
-    thread-safe.
+    Bounded by ``max_entries``. Every write first drops the entries that have expired (found
+    through a heap of expiry times: a few steps per expired entry, never a scan of the whole
+    table); then, if the table is still over ``max_entries``, it evicts the least recently used
+    live sessions, read or written (their users are logged out). Expired entries are also
+    dropped when read. All methods are thread-safe.
     """
 
     def __init__(
@@ -29,6 +31,8 @@ class MemoryBackend(SessionBackend):
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        # (expires_at, key), no later than each live entry's expiry; stale items are skipped.
+        self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -74,18 +78,33 @@ class MemoryBackend(SessionBackend):
         self._entries.move_to_end(key)
         if ttl is not None:
             self._entries[key] = (entry[0], now + ttl)
+            if now + ttl < entry[1]:
+                heapq.heappush(self._expiries, (now + ttl, key))
         return entry[0]
 
     def _store(self, key: str, value: bytes, ttl: int) -> None:
         now = self._clock()
+        previous = self._entries.get(key)
+        if previous is None or now + ttl < previous[1]:
+            heapq.heappush(self._expiries, (now + ttl, key))
         self._entries[key] = (value, now + ttl)
         self._entries.move_to_end(key)
-        entries = self._entries
-        while entries:
-            oldest_key, (_, expires_at) = next(iter(entries.items()))
-            if expires_at > now and (self.max_entries is None or len(entries) <= self.max_entries):
-                break
-            del entries[oldest_key]
+        self._sweep(now)
+        while self.max_entries is not None and len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def _sweep(self, now: float) -> None:
+        entries, expiries = self._entries, self._expiries
+        while expiries and expiries[0][0] <= now:
+            _, key = heapq.heappop(expiries)
+            entry = entries.get(key)
+            if entry is not None and entry[1] <= now:
+                del entries[key]
+            elif entry is not None:  # its lifetime was extended: look again when it ends
+                heapq.heappush(expiries, (entry[1], key))
+        if len(expiries) > 2 * len(entries) + 64:  # forget the items of deleted entries
+            self._expiries = [(expires_at, key) for key, (_, expires_at) in entries.items()]
+            heapq.heapify(self._expiries)
 
     def __repr__(self) -> str:
         return f"MemoryBackend(max_entries={self.max_entries})"
