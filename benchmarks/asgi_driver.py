@@ -24,7 +24,7 @@ from benchmarks.asgi_client import (
     cookie_from_set_cookie,
     make_scope,
 )
-from benchmarks.contenders import CELLS, CELLS_BY_NAME, Cell
+from benchmarks.contenders import BY_NAME, CELLS, CELLS_BY_NAME, Cell
 
 
 def load_app(name: str) -> ASGIApp:
@@ -118,11 +118,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     app = load_app(args.contender)
     baseline = load_app(args.baseline)
     cookie = await login_cookie(app)
+    if cookie:
+        functional_error = await check_sessions_work(app, cookie)
+    elif BY_NAME[args.contender].sessions:
+        functional_error = "GET /login set no session cookie"
+    else:
+        functional_error = None
     result: dict[str, Any] = {
         "contender": args.contender,
         "baseline": args.baseline,
         "cookie_bytes": len(cookie) if cookie else 0,
-        "functional_error": await check_sessions_work(app, cookie) if cookie else None,
+        "functional_error": functional_error,
         "cells": {},
     }
     for name in args.cells.split(","):

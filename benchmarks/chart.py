@@ -1,51 +1,108 @@
-"""The PNG: grouped bars of ratio-to-bare, one panel per driver."""
+"""The PNG: grouped bars of ratio-to-bare, one panel per driver, with the targets marked."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from benchmarks.contenders import CELLS
+from benchmarks.targets import TARGETS
 
-# (driver, metric, cell suffix, title, how to read it)
+
+@dataclass(frozen=True)
+class Panel:
+    driver: str
+    metric: str
+    suffix: str  # appended to a cell name to find its result ("@32" for HTTP)
+    title: str
+    log: bool  # ratios of times span 1x to 40x: a log scale keeps the small ones readable
+
+
 PANELS = (
-    ("inprocess", "ratio", "", "In-process: time per request ÷ bare", "lower is better"),
-    ("http", "rps_ratio", "@32", "HTTP, 32 connections: req/s ÷ bare", "higher is better"),
-    ("http", "p99_ratio", "@32", "HTTP, 32 connections: p99 ÷ bare", "lower is better"),
+    Panel("inprocess", "ratio", "", "In-process: time per request ÷ bare (lower is better)", True),
+    Panel(
+        "http", "rps_ratio", "@32", "HTTP, 32 connections: req/s ÷ bare (higher is better)", False
+    ),
+    Panel("http", "p99_ratio", "@32", "HTTP, 32 connections: p99 ÷ bare (lower is better)", True),
 )
+LOG_TICKS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50]
 
 
-def _bars(results: dict[str, Any], driver: str) -> list[str]:
-    return [name for name in results.get(driver, {}) if name != "bare_starlette"]
+def _legend_label(results: dict[str, Any], name: str) -> str:
+    info = results["contenders"][name]
+    baseline = results["contenders"][info["baseline"]]["label"]
+    return (
+        f"{info['label']} (vs {baseline})"
+        if info["baseline"] != "bare_starlette"
+        else info["label"]
+    )
+
+
+def _mark_targets(ax: Axes, panel: Panel) -> None:
+    for index, cell in enumerate(CELLS):
+        limits = {
+            t.limit
+            for t in TARGETS
+            if t.driver == panel.driver
+            and t.metric == panel.metric
+            and t.cell == cell.name + panel.suffix
+        }
+        for limit in limits:
+            ax.hlines(
+                limit, index - 0.45, index + 0.45, colors="red", linestyles="dashed", linewidth=1.2
+            )
+            ax.annotate(
+                f"target {limit:g}",
+                (index + 0.45, limit),
+                fontsize=7,
+                color="red",
+                ha="right",
+                va="bottom",
+            )
+
+
+def _draw_panel(ax: Axes, results: dict[str, Any], panel: Panel) -> None:
+    names = [name for name in results[panel.driver] if name != "bare_starlette"]
+    width = 0.9 / max(1, len(names))
+    colors = colormaps["tab10"]
+    for index, name in enumerate(names):
+        cells = results[panel.driver][name]["cells"]
+        values = [cells.get(cell.name + panel.suffix, {}).get(panel.metric, 0.0) for cell in CELLS]
+        positions = [i + (index - (len(names) - 1) / 2) * width for i in range(len(CELLS))]
+        label, color = _legend_label(results, name), colors(index % 10)
+        if panel.log:  # bars grow from 1 (the bare app): up is slower, down is faster
+            heights = [v - 1 for v in values]
+            ax.bar(positions, heights, width, bottom=1, label=label, color=color)
+        else:
+            ax.bar(positions, values, width, label=label, color=color)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    _mark_targets(ax, panel)
+    if panel.log:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(FixedLocator(LOG_TICKS))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_xticks(range(len(CELLS)), [cell.label for cell in CELLS])
+    ax.set_title(f"{panel.title}; 1 = bare app in the same run", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def draw(results: dict[str, Any], path: Path) -> None:
-    panels = [p for p in PANELS if results.get(p[0])]
-    figure, axes = plt.subplots(
-        len(panels), 1, figsize=(12, 4.2 * max(1, len(panels))), squeeze=False
-    )
-    labels = {name: info["label"] for name, info in results["contenders"].items()}
-    colors = plt.colormaps["tab10"]
-    for ax, (driver, metric, suffix, title, hint) in zip(axes[:, 0], panels, strict=True):
-        names = _bars(results, driver)
-        width = 0.8 / max(1, len(names))
-        for index, name in enumerate(names):
-            cells = results[driver][name]["cells"]
-            values = [cells.get(cell.name + suffix, {}).get(metric, 0.0) for cell in CELLS]
-            positions = [i + (index - (len(names) - 1) / 2) * width for i in range(len(CELLS))]
-            ax.bar(positions, values, width, label=labels.get(name, name), color=colors(index % 10))
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(CELLS)), [cell.label for cell in CELLS])
-        ax.set_title(f"{title} ({hint}; 1.0 = bare app, same run)")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, ncol=3)
-    environment = results["environment"]
+    # The object API, not pyplot: no global state, no GUI backend to choose.
+    panels = [p for p in PANELS if results.get(p.driver)]
+    figure = Figure(figsize=(12, 3.6 * len(panels) + 1.2))
+    axes = figure.subplots(len(panels), 1, squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        _draw_panel(ax, results, panel)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     figure.suptitle(
-        f"starlette-session benchmarks, {results['mode']} mode, {environment['date']}", fontsize=11
+        f"starlette-session benchmarks ({results['mode']} mode, {results['environment']['date']})",
+        fontsize=11,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=100)
-    plt.close(figure)

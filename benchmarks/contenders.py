@@ -20,6 +20,8 @@ class Contender:
     """The bare app that this contender's ratios are measured against, interleaved."""
     redis: bool = False
     ours: bool = False
+    sessions: bool = True
+    """False for the bare apps, which set no cookie at /login."""
 
     @property
     def module(self) -> str:
@@ -38,14 +40,14 @@ BARE = "bare_starlette"
 BARE_FASTAPI = "bare_fastapi"
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender(BARE, "bare Starlette (limit)", OURS_VENV, BARE),
+    Contender(BARE, "bare Starlette (limit)", OURS_VENV, BARE, sessions=False),
     Contender("starlette_cookie", "Starlette cookie sessions", OURS_VENV, BARE),
     Contender("ours_memory", "ours: memory", OURS_VENV, BARE, ours=True),
     Contender("ours_cookie", "ours: cookie", OURS_VENV, BARE, ours=True),
     Contender("ours_redis", "ours: Redis", OURS_VENV, BARE, redis=True, ours=True),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),
-    Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE),
+    Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE, sessions=False),
     Contender(
         "ours_fastapi_typed_memory",
         "ours: FastAPI typed, memory",

@@ -15,18 +15,21 @@ from benchmarks.contenders import CELLS, Cell
 from benchmarks.uvicorn_server import Server
 
 CONNECTIONS = (1, 32)
+# Sessions per contender for the cells with a cookie: each request takes the next one, so no two
+# of the (at most 32) requests in flight share a session, as with many distinct users.
+SESSIONS = 128
 
 
-def warm_up(server: Server, cookie: str | None, seconds: int) -> None:
+def warm_up(server: Server, cookies: list[str], seconds: int) -> None:
     for cell in CELLS:
-        wrk.run(server.url(cell.path), 32, seconds, cell.method, cookie if cell.cookie else None)
+        wrk.run(server.url(cell.path), 32, seconds, cell.method, cookies if cell.cookie else [])
 
 
 def _run(
-    server: Server, cell: Cell, connections: int, seconds: int, cookie: str | None
+    server: Server, cell: Cell, connections: int, seconds: int, cookies: list[str]
 ) -> wrk.WrkResult:
     result = wrk.run(
-        server.url(cell.path), connections, seconds, cell.method, cookie if cell.cookie else None
+        server.url(cell.path), connections, seconds, cell.method, cookies if cell.cookie else []
     )
     if result.errors:
         raise RuntimeError(
@@ -40,7 +43,7 @@ def measure_cell(
     baseline: Server,
     cell: Cell,
     connections: int,
-    cookie: str | None,
+    cookies: list[str],
     rounds: int,
     seconds: int,
 ) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def measure_cell(
         if index % 2:
             order.reverse()
         for server, into in order:
-            into.append(_run(server, cell, connections, seconds, cookie))
+            into.append(_run(server, cell, connections, seconds, cookies))
 
     pairs = list(zip(runs, base_runs, strict=True))
     return {
@@ -68,20 +71,30 @@ def measure_cell(
     }
 
 
+def session_cookies(server: Server) -> list[str]:
+    """Cookies of ``SESSIONS`` fresh sessions; the bare apps get one cookie of typical size."""
+    if not server.contender.sessions:
+        return [SYNTHETIC_COOKIE]
+    cookies = []
+    for _ in range(SESSIONS):
+        cookie = server.login_cookie()
+        if cookie is None:
+            raise RuntimeError(f"{server.contender.name}: GET /login set no session cookie")
+        cookies.append(cookie)
+    return cookies
+
+
 def measure(
     contender: Server, baseline: Server, rounds: int, seconds: int, warmup_seconds: int
 ) -> dict[str, Any]:
-    cookie = contender.login_cookie()
-    warm_up(contender, cookie or SYNTHETIC_COOKIE, warmup_seconds)
+    cookies = session_cookies(contender)
+    warm_up(contender, cookies, warmup_seconds)
     cells: dict[str, Any] = {}
     for cell in CELLS:
         for connections in CONNECTIONS:
-            print(
-                f"  http {contender.contender.name} {cell.name} c{connections}",
-                file=sys.stderr,
-                flush=True,
-            )
+            log = f"  http {contender.contender.name} {cell.name} c{connections}"
+            print(log, file=sys.stderr, flush=True)
             cells[f"{cell.name}@{connections}"] = measure_cell(
-                contender, baseline, cell, connections, cookie or SYNTHETIC_COOKIE, rounds, seconds
+                contender, baseline, cell, connections, cookies, rounds, seconds
             )
-    return {"cookie_bytes": len(cookie) if cookie else 0, "cells": cells}
+    return {"cookie_bytes": max(map(len, cookies)), "sessions": len(cookies), "cells": cells}

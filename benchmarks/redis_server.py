@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks.cpus import pin
 from benchmarks.ports import free_port, wait_listening
 
 
@@ -19,7 +20,7 @@ def private_redis() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
         process = subprocess.Popen(
             [
-                binary,
+                *pin([binary], "load"),
                 "--port",
                 str(port),
                 "--bind",

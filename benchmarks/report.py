@@ -93,10 +93,11 @@ def _inprocess(results: dict[str, Any]) -> str:
 def _http(results: dict[str, Any]) -> str:
     parts = [
         "## HTTP: uvicorn on loopback, wrk with one thread\n\n"
-        f"uvicorn `{' '.join(results['uvicorn_flags'])}`, one worker, no access log; the server "
-        "and wrk share the machine's cores. Each cell runs the bare app and the contender back to "
-        "back; in brackets the median ratio within those pairs. For req/s **higher is better**, "
-        "for p99 **lower is better**."
+        f"uvicorn `{' '.join(results['uvicorn_flags'])}`, one worker, no access log; "
+        f"CPU pinning: {results.get('cpu_pinning', 'not pinned')}; "
+        f"{results.get('priority', 'normal priority')}. Each cell runs the bare app "
+        "and the contender back to back; in brackets the median ratio within those pairs. "
+        "For req/s **higher is better**, for p99 **lower is better**."
     ]
     for connections in (1, 32):
         suffix = f"@{connections}"
@@ -167,6 +168,12 @@ def _environment(results: dict[str, Any]) -> str:
     for venv, versions in env["venvs"].items():
         listed = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
         lines.append(f"- venv `{venv}`: {listed}")
+    load = results.get("foreign_load")
+    if load:
+        lines.append(
+            f"- other work on the machine during the run: {load['other_processes']:.0%} of its CPU "
+            f"by other processes, {load['hypervisor_steal']:.0%} taken by the hypervisor"
+        )
     settings = ", ".join(f"{k}={v}" for k, v in results["settings"].items())
     lines.append(f"- settings: {settings}")
     return "## Machine and versions\n\n" + "\n".join(lines) + "\n"
@@ -180,6 +187,22 @@ def _problems(results: dict[str, Any]) -> str:
     return "## Not measured or broken\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 
+# Above this share of the machine used by other work, the run is flagged as disturbed.
+BUSY_MACHINE = 0.05
+
+
+def _warning(results: dict[str, Any]) -> str:
+    load = results.get("foreign_load") or {}
+    busy = load.get("other_processes", 0.0) + load.get("hypervisor_steal", 0.0)
+    if busy <= BUSY_MACHINE:
+        return ""
+    return (
+        f"> **Disturbed run:** other work used {busy:.0%} of the machine's CPU while this ran. "
+        "The in-process ratios hold up well; the HTTP figures, which need both cores, do not: "
+        "check the bare-vs-bare noise row before trusting them, and re-run on a quiet machine.\n"
+    )
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     sections = [
         "# Benchmarks\n\n"
@@ -190,6 +213,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "ratio to a bare app (no sessions) measured interleaved with it in the same run. The typed "
         "FastAPI contenders are compared with a bare FastAPI app; everything else with a bare "
         "Starlette app.\n\n![ratios to the bare app](benchmarks.png)\n",
+        _warning(results),
         "## Targets\n\n" + _targets(results) + "\n",
     ]
     if results.get("inprocess"):

@@ -26,6 +26,8 @@ from benchmarks.contenders import (
     VENVS_DIR,
     Contender,
 )
+from benchmarks.cpus import ForeignLoad, pin, raise_priority
+from benchmarks.cpus import describe as describe_cpus
 from benchmarks.environment import describe
 from benchmarks.redis_server import private_redis
 from benchmarks.uvicorn_server import Server, serve
@@ -45,13 +47,14 @@ class Settings:
     warmup_seconds: int
 
 
+# Many short alternations beat a few long ones: a disturbance then spoils one pair, not a cell.
 FULL = Settings(
-    inprocess_rounds=10,
-    batch_ms=100,
+    inprocess_rounds=15,
+    batch_ms=60,
     gc_requests=2000,
     redis_requests=500,
-    http_rounds=2,
-    http_seconds=2,
+    http_rounds=3,
+    http_seconds=1,
     warmup_seconds=1,
 )
 QUICK = Settings(
@@ -75,7 +78,7 @@ def _env(redis_url: str) -> dict[str, str]:
 
 def run_module(contender: Contender, module: str, args: list[str], redis_url: str) -> Any:
     done = subprocess.run(
-        [str(contender.python), "-m", module, *args],
+        pin([str(contender.python), "-m", module, *args], "app"),
         cwd=REPO_DIR,
         env=_env(redis_url),
         stdout=subprocess.PIPE,
@@ -172,7 +175,7 @@ def run_http(
         baselines: dict[str, Server] = {}
         for name in sorted({c.baseline for c in contenders}):
             baselines[name] = stack.enter_context(serve(BY_NAME[name], flags, redis_url))
-            http_driver.warm_up(baselines[name], None, settings.warmup_seconds)
+            http_driver.warm_up(baselines[name], [], settings.warmup_seconds)
         for contender in contenders:
             with serve(contender, flags, redis_url) as server:
                 results[contender.name] = {
@@ -210,7 +213,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown contenders: {', '.join(sorted(unknown))}; known: {', '.join(BY_NAME)}")
 
+    priority = raise_priority()
     started = datetime.datetime.now()
+    load = ForeignLoad()
     with private_redis() as redis_url:
         skipped = {}
         contenders = []
@@ -226,6 +231,8 @@ def main() -> None:
             "mode": "quick" if args.quick else "full",
             "settings": asdict(settings),
             "uvicorn_flags": flags,
+            "cpu_pinning": describe_cpus(),
+            "priority": priority,
             "environment": describe(
                 {v: VENVS_DIR / v / "bin" / "python" for v in (OURS_VENV, PEER_VENV)}
             ),
@@ -239,6 +246,7 @@ def main() -> None:
         if not args.skip_http:
             log(f"HTTP driver (uvicorn {' '.join(flags)}, wrk -t1)")
             results["http"] = run_http(contenders, settings, redis_url, flags)
+    results["foreign_load"] = load.result()
     results["duration_seconds"] = round((datetime.datetime.now() - started).total_seconds())
 
     # Every run is kept under raw/ (ignored by git); latest.json is the data behind docs/.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from benchmarks.asgi_client import cookie_from_set_cookie
 from benchmarks.contenders import REPO_DIR, Contender
+from benchmarks.cpus import pin
 from benchmarks.ports import free_port
 
 
@@ -60,7 +61,7 @@ def _wait_ready(server: Server, process: "subprocess.Popen[bytes]", timeout: flo
 def serve(contender: Contender, uvicorn_flags: list[str], redis_url: str) -> Iterator[Server]:
     port = free_port()
     command = [
-        str(contender.python),
+        *pin([str(contender.python)], "app"),
         "-m",
         "uvicorn",
         contender.asgi_path,

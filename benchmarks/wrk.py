@@ -1,15 +1,18 @@
 """Run Debian's wrk (one thread) against a URL and parse what it prints."""
 
+import json
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpus import pin
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-_POST_SCRIPT = 'wrk.method = "POST"\n'
 
 
 @dataclass(frozen=True)
@@ -57,28 +60,41 @@ def parse(output: str) -> WrkResult:
     )
 
 
+def lua_script(method: str, cookies: Sequence[str]) -> str:
+    """A wrk script sending ``method``, each request with the next cookie of ``cookies``.
+
+    Rotating through many sessions is what many users do; one cookie on 32 connections
+    would measure 32 concurrent writers of a single session instead.
+    """
+    if method not in ("GET", "POST"):
+        raise ValueError(f"unsupported method {method}")
+    if not all(cookie.isascii() and cookie.isprintable() for cookie in cookies):
+        raise ValueError("cookies must be printable ASCII")
+    quoted = ",\n".join(json.dumps(cookie) for cookie in cookies)  # JSON strings are Lua strings
+    return (
+        f'wrk.method = "{method}"\n'
+        f"local cookies = {{\n{quoted}\n}}\n"
+        "local index = 0\n"
+        "request = function()\n"
+        "  if #cookies > 0 then\n"
+        "    index = index % #cookies + 1\n"
+        '    wrk.headers["Cookie"] = cookies[index]\n'
+        "  end\n"
+        "  return wrk.format()\n"
+        "end\n"
+    )
+
+
 def run(
-    url: str, connections: int, seconds: float, method: str = "GET", cookie: str | None = None
+    url: str, connections: int, seconds: int, method: str = "GET", cookies: Sequence[str] = ()
 ) -> WrkResult:
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk not found: apt-get install wrk (benchmarks/run.sh does)")
-    command = [
-        binary,
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-    ]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+    command = [*pin([binary], "load"), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
-        if method == "POST":
-            script = Path(tmp) / "post.lua"
-            script.write_text(_POST_SCRIPT)
-            command += ["-s", str(script)]
-        elif method != "GET":
-            raise ValueError(f"unsupported method {method}")
-        command.append(url)
+        script = Path(tmp) / "request.lua"
+        script.write_text(lua_script(method, cookies))
+        command += ["-s", str(script), url]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
     return parse(done.stdout)
