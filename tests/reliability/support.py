@@ -1,0 +1,133 @@
+"""Shared pieces of the reliability tests: an app, Redis clients, and a stalled redis-server.
+
+- ``recommended_client(url)`` builds a ``redis.asyncio`` client the way ``docs/reliability.md``
+  recommends: short socket timeouts, one immediate retry on a broken connection, a bounded
+  blocking pool.
+- ``make_app(store)`` is a small Starlette app whose routes use the session the ways the
+  reliability tests need (a counter, one field per request, a pause between load and save).
+- ``stalled(server)`` freezes a real redis-server with SIGSTOP for the duration of a block: the
+  kernel still accepts connections for it, but nothing answers, as when Redis hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from starlette_session import SessionMiddleware, SessionStore, load_session
+from tests.servers import RedisServer
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["SECRET", "Stopwatch", "make_app", "recommended_client", "stalled"]
+
+SECRET = "reliability-tests-secret-long-enough-not-to-warn"
+
+
+def recommended_client(
+    url: str, *, timeout: float = 0.5, max_connections: int = 16
+) -> redis.asyncio.Redis:
+    """A client whose every wait is bounded by ``timeout``: connect, read, and pool checkout."""
+    import redis.asyncio
+    import redis.exceptions
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        # One immediate retry on a broken connection; none on a timeout: a stalled server will
+        # not answer the retry either.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+    )
+    return redis.asyncio.Redis.from_pool(pool)
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _session(request: Request) -> Response:
+    return JSONResponse(dict(await load_session(request)))
+
+
+async def _increment(request: Request) -> Response:
+    session = await load_session(request)
+    session["count"] = session.get("count", 0) + 1
+    return JSONResponse({"count": session["count"]})
+
+
+async def _set_field(request: Request) -> Response:
+    """``POST /fields/{name}?value=v&delay=s``: load, wait ``delay`` seconds, set one field."""
+    session = await load_session(request)
+    await anyio.sleep(float(request.query_params.get("delay", "0")))
+    session[request.path_params["name"]] = request.query_params.get("value", "1")
+    return JSONResponse({})
+
+
+async def _delete_field(request: Request) -> Response:
+    session = await load_session(request)
+    session.pop(request.path_params["name"], None)
+    return JSONResponse({})
+
+
+def _sync_session(request: Request) -> Response:
+    return JSONResponse(dict(request.session))
+
+
+def make_app(store: SessionStore[Any], **middleware: Any) -> Starlette:
+    """``/health`` never touches the session; ``/session`` returns it; ``/increment`` adds one to
+    ``count``; ``/fields/{name}`` sets or deletes one field; ``/sync-session`` reads it from a
+    sync endpoint."""
+    app = Starlette(
+        routes=[
+            Route("/health", _health),
+            Route("/session", _session),
+            Route("/increment", _increment, methods=["POST"]),
+            Route("/fields/{name}", _set_field, methods=["POST"]),
+            Route("/fields/{name}", _delete_field, methods=["DELETE"]),
+            Route("/sync-session", _sync_session),
+        ]
+    )
+    middleware.setdefault("secret_key", SECRET)
+    app.add_middleware(SessionMiddleware, store=store, **middleware)
+    return app
+
+
+@contextmanager
+def stalled(server: RedisServer) -> Iterator[None]:
+    """Freeze ``server`` (SIGSTOP) inside the block, and always thaw it (SIGCONT) after."""
+    pid = server.server_pid()
+    assert pid is not None, f"{server!r} does not answer, so it cannot be stalled"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+class Stopwatch:
+    """``with Stopwatch() as watch: ...`` then ``watch.elapsed`` in seconds."""
+
+    elapsed = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.elapsed = time.monotonic() - self._start

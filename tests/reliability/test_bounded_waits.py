@@ -1,0 +1,144 @@
+"""A stalled Redis answers 503 within the configured timeouts instead of piling up requests.
+
+The server is really stalled: SIGSTOP freezes the redis-server process, whose kernel still
+accepts connections, so clients connect and then wait for replies that never come, as with a
+hung or overloaded Redis. Every test thaws it (SIGCONT) and checks that it is usable again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+import redis
+import redis.asyncio
+
+from starlette_session import SessionBackendError, SessionStore
+from starlette_session.backends.redis import RedisBackend
+from tests.reliability.support import Stopwatch, make_app, recommended_client, stalled
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+VALUE = b'{"m":{},"d":{}}'
+
+
+def _client(backend: RedisBackend) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=make_app(SessionStore(backend)))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_a_request_needing_its_session_gets_503_within_the_client_socket_timeout(
+    fresh_redis_server: RedisServer,
+) -> None:
+    redis_client = recommended_client(fresh_redis_server.url, timeout=0.3)
+    try:
+        async with _client(RedisBackend(redis_client)) as client:
+            await client.post("/increment")
+            with stalled(fresh_redis_server):
+                with Stopwatch() as watch:
+                    response = await client.get("/session")
+                health = await client.get("/health")
+            assert response.status_code == 503
+            assert watch.elapsed < 1.0
+            assert health.status_code == 200
+
+            assert (await client.get("/session")).json() == {"count": 1}
+    finally:
+        await redis_client.aclose()
+
+
+async def test_the_backend_timeout_bounds_a_client_without_short_socket_timeouts(
+    fresh_redis_server: RedisServer,
+) -> None:
+    # from_url's defaults: a 5-second socket timeout.
+    redis_client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
+    backend = RedisBackend(redis_client, timeout=0.3)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        with (
+            stalled(fresh_redis_server),
+            Stopwatch() as watch,
+            pytest.raises(SessionBackendError) as caught,
+        ):
+            await backend.read("session:a", 60)
+        assert watch.elapsed < 1.0
+        assert isinstance(caught.value.__cause__, TimeoutError)
+        # The cancelled command's connection was dropped: no stale reply is read later.
+        assert await backend.read("session:a", 60) == VALUE
+    finally:
+        await redis_client.aclose()
+
+
+async def test_the_backend_timeout_bounds_a_sync_client_too(
+    fresh_redis_server: RedisServer,
+) -> None:
+    sync_client = redis.Redis.from_url(fresh_redis_server.url)
+    backend = RedisBackend(sync_client, timeout=0.3)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        with (
+            stalled(fresh_redis_server),
+            Stopwatch() as watch,
+            pytest.raises(SessionBackendError),
+        ):
+            await backend.read("session:a", 60)
+        assert watch.elapsed < 1.0
+        assert await backend.read("session:a", 60) == VALUE
+    finally:
+        sync_client.close()
+
+
+async def test_the_default_backend_timeout_answers_within_two_seconds(
+    fresh_redis_server: RedisServer,
+) -> None:
+    redis_client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
+    backend = RedisBackend(redis_client)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        with (
+            stalled(fresh_redis_server),
+            Stopwatch() as watch,
+            pytest.raises(SessionBackendError),
+        ):
+            await backend.read("session:a", 60)
+        assert 1.5 < watch.elapsed < 2.5
+    finally:
+        await redis_client.aclose()
+
+
+async def test_many_requests_on_a_stalled_redis_fail_fast_through_a_small_blocking_pool(
+    fresh_redis_server: RedisServer,
+) -> None:
+    """50 concurrent requests share 4 connections: none waits longer than the pool timeout plus
+    the socket timeout, and Redis sees a handful of connections, not one per request."""
+    stats = redis.Redis.from_url(fresh_redis_server.url)
+    redis_client = recommended_client(fresh_redis_server.url, timeout=0.3, max_connections=4)
+    try:
+        async with _client(RedisBackend(redis_client)) as client:
+            await client.post("/increment")
+            connections_before = stats.info("stats")["total_connections_received"]
+
+            async def timed_request() -> tuple[int, float]:
+                start = time.monotonic()
+                response = await client.get("/session")
+                return response.status_code, time.monotonic() - start
+
+            with stalled(fresh_redis_server), Stopwatch() as watch:
+                results = await asyncio.gather(*(timed_request() for _ in range(50)))
+
+            assert [status for status, _ in results] == [503] * 50
+            assert max(elapsed for _, elapsed in results) < 1.0
+            assert watch.elapsed < 1.5
+            opened = stats.info("stats")["total_connections_received"] - connections_before
+            assert opened <= 8, f"{opened} connections for a pool of 4"
+
+            # After the stall every request gets its own reply again.
+            replies = await asyncio.gather(*(client.get("/session") for _ in range(20)))
+            assert {reply.status_code for reply in replies} == {200}
+            assert all(reply.json() == {"count": 1} for reply in replies)
+    finally:
+        await redis_client.aclose()
+        stats.close()
