@@ -50,6 +50,10 @@ MAX_WRITE_ATTEMPTS = 8
 MAX_MERGE_ATTEMPTS = 64
 logger = logging.getLogger("starlette_session")
 security_logger = logging.getLogger("starlette_session.security")
+_DESTROYED_MESSAGE = (
+    "this session was destroyed by another request (a log-out) while this one ran; its changes "
+    "were not saved"
+)
 
 
 class CookieUpdate(NamedTuple):
@@ -252,6 +256,8 @@ class SessionStore(Generic[ModelT]):
         if existed and not session._rotate:
             if raw != session._raw:
                 await self._replace(session, raw, now)
+                if session._meta.get("u") != session._loaded_user:  # set_user(), same id
+                    await self._move_to_user_index(session)
             if session._lifetime_changed:  # the cookie must get the new Max-Age now
                 assert session._payload is not None  # noqa: S101 - existing sessions have one
                 return self._cookie_update(session, session._payload, now)
@@ -271,10 +277,7 @@ class SessionStore(Generic[ModelT]):
                 session._raw = raw
                 return
             if result.current is None:
-                raise SessionDestroyedError(
-                    "this session was destroyed by another request (a log-out) while this one "
-                    "ran; its changes were not saved"
-                )
+                raise SessionDestroyedError(_DESTROYED_MESSAGE)
             if self.strict:
                 raise SessionConflictError(
                     "another request changed this session after it was loaded; nothing was saved"
@@ -297,6 +300,13 @@ class SessionStore(Generic[ModelT]):
             raise SessionBackendError("could not find a free session id")
         old_key = session._storage_key
         if old_key is not None:
+            # A new id for an existing session: if a log-out destroyed the old entry while this
+            # request ran, the new one must not bring the session back.
+            assert session._raw is not None  # noqa: S101 - loaded with its key
+            still_there = await backend.replace(old_key, session._raw, session._raw, ttl)
+            if not still_there.stored and still_there.current is None:
+                await backend.delete(key)
+                raise SessionDestroyedError(_DESTROYED_MESSAGE)
             await backend.delete(old_key)
         user, loaded_user = session._meta.get("u"), session._loaded_user
         if loaded_user and old_key is not None:
@@ -305,6 +315,15 @@ class SessionStore(Generic[ModelT]):
             await self._index_update(user, add=key)
         session._storage_key, session._raw, session._rotate = key, raw, False
         return self._cookie_update(session, session_id, now)
+
+    async def _move_to_user_index(self, session: Session) -> None:
+        key, user, loaded_user = session._storage_key, session._meta.get("u"), session._loaded_user
+        assert key is not None  # noqa: S101 - an existing session
+        if loaded_user:
+            await self._index_update(loaded_user, remove=key)
+        if isinstance(user, str):
+            await self._index_update(user, add=key)
+        session._loaded_user = user if isinstance(user, str) else None
 
     async def _delete(self, session: Session) -> None:
         key = session._storage_key
