@@ -131,6 +131,10 @@ class Real:
         assert isinstance(self.inner, MemoryBackend)
         return sorted([key for key in list(self.inner._entries) if await self.inner.read(key)])
 
+    async def session_keys(self) -> list[str]:
+        """The keys of sessions (without the per-user indexes)."""
+        return [key for key in await self.keys() if ":user:" not in key]
+
     async def size(self) -> int:
         return len(await self.keys())
 

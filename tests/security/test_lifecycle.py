@@ -1,0 +1,344 @@
+"""Requirements 5-10: strict ids, regenerate, logout, slow requests against logout, no stored
+anonymous sessions, revoking all sessions of a user."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from starlette_session import Session, SessionStore, load_session
+from tests.security.conftest import Client, Real, build_app, session_id
+
+# 5. Strict ids.
+
+
+async def _never_existed(real: Real, client: Client) -> str:
+    return client.app.signer.sign("attacker-chosen-" + secrets.token_urlsafe(16))
+
+
+async def _destroyed(real: Real, client: Client) -> str:
+    await client.post("/write", {"victim": "data"})
+    copy = client.cookie
+    assert copy is not None
+    await client.post("/logout")
+    return copy
+
+
+async def _expired(real: Real, client: Client) -> str:
+    await client.post("/write", {"victim": "data"})
+    copy = client.cookie
+    assert copy is not None
+    await real.elapse(2.2)  # the store's idle timeout is 1 s
+    return copy
+
+
+@pytest.mark.parametrize(
+    "make_cookie", [_never_existed, _destroyed, _expired], ids=["never", "destroyed", "expired"]
+)
+async def test_a_signed_unknown_id_is_never_adopted(
+    real: Real,
+    make_cookie: Callable[[Real, Client], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real.freeze_time(monkeypatch)
+    app = build_app(SessionStore(real.counting, idle_timeout=1))
+    cookie = await make_cookie(real, Client(app))
+    assert app.signer.unsign(cookie) is not None  # validly signed by our own key
+    forged_key = app.store.storage_key(session_id(cookie))
+
+    client = Client(app, cookie)
+    assert (await client.get()).json()["new"] is True
+    reply = await client.post("/write", {"planted": True})
+
+    new_cookie = reply.cookie_value()
+    assert new_cookie
+    assert session_id(new_cookie) != session_id(cookie)
+    assert forged_key not in await real.keys()
+    assert await real.raw(app.store.storage_key(session_id(new_cookie))) is not None
+    # The old value still opens nothing.
+    assert (await Client(app, cookie).get()).json()["data"] == {}
+
+
+# 6. Regenerate.
+
+
+async def test_regenerate_keeps_data_writes_new_before_deleting_old(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    client = Client(app)
+    await client.post("/write", {"cart": ["apple"], "n": 1})
+    old = client.cookie
+    assert old is not None
+    old_key = app.store.storage_key(session_id(old))
+    await real.reset_counts()
+
+    reply = await client.post("/regenerate")
+
+    new = reply.cookie_value()
+    assert new
+    assert session_id(new) != session_id(old)
+    new_key = app.store.storage_key(session_id(new))
+    writes = [(name, args[0]) for name, args in real.counting.calls if name != "read"]
+    assert ("create", new_key) in writes
+    assert ("delete", (old_key,)) in [(name, args) for name, args in real.counting.calls]
+    created = writes.index(("create", new_key))
+    deleted = [index for index, (name, _) in enumerate(writes) if name == "delete"]
+    assert deleted
+    assert created < min(deleted), f"the old entry was deleted first: {real.counting.calls}"
+
+    assert (await client.get()).json()["data"] == {"cart": ["apple"], "n": 1}
+    stale = await Client(app, old).get()
+    assert stale.json()["data"] == {}
+    assert stale.json()["new"] is True
+    assert old_key not in await real.keys()
+
+
+async def test_login_rotates_the_id_of_an_anonymous_session_with_data(real: Real) -> None:
+    # Session fixation: a cookie planted before log-in must not become the logged-in session.
+    app = build_app(SessionStore(real.counting))
+    victim = Client(app)
+    await victim.post("/write", {"theme": "dark"})
+    planted = victim.cookie
+    assert planted is not None
+    await victim.post("/login", {"user": "alice"})
+    assert victim.cookie is not None
+    assert session_id(victim.cookie) != session_id(planted)
+    assert (await Client(app, planted).get()).json() == {
+        "data": {},
+        "new": True,
+        "user": None,
+        "created": None,
+    }
+
+
+# 7. Logout.
+
+
+@pytest.mark.parametrize(
+    ("path", "domain"),
+    [("/", None), ("/", "example.com"), ("/app", "example.com")],
+)
+async def test_logout_destroys_server_side_and_expires_the_same_cookie(
+    real: Real, path: str, domain: str | None
+) -> None:
+    app = build_app(SessionStore(real.counting), path=path, domain=domain)
+    client = Client(app)
+    login = await client.post("/login", {"user": "alice"})
+    set_attributes = login.cookie_attributes()
+    copy = client.cookie
+    assert copy is not None
+    key = app.store.storage_key(session_id(copy))
+    assert key in await real.keys()
+
+    logout = await client.post("/logout")
+
+    expired = logout.cookie_attributes()
+    assert logout.cookie_value() == ""
+    assert expired["max-age"] == "0"
+    assert "expires" in expired
+    assert expired["path"] == set_attributes["path"] == path
+    assert expired.get("domain") == set_attributes.get("domain") == domain
+    assert await real.session_keys() == []
+    assert (await Client(app, copy).get()).json()["data"] == {}
+
+
+@pytest.mark.parametrize("cookie", [None, "garbage", "signed-unknown"])
+async def test_destroying_a_never_saved_session_sends_no_cookie(
+    real: Real, cookie: str | None
+) -> None:
+    app = build_app(SessionStore(real.counting))
+    if cookie == "signed-unknown":
+        cookie = app.signer.sign(secrets.token_urlsafe(32))
+    reply = await Client(app, cookie).post("/logout")
+    assert reply.status == 200
+    assert reply.header_list("set-cookie") == []
+    assert await real.keys() == []
+
+
+# 8. A slow request never recreates a session destroyed meanwhile.
+
+
+async def _race_slow_request_against_logout(
+    real: Real, change: Callable[[Session], None], caplog: pytest.LogCaptureFixture
+) -> tuple[Client, str, int, bytes, list[str]]:
+    loaded, logged_out = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        session = await load_session(request)
+        loaded.set()
+        await logged_out.wait()  # the log-out completes while this request is still running
+        change(session)
+        return JSONResponse({"done": True})
+
+    app = build_app(SessionStore(real.counting), routes=[Route("/slow", slow, methods=["POST"])])
+    client = Client(app)
+    await client.post("/login", {"user": "alice"})
+    cookie = client.cookie
+    assert cookie is not None
+
+    async def logout() -> None:
+        await loaded.wait()
+        reply = await Client(app, cookie).post("/logout")
+        assert reply.cookie_value() == ""
+        logged_out.set()
+
+    with caplog.at_level(logging.WARNING, logger="starlette_session"):
+        slow_reply, _ = await asyncio.gather(Client(app, cookie).post("/slow"), logout())
+    return client, cookie, slow_reply.status, slow_reply.body, slow_reply.header_list("set-cookie")
+
+
+def _write(session: Session) -> None:
+    session["cart"] = ["written after the log-out"]
+
+
+def _regenerate(session: Session) -> None:
+    session["elevated"] = True
+    session.regenerate()
+
+
+def _remember(session: Session) -> None:
+    session.set_lifetime(3600)
+
+
+@pytest.mark.parametrize("change", [_write, _regenerate, _remember])
+async def test_slow_request_never_recreates_a_session_destroyed_meanwhile(
+    real: Real, change: Callable[[Session], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, cookie, status, body, set_cookies = await _race_slow_request_against_logout(
+        real, change, caplog
+    )
+
+    assert await real.session_keys() == [], "the logged-out session was written back"
+    assert status == 409
+    assert b"session changed" in body
+    assert set_cookies == []
+    assert any("destroyed by another request" in record.getMessage() for record in caplog.records)
+    assert (await Client(client.app, cookie).get()).json()["data"] == {}
+
+
+async def test_slow_request_that_only_reads_does_not_fail_after_logout(real: Real) -> None:
+    loaded, logged_out = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        session = await load_session(request)
+        loaded.set()
+        await logged_out.wait()
+        return JSONResponse({"user": session.get("user")})
+
+    app = build_app(SessionStore(real.counting), routes=[Route("/slow", slow)])
+    client = Client(app)
+    await client.post("/login", {"user": "alice"})
+
+    async def logout() -> None:
+        await loaded.wait()
+        await Client(app, client.cookie).post("/logout")
+        logged_out.set()
+
+    reply, _ = await asyncio.gather(Client(app, client.cookie).get("/slow"), logout())
+    assert reply.status == 200
+    assert await real.session_keys() == []
+
+
+# 9. Nothing stored and no cookie for sessions never written.
+
+
+async def test_ten_thousand_unknown_ids_store_nothing_and_send_no_cookie(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    keeper = Client(app)
+    await keeper.post("/write", {"existing": 1})
+    before = await real.keys()
+    await real.reset_counts()
+    rng = secrets.SystemRandom()
+    alphabet = "ABCDEFabcdef0123456789-_.%=\" "
+
+    for index in range(10_000):
+        if index % 2:
+            cookie = app.signer.sign(secrets.token_urlsafe(32))  # well-formed, validly signed
+        else:
+            cookie = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 120)))
+        path = ("/read", "/regenerate", "/logout", "/set-user")[index % 4]
+        method = "GET" if path == "/read" else "POST"
+        reply = await Client(app, cookie).request(method, path, {"user": "u"})
+        assert reply.status == 200, reply.body
+        assert reply.header_list("set-cookie") == []
+
+    assert await real.keys() == before
+    assert {name for name in real.counting.names()} <= {"read"}
+    commands = await real.redis_commands()
+    assert set(commands) <= {"getex", "get"}
+
+
+# 10. Revoking every session of a user.
+
+
+async def test_password_change_revokes_every_other_session_of_the_user(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    laptop, phone, tablet, bob = Client(app), Client(app), Client(app), Client(app)
+    for client, user in ((laptop, "alice"), (phone, "alice"), (tablet, "alice"), (bob, "bob")):
+        await client.post("/login", {"user": user})
+
+    listed = (await laptop.get("/my-sessions")).json()["keys"]
+    assert len(listed) == 3
+    assert all(session_id(c.cookie or "") not in "".join(listed) for c in (laptop, phone, tablet))
+
+    assert (await laptop.post("/change-password")).json() == {"revoked": 2}
+
+    assert (await laptop.get()).json()["user"] == "alice"  # the current session stays
+    for revoked in (phone, tablet):
+        assert (await revoked.get()).json() == {
+            "data": {},
+            "new": True,
+            "user": None,
+            "created": None,
+        }
+    assert (await bob.get()).json()["user"] == "bob"
+    assert len(await app.store.user_sessions("alice")) == 1
+    assert len(await app.store.user_sessions("bob")) == 1
+
+
+async def test_revoke_all_sessions_of_a_user_from_outside_a_request(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    clients = [Client(app) for _ in range(3)]
+    for client in clients:
+        await client.post("/login", {"user": "alice"})
+    assert await app.store.revoke_user_sessions("alice") == 3
+    for client in clients:
+        assert (await client.get()).json()["data"] == {}
+    assert await app.store.user_sessions("alice") == []
+    assert await real.session_keys() == []
+
+
+async def test_set_user_on_an_existing_session_is_indexed(real: Real) -> None:
+    # The store maintains the index whenever the app says who owns a session, not only when the
+    # id changes at the same time.
+    app = build_app(SessionStore(real.counting))
+    client = Client(app)
+    await client.post("/write", {"cart": ["apple"]})
+    await client.post("/set-user", {"user": "alice"})
+    assert (await client.get()).json()["user"] == "alice"
+    assert len(await app.store.user_sessions("alice")) == 1
+
+    # Handing the session to another user moves it to that user's index.
+    await client.post("/set-user", {"user": "bob"})
+    assert await app.store.user_sessions("alice") == []
+    assert len(await app.store.user_sessions("bob")) == 1
+
+    assert await app.store.revoke_user_sessions("bob") == 1
+    assert (await client.get()).json()["data"] == {}
+
+
+async def test_logout_removes_the_session_from_the_user_index(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    one, two = Client(app), Client(app)
+    await one.post("/login", {"user": "alice"})
+    await two.post("/login", {"user": "alice"})
+    await one.post("/logout")
+    sessions = await app.store.user_sessions("alice")
+    assert len(sessions) == 1
+    assert sessions[0].key == app.store.storage_key(session_id(two.cookie or ""))
