@@ -108,7 +108,9 @@ class SessionMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             nonlocal started
-            if not started:
+            # Not simply the first message: Starlette's TemplateResponse sends an
+            # "http.response.debug" message first when the server offers that extension.
+            if not started and message["type"] == "http.response.start":
                 if session._accessed:
                     await self._commit(session, message)
                 started = True
