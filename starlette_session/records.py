@@ -29,6 +29,9 @@ class Record(NamedTuple):
 
 def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | None) -> bytes:
     """Serialize a session, or raise naming the key whose value JSON cannot hold."""
+    # JSON would silently turn a key 1 into "1", which the next request would not find.
+    if not all(isinstance(key, str) for key in dict.keys(data)):
+        raise _unserializable(data)
     try:
         raw = _encoder.encode({"m": meta, "d": data}).encode()
     except (TypeError, ValueError) as error:
