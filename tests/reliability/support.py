@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from tests.servers import RedisServer
@@ -89,12 +89,15 @@ def _sync_session(request: Request) -> Response:
     return JSONResponse(dict(request.session))
 
 
-def make_app(store: SessionStore[Any], **middleware: Any) -> Starlette:
+def make_app(
+    store: SessionStore[Any], *, routes: Sequence[BaseRoute] = (), **middleware: Any
+) -> Starlette:
     """``/health`` never touches the session; ``/session`` returns it; ``/increment`` adds one to
     ``count``; ``/fields/{name}`` sets or deletes one field; ``/sync-session`` reads it from a
-    sync endpoint."""
+    sync endpoint. ``routes`` are added to these."""
     app = Starlette(
         routes=[
+            *routes,
             Route("/health", _health),
             Route("/session", _session),
             Route("/increment", _increment, methods=["POST"]),
