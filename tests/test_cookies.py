@@ -1,0 +1,126 @@
+"""CookieSettings (checked at start-up), the Set-Cookie builder, and the Cookie header reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from starlette_session.cookies import MAX_COOKIE_AGE, CookieSettings, read_cookie
+
+
+def test_the_defaults_build_an_http_only_lax_cookie_for_the_whole_site() -> None:
+    assert CookieSettings().set_cookie("v", 60) == (
+        b"session=v; Max-Age=60; Path=/; HttpOnly; SameSite=Lax"
+    )
+
+
+def test_every_flag_in_one_header() -> None:
+    settings = CookieSettings(
+        name="__Secure-sid",
+        path="/app",
+        domain="example.com",
+        secure=True,
+        same_site="none",
+        partitioned=True,
+    )
+    assert settings.set_cookie("v", 60) == (
+        b"__Secure-sid=v; Max-Age=60; Path=/app; Domain=example.com; HttpOnly; SameSite=None; "
+        b"Secure; Partitioned"
+    )
+
+
+def test_no_max_age_makes_a_browser_session_cookie() -> None:
+    assert b"Max-Age" not in CookieSettings().set_cookie("v", None)
+
+
+def test_the_expiring_header_keeps_path_and_domain() -> None:
+    settings = CookieSettings(path="/app", domain="example.com", http_only=False)
+    assert settings.expire_cookie() == (
+        b"session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/app; "
+        b"Domain=example.com; SameSite=Lax"
+    )
+
+
+def test_max_age_is_capped_at_400_days() -> None:
+    assert CookieSettings(max_age=10**9).max_age == MAX_COOKIE_AGE
+    assert f"Max-Age={MAX_COOKIE_AGE};".encode() in CookieSettings().set_cookie("v", 10**9)
+
+
+def test_a_host_prefixed_cookie_that_browsers_accept() -> None:
+    assert CookieSettings(name="__Host-session", secure=True).name == "__Host-session"
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"name": "bad name"}, "not a valid cookie name"),
+        ({"name": "a;b"}, "not a valid cookie name"),
+        ({"name": ""}, "not a valid cookie name"),
+        ({"name": "__Host-s"}, "__Host- cookie"),
+        ({"name": "__Host-s", "secure": True, "path": "/app"}, "__Host- cookie"),
+        ({"name": "__Host-s", "secure": True, "domain": "example.com"}, "__Host- cookie"),
+        ({"name": "__Secure-s"}, "__Secure- cookie"),
+        ({"same_site": "sometimes"}, "same_site must be"),
+        ({"same_site": "none"}, "needs https_only=True"),
+        ({"partitioned": True}, "partitioned=True needs"),
+        ({"path": "app"}, "must start with '/'"),
+        ({"path": "/a;b"}, "must start with '/'"),
+        ({"path": "/a\nb"}, "must start with '/'"),
+        ({"domain": "example.com; Secure"}, "domain"),
+        ({"domain": "exa mple.com"}, "domain"),
+        ({"max_age": 0}, "max_age must be positive"),
+        ({"max_age": -1}, "max_age must be positive"),
+    ],
+)
+def test_settings_a_browser_would_refuse_fail_at_start_up(
+    options: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        CookieSettings(**options)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ValueError, match=r"same_site='none'.*partitioned=True"):
+        CookieSettings(same_site="none", partitioned=True)
+
+
+# The reader
+
+
+def cookie(*headers: bytes, name: bytes = b"session") -> str | None:
+    return read_cookie([(b"host", b"example.com"), *((b"cookie", h) for h in headers)], name)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b"session=abc", "abc"),
+        (b"a=1; session=abc; b=2", "abc"),
+        (b"a=1;session=abc", "abc"),
+        (b"session=abc; session=def", "abc"),
+        (b'session="abc"', "abc"),
+        (b"session=", ""),
+        (b"session= abc ", "abc"),
+        (b"mysession=abc", None),
+        (b"session_id=abc", None),
+        (b"mysession=abc; session=def", "def"),
+        (b"a=session=abc", None),
+        (b"other=1", None),
+        ("session=abé".encode(), None),
+    ],
+)
+def test_the_first_cookie_with_the_exact_name_is_read(header: bytes, expected: str | None) -> None:
+    assert cookie(header) == expected
+
+
+def test_several_cookie_headers_are_read_in_order() -> None:
+    assert cookie(b"a=1", b"session=abc", b"session=def") == "abc"
+
+
+def test_no_cookie_header_means_no_cookie() -> None:
+    assert read_cookie([(b"host", b"example.com")], b"session") is None
+
+
+def test_only_cookie_headers_are_read() -> None:
+    assert read_cookie([(b"x-cookie", b"session=abc")], b"session") is None
