@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio.from_thread
+import httpx
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -79,7 +80,12 @@ class SessionTester:
         value = self._run(save)
         self.clear()
         if value is not None:
-            self.client.cookies.set(self.cookie_name, value, path=self.middleware.cookie.path)
+            # Through the cookie jar as if the app had sent it, so the cookie gets the domain and
+            # path the app's own Set-Cookie will later replace or expire (not a second cookie).
+            header = self.middleware.cookie.set_cookie(value, None).decode("latin-1")
+            request = httpx.Request("GET", self.client.base_url)
+            response = httpx.Response(200, headers={"set-cookie": header}, request=request)
+            self.client.cookies.extract_cookies(response)
 
     def read(self) -> dict[str, Any]:
         """The data of the session the client's cookie points to (``{}`` when it has none)."""
