@@ -49,6 +49,14 @@ def make_app(store: SessionStore[Cart], **middleware: Any) -> FastAPI:
     async def whoami(handle: SessionHandle) -> str | None:
         return handle.user_id
 
+    @app.post("/login")
+    async def login(handle: SessionHandle) -> None:
+        handle.regenerate()
+
+    @app.post("/logout")
+    async def logout(handle: SessionHandle) -> None:
+        handle.destroy()
+
     return app
 
 
@@ -98,6 +106,29 @@ def test_seed_replaces_the_clients_session(client: TestClient) -> None:
     sessions.seed(Cart(items=["pear"]))
     assert client.get("/cart").json()["items"] == ["pear"]
     assert len([cookie for cookie in client.cookies.jar if cookie.name == "session"]) == 1
+
+
+def session_cookies(client: TestClient) -> list[str]:
+    return [cookie.value for cookie in client.cookies.jar if cookie.name == "session"]
+
+
+def test_the_app_replaces_a_seeded_cookie(client: TestClient) -> None:
+    # The seeded cookie is the one the app's Set-Cookie replaces, not a second one beside it.
+    sessions = SessionTester(client)
+    sessions.seed(Cart(items=["apple"]))
+    seeded = session_cookies(client)
+    client.post("/login")  # a new id
+    assert len(session_cookies(client)) == 1
+    assert session_cookies(client) != seeded
+    assert client.get("/cart").json()["items"] == ["apple"]
+
+
+def test_the_app_expires_a_seeded_cookie(client: TestClient) -> None:
+    sessions = SessionTester(client)
+    sessions.seed(Cart(items=["apple"]))
+    client.post("/logout")
+    assert session_cookies(client) == []
+    assert sessions.read() == {}
 
 
 def test_clear_forgets_the_cookie(client: TestClient) -> None:
