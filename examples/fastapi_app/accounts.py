@@ -1,0 +1,30 @@
+"""Demo accounts, and what logging in and out does to the session."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette_session import Session
+
+from .models import ShopSession
+
+# Demo only: a real application checks a password hash (argon2, bcrypt) from its database.
+DEMO_USERS = {"alice": "wonderland", "bob": "builder"}
+
+
+def check_password(username: str, password: str) -> bool:
+    expected = DEMO_USERS.get(username)
+    # compare_digest on a dummy value too, so an unknown name takes as long as a wrong password.
+    return hmac.compare_digest(password.encode(), (expected or "\0").encode()) and bool(expected)
+
+
+def log_in(session: Session, shop: ShopSession, username: str) -> None:
+    """Rotate the session id (no session fixation), keep the cart, remember the user."""
+    session.regenerate()
+    session.set_user(username)
+    shop.username = username
+
+
+def log_out(session: Session) -> None:
+    """Delete the session server-side and expire the cookie: the cart goes too."""
+    session.destroy()

@@ -1,0 +1,97 @@
+"""What the shop keeps in a visitor's session: two typed models over one session.
+
+``ShopSession`` is the store's model (``get_session``); ``Flashes`` is a second model over the same
+session (``session_dependency(Flashes)``). Their field names are the session's keys, so they must
+not overlap.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends
+from pydantic import BaseModel
+
+from starlette_session import get_session, session_dependency
+
+
+class Product(BaseModel):
+    id: str
+    name: str
+    price_cents: int
+    blurb: str
+
+
+CATALOG = {
+    product.id: product
+    for product in (
+        Product(id="tea", name="Green tea", price_cents=450, blurb="Sencha, 50 g tin"),
+        Product(id="coffee", name="Coffee beans", price_cents=1200, blurb="Medium roast, 250 g"),
+        Product(id="honey", name="Wildflower honey", price_cents=825, blurb="Raw, 340 g jar"),
+        Product(id="jam", name="Strawberry jam", price_cents=575, blurb="Small batch, 220 g"),
+        Product(id="bread", name="Sourdough loaf", price_cents=600, blurb="Baked this morning"),
+    )
+}
+
+
+class ShopSession(BaseModel):
+    """Who is logged in, and what is in the cart (product id -> quantity)."""
+
+    username: str | None = None
+    cart: dict[str, int] = {}
+
+    def add(self, product_id: str, quantity: int = 1) -> None:
+        self.cart[product_id] = self.cart.get(product_id, 0) + quantity
+
+    def remove(self, product_id: str) -> None:
+        self.cart.pop(product_id, None)
+
+
+class FlashMessage(BaseModel):
+    level: Literal["info", "success", "error"] = "info"
+    text: str
+
+
+class Flashes(BaseModel):
+    """Messages for the next page the visitor sees, shown once."""
+
+    flashes: list[FlashMessage] = []
+
+    def flash(self, text: str, level: Literal["info", "success", "error"] = "info") -> None:
+        self.flashes.append(FlashMessage(level=level, text=text))
+
+    def pop_all(self) -> list[FlashMessage]:
+        messages, self.flashes = self.flashes, []
+        return messages
+
+
+class CartLine(BaseModel):
+    product: Product
+    quantity: int
+    subtotal_cents: int
+
+
+class CartView(BaseModel):
+    lines: list[CartLine]
+    count: int
+    total_cents: int
+
+
+def cart_view(shop: ShopSession) -> CartView:
+    """The cart with names and prices; products no longer sold are left out."""
+    lines = [
+        CartLine(product=CATALOG[pid], quantity=qty, subtotal_cents=CATALOG[pid].price_cents * qty)
+        for pid, qty in shop.cart.items()
+        if pid in CATALOG
+    ]
+    return CartView(
+        lines=lines,
+        count=sum(line.quantity for line in lines),
+        total_cents=sum(line.subtotal_cents for line in lines),
+    )
+
+
+#: The session as the store's model.
+Shop = Annotated[ShopSession, Depends(get_session)]
+#: The flash messages: a second model over the same session.
+Flash = Annotated[Flashes, Depends(session_dependency(Flashes))]

@@ -1,0 +1,95 @@
+"""The HTML pages: the shop with its cart, and the log-in form.
+
+Every form posts and redirects (303) to a page, which shows the flash messages and removes them.
+The session cookie is SameSite=Lax, so browsers do not send it with another site's form posts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from starlette_session import SessionHandle
+
+from .accounts import DEMO_USERS, check_password, log_in, log_out
+from .models import CATALOG, Flash, Shop, cart_view
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["money"] = lambda cents: f"${cents / 100:,.2f}"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, shop: Shop, flash: Flash) -> Response:
+    context = {
+        "shop": shop,
+        "cart": cart_view(shop),
+        "products": list(CATALOG.values()),
+        "messages": flash.pop_all(),
+    }
+    return templates.TemplateResponse(request, "index.html", context)
+
+
+@router.post("/cart/add")
+async def add_to_cart(product: Annotated[str, Form()], shop: Shop, flash: Flash) -> Response:
+    if product in CATALOG:
+        shop.add(product)
+        flash.flash(f"Added {CATALOG[product].name} to your cart.", "success")
+    else:
+        flash.flash("That product is not for sale.", "error")
+    return see_other("/")
+
+
+@router.post("/cart/remove")
+async def remove_from_cart(product: Annotated[str, Form()], shop: Shop, flash: Flash) -> Response:
+    if product in shop.cart:
+        shop.remove(product)
+        flash.flash(f"Removed {CATALOG[product].name if product in CATALOG else product}.")
+    return see_other("/")
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(
+    request: Request, shop: Shop, flash: Flash, logged_out: bool = False
+) -> Response:
+    if shop.username:
+        return see_other("/")
+    context = {
+        "shop": shop,
+        "messages": flash.pop_all(),
+        "logged_out": logged_out,
+        "demo_users": DEMO_USERS,
+    }
+    return templates.TemplateResponse(request, "login.html", context)
+
+
+@router.post("/login")
+async def login(
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    session: SessionHandle,
+    shop: Shop,
+    flash: Flash,
+) -> Response:
+    username = username.strip().lower()
+    if not check_password(username, password):
+        flash.flash("Wrong user name or password.", "error")
+        return see_other("/login")
+    log_in(session, shop, username)
+    flash.flash(f"Welcome, {username}!", "success")
+    return see_other("/")
+
+
+@router.post("/logout")
+async def logout(session: SessionHandle) -> Response:
+    log_out(session)
+    # The session is gone, so this message cannot be a flash: the page is told in its URL.
+    return see_other("/login?logged_out=1")
