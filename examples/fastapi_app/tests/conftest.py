@@ -1,0 +1,47 @@
+"""The example app under test, on the memory backend and on a real redis-server.
+
+The server comes from the repository's test helpers (``tests.servers``): a private redis-server on
+a free port for each test, skipped when redis-server is not installed (failed in CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from examples.fastapi_app.main import create_app
+from starlette_session.testing import SessionTester
+from tests.servers import RedisServer, ServerNotFoundError, server_unavailable
+
+SECRET = "example-tests-secret-0123456789abcdefghijklmnop"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    try:
+        server = RedisServer()
+    except ServerNotFoundError as error:
+        server_unavailable(str(error))
+    with server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def app(request: pytest.FixtureRequest) -> FastAPI:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return create_app(redis_url=url, secret_key=SECRET)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    # `with` runs the lifespan, which closes the Redis client, and keeps one event loop.
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def sessions(client: TestClient) -> SessionTester:
+    return SessionTester(client)
