@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from examples.fastapi_app.models import FlashMessage, Flashes, ShopSession
+from examples.fastapi_app.models import Flashes, FlashMessage, ShopSession
 from starlette_session.testing import SessionTester
 
 
