@@ -59,11 +59,13 @@ class CookieSettings:
     def _problems(self) -> Iterable[str]:
         if not _TOKEN.fullmatch(self.name):
             yield f"the name {self.name!r} is not a valid cookie name (an RFC 9110 token)"
-        if self.name.startswith("__Host-") and not (
+        # Browsers match the prefixes case-insensitively (RFC 6265bis): __host- counts too.
+        prefix = self.name[:9].lower()
+        if prefix.startswith("__host-") and not (
             self.secure and self.path == "/" and self.domain is None
         ):
             yield "a __Host- cookie needs https_only=True (Secure), path='/' and no domain"
-        if self.name.startswith("__Secure-") and not self.secure:
+        if prefix == "__secure-" and not self.secure:
             yield "a __Secure- cookie needs https_only=True (Secure)"
         if self.same_site not in ("lax", "strict", "none"):
             yield f"same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
