@@ -1,0 +1,314 @@
+"""Requirements 14-17: cookie policy checked at start-up, response headers, where the id is read
+from, and duplicate cookies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from starlette_session import SessionMiddleware, SessionStore, load_session
+from tests.security.conftest import SECRET, Client, Real, asgi_request, build_app
+
+# 14. Cookie policy validated at start-up.
+
+REFUSED: dict[str, dict[str, Any]] = {
+    "host-without-secure": {"cookie_name": "__Host-session"},
+    "host-with-path": {"cookie_name": "__Host-session", "https_only": True, "path": "/app"},
+    "host-with-domain": {
+        "cookie_name": "__Host-session",
+        "https_only": True,
+        "domain": "example.com",
+    },
+    "host-lowercase-without-secure": {"cookie_name": "__host-session"},
+    "host-uppercase-with-domain": {
+        "cookie_name": "__HOST-session",
+        "https_only": True,
+        "domain": "example.com",
+    },
+    "secure-prefix-without-secure": {"cookie_name": "__Secure-session"},
+    "secure-prefix-lowercase": {"cookie_name": "__secure-session"},
+    "samesite-none-without-secure": {"same_site": "none"},
+    "partitioned-without-secure": {"partitioned": True},
+    "samesite-not-a-value": {"same_site": "sometimes"},
+    "name-with-space": {"cookie_name": "my session"},
+    "name-with-semicolon": {"cookie_name": "a;b"},
+    "name-with-equals": {"cookie_name": "a=b"},
+    "name-with-comma": {"cookie_name": "a,b"},
+    "name-with-parenthesis": {"cookie_name": "(session)"},
+    "name-with-quote": {"cookie_name": 'a"b'},
+    "name-non-ascii": {"cookie_name": "séssion"},
+    "name-with-newline": {"cookie_name": "session\r\nSet-Cookie: x=1"},
+    "empty-name": {"cookie_name": ""},
+    "path-with-semicolon": {"path": "/; Domain=evil.example"},
+    "path-relative": {"path": "app"},
+    "domain-with-semicolon": {"domain": "example.com; Secure"},
+    "max-age-zero": {"max_age": 0},
+    "max-age-negative": {"max_age": -1},
+}
+
+
+@pytest.mark.parametrize("options", REFUSED.values(), ids=REFUSED.keys())
+def test_startup_refuses_a_cookie_policy_browsers_would_reject(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="cookie"):
+        SessionMiddleware(Starlette(), secret_key=SECRET, store=SessionStore(), **options)
+
+
+ACCEPTED: dict[str, dict[str, Any]] = {
+    "host-lax": {"cookie_name": "__Host-session", "https_only": True},
+    "host-strict": {"cookie_name": "__Host-session", "https_only": True, "same_site": "strict"},
+    "host-none-partitioned": {
+        "cookie_name": "__Host-session",
+        "https_only": True,
+        "same_site": "none",
+        "partitioned": True,
+    },
+    "secure-prefix-with-domain": {
+        "cookie_name": "__Secure-session",
+        "https_only": True,
+        "domain": "example.com",
+        "path": "/app",
+    },
+}
+
+
+@pytest.mark.parametrize("options", ACCEPTED.values(), ids=ACCEPTED.keys())
+async def test_a_valid_policy_is_sent_as_configured(real: Real, options: dict[str, Any]) -> None:
+    app = build_app(SessionStore(real.counting), **options)
+    name = options["cookie_name"]
+    client = Client(app)
+    reply = await client.post("/write", {"a": 1})
+    attributes = reply.cookie_attributes(name)
+    assert "secure" in attributes
+    assert "httponly" in attributes
+    assert attributes["samesite"] == options.get("same_site", "lax").capitalize()
+    assert attributes["path"] == options.get("path", "/")
+    assert attributes.get("domain") == options.get("domain")
+    assert ("partitioned" in attributes) == options.get("partitioned", False)
+    assert (await client.get()).json()["data"] == {"a": 1}
+    # The expiring cookie carries the same attributes, or the browser would keep the old one.
+    expired = (await client.post("/logout")).cookie_attributes(name)
+    assert {k: v for k, v in expired.items() if k not in ("max-age", "expires")} == {
+        k: v for k, v in attributes.items() if k != "max-age"
+    }
+
+
+def _production_app() -> Starlette:
+    async def login(request: Request) -> Response:
+        session = await load_session(request)
+        session.regenerate()
+        session["user"] = "alice"
+        return JSONResponse(dict(session))
+
+    async def read(request: Request) -> Response:
+        return JSONResponse(dict(await load_session(request)))
+
+    app = Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/read", read)])
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=SECRET,
+        store=SessionStore(),
+        cookie_name="__Host-session",
+        https_only=True,
+        same_site="lax",
+    )
+    return app
+
+
+def test_the_test_client_needs_an_https_base_url_for_a_secure_cookie() -> None:
+    # The recipe SECURITY.md gives: the production settings, unchanged, in tests.
+    with TestClient(_production_app(), base_url="https://testserver") as client:
+        assert client.post("/login").status_code == 200
+        assert client.get("/read").json() == {"user": "alice"}
+    # Over plain http the client keeps the Secure cookie but never sends it back.
+    with TestClient(_production_app()) as client:
+        assert "Secure" in client.post("/login").headers["set-cookie"]
+        assert client.get("/read").json() == {}
+
+
+# 15. Vary: Cookie, Cache-Control, the app's own cookies, exactly one session cookie.
+
+
+async def _app_headers(request: Request) -> Response:
+    session = await load_session(request)
+    if "write" in request.query_params:
+        session["written"] = True
+    else:
+        session.get("anything")
+    response = JSONResponse({"ok": True})
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.set_cookie("theme", "dark")
+    response.set_cookie("lang", "en")
+    if "clash" in request.query_params:
+        response.set_cookie("session", "set-by-the-app")
+    return response
+
+
+async def _untouched(request: Request) -> Response:
+    response = JSONResponse({"ok": True})
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _headers_app(real: Real, **options: Any) -> SessionMiddleware:
+    return build_app(
+        SessionStore(real.counting),
+        routes=[Route("/app-headers", _app_headers), Route("/untouched", _untouched)],
+        **options,
+    )
+
+
+async def test_vary_cookie_whenever_the_session_was_accessed(real: Real) -> None:
+    app = _headers_app(real)
+    client = Client(app)
+    read_only = await client.get("/read")
+    assert read_only.header("vary") == "Cookie"
+    assert read_only.header_list("set-cookie") == []
+    merged = await client.get("/app-headers")
+    assert merged.header("vary") == "Accept-Encoding, Cookie"
+    written = await client.get("/app-headers", query=b"write=1")
+    assert written.header("vary") == "Accept-Encoding, Cookie"
+    assert (await client.post("/logout")).header("vary") == "Cookie"
+    # A response that never touched the session does not vary on it.
+    assert (await client.get("/plain")).header("vary") is None
+
+
+async def test_no_store_on_every_response_that_sets_the_session_cookie(real: Real) -> None:
+    app = _headers_app(real)
+    client = Client(app)
+    written = await client.get("/app-headers", query=b"write=1")
+    assert written.session_cookie() is not None
+    assert written.header("cache-control") == "no-store"  # the app's "public" must not survive
+    logout = await client.post("/logout")
+    assert logout.cookie_value() == ""
+    assert logout.header("cache-control") == "no-store"
+    # Responses that set no session cookie keep the app's caching.
+    assert (await client.get("/app-headers")).header("cache-control") == "public, max-age=3600"
+    assert (await client.get("/untouched")).header("cache-control") == "public, max-age=3600"
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("private, no-cache", "private, no-cache"), (None, "public, max-age=3600")],
+)
+async def test_cache_control_is_configurable(
+    real: Real, setting: str | None, expected: str
+) -> None:
+    app = _headers_app(real, cache_control=setting)
+    reply = await Client(app).get("/app-headers", query=b"write=1")
+    assert reply.session_cookie() is not None
+    assert reply.header("cache-control") == expected
+
+
+@pytest.mark.parametrize("clash", [False, True])
+async def test_app_cookies_survive_and_exactly_one_session_cookie_is_sent(
+    real: Real, clash: bool
+) -> None:
+    app = _headers_app(real)
+    client = Client(app)
+    query = b"write=1&clash=1" if clash else b"write=1"
+    reply = await client.get("/app-headers", query=query)
+    cookies = reply.header_list("set-cookie")
+    assert any(cookie.startswith("theme=dark") for cookie in cookies)
+    assert any(cookie.startswith("lang=en") for cookie in cookies)
+    assert len(reply.session_cookies()) == 1
+    assert app.signer.unsign(reply.cookie_value() or "") is not None  # ours, not the app's
+    assert len(cookies) == 3
+    # And when the session cookie is expired.
+    logout = await client.post("/logout")
+    assert len(logout.session_cookies()) == 1
+
+
+# 16. Session ids come from the cookie only.
+
+
+async def _read_form(request: Request) -> Response:
+    await request.form()
+    session = await load_session(request)
+    return JSONResponse({"data": dict(session)})
+
+
+async def _read_path(request: Request) -> Response:
+    session = await load_session(request)
+    return JSONResponse({"data": dict(session)})
+
+
+async def test_session_id_is_never_read_from_query_form_path_or_other_headers(
+    real: Real,
+) -> None:
+    app = build_app(
+        SessionStore(real.counting),
+        routes=[
+            Route("/form", _read_form, methods=["POST"]),
+            Route("/path/{session}", _read_path),
+        ],
+    )
+    owner = Client(app)
+    await owner.post("/write", {"secret": "data"})
+    value = owner.cookie
+    assert value is not None
+    assert (await owner.get()).json()["data"] == {"secret": "data"}
+    await real.reset_counts()
+    encoded = value.encode()
+
+    attempts = [
+        ("GET", "/read", [], b"session=" + encoded, b""),
+        ("GET", "/read", [], b"session_id=" + encoded + b"&sid=" + encoded, b""),
+        ("GET", f"/path/{value}", [], b"", b""),
+        (
+            "POST",
+            "/form",
+            [(b"content-type", b"application/x-www-form-urlencoded")],
+            b"",
+            b"session=" + encoded,
+        ),
+        ("GET", "/read", [(b"session", encoded)], b"", b""),
+        ("GET", "/read", [(b"x-session-id", encoded)], b"", b""),
+        ("GET", "/read", [(b"x-session", encoded)], b"", b""),
+        ("GET", "/read", [(b"authorization", b"Bearer " + encoded)], b"", b""),
+        ("GET", "/read", [(b"cookie2", b"session=" + encoded)], b"", b""),
+        ("GET", "/read", [(b"set-cookie", b"session=" + encoded)], b"", b""),
+        ("GET", "/read", [(b"cookie", b"other=" + encoded)], b"", b""),
+        ("GET", "/read", [(b"cookie", b"xsession=" + encoded)], b"", b""),
+        ("GET", "/read", [(b"cookie", b"session_=" + encoded)], b"", b""),
+        ("GET", "/read", [(b"cookie", b"Session=" + encoded)], b"", b""),
+    ]
+    for method, path, headers, query, body in attempts:
+        reply = await asgi_request(app, method, path, headers=headers, query=query, body=body)
+        assert reply.status == 200, (path, headers, query)
+        assert reply.json()["data"] == {}, (path, headers, query)
+    await real.assert_untouched()
+
+
+# 17. Duplicate session cookies: the first one wins, always (SECURITY.md).
+
+
+async def test_duplicate_session_cookies_are_resolved_deterministically(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    alice, bob = Client(app), Client(app)
+    await alice.post("/login", {"user": "alice"})
+    await bob.post("/login", {"user": "bob"})
+    a, b = (alice.cookie or "").encode(), (bob.cookie or "").encode()
+    garbage = b"forged.value.signature"
+
+    cases = [
+        ([(b"cookie", b"session=" + a + b"; session=" + b)], "alice"),
+        ([(b"cookie", b"session=" + b + b"; session=" + a)], "bob"),
+        ([(b"cookie", b"session=" + a + b"; session=" + garbage)], "alice"),
+        # The first is not valid: it is not skipped in favour of a later, valid one.
+        ([(b"cookie", b"session=" + garbage + b"; session=" + a)], None),
+        ([(b"cookie", b"session=; session=" + a)], None),
+        ([(b"cookie", b"theme=dark; session=" + a + b"; lang=en; session=" + b)], "alice"),
+        # Several Cookie headers (HTTP/2 may split it): the first header's cookie wins.
+        ([(b"cookie", b"session=" + a), (b"cookie", b"session=" + b)], "alice"),
+        ([(b"cookie", b"theme=dark"), (b"cookie", b"session=" + b)], "bob"),
+    ]
+    for headers, expected in cases:
+        users = {(await asgi_request(app, headers=headers)).json()["user"] for _ in range(20)}
+        assert users == {expected}, headers
