@@ -173,7 +173,7 @@ class SessionStore(Generic[ModelT]):
     async def _open(self, session: Session, unsigned: Unsigned) -> None:
         now = int(time.time())
         if isinstance(self.backend, CookieBackend):
-            raw = self._open_cookie_payload(unsigned, now)
+            raw = self._open_cookie_payload(unsigned)
             key = None
         else:
             key = self.storage_key(unsigned.payload, unsigned.key_index)
@@ -185,6 +185,8 @@ class SessionStore(Generic[ModelT]):
             # Undecodable data is dropped: a write gets a new id, else the entry is deleted.
             session._payload, session._storage_key, session._raw = unsigned.payload, key, raw
             session._rotate = True
+            return
+        if key is None and self._cookie_lapsed(record.meta, unsigned.issued_at, now):
             return
         if self._expired(record.meta, now):
             if key is not None:
@@ -199,15 +201,22 @@ class SessionStore(Generic[ModelT]):
         session._issued_at, session._key_index = unsigned.issued_at, unsigned.key_index
         session._rotate = unsigned.key_index > 0
 
-    def _open_cookie_payload(self, unsigned: Unsigned, now: int) -> bytes | None:
-        lifetime = self.idle_timeout or self.absolute_timeout or DEFAULT_LIFETIME
-        if now - unsigned.issued_at > lifetime:
-            return None
+    def _open_cookie_payload(self, unsigned: Unsigned) -> bytes | None:
         try:
             return base64.urlsafe_b64decode(unsigned.payload + "=" * (-len(unsigned.payload) % 4))
         except (binascii.Error, ValueError):
             security_logger.warning("a signed session cookie could not be decoded")
             return None
+
+    def _idle_limit(self, meta: dict[str, Any]) -> int | None:
+        """Seconds a session lives unused: its own lifetime, else the store's idle timeout."""
+        lifetime = meta.get("l")
+        return lifetime if isinstance(lifetime, int) else self.idle_timeout
+
+    def _cookie_lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
+        # The cookie backend's last use is when its cookie was last signed.
+        limit = self._idle_limit(meta)
+        return limit is not None and now - issued_at > limit
 
     def _expired(self, meta: dict[str, Any], now: int) -> bool:
         if self.absolute_timeout is None:
@@ -347,8 +356,13 @@ class SessionStore(Generic[ModelT]):
 
     def _refreshed_cookie(self, session: Session, now: int) -> CookieUpdate | None:
         """Re-send an unchanged cookie once half its lifetime is gone, so it does not lapse."""
-        max_age = self._cookie_max_age(session._meta, now)
-        if max_age is None or now - session._issued_at < max_age // 2:
+        renew_after = max_age = self._cookie_max_age(session._meta, now)
+        if isinstance(self.backend, CookieBackend):
+            # Reads do not reach a backend that could slide the idle timeout: the cookie does.
+            idle = self._idle_limit(session._meta)
+            if idle is not None:
+                renew_after = idle if max_age is None else min(max_age, idle)
+        if renew_after is None or now - session._issued_at < renew_after // 2:
             return None
         assert session._payload is not None  # noqa: S101 - existing sessions have one
         return self._cookie_update(session, session._payload, now)
