@@ -49,6 +49,13 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),
     Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE, sessions=False),
     Contender(
+        "bare_fastapi_depends",
+        "bare FastAPI + a trivial Depends",
+        OURS_VENV,
+        BARE_FASTAPI,
+        sessions=False,
+    ),
+    Contender(
         "ours_fastapi_typed_memory",
         "ours: FastAPI typed, memory",
         OURS_VENV,
