@@ -24,6 +24,7 @@ from starlette_session.store import SessionInfo, SessionStore
 
 if TYPE_CHECKING:
     from starlette_session.dependencies import (
+        SessionDependency,
         SessionHandle,
         get_session,
         get_session_handle,
@@ -38,6 +39,7 @@ __all__ = [
     "SessionBackendError",
     "SessionConflictError",
     "SessionDataError",
+    "SessionDependency",
     "SessionDestroyedError",
     "SessionError",
     "SessionHandle",
@@ -56,7 +58,13 @@ __all__ = [
     "session_dependency",
 ]
 
-_FASTAPI_NAMES = {"SessionHandle", "get_session", "get_session_handle", "session_dependency"}
+_FASTAPI_NAMES = {
+    "SessionDependency",
+    "SessionHandle",
+    "get_session",
+    "get_session_handle",
+    "session_dependency",
+}
 
 
 def __getattr__(name: str) -> Any:
