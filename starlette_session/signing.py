@@ -26,6 +26,9 @@ SecretKey = str | Secret
 MIN_SECRET_LENGTH = 32
 MAX_SIGNED_LENGTH = 4096
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
+# The last of the 43 base64 characters of a SHA-256 signature carries 2 unused bits, which
+# decoding ignores: only the canonical spelling is accepted, so a session has one cookie value.
+_CANONICAL_LAST = frozenset("AEIMQUYcgkosw048")
 security_logger = logging.getLogger("starlette_session.security")
 
 
@@ -96,7 +99,11 @@ class CookieSigner:
 
     def unsign(self, value: str) -> Unsigned | None:
         """Verify a cookie value; ``None`` for anything not signed by one of our keys."""
-        if len(value) > MAX_SIGNED_LENGTH or not _SAFE_VALUE.fullmatch(value):
+        if (
+            len(value) > MAX_SIGNED_LENGTH
+            or not _SAFE_VALUE.fullmatch(value)
+            or value[-1] not in _CANONICAL_LAST
+        ):
             security_logger.warning("malformed session cookie ignored")
             return None
         encoded = value.encode()
