@@ -84,6 +84,9 @@ def _unverified_cookies(valid: str) -> dict[str, str]:
     other = SessionMiddleware(Starlette(), secret_key="another-secret-" + "z" * 32)
     # The first character: the last one also holds padding bits, which base64 decoding ignores.
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    # The same signature bytes spelled differently: the last character's 2 unused bits set.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) + 1]
     return {
         "unsigned-id": sid,  # the raw id of a live session, without its signature
         "id-and-stamp-only": f"{sid}.{issued}",
@@ -91,6 +94,7 @@ def _unverified_cookies(valid: str) -> dict[str, str]:
         "bad-signature": f"{sid}.{issued}.{flipped}",
         "signature-of-another-value": f"{sid}x.{issued}.{signature}",
         "truncated-signature": f"{sid}.{issued}.{signature[:10]}",
+        "non-canonical-signature": f"{sid}.{issued}.{respelled}",
         "malformed-chars": f"{sid}.{issued}.{signature}%",
         "malformed-dots": "...",
         "malformed-extra-part": f"{valid}.extra",
@@ -102,7 +106,7 @@ def _unverified_cookies(valid: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "case",
-    list(_unverified_cookies("a.b.c")),
+    list(_unverified_cookies("a.b.A")),
 )
 async def test_unverified_cookie_causes_zero_backend_calls(real: Real, case: str) -> None:
     app = build_app(SessionStore(real.counting))
