@@ -19,6 +19,7 @@ import starlette_session.exceptions
 #: Names a package serves lazily from its module ``__getattr__``, and the extra each needs.
 LAZY = {
     "starlette_session": {
+        "SessionDependency": "fastapi",
         "SessionHandle": "fastapi",
         "get_session": "fastapi",
         "get_session_handle": "fastapi",
