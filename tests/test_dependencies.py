@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, NamedTuple
 
 import httpx
+import jinja2
 import pytest
 import redis.asyncio
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
 from starlette.testclient import TestClient
 
@@ -682,6 +684,29 @@ def test_a_websocket_endpoint_reads_the_typed_session(
         assert "not saved" in caplog.text
         if client is not None:
             http.portal.call(client.aclose)
+
+
+# Templates
+
+
+def test_a_template_page_saves_its_typed_session() -> None:
+    # TemplateResponse sends "http.response.debug" before the response starts (under TestClient).
+    templates = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.DictLoader({"cart.html": "{{ cart.items | join(',') }}"}), autoescape=True
+        )
+    )
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=SessionStore(model=Cart))
+
+    @app.post("/cart")
+    async def page(item: str, request: Request, session: CartSession) -> Response:
+        session.items.append(item)
+        return templates.TemplateResponse(request, "cart.html", {"cart": session})
+
+    with TestClient(app) as client:
+        assert client.post("/cart", params={"item": "apple"}).text == "apple"
+        assert client.post("/cart", params={"item": "pear"}).text == "apple,pear"
 
 
 # OpenAPI
