@@ -80,19 +80,20 @@ async def test_a_server_that_is_down_raises_session_backend_error(
             client.close()
 
 
+@pytest.mark.parametrize("sync", [False, True], ids=["async-client", "sync-client"])
 async def test_a_server_that_does_not_answer_in_time_raises_session_backend_error(
-    redis_url: str,
+    redis_url: str, sync: bool
 ) -> None:
     import redis
-    from redis.asyncio import Redis
+    import redis.asyncio
 
     from starlette_session.backends import RedisBackend
 
-    client = Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url) if sync else redis.asyncio.Redis.from_url(redis_url)
     admin = redis.Redis.from_url(redis_url)
     backend = RedisBackend(client, timeout=0.2)
     try:
-        await client.ping()
+        await backend.read("session:a")  # connected before the pause
         admin.client_pause(600)
         with pytest.raises(SessionBackendError) as caught:
             await backend.read("session:a", 60)
@@ -100,4 +101,7 @@ async def test_a_server_that_does_not_answer_in_time_raises_session_backend_erro
     finally:
         admin.client_unpause()
         admin.close()
-        await client.aclose()
+        if isinstance(client, redis.asyncio.Redis):
+            await client.aclose()
+        else:
+            client.close()
