@@ -13,14 +13,22 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
-from starlette_session import SessionStore
+from starlette_session import SessionStore, load_session
 from tests.helpers import CommandCounter, make_app, session_cookie
 
 pytestmark = pytest.mark.redis
 
 #: The entries an ``evalsha`` of the compare-and-set script adds when it stores.
 SCRIPT_INTERNALS = {"get": 1, "set": 1}
+
+
+async def remember(request: Request) -> Response:
+    (await load_session(request)).set_lifetime(int(request.query_params["seconds"]))
+    return PlainTextResponse("ok")
 
 
 @pytest.fixture
@@ -46,6 +54,7 @@ async def client(
     else:
         redis_client = redis.Redis.from_url(redis_url)
     app = make_app(SessionStore(RedisBackend(redis_client)))
+    app.router.routes.append(Route("/remember", remember))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         # Warm up: connect, create a session, and change it once (loads the script).
@@ -130,6 +139,16 @@ async def test_a_forged_cookie_costs_no_command(
     commands.reset()
     await client.get("/get")
     assert commands.delta() == {}
+
+
+async def test_a_session_with_its_own_lifetime_costs_an_expire_on_each_read(
+    client: httpx.AsyncClient, commands: CommandCounter
+) -> None:
+    # GETEX slides the store's idle timeout; EXPIRE then sets the session's own lifetime.
+    await client.get("/remember", params={"seconds": "3600"})
+    commands.reset()
+    await client.get("/get")
+    assert commands.delta() == {"getex": 1, "expire": 1}
 
 
 async def test_the_first_change_after_the_script_cache_is_flushed_loads_the_script(
