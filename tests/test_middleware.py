@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from starlette_session import SessionMiddleware, SessionStore, load_session
+from starlette_session import SessionMiddleware, SessionStore, SessionTooLargeError, load_session
 from starlette_session.backends import CookieBackend, MemoryBackend
 from starlette_session.signing import CookieSigner
 from tests.helpers import SECRET, cookie_attributes, make_app, session_cookie, set_cookie_headers
@@ -327,6 +327,35 @@ async def test_the_newest_key_signs_new_cookies() -> None:
     assert value is not None
     assert CookieSigner([NEW_SECRET], salt=COOKIE_SALT).unsign(value) is not None
     assert CookieSigner([OLD_SECRET], salt=COOKIE_SALT).unsign(value) is None
+
+
+async def test_a_cookie_backend_cookie_signed_by_an_older_key_is_reissued() -> None:
+    async with client_for(make_app(SessionStore(CookieBackend()), secret_key=OLD_SECRET)) as http:
+        old_cookie = session_cookie(await http.get("/set", params={"a": "1"}))
+    assert old_cookie is not None
+
+    rotated = make_app(SessionStore(CookieBackend()), secret_key=[NEW_SECRET, OLD_SECRET])
+    async with client_for(rotated) as http:
+        http.cookies.set("session", old_cookie)
+        response = await http.get("/get")
+    new_cookie = session_cookie(response)
+    assert response.json() == {"a": "1"}
+    assert new_cookie is not None
+    assert CookieSigner([NEW_SECRET], salt=COOKIE_SALT).unsign(new_cookie) is not None
+
+
+def test_a_cookie_backend_session_too_large_for_a_cookie_fails_the_request() -> None:
+    async def endpoint(request: Request) -> Response:
+        (await load_session(request))["big"] = "x" * 4000
+        return PlainTextResponse("ok")
+
+    app = make_app_with(endpoint, SessionStore(CookieBackend()))
+    with TestClient(app) as client, pytest.raises(SessionTooLargeError, match="4096"):
+        client.get("/")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500
+    assert "set-cookie" not in response.headers
 
 
 # Clearing
