@@ -38,7 +38,8 @@ class MonitorTap:
         self.ignore_client = ignore_client
         self.sources: Counter[str] = Counter()
         self._client = redis.Redis.from_url(url)
-        self._monitor = self._client.monitor()
+        # redis-py leaves Monitor untyped.
+        self._monitor: Any = self._client.monitor()  # type: ignore[no-untyped-call]
         self._monitor.__enter__()  # MONITOR is active once this returns
         self._thread = threading.Thread(target=self._collect, daemon=True)
         self._thread.start()
@@ -52,7 +53,7 @@ class MonitorTap:
             if client != self.ignore_client:
                 self.sources["lua" if entry["client_type"] == "lua" else "client"] += 1
 
-    def stop(self, control: "redis.Redis[bytes]") -> None:
+    def stop(self, control: redis.Redis) -> None:
         control.echo(self.sentinel)
         self._thread.join(timeout=30)
         self._monitor.__exit__(None, None, None)
@@ -73,7 +74,7 @@ class RoundTripCounter:
             self.count += 1
             await original(conn, *args, **kwargs)
 
-        AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+        AbstractConnection.send_packed_command = counted  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -97,7 +98,7 @@ async def count_cell(url: str, app_name: str, cell_name: str, requests: int) -> 
     await call_many(app, scope, 20)  # open pooled connections before counting
 
     control = redis.Redis.from_url(url)
-    tap = MonitorTap(url, ignore_client=control.client_info()["addr"])
+    tap = MonitorTap(url, ignore_client=str(control.client_info()["addr"]))
     try:
         control.config_resetstat()
         with RoundTripCounter() as round_trips:

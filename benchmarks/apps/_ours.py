@@ -42,7 +42,7 @@ async def login(request: Request) -> PlainTextResponse:
 
 
 def build_app(backend: Any) -> Starlette:
-    store = SessionStore(backend=backend)
+    store: SessionStore[Any] = SessionStore(backend=backend)
     return Starlette(
         routes=[
             Route("/unused", unused),
