@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmarks import chart
 from benchmarks.contenders import CELLS, REPO_DIR
-from benchmarks.targets import evaluate
+from benchmarks.targets import Verdict, evaluate
 
 Row = list[str]
 
@@ -58,12 +58,18 @@ def _targets(results: dict[str, Any]) -> str:
             "-" if v.value is None else _ratio(v.value),
             v.target.rule,
             f"**{v.status}**",
+            _peer(results, v),
         ]
         for v in evaluate(results)
     ]
-    return _table(
-        ["target (ratio to bare, same run)", "contender", "measured", "target", "result"], rows
-    )
+    header = ["target (ratio to bare, same run)", "contender", "measured", "target", "result"]
+    return _table([*header, "for context: the peer"], rows)
+
+
+def _peer(results: dict[str, Any], verdict: Verdict) -> str:
+    if verdict.peer is None or verdict.peer_value is None:
+        return "-"
+    return f"{_ratio(verdict.peer_value)} ({_label(results, verdict.peer)})"
 
 
 def _inprocess(results: dict[str, Any]) -> str:

@@ -7,6 +7,12 @@ from typing import Any
 
 OURS_PLAIN = ("ours_memory", "ours_cookie", "ours_redis")
 OURS_ALL = (*OURS_PLAIN, "ours_fastapi_typed_memory", "ours_fastapi_typed_redis")
+# What each of ours is compared with in the targets table, for context (not judged).
+PEERS = {
+    "ours_memory": "starsessions_memory",
+    "ours_redis": "starsessions_redis",
+    "ours_cookie": "starlette_cookie",
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class Verdict:
     target: Target
     contender: str
     value: float | None  # None: not measured in this run
+    peer: str | None = None
+    peer_value: float | None = None
 
     @property
     def status(self) -> str:
@@ -95,12 +103,18 @@ class Verdict:
         return "pass" if self.target.passes(self.value) else "FAIL"
 
 
+def _value(results: dict[str, Any], target: Target, contender: str | None) -> float | None:
+    if contender is None:
+        return None
+    cell = results.get(target.driver, {}).get(contender, {}).get("cells", {}).get(target.cell)
+    return float(cell[target.metric]) if cell else None
+
+
 def evaluate(results: dict[str, Any]) -> list[Verdict]:
     verdicts = []
     for target in TARGETS:
         for contender in target.contenders:
-            cell = (
-                results.get(target.driver, {}).get(contender, {}).get("cells", {}).get(target.cell)
-            )
-            verdicts.append(Verdict(target, contender, cell[target.metric] if cell else None))
+            peer = PEERS.get(contender)
+            value, peer_value = _value(results, target, contender), _value(results, target, peer)
+            verdicts.append(Verdict(target, contender, value, peer, peer_value))
     return verdicts
