@@ -9,15 +9,31 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, NamedTuple
 
 from starlette_session.exceptions import SessionNotSerializableError, SessionTooLargeError
 
-__all__ = ["Record", "decode_record", "encode_record", "merge_records"]
+__all__ = ["RECORD_VERSION", "Record", "decode_record", "encode_record", "merge_records"]
 
+#: The format version written in the metadata ("v"); records of another version are not read.
+RECORD_VERSION = 1
 security_logger = logging.getLogger("starlette_session.security")
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_decode = json.JSONDecoder().decode
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON we would refuse to write back
+        raise ValueError("not a finite number")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")  # NaN, Infinity
+
+
+_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant).decode
 
 
 class Record(NamedTuple):
@@ -54,10 +70,26 @@ def decode_record(raw: bytes) -> Record | None:
         isinstance(value, dict)
         and isinstance(value.get("d"), dict)
         and isinstance(value.get("m"), dict)
+        and _valid_meta(value["m"])
     ):
         return Record(value["d"], value["m"])
     security_logger.warning("stored session data could not be decoded; starting a fresh session")
     return None
+
+
+def _valid_meta(meta: dict[str, Any]) -> bool:
+    """Whether the metadata we rely on has the types we write: anything else is corrupt."""
+    created, user, lifetime = meta.get("c"), meta.get("u"), meta.get("l")
+    return (
+        (created is None or _is_int(created))
+        and (user is None or isinstance(user, str))
+        and (lifetime is None or (_is_int(lifetime) and lifetime > 0))
+        and meta.get("v", RECORD_VERSION) == RECORD_VERSION
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _unserializable(data: dict[str, Any]) -> SessionNotSerializableError:

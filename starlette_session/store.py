@@ -30,7 +30,13 @@ from starlette_session.exceptions import (
     SessionSetupError,
     SessionTooLargeError,
 )
-from starlette_session.records import Record, decode_record, encode_record, merge_records
+from starlette_session.records import (
+    RECORD_VERSION,
+    Record,
+    decode_record,
+    encode_record,
+    merge_records,
+)
 from starlette_session.signing import CookieSigner, Unsigned
 
 if TYPE_CHECKING:
@@ -257,6 +263,7 @@ class SessionStore(Generic[ModelT]):
             return self._refreshed_cookie(session, now)
         meta = session._meta
         meta.setdefault("c", now)
+        meta.setdefault("v", RECORD_VERSION)
         raw = encode_record(session, meta, self.max_size)
         if isinstance(self.backend, CookieBackend):
             if existed and raw == session._raw and not session._rotate:
