@@ -8,7 +8,10 @@ hung or overloaded Redis. Every test thaws it (SIGCONT) and checks that it is us
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -46,6 +49,56 @@ async def test_a_request_needing_its_session_gets_503_within_the_client_socket_t
             assert health.status_code == 200
 
             assert (await client.get("/session")).json() == {"count": 1}
+    finally:
+        await redis_client.aclose()
+
+
+@contextlib.contextmanager
+def accept_queue_filled(server: RedisServer) -> Iterator[None]:
+    """Fill the stalled server's accept queue (redis-server's tcp-backlog is 511): new
+    connections then hang in the handshake, as with a host that drops packets."""
+    sockets = []
+    try:
+        for _ in range(600):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sockets.append(sock)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect((server.host, server.port))
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def test_a_connection_attempt_that_hangs_gives_up_after_the_connect_timeout(
+    fresh_redis_server: RedisServer,
+) -> None:
+    redis_client = recommended_client(fresh_redis_server.url, timeout=0.3)
+    backend = RedisBackend(redis_client)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        await redis_client.connection_pool.disconnect()  # the next command must connect
+        with (
+            stalled(fresh_redis_server),
+            accept_queue_filled(fresh_redis_server),
+            Stopwatch() as watch,
+            pytest.raises(SessionBackendError) as caught,
+        ):
+            await backend.read("session:a", 60)
+        assert watch.elapsed < 1.0
+        assert "Timeout connecting" in str(caught.value.__cause__)
+
+        # Once thawed, Redis first drains the abandoned connections; then it answers again.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert await backend.read("session:a", 60) == VALUE
+                break
+            except SessionBackendError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
     finally:
         await redis_client.aclose()
 
