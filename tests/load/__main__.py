@@ -42,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     print(format_reports(reports))
     if args.json is not None:
         data = [
-            {"name": r.name, "passed": r.passed, "figures": r.figures, "problems": r.problems}
+            {
+                "name": r.name,
+                "passed": r.passed,
+                "requests": r.requests,
+                "errors": r.errors,
+                "figures": r.figures,
+                "problems": r.problems,
+            }
             for r in reports
         ]
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -110,6 +110,9 @@ class Report:
     name: str
     figures: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: Requests sent (whatever their answer), and how many of them were errors.
+    requests: int = 0
+    errors: int = 0
 
     @property
     def passed(self) -> bool:
@@ -343,6 +346,7 @@ async def run_load(url: str, timings: Timings) -> Report:
                 "errors": len(errors),
             }
         )
+        report.requests, report.errors = len(samples), len(errors)
         if errors:
             report.problems.append(f"{len(errors)} errors, statuses {_statuses(errors)}")
         await _check_counters(users, report, exact=True)
@@ -387,6 +391,7 @@ async def run_same_session(url: str, timings: Timings, redis_url: str | None = N
     if before is not None and after is not None:
         writes = timings.same_session_rounds * width
         report.figures["compare-and-set attempts per write"] = round((after - before) / writes, 2)
+    report.requests, report.errors = len(samples), len(errors)
     if errors:
         report.problems.append(f"{len(errors)} errors, statuses {_statuses(errors)}")
     return report
@@ -503,6 +508,7 @@ def _judge_fault(
     if not outage or not outage_health:
         report.problems.append("no request ran entirely within the outage: lengthen it")
     report.figures["errors"] = sum(len(bad) for _, bad in checks)
+    report.requests, report.errors = len(samples), report.figures["errors"]
 
 
 def _recovery_time(users: Sequence[CounterUser], ready: float, report: Report) -> None:
@@ -577,6 +583,7 @@ def _judge_soak(
             "errors": len(errors),
         }
     )
+    report.requests, report.errors = len(samples), len(errors)
     if errors:
         report.problems.append(f"{len(errors)} errors, statuses {_statuses(errors)}")
     if largest > max_entries:
@@ -642,4 +649,10 @@ def format_reports(reports: Sequence[Report]) -> str:
         width = max((len(name) for name in report.figures), default=0)
         lines += [f"   {name:<{width}}  {value}" for name, value in report.figures.items()]
         lines += [f"   PROBLEM: {problem}" for problem in report.problems]
+    if len(reports) > 1:
+        lost = sum(report.figures.get("lost writes", 0) for report in reports)
+        lines.append(
+            f"== total: {sum(report.requests for report in reports)} requests, "
+            f"{sum(report.errors for report in reports)} errors, {lost} lost writes"
+        )
     return "\n".join(lines)
