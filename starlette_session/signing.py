@@ -62,9 +62,6 @@ class Unsigned(NamedTuple):
     #: 0 when the newest key verified it; a larger number means it must be re-signed.
     key_index: int
 
-    def __repr__(self) -> str:  # the payload is a session id: never in logs or tracebacks
-        return f"Unsigned(payload=<hidden>, issued_at={self.issued_at}, key_index={self.key_index})"
-
 
 class CookieSigner:
     """Signs cookie payloads with the newest key and verifies them with every key.
@@ -127,6 +124,11 @@ class CookieSigner:
     def derive(self, purpose: bytes, key_index: int = 0) -> bytes:
         """A key for another purpose (hashing store keys), derived from one of our keys."""
         return hmac.digest(self._keys[key_index], purpose, "sha256")
+
+    @property
+    def key_count(self) -> int:
+        """How many keys verify cookies (the first of them signs)."""
+        return len(self._keys)
 
     def __repr__(self) -> str:
         return f"CookieSigner(keys={len(self._keys)})"

@@ -68,10 +68,6 @@ class CookieUpdate(NamedTuple):
     value: str | None
     max_age: int | None = None
 
-    def __repr__(self) -> str:  # the value holds the session id: never in logs or tracebacks
-        value = None if self.value is None else "<hidden>"
-        return f"CookieUpdate(value={value}, max_age={self.max_age})"
-
 
 EXPIRE_COOKIE = CookieUpdate(None)
 
@@ -403,8 +399,9 @@ class SessionStore(Generic[ModelT]):
         digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
         return self.key_prefix + digest
 
-    def _user_index_key(self, user_id: str) -> str:
-        digest = hmac.new(self.signer.derive(b"user-index"), user_id.encode(), hashlib.sha256)
+    def _user_index_key(self, user_id: str, key_index: int = 0) -> str:
+        hash_key = self.signer.derive(b"user-index", key_index)
+        digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256)
         return f"{self.key_prefix}user:{digest.hexdigest()}"
 
     def _server_backend(self) -> SessionBackend:
@@ -436,14 +433,22 @@ class SessionStore(Generic[ModelT]):
         kept = keep._storage_key if keep is not None else None
         keys = [key for key in await self._read_index(user_id) if key != kept]
         await backend.delete(*keys)
-        await self._index_update(user_id, remove_all=keys)
+        for key_index in range(self.signer.key_count):
+            await self._index_update(user_id, remove_all=keys, key_index=key_index)
         return len(keys)
 
     async def _read_index(self, user_id: str) -> list[str]:
-        raw = await self._server_backend().read(self._user_index_key(user_id))
-        record = decode_record(raw) if raw is not None else None
-        keys = record.data.get("k") if record is not None else None
-        return [key for key in keys if isinstance(key, str)] if isinstance(keys, list) else []
+        # Each signing key has its own index: one written before a key rotation is read until
+        # its key leaves the list, or the sessions it lists could never be revoked.
+        keys: list[str] = []
+        for key_index in range(self.signer.key_count):
+            index_key = self._user_index_key(user_id, key_index)
+            raw = await self._server_backend().read(index_key)
+            record = decode_record(raw) if raw is not None else None
+            found = record.data.get("k") if record is not None else None
+            if isinstance(found, list):
+                keys += [key for key in found if isinstance(key, str) and key not in keys]
+        return keys
 
     async def _index_update(
         self,
@@ -452,12 +457,15 @@ class SessionStore(Generic[ModelT]):
         add: str | None = None,
         remove: str | None = None,
         remove_all: list[str] | None = None,
+        key_index: int = 0,
     ) -> None:
-        backend, index_key = self._server_backend(), self._user_index_key(user_id)
+        backend, index_key = self._server_backend(), self._user_index_key(user_id, key_index)
         dropped = set(remove_all or ()) | ({remove} if remove else set())
         ttl = MAX_COOKIE_AGE
         for _ in range(MAX_WRITE_ATTEMPTS):
             raw = await backend.read(index_key)
+            if raw is None and not add:
+                return  # nothing to remove from
             record = decode_record(raw) if raw is not None else None
             keys = record.data.get("k", []) if record is not None else []
             updated = [key for key in keys if key not in dropped and key != add]
