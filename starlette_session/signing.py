@@ -62,6 +62,9 @@ class Unsigned(NamedTuple):
     #: 0 when the newest key verified it; a larger number means it must be re-signed.
     key_index: int
 
+    def __repr__(self) -> str:  # the payload is a session id: never in logs or tracebacks
+        return f"Unsigned(payload=<hidden>, issued_at={self.issued_at}, key_index={self.key_index})"
+
 
 class CookieSigner:
     """Signs cookie payloads with the newest key and verifies them with every key.

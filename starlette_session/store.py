@@ -68,6 +68,10 @@ class CookieUpdate(NamedTuple):
     value: str | None
     max_age: int | None = None
 
+    def __repr__(self) -> str:  # the value holds the session id: never in logs or tracebacks
+        value = None if self.value is None else "<hidden>"
+        return f"CookieUpdate(value={value}, max_age={self.max_age})"
+
 
 EXPIRE_COOKIE = CookieUpdate(None)
 
