@@ -511,3 +511,41 @@ async def test_a_cookie_backend_session_lives_its_own_lifetime() -> None:
     assert cookie is not None
     assert await load(store, aged(cookie, 20 * DAY)) == {"a": 1}
     assert await load(store, aged(cookie, 31 * DAY)) == {}
+
+
+# Sessions of a user
+
+
+async def logged_in(store: SessionStore[Any], user: str) -> str:
+    session = await load(store)
+    session["name"] = user
+    session.set_user(user)
+    value = (await commit(store, session)).value
+    assert value is not None
+    return value
+
+
+async def test_revoking_a_users_sessions_ends_every_one_of_them(store: SessionStore[Any]) -> None:
+    cookies = [await logged_in(store, "alice") for _ in range(3)]
+    bob = await logged_in(store, "bob")
+    assert len(await store.user_sessions("alice")) == 3
+    assert await store.revoke_user_sessions("alice") == 3
+    assert [await load(store, cookie) for cookie in cookies] == [{}, {}, {}]
+    assert await load(store, bob) == {"name": "bob"}
+
+
+async def test_sessions_of_a_user_made_before_a_key_rotation_can_be_revoked(
+    backend: MemoryBackend,
+) -> None:
+    old_secret, new_secret = "o" * 40, "n" * 40
+    before: SessionStore[Any] = SessionStore(backend)
+    SessionMiddleware(make_app(), secret_key=old_secret, store=before)
+    cookie = await logged_in(before, "alice")
+
+    after: SessionStore[Any] = SessionStore(backend)
+    SessionMiddleware(make_app(), secret_key=[new_secret, old_secret], store=after)
+    assert await load(after, cookie) == {"name": "alice"}, "still valid after the rotation"
+
+    assert len(await after.user_sessions("alice")) == 1
+    assert await after.revoke_user_sessions("alice") == 1
+    assert await load(after, cookie) == {}
