@@ -103,7 +103,8 @@ class SessionStore(Generic[ModelT]):
         on_backend_error: ``"fail"`` (default): a backend failure raises
             :class:`SessionBackendError`, answered with 503. ``"anonymous"``: a request whose
             session cannot be loaded gets an empty session that is never saved, and failed
-            writes are logged instead of raised.
+            writes are logged instead of raised; a log-out (``destroy()``) still expires the
+            cookie. See ``docs/reliability.md``.
         migrate: called with the stored data when it no longer validates against ``model``;
             return fixed data (validated again and saved), or None to start a fresh session.
     """
@@ -241,6 +242,8 @@ class SessionStore(Generic[ModelT]):
         if not session._loaded or session._degraded:
             if session._degraded and session._accessed:
                 self.sync_models(session)
+                if session._destroyed:
+                    return self._expire_undeleted()
                 if dict.__len__(session):
                     logger.warning("session changes not saved: the backend is unavailable")
             return None
@@ -249,8 +252,18 @@ class SessionStore(Generic[ModelT]):
         except SessionBackendError:
             if self.on_backend_error == "fail":
                 raise
+            if session._destroyed:
+                return self._expire_undeleted()
             logger.error("session changes not saved: the backend is unavailable")
             return None
+
+    def _expire_undeleted(self) -> CookieUpdate:
+        # A log-out must not leave the browser a cookie that logs it back in once the backend
+        # returns, even if the stored session could not be deleted.
+        logger.error(
+            "session could not be deleted (the backend is unavailable); its cookie was expired"
+        )
+        return EXPIRE_COOKIE
 
     async def _commit(self, session: Session, status: int) -> CookieUpdate | None:
         self.sync_models(session)
@@ -309,7 +322,7 @@ class SessionStore(Generic[ModelT]):
             expected, raw = result.current, encode_record(merged.data, merged.meta, self.max_size)
         raise SessionConflictError("the session kept changing under this request; nothing saved")
 
-    async def _create(self, session: Session, raw: bytes, now: int) -> CookieUpdate:
+    async def _create(self, session: Session, raw: bytes, now: int) -> CookieUpdate | None:
         backend, ttl = self._server_backend(), self._ttl(session._meta, now)
         for _ in range(MAX_WRITE_ATTEMPTS):
             session_id = secrets.token_urlsafe(32)
@@ -326,6 +339,10 @@ class SessionStore(Generic[ModelT]):
             still_there = await backend.replace(old_key, session._raw, session._raw, ttl)
             if not still_there.stored and still_there.current is None:
                 await backend.delete(key)
+                if session._key_index and raw == session._raw:
+                    # Only re-signing after a secret rotation, which a parallel request did
+                    # first (or a log-out ended the session): this request loses nothing.
+                    return None
                 raise SessionDestroyedError(_DESTROYED_MESSAGE)
             await backend.delete(old_key)
         user, loaded_user = session._meta.get("u"), session._loaded_user
