@@ -262,3 +262,45 @@ async def test_anonymous_policy_logs_a_save_that_fails_after_a_successful_load(
         assert "session changes not saved: the backend is unavailable" in caplog.text
         persistent_redis_server.restart()
         assert (await client.get("/session")).json() == {"count": 1}
+
+
+# Log-out while Redis is down.
+
+
+async def _log_out(request: Request) -> Response:
+    (await load_session(request)).destroy()
+    return JSONResponse({"logged out": True})
+
+
+def _app_with_log_out(store: SessionStore[Any]) -> Any:
+    return make_app(store, routes=[Route("/logout", _log_out, methods=["POST"])])
+
+
+async def test_fail_policy_answers_a_log_out_with_503_so_the_user_knows_to_retry(
+    fresh_redis_server: RedisServer,
+) -> None:
+    async with _serving(fresh_redis_server, "fail", _app_with_log_out) as client:
+        cookie = await _start_counter(client)
+        fresh_redis_server.kill()
+
+        _assert_503(await client.post("/logout"))
+        assert client.cookies.get("session") == cookie
+
+
+async def test_anonymous_policy_still_expires_the_cookie_of_a_log_out(
+    persistent_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page says "logged out": the browser must not keep a cookie that logs it back in
+    once Redis returns."""
+    async with _serving(persistent_redis_server, "anonymous", _app_with_log_out) as client:
+        await _start_counter(client)
+        persistent_redis_server.kill()
+
+        with caplog.at_level(logging.ERROR, logger="starlette_session"):
+            response = await client.post("/logout")
+
+        assert response.status_code == 200
+        [set_cookie] = set_cookie_headers(response)
+        assert set_cookie.startswith("session=; Max-Age=0")
+        assert client.cookies.get("session") is None
+        assert "could not be deleted" in caplog.text
