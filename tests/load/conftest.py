@@ -1,10 +1,20 @@
-"""The ``load`` marker, and ``redis_binary``: the harness starts its own redis-server."""
+"""The ``load`` marker, and ``redis_binary``: the harness starts its own redis-server.
+
+The served app needs FastAPI and uvicorn: without them (tox's ``noextras`` run) nothing here is
+collected.
+"""
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 
 from tests.servers import find_binary, server_unavailable
+
+collect_ignore = []
+if any(importlib.util.find_spec(name) is None for name in ("fastapi", "uvicorn")):
+    collect_ignore.append("test_load.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
