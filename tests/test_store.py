@@ -549,3 +549,53 @@ async def test_sessions_of_a_user_made_before_a_key_rotation_can_be_revoked(
     assert len(await after.user_sessions("alice")) == 1
     assert await after.revoke_user_sessions("alice") == 1
     assert await load(after, cookie) == {}
+
+
+# Secret rotation
+
+
+async def rotated_pair(backend: MemoryBackend) -> tuple[SessionStore[Any], str]:
+    """A store signing with a new key, and a cookie for a session saved under the old one."""
+    old_secret, new_secret = "o" * 40, "n" * 40
+    before: SessionStore[Any] = SessionStore(backend)
+    SessionMiddleware(make_app(), secret_key=old_secret, store=before)
+    cookie = await new_session(before, a=1)
+    after: SessionStore[Any] = SessionStore(backend)
+    SessionMiddleware(make_app(), secret_key=[new_secret, old_secret], store=after)
+    return after, cookie
+
+
+async def test_an_old_key_cookie_is_moved_to_a_new_id_signed_by_the_new_key(
+    backend: MemoryBackend,
+) -> None:
+    store, cookie = await rotated_pair(backend)
+    update = await commit(store, await load(store, cookie))
+    assert update.value is not None
+    assert await load(store, update.value) == {"a": 1}
+    assert await load(store, cookie) == {}
+    assert len(backend) == 1
+
+
+async def test_parallel_requests_after_a_secret_rotation_do_not_fail(
+    backend: MemoryBackend,
+) -> None:
+    store, cookie = await rotated_pair(backend)
+    first, second = await load(store, cookie), await load(store, cookie)
+    update = await commit(store, first)
+    # The second, loaded before the first moved the session, has nothing to save.
+    assert await store.commit(second, 200) is None
+    assert update.value is not None
+    assert await load(store, update.value) == {"a": 1}
+    assert len(backend) == 1
+
+
+async def test_a_change_to_an_old_key_session_moved_meanwhile_is_refused(
+    backend: MemoryBackend,
+) -> None:
+    store, cookie = await rotated_pair(backend)
+    first, second = await load(store, cookie), await load(store, cookie)
+    await commit(store, first)
+    second["a"] = 2
+    with pytest.raises(SessionDestroyedError):
+        await store.commit(second, 200)
+    assert len(backend) == 1
