@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from starlette_session import SessionStore, load_session
-from tests.helpers import CommandCounter, make_app, session_cookie
+from tests.helpers import SECRET, CommandCounter, make_app, session_cookie
 
 pytestmark = pytest.mark.redis
 
@@ -168,3 +168,34 @@ async def test_the_first_change_after_the_script_cache_is_flushed_loads_the_scri
         "script|load": 1,
         **SCRIPT_INTERNALS,
     }
+
+
+async def test_the_original_api_reads_the_session_of_every_request_with_a_cookie(
+    redis_url: str, commands: CommandCounter
+) -> None:
+    # Documented: without a store the middleware autoloads, as the original did.
+    import redis.asyncio
+
+    from starlette_session import SessionMiddleware
+    from starlette_session.backends import BackendType
+
+    redis_client = redis.asyncio.Redis.from_url(redis_url)
+    app = make_app()
+    app.user_middleware.clear()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=SECRET,
+        backend_type=BackendType.aioRedis,
+        backend_client=redis_client,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        await http.get("/set", params={"n": "0"})
+        commands.reset()
+        await http.get("/unused")
+        assert commands.delta() == {"getex": 1}
+        http.cookies.clear()
+        commands.reset()
+        await http.get("/unused")
+        assert commands.delta() == {}
+    await redis_client.aclose()
