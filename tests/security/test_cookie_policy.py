@@ -3,6 +3,7 @@ from, and duplicate cookies."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +313,62 @@ async def test_duplicate_session_cookies_are_resolved_deterministically(real: Re
     for headers, expected in cases:
         users = {(await asgi_request(app, headers=headers)).json()["user"] for _ in range(20)}
         assert users == {expected}, headers
+
+
+# SECURITY.md's production configuration, run as written.
+
+SECURITY_MD = Path(__file__).resolve().parents[2] / "SECURITY.md"
+
+
+def _production_block() -> str:
+    text = SECURITY_MD.read_text()
+    section = text.split("## Production configuration", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.redis
+def test_the_production_configuration_in_security_md_works(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SESSION_SECRET_KEYS", f"{SECRET}\n{SECRET[::-1]}")
+    namespace: dict[str, Any] = {"__name__": "security_md_production"}
+    exec(compile(_production_block(), str(SECURITY_MD), "exec"), namespace)  # noqa: S102
+    app = namespace["app"]
+    credentials = {"username": "alice", "password": "correct horse battery staple"}
+
+    # One client (its event loop owns the Redis connections), two devices' cookies.
+    with TestClient(app, base_url="https://testserver") as client:
+        devices: dict[str, str] = {}
+
+        def call(device: str, method: str, path: str, **kwargs: Any) -> Any:
+            client.cookies.clear()
+            if device in devices:
+                client.cookies.set("__Host-session", devices[device])
+            response = client.request(method, path, **kwargs)
+            if "__Host-session" in response.cookies:
+                devices[device] = response.cookies["__Host-session"]
+            return response
+
+        wrong = {**credentials, "password": "guess"}
+        assert call("laptop", "POST", "/login", json=wrong).status_code == 401
+        login = call("laptop", "POST", "/login", json=credentials)
+        header = login.headers["set-cookie"]
+        assert header.startswith("__Host-session=")
+        attributes = {part.strip().split("=")[0] for part in header.split(";")[1:]}
+        assert {"Secure", "HttpOnly", "Path", "SameSite", "Max-Age"} <= attributes
+        assert "Domain" not in attributes
+        assert "SameSite=Lax" in header
+        assert "Max-Age=43200" in header
+        assert login.headers["cache-control"] == "no-store"
+        assert call("laptop", "GET", "/me").json() == {"user": "alice"}
+        call("phone", "POST", "/login", json=credentials)
+        assert call("phone", "GET", "/me").json() == {"user": "alice"}
+
+        ended = call("laptop", "POST", "/change-password").json()
+        assert ended == {"other_sessions_ended": 1}
+        assert call("phone", "GET", "/me").json() == {"user": None}
+        assert call("laptop", "GET", "/me").json() == {"user": "alice"}
+
+        call("laptop", "POST", "/logout")
+        assert call("laptop", "GET", "/me").json() == {"user": None}
