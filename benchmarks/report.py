@@ -204,8 +204,9 @@ def _warning(results: dict[str, Any]) -> str:
         return ""
     return (
         f"> **Disturbed run:** other work used {busy:.0%} of the machine's CPU while this ran. "
-        "The in-process ratios hold up well; the HTTP figures, which need both cores, do not: "
-        "check the bare-vs-bare noise row before trusting them, and re-run on a quiet machine.\n"
+        "Interleaving cancels slow drift, not a neighbour taking the CPU: every figure is suspect, "
+        "the HTTP ones (which need both cores) most. Check the bare-vs-bare noise rows, and "
+        "re-run on a quiet machine.\n"
     )
 
 

@@ -49,8 +49,8 @@ class Settings:
 
 # Many short alternations beat a few long ones: a disturbance then spoils one pair, not a cell.
 FULL = Settings(
-    inprocess_rounds=15,
-    batch_ms=60,
+    inprocess_rounds=30,
+    batch_ms=30,
     gc_requests=2000,
     redis_requests=500,
     http_rounds=3,
@@ -58,8 +58,8 @@ FULL = Settings(
     warmup_seconds=1,
 )
 QUICK = Settings(
-    inprocess_rounds=4,
-    batch_ms=20,
+    inprocess_rounds=8,
+    batch_ms=10,
     gc_requests=300,
     redis_requests=50,
     http_rounds=1,
