@@ -75,7 +75,9 @@ class CookieSettings:
             yield "partitioned=True needs https_only=True (Secure)"
         if not self.path.startswith("/") or not _ATTRIBUTE_VALUE.fullmatch(self.path):
             yield f"path {self.path!r} must start with '/' and hold no ';' or control characters"
-        if self.domain is not None and not _ATTRIBUTE_VALUE.fullmatch(self.domain or "-"):
+        if self.domain == "":
+            yield "domain must not be empty: pass None to leave the Domain attribute out"
+        if self.domain and not _ATTRIBUTE_VALUE.fullmatch(self.domain):
             yield f"domain {self.domain!r} holds a ';', a space or a control character"
         if self.max_age is not None and self.max_age <= 0:
             yield "max_age must be positive, or None for a browser-session cookie"

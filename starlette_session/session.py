@@ -130,8 +130,13 @@ class Session(dict[str, Any]):
         self._rotate = True
 
     def destroy(self) -> None:
-        """End the session: delete it server-side and expire the cookie (call it at log-out)."""
+        """End the session: delete it server-side and expire the cookie (call it at log-out).
+
+        Data written after ``destroy()`` in the same request (a "you are logged out" message)
+        starts a brand-new session, with a new id and no user.
+        """
         self._data_for_write().clear()
+        self._meta = {}
         self._destroyed = True
 
     def model(self, model: type[M]) -> M:

@@ -268,8 +268,13 @@ class SessionStore(Generic[ModelT]):
     async def _commit(self, session: Session, status: int) -> CookieUpdate | None:
         self.sync_models(session)
         existed = session._payload is not None
-        if session._destroyed or not dict.__len__(session):
-            if existed and (session._destroyed or status < 500 or self.save_on_error):
+        if session._destroyed and existed:
+            await self._delete(session)  # always: a log-out happens even on a 5xx
+            existed = False
+            if not dict.__len__(session) or (status >= 500 and not self.save_on_error):
+                return EXPIRE_COOKIE
+        if not dict.__len__(session):
+            if existed and (status < 500 or self.save_on_error):
                 await self._delete(session)
                 return EXPIRE_COOKIE
             return None

@@ -400,6 +400,41 @@ async def test_destroy_deletes_the_session_and_expires_the_cookie() -> None:
         assert (await client.get("/get")).json() == {}
 
 
+async def test_data_written_after_destroy_starts_a_new_session_without_the_user() -> None:
+    async def log_out(request: Request) -> Response:
+        session = await load_session(request)
+        session.destroy()
+        session["flash"] = "you are logged out"
+        return PlainTextResponse("ok")
+
+    async def who(request: Request) -> Response:
+        session = await load_session(request)
+        return JSONResponse({"data": dict(session), "user": session.user_id})
+
+    async def log_in(request: Request) -> Response:
+        session = await load_session(request)
+        session["user"] = "alice"
+        session.set_user("alice")
+        return PlainTextResponse("ok")
+
+    backend = MemoryBackend()
+    app = app_with(log_out, SessionStore(backend))
+    app.router.routes += [Route("/who", who), Route("/login", log_in)]
+    async with client_for(app) as client:
+        await client.get("/login")
+        before = client.cookies.get("session")
+        response = await client.get("/endpoint")
+        after = session_cookie(response)
+        assert after is not None
+        assert after != before
+        assert (await client.get("/who")).json() == {
+            "data": {"flash": "you are logged out"},
+            "user": None,
+        }
+        replayed = await client.get("/who", headers={"cookie": f"session={before}"})
+        assert replayed.json() == {"data": {}, "user": None}
+
+
 async def test_set_lifetime_sets_the_cookie_max_age_and_none_makes_a_browser_cookie() -> None:
     async def remember(request: Request) -> Response:
         session = await load_session(request)
