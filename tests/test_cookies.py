@@ -69,6 +69,7 @@ def test_a_host_prefixed_cookie_that_browsers_accept() -> None:
         ({"path": "/a\nb"}, "must start with '/'"),
         ({"domain": "example.com; Secure"}, "domain"),
         ({"domain": "exa mple.com"}, "domain"),
+        ({"domain": ""}, "domain must not be empty"),
         ({"max_age": 0}, "max_age must be positive"),
         ({"max_age": -1}, "max_age must be positive"),
     ],
