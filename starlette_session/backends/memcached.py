@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -64,9 +65,14 @@ class MemcachedBackend(SessionBackend):
             await self._run(self.client.delete(key.encode()))
 
     async def _run(self, operation: Awaitable[T]) -> T:
+        # Never cancel an aiomcache command: a cancelled command's connection goes back to the
+        # pool with its reply still to come, and the next command reads that reply as its own.
+        # On a timeout the request stops waiting; the command finishes (or fails) on its own.
+        command = asyncio.ensure_future(operation)
+        command.add_done_callback(_retrieve_exception)
         try:
             with anyio.fail_after(self.timeout):
-                return await operation
+                return await asyncio.shield(command)
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(
                 f"the memcached session backend failed ({type(error).__name__}); "
@@ -75,6 +81,11 @@ class MemcachedBackend(SessionBackend):
 
     def __repr__(self) -> str:
         return "MemcachedBackend()"
+
+
+def _retrieve_exception(command: asyncio.Future[Any]) -> None:
+    if not command.cancelled():
+        command.exception()  # an abandoned command's error is not "never retrieved"
 
 
 def _expiry(ttl: int) -> int:
