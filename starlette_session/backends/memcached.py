@@ -36,7 +36,7 @@ class MemcachedBackend(SessionBackend):
     sessions under memory pressure: size it so that it does not.
     """
 
-    def __init__(self, client: aiomcache.Client, *, timeout: float | None = 5.0) -> None:
+    def __init__(self, client: aiomcache.Client, *, timeout: float | None = 2.0) -> None:
         self.client = client
         self.timeout = timeout
 
