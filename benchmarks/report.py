@@ -187,6 +187,7 @@ def _environment(results: dict[str, Any]) -> str:
 
 def _problems(results: dict[str, Any]) -> str:
     lines = [f"- **{name}** skipped: `{reason}`" for name, reason in results["skipped"].items()]
+    lines += [f"- **{what}** failed: `{why}`" for what, why in results.get("failed", {}).items()]
     for name, measured in results.get("inprocess", {}).items():
         if measured.get("functional_error"):
             lines.append(f"- **{name}** sessions do not work: {measured['functional_error']}")

@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,55 +122,85 @@ def uvicorn_flags() -> list[str]:
     )
 
 
+# A contender that fails is reported and skipped; the run goes on with the others.
+MEASUREMENT_ERRORS = (
+    subprocess.CalledProcessError,
+    RuntimeError,
+    TimeoutError,
+    OSError,
+    ValueError,
+)
+
+
+def _guarded(failures: dict[str, str], label: str, action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except MEASUREMENT_ERRORS as error:
+        log(f"FAILED {label}: {error}")
+        failures[label] = str(error)
+        return None
+
+
 def run_inprocess(
-    contenders: list[Contender], settings: Settings, redis_url: str
+    contenders: list[Contender], settings: Settings, redis_url: str, failures: dict[str, str]
 ) -> dict[str, Any]:
     results = {}
     for contender in contenders:
-        results[contender.name] = run_module(
-            contender,
-            "benchmarks.asgi_driver",
-            [
-                "--contender",
-                contender.name,
-                "--baseline",
-                contender.baseline,
-                "--rounds",
-                str(settings.inprocess_rounds),
-                "--batch-ms",
-                str(settings.batch_ms),
-                "--gc-requests",
-                str(settings.gc_requests),
-            ],
-            redis_url,
+        args = [
+            *("--contender", contender.name, "--baseline", contender.baseline),
+            *("--rounds", str(settings.inprocess_rounds), "--batch-ms", str(settings.batch_ms)),
+            *("--gc-requests", str(settings.gc_requests)),
+        ]
+        measured = _guarded(
+            failures,
+            f"in-process {contender.name}",
+            partial(run_module, contender, "benchmarks.asgi_driver", args, redis_url),
         )
+        if measured is not None:
+            results[contender.name] = measured
     return results
 
 
 def run_redis_commands(
-    contenders: list[Contender], settings: Settings, redis_url: str
+    contenders: list[Contender], settings: Settings, redis_url: str, failures: dict[str, str]
 ) -> dict[str, Any]:
     results = {}
     for contender in (c for c in contenders if c.redis):
         log(f"  redis commands {contender.name}")
-        results[contender.name] = run_module(
-            contender,
-            "benchmarks.redis_commands",
-            [
-                "--contender",
-                contender.name,
-                "--redis-url",
-                redis_url,
-                "--requests",
-                str(settings.redis_requests),
-            ],
-            redis_url,
+        args = [
+            *("--contender", contender.name, "--redis-url", redis_url),
+            *("--requests", str(settings.redis_requests)),
+        ]
+        measured = _guarded(
+            failures,
+            f"redis commands {contender.name}",
+            partial(run_module, contender, "benchmarks.redis_commands", args, redis_url),
         )
+        if measured is not None:
+            results[contender.name] = measured
     return results
 
 
+def _measure_http(
+    contender: Contender, baseline: Server, settings: Settings, redis_url: str, flags: list[str]
+) -> dict[str, Any]:
+    with serve(contender, flags, redis_url) as server:
+        measured = http_driver.measure(
+            server,
+            baseline,
+            settings.http_rounds,
+            settings.http_seconds,
+            settings.warmup_seconds,
+        )
+    return {"baseline": contender.baseline, **measured}
+
+
 def run_http(
-    contenders: list[Contender], settings: Settings, redis_url: str, flags: list[str]
+    contenders: list[Contender],
+    settings: Settings,
+    redis_url: str,
+    flags: list[str],
+    failures: dict[str, str],
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -177,17 +209,14 @@ def run_http(
             baselines[name] = stack.enter_context(serve(BY_NAME[name], flags, redis_url))
             http_driver.warm_up(baselines[name], [], settings.warmup_seconds)
         for contender in contenders:
-            with serve(contender, flags, redis_url) as server:
-                results[contender.name] = {
-                    "baseline": contender.baseline,
-                    **http_driver.measure(
-                        server,
-                        baselines[contender.baseline],
-                        settings.http_rounds,
-                        settings.http_seconds,
-                        settings.warmup_seconds,
-                    ),
-                }
+            baseline = baselines[contender.baseline]
+            measured = _guarded(
+                failures,
+                f"HTTP {contender.name}",
+                partial(_measure_http, contender, baseline, settings, redis_url, flags),
+            )
+            if measured is not None:
+                results[contender.name] = measured
     return results
 
 
@@ -217,7 +246,8 @@ def main() -> None:
     started = datetime.datetime.now()
     load = ForeignLoad()
     with private_redis() as redis_url:
-        skipped = {}
+        skipped: dict[str, str] = {}
+        failures: dict[str, str] = {}
         contenders = []
         for name in wanted:
             reason = unavailable_reason(BY_NAME[name], redis_url)
@@ -238,14 +268,17 @@ def main() -> None:
             ),
             "contenders": {c.name: {"label": c.label, "baseline": c.baseline} for c in CONTENDERS},
             "skipped": skipped,
+            "failed": failures,
         }
         if not args.skip_inprocess:
             log("in-process driver")
-            results["inprocess"] = run_inprocess(contenders, settings, redis_url)
-            results["redis_commands"] = run_redis_commands(contenders, settings, redis_url)
+            results["inprocess"] = run_inprocess(contenders, settings, redis_url, failures)
+            results["redis_commands"] = run_redis_commands(
+                contenders, settings, redis_url, failures
+            )
         if not args.skip_http:
             log(f"HTTP driver (uvicorn {' '.join(flags)}, wrk -t1)")
-            results["http"] = run_http(contenders, settings, redis_url, flags)
+            results["http"] = run_http(contenders, settings, redis_url, flags, failures)
     results["foreign_load"] = load.result()
     results["duration_seconds"] = round((datetime.datetime.now() - started).total_seconds())
 
