@@ -99,8 +99,12 @@ class SessionMiddleware:
         self._cookie_prefix = self._cookie_name + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+        scope_type = scope["type"]
+        if scope_type != "http":
+            if scope_type == "websocket":
+                await self._websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         session = Session(self.store, read_cookie(scope["headers"], self._cookie_name))
         scope["session"] = session
@@ -119,22 +123,28 @@ class SessionMiddleware:
         try:
             if self.autoload:
                 await session.load()
-            if scope["type"] == "websocket":
-                await self.app(scope, receive, send)
-                self._warn_unsaved(session)
-            else:
-                try:
-                    await self.app(scope, receive, send_with_cookie)
-                except Exception:
-                    # No response passed through us to commit with; a log-out must still happen.
-                    if not started and session._destroyed:
-                        await self.store.commit(session, 500)
-                    raise
+            try:
+                await self.app(scope, receive, send_with_cookie)
+            except Exception:
+                # No response passed through us to commit with; a log-out must still happen.
+                if not started and session._destroyed:
+                    await self.store.commit(session, 500)
+                raise
         except SessionError as error:
-            if started or error.status_code not in _ERROR_BODIES or scope["type"] != "http":
+            if started or error.status_code not in _ERROR_BODIES:
                 raise
             logger.warning("session request answered with %d: %s", error.status_code, error)
             await self._error_response(error.status_code)(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A WebSocket can read its session; it cannot set a cookie, so nothing is saved.
+        session = Session(self.store, read_cookie(scope["headers"], self._cookie_name))
+        scope["session"] = session
+        if self.autoload:
+            await session.load()
+        await self.app(scope, receive, send)
+        if session._loaded and session._accessed and self.store.has_changes(session):
+            logger.warning("session changes made during a WebSocket connection are not saved")
 
     async def _commit(self, session: Session, message: Message) -> None:
         update = await self.store.commit(session, message["status"])
@@ -162,10 +172,6 @@ class SessionMiddleware:
         response.headers["Vary"] = "Cookie"
         response.headers["Cache-Control"] = "no-store"
         return response
-
-    def _warn_unsaved(self, session: Session) -> None:
-        if session._loaded and session._accessed and self.store.has_changes(session):
-            logger.warning("session changes made during a WebSocket connection are not saved")
 
 
 def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
