@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.cookies import MAX_COOKIE_AGE, CookieSettings
+from starlette_session.cookies import CookieSettings
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -38,6 +37,7 @@ from starlette_session.records import (
     merge_records,
 )
 from starlette_session.signing import CookieSigner, Unsigned
+from starlette_session.user_index import UserIndex
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -147,6 +147,7 @@ class SessionStore(Generic[ModelT]):
         self._signer: CookieSigner | None = None
         self._cookie = CookieSettings()
         self._hash_keys: dict[int, bytes] = {}
+        self._user_index: UserIndex | None = None
 
     def bind(self, signer: CookieSigner, cookie: CookieSettings) -> None:
         """Called by ``SessionMiddleware``: the signing keys and cookie settings to use."""
@@ -352,9 +353,9 @@ class SessionStore(Generic[ModelT]):
             await backend.delete(old_key)
         user, loaded_user = session._meta.get("u"), session._loaded_user
         if loaded_user and old_key is not None:
-            await self._index_update(loaded_user, remove=old_key)
+            await self._users().remove(loaded_user, [old_key])
         if isinstance(user, str):
-            await self._index_update(user, add=key)
+            await self._users().add(user, key)
         session._storage_key, session._raw, session._rotate = key, raw, False
         return self._cookie_update(session, session_id, now)
 
@@ -362,9 +363,9 @@ class SessionStore(Generic[ModelT]):
         key, user, loaded_user = session._storage_key, session._meta.get("u"), session._loaded_user
         assert key is not None  # noqa: S101 - an existing session
         if loaded_user:
-            await self._index_update(loaded_user, remove=key)
+            await self._users().remove(loaded_user, [key])
         if isinstance(user, str):
-            await self._index_update(user, add=key)
+            await self._users().add(user, key)
         session._loaded_user = user if isinstance(user, str) else None
 
     async def _delete(self, session: Session) -> None:
@@ -372,7 +373,7 @@ class SessionStore(Generic[ModelT]):
         if key is not None:
             await self._server_backend().delete(key)
             if session._loaded_user:
-                await self._index_update(session._loaded_user, remove=key)
+                await self._users().remove(session._loaded_user, [key])
         session._payload = session._storage_key = session._raw = None
 
     def _cookie_update(self, session: Session, payload: str, now: int) -> CookieUpdate:
@@ -425,11 +426,6 @@ class SessionStore(Generic[ModelT]):
         digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
         return self.key_prefix + digest
 
-    def _user_index_key(self, user_id: str, key_index: int = 0) -> str:
-        hash_key = self.signer.derive(b"user-index", key_index)
-        digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256)
-        return f"{self.key_prefix}user:{digest.hexdigest()}"
-
     def _server_backend(self) -> SessionBackend:
         if isinstance(self.backend, CookieBackend):
             raise SessionSetupError("the cookie backend keeps no sessions on the server")
@@ -437,12 +433,16 @@ class SessionStore(Generic[ModelT]):
 
     # Sessions of a user
 
+    def _users(self) -> UserIndex:
+        if self._user_index is None:
+            self._user_index = UserIndex(self._server_backend(), self.key_prefix, self.signer)
+        return self._user_index
+
     async def user_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (those saved after ``session.set_user(user_id)``)."""
         backend = self._server_backend()
-        index = await self._read_index(user_id)
         sessions = []
-        for key in index:
+        for key in await self._users().sessions(user_id):
             raw = await backend.read(key)
             record = decode_record(raw) if raw is not None else None
             if record is not None and record.meta.get("u") == user_id:
@@ -455,55 +455,11 @@ class SessionStore(Generic[ModelT]):
 
         Use it after a password change: ``await store.revoke_user_sessions(user, keep=session)``.
         """
-        backend = self._server_backend()
         kept = keep._storage_key if keep is not None else None
-        keys = [key for key in await self._read_index(user_id) if key != kept]
-        await backend.delete(*keys)
-        for key_index in range(self.signer.key_count):
-            await self._index_update(user_id, remove_all=keys, key_index=key_index)
+        keys = [key for key in await self._users().sessions(user_id) if key != kept]
+        await self._server_backend().delete(*keys)
+        await self._users().remove(user_id, keys, everywhere=True)
         return len(keys)
-
-    async def _read_index(self, user_id: str) -> list[str]:
-        # Each signing key has its own index: one written before a key rotation is read until
-        # its key leaves the list, or the sessions it lists could never be revoked.
-        keys: list[str] = []
-        for key_index in range(self.signer.key_count):
-            index_key = self._user_index_key(user_id, key_index)
-            raw = await self._server_backend().read(index_key)
-            record = decode_record(raw) if raw is not None else None
-            found = record.data.get("k") if record is not None else None
-            if isinstance(found, list):
-                keys += [key for key in found if isinstance(key, str) and key not in keys]
-        return keys
-
-    async def _index_update(
-        self,
-        user_id: str,
-        *,
-        add: str | None = None,
-        remove: str | None = None,
-        remove_all: list[str] | None = None,
-        key_index: int = 0,
-    ) -> None:
-        backend, index_key = self._server_backend(), self._user_index_key(user_id, key_index)
-        dropped = set(remove_all or ()) | ({remove} if remove else set())
-        ttl = MAX_COOKIE_AGE
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            raw = await backend.read(index_key)
-            if raw is None and not add:
-                return  # nothing to remove from
-            record = decode_record(raw) if raw is not None else None
-            keys = record.data.get("k", []) if record is not None else []
-            updated = [key for key in keys if key not in dropped and key != add]
-            if add:
-                updated.append(add)
-            new_raw = encode_record({"k": updated}, {}, None)
-            if raw is None:
-                if await backend.create(index_key, new_raw, ttl):
-                    return
-            elif (await backend.replace(index_key, raw, new_raw, ttl)).stored:
-                return
-        raise SessionConflictError("the user's session index kept changing; try again")
 
     def has_changes(self, session: Session) -> bool:
         """Whether committing ``session`` now would write or delete anything."""
