@@ -105,6 +105,9 @@ async def measure_cell(
         "us": statistics.median(times) / 1000,
         "baseline_us": statistics.median(base_times) / 1000,
         "ratio": statistics.median(ratios),
+        # Interference only ever adds time, so the ratio of the best rounds is a useful check
+        # on the median when the machine was busy.
+        "ratio_of_best": min(times) / min(base_times),
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
         "batch": batch,
