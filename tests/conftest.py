@@ -5,6 +5,8 @@
 - ``fresh_redis_server`` (function): a private ``RedisServer`` that the test may kill and restart.
 - ``persistent_redis_server`` (function): the same with an fsync-always AOF, so acknowledged
   writes survive ``kill()``.
+- ``redis_cluster`` (session): a ``RedisClusterServer`` of 3 masters.
+- ``redis_cluster_url`` (function): its first node's URL, every node flushed before the test.
 - ``memcached_server`` (session): the shared ``MemcachedServer``, or ``$MEMCACHED_ADDRESS``'s.
 - ``memcached_address`` (function): its ``(host, port)``, flushed first when the suite owns it.
 
@@ -22,6 +24,7 @@ import pytest
 from tests.servers import (
     ExternalServer,
     MemcachedServer,
+    RedisClusterServer,
     RedisServer,
     ServerNotFoundError,
     ServerProcess,
@@ -31,7 +34,7 @@ from tests.servers import (
 
 
 @contextmanager
-def _running(server: ServerProcess) -> Iterator[None]:
+def _running(server: ServerProcess | RedisClusterServer) -> Iterator[None]:
     try:
         server.start()
         yield
@@ -45,6 +48,14 @@ def _new_redis_server(*, persistent: bool = False) -> RedisServer:
     except ServerNotFoundError as exc:
         reason = str(exc)
     server_unavailable(reason)  # outside the except block: no chained traceback
+
+
+def _new_redis_cluster() -> RedisClusterServer:
+    try:
+        return RedisClusterServer()
+    except ServerNotFoundError as exc:
+        reason = str(exc)
+    server_unavailable(reason)
 
 
 def _new_memcached_server() -> MemcachedServer:
@@ -98,6 +109,19 @@ def persistent_redis_server() -> Iterator[RedisServer]:
     server = _new_redis_server(persistent=True)
     with _running(server):
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    cluster = _new_redis_cluster()
+    with _running(cluster):
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterServer) -> str:
+    redis_cluster.flushall()
+    return redis_cluster.url
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ Each server listens on a free 127.0.0.1 port, in its own temporary directory, an
 raw socket (standard library only), so the fixtures work even where no client library is installed.
 
 The binaries come from ``$REDIS_SERVER_BIN`` / ``$MEMCACHED_BIN`` (default: ``redis-server`` and
-``memcached`` on ``PATH``). Tests that need a server the environment cannot provide go through
-``server_unavailable``: skipped on a developer machine, failed in CI, where a skipped backend would
-hide a broken build.
+``memcached`` on ``PATH``); ``redis-cli``, which joins the nodes of a ``RedisClusterServer``, is
+taken from beside ``redis-server``, else from ``PATH``. Tests that need a server the environment
+cannot provide go through ``server_unavailable``: skipped on a developer machine, failed in CI,
+where a skipped backend would hide a broken build.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn, TypeVar
@@ -31,11 +32,14 @@ import pytest
 __all__ = [
     "ExternalServer",
     "MemcachedServer",
+    "RedisClusterNode",
+    "RedisClusterServer",
     "RedisServer",
     "ServerNotFoundError",
     "ServerProcess",
     "ServerStartError",
     "find_binary",
+    "free_cluster_port",
     "free_port",
     "in_ci",
     "running_servers",
@@ -153,7 +157,7 @@ class ServerProcess:
                 where = f" ({binary})" if binary else f" (${self.env_var}={configured})"
             raise ServerNotFoundError(f"{self.name} not found{where}; {self.install_hint}")
         self.binary = found
-        self._port = port if port is not None else free_port()
+        self._port = port if port is not None else self._pick_port()
         self.directory = Path(tempfile.mkdtemp(prefix=f"{self.name}-{self._port}-"))
         self.log_path = self.directory / f"{self.name}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -174,6 +178,10 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _pick_port(self) -> int:
+        """A port for this server to try; a server that binds more than one port overrides it."""
+        return free_port()
 
     @property
     def host(self) -> str:
@@ -221,7 +229,7 @@ class ServerProcess:
             except ServerStartError as exc:
                 if "Address already in use" not in str(exc):
                     raise
-                self._port = free_port()
+                self._port = self._pick_port()
                 self.log_path.unlink(missing_ok=True)
         else:
             self._start(timeout)
@@ -351,6 +359,178 @@ class RedisServer(ServerProcess):
         reply = _first_line(_request(self.port, b"FLUSHALL\r\n", timeout=10))
         if reply != b"+OK":
             raise RuntimeError(f"FLUSHALL on {self.url} answered {reply!r}")
+
+
+# A Redis Cluster node also listens on its port + 10000, the cluster bus.
+CLUSTER_BUS_OFFSET = 10000
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_port(exclude: Collection[int] = ()) -> int:
+    """A free port whose cluster bus port is free too, both clear of ``exclude``'s nodes' ports."""
+    taken = {*exclude, *(port + CLUSTER_BUS_OFFSET for port in exclude)}
+    for _ in range(100):
+        port = free_port()
+        bus = port + CLUSTER_BUS_OFFSET
+        if bus <= 65535 and not {port, bus} & taken and _port_is_free(bus):
+            return port
+    raise ServerStartError("found no free pair of ports (port, port + 10000) for a cluster node")
+
+
+def _find_redis_cli(server_binary: str) -> str | None:
+    beside = Path(server_binary).with_name("redis-cli")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("redis-cli")
+
+
+class RedisClusterNode(RedisServer):
+    """One master of a ``RedisClusterServer``: ``redis-server --cluster-enabled yes``.
+
+    Its ``nodes.conf`` lives in its directory, so a restarted node rejoins with its slots.
+    """
+
+    def _pick_port(self) -> int:
+        return free_cluster_port()
+
+    def command(self) -> list[str]:
+        cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        return [*super().command(), *cluster]
+
+    def cluster_state(self) -> str | None:
+        """``cluster_state`` from ``CLUSTER INFO`` (``ok`` or ``fail``), None if unreachable."""
+        try:
+            info = _request(self.port, b"CLUSTER INFO\r\n", complete=_redis_bulk_complete)
+        except OSError:
+            return None
+        match = re.search(rb"^cluster_state:(\w+)", info, re.MULTILINE)
+        return match[1].decode() if match else None
+
+
+class RedisClusterServer:
+    """A Redis Cluster of ``masters`` ``RedisClusterNode`` masters, no replicas.
+
+    ``start()`` starts the nodes, joins them with ``redis-cli --cluster create`` (which splits the
+    16384 hash slots evenly) and returns once every node reports ``cluster_state:ok``. ``url`` is
+    the first node's, from which a cluster client discovers the others; ``startup_nodes`` lists
+    every node's ``(host, port)``. ``stop()`` shuts every node down and deletes its directory.
+    """
+
+    name = "redis-cluster"
+
+    def __init__(self, *, masters: int = 3, binary: str | None = None) -> None:
+        if masters < 3:
+            raise ValueError("a Redis Cluster needs at least 3 masters")
+        first = RedisClusterNode(binary=binary)  # ServerNotFoundError names $REDIS_SERVER_BIN
+        cli = _find_redis_cli(first.binary)
+        if cli is None:
+            shutil.rmtree(first.directory, ignore_errors=True)
+            raise ServerNotFoundError(
+                f"redis-cli not found beside {first.binary} or on PATH; install it with "
+                "apt-get install redis-tools"
+            )
+        self.cli = cli
+        self.nodes = [first]
+        for _ in range(masters - 1):
+            port = free_cluster_port(exclude=[node.port for node in self.nodes])
+            self.nodes.append(RedisClusterNode(binary=first.binary, port=port))
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        ports = ",".join(str(node.port) for node in self.nodes)
+        return f"<RedisClusterServer {HOST}:{ports} {state}>"
+
+    def __enter__(self) -> RedisClusterServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """Every node's ``(host, port)``, e.g. for ``redis.asyncio.cluster.ClusterNode``."""
+        return [(node.host, node.port) for node in self.nodes]
+
+    @property
+    def owned(self) -> bool:
+        return True
+
+    @property
+    def is_running(self) -> bool:
+        return all(node.is_running for node in self.nodes)
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the nodes and form the cluster; on any failure, stop every node and raise."""
+        if any(node.is_running for node in self.nodes):
+            raise RuntimeError(f"{self!r} is already running")
+        try:
+            for node in self.nodes:
+                node.start(timeout)
+            self._create(timeout)
+            self._wait_until_ok(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Shut every node down for good and delete their directories."""
+        for node in self.nodes:
+            node.stop()
+
+    def flushall(self) -> None:
+        """Empty every node (each holds the keys of its own slots)."""
+        for node in self.nodes:
+            node.flushall()
+
+    def _create(self, timeout: float) -> None:
+        addresses = [f"{node.host}:{node.port}" for node in self.nodes]
+        command = [self.cli, "--cluster", "create", *addresses]
+        command += ["--cluster-replicas", "0", "--cluster-yes"]
+        try:
+            result = subprocess.run(
+                command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ServerStartError(
+                f"redis-cli --cluster create did not finish within {timeout:g} s"
+            ) from exc
+        if result.returncode != 0:
+            output = _ANSI_ESCAPE.sub("", (result.stdout + result.stderr).decode(errors="replace"))
+            raise ServerStartError(
+                f"redis-cli --cluster create exited with status {result.returncode}:\n{output}"
+            )
+
+    def _wait_until_ok(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {node.port: node.cluster_state() for node in self.nodes}
+            if all(state == "ok" for state in states.values()):
+                return
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"the Redis Cluster did not reach cluster_state:ok within {timeout:g} s: "
+                    f"{states}"
+                )
+            time.sleep(0.05)
 
 
 class MemcachedServer(ServerProcess):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
 from tests.servers import (
     ExternalServer,
     MemcachedServer,
+    RedisClusterServer,
     RedisServer,
     ServerNotFoundError,
     server_unavailable,
@@ -113,6 +116,26 @@ async def test_default_redis_server_forgets_everything_on_a_crash(
         await client.aclose()
 
 
+@pytest.mark.redis
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_redis_cluster_url_answers_and_starts_empty(
+    redis_cluster: RedisClusterServer, redis_cluster_url: str, attempt: int
+) -> None:
+    pytest.importorskip("redis")
+    from redis.asyncio import RedisCluster
+
+    client = RedisCluster.from_url(redis_cluster_url)
+    try:
+        assert await client.dbsize() == 0, "redis_cluster_url flushes every node"
+        # Keys on every master, so the second attempt checks that each node was flushed.
+        await client.mset_nonatomic({f"left-behind-{n}": attempt for n in range(30)})
+        assert {node.name for node in client.get_primaries()} == {
+            f"{host}:{port}" for host, port in redis_cluster.startup_nodes
+        }
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.memcached
 @pytest.mark.parametrize("attempt", [1, 2])
 def test_memcached_address_stores_and_starts_empty(
@@ -137,6 +160,17 @@ def test_missing_binary_names_the_variable_and_the_fix(monkeypatch: pytest.Monke
     monkeypatch.setenv("MEMCACHED_BIN", "/nonexistent/memcached")
     with pytest.raises(ServerNotFoundError, match=r"MEMCACHED_BIN=.*apt-get install memcached"):
         MemcachedServer()
+
+
+def test_missing_redis_cli_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    (tmp_path / "redis-server").symlink_to(server)  # no redis-cli beside it, none on PATH
+    monkeypatch.setenv("REDIS_SERVER_BIN", str(tmp_path / "redis-server"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ServerNotFoundError, match=r"redis-cli not found.*apt-get install redis"):
+        RedisClusterServer()
 
 
 @pytest.mark.parametrize("ci", ["", "0", "false", "False"])
