@@ -36,7 +36,13 @@ if current ~= ARGV[1] then return current end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
-_DRIVER_ERRORS = (redis.exceptions.RedisError, OSError, TimeoutError)
+# RedisClusterException (e.g. "Redis Cluster cannot be connected") is not a RedisError.
+_DRIVER_ERRORS = (
+    redis.exceptions.RedisError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+    TimeoutError,
+)
 
 
 class RedisBackend(SessionBackend):
@@ -48,7 +54,9 @@ class RedisBackend(SessionBackend):
     connection or a worker thread included, on top of the client's own socket timeouts and
     retries; a failure or a timeout raises :class:`SessionBackendError`. A healthy Redis answers
     in about a millisecond: the 2-second default only decides how long a request waits on a
-    stalled one. ``docs/reliability.md`` gives the recommended client settings.
+    stalled one. ``docs/reliability.md`` gives the recommended client settings. Before each
+    command a cluster client is initialized (``client.initialize()``, a no-op once it knows the
+    slots), and a ``delete`` of keys in several slots is split by redis-py, one ``DEL`` per slot.
     """
 
     def __init__(
@@ -60,6 +68,7 @@ class RedisBackend(SessionBackend):
         self.client = client
         self.timeout = timeout
         self._is_async = isinstance(client, redis.asyncio.Redis | redis.asyncio.RedisCluster)
+        self._cluster = client if isinstance(client, redis.asyncio.RedisCluster) else None
         self._replace_script: Any = client.register_script(_REPLACE_SCRIPT)
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
@@ -89,6 +98,12 @@ class RedisBackend(SessionBackend):
         try:
             with anyio.fail_after(self.timeout):
                 if self._is_async:
+                    if self._cluster is not None:
+                        # Until it has read the cluster's slots (when new, or after resetting
+                        # itself on an error), redis-py's client sends commands to any node, and
+                        # concurrent ones then close each other's connections while following
+                        # the redirects. initialize() waits for one discovery; then it is a no-op.
+                        await self._cluster.initialize()
                     return await command(*args, **kwargs)
                 # On a timeout the thread is left to finish on its own (its client's socket
                 # timeout ends it); the request does not wait for it.
