@@ -71,6 +71,20 @@ async def redis_async_case(redis_url: str) -> AsyncIterator[BackendCase]:
         await client.aclose()
 
 
+@pytest.fixture
+async def redis_cluster_case(redis_cluster_url: str) -> AsyncIterator[BackendCase]:
+    pytest.importorskip("redis")
+    from redis.asyncio import RedisCluster
+
+    from starlette_session.backends import RedisBackend
+
+    client = RedisCluster.from_url(redis_cluster_url)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep)
+    finally:
+        await client.aclose()
+
+
 def thread_recording_client(url: str, threads: set[int]) -> redis.Redis:
     """A sync ``redis.Redis`` whose connections note the thread of every command they send."""
     import redis
@@ -114,6 +128,7 @@ BACKENDS = [
     pytest.param("memory_case", id="memory"),
     pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
     pytest.param("redis_sync_case", id="redis-sync", marks=pytest.mark.redis),
+    pytest.param("redis_cluster_case", id="redis-cluster", marks=pytest.mark.redis),
     pytest.param("legacy_case", id="legacy"),
     pytest.param("memcached_case", id="memcached", marks=pytest.mark.memcached),
 ]
