@@ -282,7 +282,7 @@ class SessionStore(Generic[ModelT]):
         if status >= 500 and not self.save_on_error:
             return None
         now = int(time.time())
-        if existed and not (session._changed or session._models or session._rotate):
+        if existed and not (session._changed or session._rotate):
             return self._refreshed_cookie(session, now)
         meta = session._meta
         meta.setdefault("c", now)
@@ -494,7 +494,7 @@ class SessionStore(Generic[ModelT]):
         return self.model
 
     def sync_models(self, session: Session) -> None:
-        """Copy changes made to typed views into the session's data."""
+        """Copy changes made to typed views into the session's data (and mark it changed)."""
         if not session._models:
             return
         for model, (instance, snapshot) in session._models.items():
@@ -502,6 +502,7 @@ class SessionStore(Generic[ModelT]):
             if dumped != snapshot:
                 dict.update(session, dumped)
                 session._models[model] = (instance, dumped)
+                session._changed = True
 
     def _validate(self, session: Session, model: type[M]) -> M:
         from pydantic import ValidationError
@@ -528,6 +529,7 @@ class SessionStore(Generic[ModelT]):
                 security_logger.warning("migrated session data does not validate either")
             else:
                 session._replace_data(migrated)
+                session._changed = True
                 return instance
         dict.clear(session)
         session._rotate = session._payload is not None
