@@ -7,8 +7,12 @@ application builds the client, so it owns pooling, TLS, timeouts and shutdown.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -96,7 +100,7 @@ class RedisBackend(SessionBackend):
 
     async def _run(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            with anyio.fail_after(self.timeout):
+            async with _deadline(self.timeout):
                 if self._is_async:
                     if self._cluster is not None:
                         # Until it has read the cluster's slots (when new, or after resetting
@@ -118,6 +122,19 @@ class RedisBackend(SessionBackend):
 
     def __repr__(self) -> str:
         return f"RedisBackend({type(self.client).__module__}.{type(self.client).__name__})"
+
+
+def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
+    # asyncio.timeout costs about a third of anyio.fail_after, on every command.
+    if sys.version_info >= (3, 11):
+        return asyncio.timeout(seconds)
+    return _anyio_deadline(seconds)  # pragma: no cover - Python 3.10
+
+
+@contextlib.asynccontextmanager
+async def _anyio_deadline(seconds: float | None) -> AsyncIterator[None]:  # pragma: no cover
+    with anyio.fail_after(seconds):
+        yield
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
