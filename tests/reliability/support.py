@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
-from tests.servers import RedisServer
+from tests.servers import MemcachedServer, RedisServer
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -112,15 +113,28 @@ def make_app(
 
 
 @contextmanager
-def stalled(server: RedisServer) -> Iterator[None]:
+def stalled(server: RedisServer | MemcachedServer) -> Iterator[None]:
     """Freeze ``server`` (SIGSTOP) inside the block, and always thaw it (SIGCONT) after."""
     pid = server.server_pid()
     assert pid is not None, f"{server!r} does not answer, so it cannot be stalled"
     os.kill(pid, signal.SIGSTOP)
     try:
+        _wait_until_stopped(pid)
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def _wait_until_stopped(pid: int, timeout: float = 2.0) -> None:
+    # SIGSTOP is delivered asynchronously: a command sent at once could still be answered.
+    deadline = time.monotonic() + timeout
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:
+        fields = stat.read_text().rsplit(")", 1)[-1].split()
+        if fields and fields[0] in ("T", "t"):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
 
 
 class Stopwatch:

@@ -5,15 +5,12 @@ pool as if it were clean). The server is really stalled with SIGSTOP."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from starlette_session import SessionBackendError
-from tests.reliability.support import Stopwatch
+from tests.reliability.support import Stopwatch, stalled
 from tests.servers import MemcachedServer, ServerNotFoundError, server_unavailable
 
 pytestmark = pytest.mark.memcached
@@ -27,17 +24,6 @@ def memcached() -> Iterator[MemcachedServer]:
         server_unavailable(str(exc))
     with server:
         yield server
-
-
-@contextmanager
-def stalled(server: MemcachedServer) -> Iterator[None]:
-    pid = server.server_pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 @pytest.fixture
