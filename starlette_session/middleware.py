@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from starlette_session.backends import BackendType, CookieBackend, LegacyBackend, MemoryBackend
 from starlette_session.backends.base import SessionBackend
-from starlette_session.cookies import CookieSettings, SameSite, read_cookie
+from starlette_session.cookies import CookieSettings, SameSite
 from starlette_session.exceptions import SessionError
 from starlette_session.interfaces import ISessionBackend
 from starlette_session.session import Session
@@ -95,8 +95,7 @@ class SessionMiddleware:
         store.bind(self.signer, self.cookie)
         self.autoload = original_api if autoload is None else autoload
         self.cache_control = cache_control
-        self._cookie_name = cookie_name.encode()
-        self._cookie_prefix = self._cookie_name + b"="
+        self._cookie_prefix = cookie_name.encode() + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -106,7 +105,8 @@ class SessionMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        session = Session(self.store, read_cookie(scope["headers"], self._cookie_name))
+        # The cookie is only looked for when the session is loaded: most requests never do.
+        session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
         started = False
 
@@ -138,7 +138,7 @@ class SessionMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A WebSocket can read its session; it cannot set a cookie, so nothing is saved.
-        session = Session(self.store, read_cookie(scope["headers"], self._cookie_name))
+        session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
         if self.autoload:
             await session.load()

@@ -50,11 +50,21 @@ class Session(dict[str, Any]):
     _degraded = False
     _models: dict[type[Any], tuple[Any, Any]] | None = None
     _meta: dict[str, Any]
+    _headers: list[tuple[bytes, bytes]] | None = None
 
-    def __init__(self, store: SessionStore[Any], cookie: str | None) -> None:
+    def __init__(
+        self,
+        store: SessionStore[Any],
+        cookie: str | None = None,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """A session for the cookie value ``cookie``, or for the first session cookie found in
+        the request ``headers`` when it is loaded (most requests never look)."""
         self._store = store
         self._cookie = cookie
-        self._meta = {}
+        if headers is not None:
+            self._headers = headers
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""

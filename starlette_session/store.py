@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.cookies import CookieSettings
+from starlette_session.cookies import CookieSettings, read_cookie
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -146,6 +146,7 @@ class SessionStore(Generic[ModelT]):
         self.migrate = migrate
         self._signer: CookieSigner | None = None
         self._cookie = CookieSettings()
+        self._cookie_name = b"session"
         self._hash_keys: dict[int, bytes] = {}
         self._user_index: UserIndex | None = None
 
@@ -155,6 +156,7 @@ class SessionStore(Generic[ModelT]):
             raise SessionSetupError("a SessionStore serves one SessionMiddleware; build one each")
         self._signer = signer
         self._cookie = cookie
+        self._cookie_name = cookie.name.encode()
 
     @property
     def signer(self) -> CookieSigner:
@@ -167,7 +169,11 @@ class SessionStore(Generic[ModelT]):
 
     async def open(self, session: Session) -> None:
         """Load ``session`` from its cookie and the backend."""
-        unsigned = self.signer.unsign(session._cookie) if session._cookie else None
+        session._meta = {}
+        cookie = session._cookie
+        if session._headers is not None:
+            cookie = read_cookie(session._headers, self._cookie_name)
+        unsigned = self.signer.unsign(cookie) if cookie else None
         try:
             if unsigned is not None:
                 await self._open(session, unsigned)
