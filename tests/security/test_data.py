@@ -480,4 +480,3 @@ def test_the_security_logger_is_a_child_of_the_library_logger() -> None:
     # So one logging config line (`starlette_session`) covers it, and it can be routed alone.
     assert SECURITY_LOGGER == "starlette_session.security"
     assert logging.getLogger(SECURITY_LOGGER).parent is logging.getLogger("starlette_session")
-

@@ -182,7 +182,7 @@ async def test_a_hostile_cookie_beside_the_session_cookie_does_not_hide_it(
 
 # Property-based: 10,000 generated Cookie headers.
 
-_COOKIE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=;\" \\\t,%"
+_COOKIE_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=;" \\\t,%'
 
 
 def _mutations(valid: list[str]) -> st.SearchStrategy[str]:
@@ -281,4 +281,3 @@ def test_ten_thousand_generated_cookie_headers_never_fail_nor_reach_the_backend(
         loop.close()
     assert outcomes["examples"] >= 10_000
     assert outcomes["reached-backend"] > 0, "no genuine cookie was ever generated: test is blind"
-

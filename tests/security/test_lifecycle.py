@@ -255,7 +255,7 @@ async def test_ten_thousand_unknown_ids_store_nothing_and_send_no_cookie(real: R
     before = await real.keys()
     await real.reset_counts()
     rng = secrets.SystemRandom()
-    alphabet = "ABCDEFabcdef0123456789-_.%=\" "
+    alphabet = 'ABCDEFabcdef0123456789-_.%=" '
 
     for index in range(10_000):
         if index % 2:
