@@ -13,31 +13,24 @@ import redis.asyncio
 from starlette_session import SessionMiddleware, SessionStore, get_session
 from starlette_session.backends import MemoryBackend, RedisBackend
 
-
 class Cart(BaseModel):
     items: list[str] = []
     owner: str | None = None
-
 
 store = SessionStore(backend=RedisBackend(redis.asyncio.Redis()), model=Cart)
 app = FastAPI()
 app.add_middleware(SessionMiddleware, secret_key="...", store=store)
 
-
 @app.post("/cart")
 async def add(item: str, session: Cart = Depends(get_session)):
-    session.items.append(item)  # saved before the response goes out
+    session.items.append(item)          # saved before the response goes out
     return session
-
 
 CartSession = Annotated[Cart, Depends(get_session)]
 
-
 @app.get("/cart")
-def show(session: CartSession):  # sync endpoints work too
+def show(session: CartSession):        # sync endpoints work too
     return session
-
-
 # --- end of issue 3 ---
 
 
