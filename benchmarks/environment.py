@@ -17,6 +17,7 @@ PACKAGES = (
     "fastapi",
     "pydantic",
     "redis",
+    "hiredis",
     "uvicorn",
     "uvloop",
     "httptools",

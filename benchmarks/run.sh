@@ -54,15 +54,16 @@ if fresh_venv ours; then
         # measured from source; contenders whose imports fail are reported as skipped.
         say "WARNING: 'pip install -e .[all]' failed; using the source tree as it is"
     fi
-    pip_in ours starlette itsdangerous fastapi pydantic redis matplotlib "${SERVER_PACKAGES[@]}"
+    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" matplotlib "${SERVER_PACKAGES[@]}"
     venv_stamp >"$VENVS/ours/.stamp"
 fi
 
 if fresh_venv starsessions; then
     say "preparing venv 'starsessions' (the peer, with the same Starlette)"
     STARLETTE_VERSION="$("$VENVS/ours/bin/python" -c 'import importlib.metadata as m; print(m.version("starlette"))')"
+    # hiredis too: both contenders parse Redis replies with the same C parser.
     pip_in starsessions "starsessions[redis]==$STARSESSIONS_VERSION" "starlette==$STARLETTE_VERSION" \
-        "${SERVER_PACKAGES[@]}"
+        hiredis "${SERVER_PACKAGES[@]}"
     venv_stamp >"$VENVS/starsessions/.stamp"
 fi
 
