@@ -79,6 +79,9 @@ get_session: SessionDependency[Any] = SessionDependency()
 
 
 class _SessionHandleDependency(_SessionCookieScheme):
+    """``Depends(get_session_handle)``: the loaded :class:`Session` (the dict, with
+    ``regenerate()``, ``destroy()``, ``set_user()`` and ``set_lifetime()``)."""
+
     async def __call__(self, connection: HTTPConnection) -> Session:  # type: ignore[override]
         return await load_session(connection)
 
