@@ -414,8 +414,7 @@ class SessionStore(Generic[ModelT]):
         return max_age
 
     def _ttl(self, meta: dict[str, Any], now: int) -> int:
-        lifetime = meta.get("l")
-        ttl = lifetime if isinstance(lifetime, int) else self.idle_timeout
+        ttl = self._idle_limit(meta)
         if self.absolute_timeout is not None:
             remaining = meta.get("c", now) + self.absolute_timeout - now
             ttl = remaining if ttl is None else min(ttl, remaining)
