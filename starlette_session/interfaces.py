@@ -23,8 +23,8 @@ class ISessionBackend(abc.ABC):
         """Return the object stored under ``key``, or None."""
 
     @abc.abstractmethod
-    async def set(self, key: str, value: dict[str, Any], exp: int) -> Any:
-        """Store ``value`` under ``key`` for ``exp`` seconds."""
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> Any:
+        """Store ``value`` under ``key`` for ``exp`` seconds (``None``: until deleted)."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> Any:

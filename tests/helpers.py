@@ -67,8 +67,8 @@ class DictSessionBackend(ISessionBackend):
             return None
         return entry[0]
 
-    async def set(self, key: str, value: dict[str, Any], exp: int) -> None:
-        self.entries[key] = (value, self.clock() + exp)
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> None:
+        self.entries[key] = (value, self.clock() + exp if exp is not None else float("inf"))
 
     async def delete(self, key: str) -> None:
         self.entries.pop(key, None)

@@ -70,13 +70,17 @@ class CountingMemoryBackend(MemoryBackend):
         self.calls["read"] += 1
         return await super().read(key, ttl)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         self.calls["create"] += 1
-        return await super().create(key, value, ttl)
+        return await super().create(key, value, ttl, logged_in=logged_in)
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Any:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Any:
         self.calls["replace"] += 1
-        return await super().replace(key, expected, value, ttl)
+        return await super().replace(key, expected, value, ttl, logged_in=logged_in)
 
     async def expire(self, key: str, ttl: int) -> None:
         self.calls["expire"] += 1

@@ -290,14 +290,14 @@ async def test_a_value_json_cannot_hold_names_its_key_and_nothing_is_written(
     bound_store: SessionStore[Any], backend: MemoryBackend, value: object, kind: str
 ) -> None:
     cookie = await saved_cookie(bound_store, {"kept": 1})
-    before = [value for value, _ in backend._entries.values()]
+    before = [entry[0] for entry in backend._entries.values()]
     session = await Session(bound_store, cookie).load()
     session["kept"] = 2
     session["bad_key"] = value
 
     with pytest.raises(SessionNotSerializableError, match=f"'bad_key'.*{kind}"):
         await bound_store.commit(session, 200)
-    assert [value for value, _ in backend._entries.values()] == before
+    assert [entry[0] for entry in backend._entries.values()] == before
 
 
 @pytest.mark.parametrize("key", [1, None, True, (1, 2)], ids=["int", "none", "bool", "tuple"])

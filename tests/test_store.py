@@ -85,7 +85,7 @@ def store(backend: MemoryBackend) -> SessionStore[Any]:
 
 
 def stored(backend: MemoryBackend) -> list[bytes]:
-    return [value for value, _ in backend._entries.values()]
+    return [entry[0] for entry in backend._entries.values()]
 
 
 # Construction
@@ -285,7 +285,7 @@ async def test_the_absolute_timeout_bounds_the_ttl_and_the_cookie(
     session = await load(store)
     session["a"] = 1
     update = await commit(store, session)
-    [(_, expires_at)] = backend._entries.values()
+    [(_, expires_at, _)] = backend._entries.values()
     assert expires_at - clock.now <= 3600
     assert update.max_age is not None
     assert update.max_age <= 3600
@@ -299,14 +299,14 @@ async def test_set_lifetime_sets_the_ttl_and_cookie_max_age_of_one_session(
     session.set_lifetime(30 * DAY)
     update = await commit(store, session)
     assert update.max_age == 30 * DAY
-    [(_, expires_at)] = backend._entries.values()
+    [(_, expires_at, _)] = backend._entries.values()
     assert expires_at - clock.now == 30 * DAY
 
     # A read keeps the session's own lifetime, not the store's idle timeout.
     assert update.value is not None
     clock.advance(DAY)
     assert await load(store, update.value) == {"a": 1}
-    [(_, expires_at)] = backend._entries.values()
+    [(_, expires_at, _)] = backend._entries.values()
     assert expires_at - clock.now == 30 * DAY
 
 
@@ -395,7 +395,7 @@ class DownBackend(DictSessionBackend):
     async def get(self, key: str) -> dict[str, Any] | None:
         raise ConnectionError("down")
 
-    async def set(self, key: str, value: dict[str, Any], exp: int) -> None:
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> None:
         raise ConnectionError("down")
 
 

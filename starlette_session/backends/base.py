@@ -21,9 +21,10 @@ class SessionBackend(abc.ABC):
     """Where sessions live. Subclass it to add a backend; the store does everything else.
 
     Keys are short ASCII strings made by the store (a prefix and a hash; never a raw session id).
-    Values are opaque bytes. ``ttl`` is in whole seconds and always positive. Every method raises
-    :class:`~starlette_session.exceptions.SessionBackendError` when the backend fails, with the
-    driver's error chained; it never returns a made-up answer instead.
+    Values are opaque bytes. ``ttl`` is in whole seconds and positive, or ``None`` for an entry
+    that must stay until it is deleted (the store's per-user index, which must outlive the sessions
+    it lists). Every method raises :class:`~starlette_session.exceptions.SessionBackendError` when
+    the backend fails, with the driver's error chained; it never returns a made-up answer instead.
 
     Contract (checked by the shared suite in ``tests/backends/``):
 
@@ -31,9 +32,14 @@ class SessionBackend(abc.ABC):
       the key's time to live is reset to it in the same operation (sliding expiry).
     - ``create`` stores only when the key does not exist and says whether it did.
     - ``replace`` stores only when the key exists and holds exactly ``expected`` (compare and set),
-      atomically with respect to every other call on the same key.
+      atomically with respect to every other call on the same key. The new ``ttl`` replaces the
+      old one (``None``: no expiry any more).
     - ``expire`` resets the time to live of an existing key.
     - ``delete`` removes keys, missing or not.
+
+    ``logged_in=True`` marks the session of a known user. A backend that evicts entries to make
+    room should evict anonymous sessions first, and entries without a time to live never; a backend
+    that cannot choose (Redis, memcached) ignores the flag, and SECURITY.md says what that means.
     """
 
     @abc.abstractmethod
@@ -41,11 +47,15 @@ class SessionBackend(abc.ABC):
         """Return the value of ``key``, refreshing its time to live to ``ttl`` when given."""
 
     @abc.abstractmethod
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         """Store ``value`` only if ``key`` is absent; True when stored."""
 
     @abc.abstractmethod
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         """Store ``value`` only if ``key`` still holds ``expected``."""
 
     @abc.abstractmethod

@@ -30,13 +30,17 @@ class LegacyBackend(SessionBackend):
         value = await self._call(self.backend.get(key))
         return None if value is None else _encode(value)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         if await self._call(self.backend.get(key)) is not None:
             return False
         await self._call(self.backend.set(key, json.loads(value), ttl))
         return True
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         current = await self.read(key)
         if current != expected:
             return Replaced(False, current)

@@ -46,10 +46,14 @@ class MemcachedBackend(SessionBackend):
             await self._run(self.client.touch(key.encode(), _expiry(ttl)))
         return value
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         return bool(await self._run(self.client.add(key.encode(), value, _expiry(ttl))))
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         while True:
             current, token = await self._run(self.client.gets(key.encode()))
             if current is None or current != expected or token is None:
@@ -88,5 +92,7 @@ def _retrieve_exception(command: asyncio.Future[Any]) -> None:
         command.exception()  # an abandoned command's error is not "never retrieved"
 
 
-def _expiry(ttl: int) -> int:
+def _expiry(ttl: int | None) -> int:
+    if ttl is None:
+        return 0  # memcached's "no expiry"
     return ttl if ttl <= _RELATIVE_EXPIRY_LIMIT else int(time.time()) + ttl

@@ -12,25 +12,41 @@ from starlette_session.backends.base import Replaced, SessionBackend
 
 __all__ = ["MemoryBackend"]
 
+#: Bytes counted for an entry on top of its key and value (the Python objects holding it).
+ENTRY_OVERHEAD = 200
+_ANONYMOUS, _LOGGED_IN, _KEPT = 0, 1, 2
+
 
 class MemoryBackend(SessionBackend):
     """Sessions in a dict of this process: lost on restart and not shared between workers.
 
-    Bounded by ``max_entries``. Every write first drops the entries that have expired (found
+    Bounded by ``max_entries`` and by ``max_bytes`` (keys and values, plus about
+    ``ENTRY_OVERHEAD`` bytes each). Every write first drops the entries that have expired (found
     through a heap of expiry times: a few steps per expired entry, never a scan of the whole
-    table); then, if the table is still over ``max_entries``, it evicts the least recently used
-    live sessions, read or written (their users are logged out). Expired entries are also
-    dropped when read. All methods are thread-safe.
+    table); then, while the table is over a bound, it evicts the least recently used anonymous
+    session, and a logged-in session only when no anonymous one is left (their users are logged
+    out). Entries stored without a time to live (the per-user index) are never evicted. Expired
+    entries are also dropped when read. All methods are thread-safe.
     """
 
     def __init__(
-        self, max_entries: int | None = 100_000, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int | None = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_bytes: int | None = 64 * 1024 * 1024,
     ) -> None:
         if max_entries is not None and max_entries < 1:
             raise ValueError("max_entries must be at least 1, or None for no bound")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1, or None for no bound")
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        # key -> (value, expires_at, class); one least-recently-used order per class.
+        self._entries: dict[str, tuple[bytes, float, int]] = {}
+        self._orders: tuple[OrderedDict[str, None], ...] = (OrderedDict(), OrderedDict())
+        self._bytes = 0
         # (expires_at, key), no later than each live entry's expiry; stale items are skipped.
         self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
@@ -39,23 +55,32 @@ class MemoryBackend(SessionBackend):
         """The number of entries held, expired ones not yet swept included."""
         return len(self._entries)
 
+    @property
+    def size(self) -> int:
+        """The bytes counted against ``max_bytes``."""
+        return self._bytes
+
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         with self._lock:
             return self._read(key, ttl)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         with self._lock:
             if self._read(key, None) is not None:
                 return False
-            self._store(key, value, ttl)
+            self._store(key, value, ttl, logged_in)
             return True
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         with self._lock:
             current = self._read(key, None)
             if current is None or current != expected:
                 return Replaced(False, current)
-            self._store(key, value, ttl)
+            self._store(key, value, ttl, logged_in)
             return Replaced(True, None)
 
     async def expire(self, key: str, ttl: int) -> None:
@@ -65,33 +90,55 @@ class MemoryBackend(SessionBackend):
     async def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
-                self._entries.pop(key, None)
+                self._remove(key)
 
     def _read(self, key: str, ttl: int | None) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
+        value, expires_at, kind = entry
         now = self._clock()
-        if entry[1] <= now:
-            del self._entries[key]
+        if expires_at <= now:
+            self._remove(key)
             return None
-        self._entries.move_to_end(key)
-        if ttl is not None:
-            self._entries[key] = (entry[0], now + ttl)
-            if now + ttl < entry[1]:
-                heapq.heappush(self._expiries, (now + ttl, key))
-        return entry[0]
+        if kind != _KEPT:
+            self._orders[kind].move_to_end(key)
+            if ttl is not None:
+                self._entries[key] = (value, now + ttl, kind)
+                if now + ttl < expires_at:
+                    heapq.heappush(self._expiries, (now + ttl, key))
+        return value
 
-    def _store(self, key: str, value: bytes, ttl: int) -> None:
+    def _store(self, key: str, value: bytes, ttl: int | None, logged_in: bool) -> None:
         now = self._clock()
-        previous = self._entries.get(key)
-        if previous is None or now + ttl < previous[1]:
-            heapq.heappush(self._expiries, (now + ttl, key))
-        self._entries[key] = (value, now + ttl)
-        self._entries.move_to_end(key)
+        self._remove(key)
+        if ttl is None:
+            kind, expires_at = _KEPT, float("inf")
+        else:
+            kind, expires_at = (_LOGGED_IN if logged_in else _ANONYMOUS), now + ttl
+            heapq.heappush(self._expiries, (expires_at, key))
+            self._orders[kind][key] = None
+        self._entries[key] = (value, expires_at, kind)
+        self._bytes += _cost(key, value)
         self._sweep(now)
-        while self.max_entries is not None and len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._evict()
+
+    def _remove(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= _cost(key, entry[0])
+            if entry[2] != _KEPT:
+                self._orders[entry[2]].pop(key, None)
+
+    def _over_bound(self) -> bool:
+        return (self.max_entries is not None and len(self._entries) > self.max_entries) or (
+            self.max_bytes is not None and self._bytes > self.max_bytes
+        )
+
+    def _evict(self) -> None:
+        for order in self._orders:  # anonymous sessions first
+            while order and self._over_bound():
+                self._remove(next(iter(order)))
 
     def _sweep(self, now: float) -> None:
         entries, expiries = self._entries, self._expiries
@@ -99,12 +146,18 @@ class MemoryBackend(SessionBackend):
             _, key = heapq.heappop(expiries)
             entry = entries.get(key)
             if entry is not None and entry[1] <= now:
-                del entries[key]
-            elif entry is not None:  # its lifetime was extended: look again when it ends
+                self._remove(key)
+            elif entry is not None and entry[1] != float("inf"):  # extended: look again later
                 heapq.heappush(expiries, (entry[1], key))
         if len(expiries) > 2 * len(entries) + 64:  # forget the items of deleted entries
-            self._expiries = [(expires_at, key) for key, (_, expires_at) in entries.items()]
+            self._expiries = [
+                (expires_at, key) for key, (_, expires_at, kind) in entries.items() if kind != _KEPT
+            ]
             heapq.heapify(self._expiries)
 
     def __repr__(self) -> str:
-        return f"MemoryBackend(max_entries={self.max_entries})"
+        return f"MemoryBackend(max_entries={self.max_entries}, max_bytes={self.max_bytes})"
+
+
+def _cost(key: str, value: bytes) -> int:
+    return len(key) + len(value) + ENTRY_OVERHEAD

@@ -37,7 +37,11 @@ _REPLACE_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
 if not current then return false end
 if current ~= ARGV[1] then return current end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
 return 1
 """
 # RedisClusterException (e.g. "Redis Cluster cannot be connected") is not a RedisError.
@@ -82,11 +86,16 @@ class RedisBackend(SessionBackend):
             value = await self._run(self.client.getex, key, ex=ttl)
         return _as_bytes(value)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         return bool(await self._run(self.client.set, key, value, ex=ttl, nx=True))
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
-        result = await self._run(self._replace_script, keys=[key], args=[expected, value, ttl])
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
+        args = [expected, value, ttl or 0]
+        result = await self._run(self._replace_script, keys=[key], args=args)
         if result == 1:
             return Replaced(True, None)
         return Replaced(False, _as_bytes(result))

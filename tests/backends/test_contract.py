@@ -116,3 +116,30 @@ async def test_of_concurrent_creates_of_one_key_one_wins(backend: SessionBackend
 
     assert results.count(True) == 1
     assert await backend.read("session:a") == values[results.index(True)]
+
+
+async def test_an_entry_without_a_ttl_stays_until_deleted(backend_case: BackendCase) -> None:
+    backend = backend_case.backend
+    assert await backend.create("session:user:kept", OLD, None) is True
+    await backend.create("session:user:made-permanent", OLD, 1)
+    assert await backend.replace("session:user:made-permanent", OLD, NEW, None) == Replaced(
+        True, None
+    )
+    await backend.create("session:ttl-again", OLD, None)
+    await backend.replace("session:ttl-again", OLD, NEW, 1)
+
+    await backend_case.elapse(1.2)
+
+    assert await backend.read("session:user:kept") == OLD
+    assert await backend.read("session:user:made-permanent") == NEW
+    assert await backend.read("session:ttl-again") is None
+    await backend.delete("session:user:kept", "session:user:made-permanent")
+    assert await backend.read("session:user:kept") is None
+
+
+async def test_logged_in_sessions_follow_the_same_contract(backend: SessionBackend) -> None:
+    assert await backend.create("session:a", OLD, 60, logged_in=True) is True
+    assert await backend.create("session:a", NEW, 60, logged_in=True) is False
+    assert await backend.replace("session:a", OLD, NEW, 60, logged_in=True) == Replaced(True, None)
+    assert await backend.replace("session:a", NEW, OLD, 60) == Replaced(True, None)
+    assert await backend.read("session:a", 60) == OLD

@@ -116,10 +116,14 @@ class BeforeEachReplace(SessionBackend):
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         return await self.backend.read(key, ttl)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
-        return await self.backend.create(key, value, ttl)
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
+        return await self.backend.create(key, value, ttl, logged_in=logged_in)
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         if self.actions and not self._in_action:
             action = self.actions.pop(0)
             self._in_action = True
@@ -127,7 +131,7 @@ class BeforeEachReplace(SessionBackend):
                 await action()
             finally:
                 self._in_action = False
-        return await self.backend.replace(key, expected, value, ttl)
+        return await self.backend.replace(key, expected, value, ttl, logged_in=logged_in)
 
     async def expire(self, key: str, ttl: int) -> None:
         await self.backend.expire(key, ttl)

@@ -71,13 +71,17 @@ class CountingBackend(SessionBackend):
         self.calls.append(("read", (key, ttl)))
         return await self.inner.read(key, ttl)
 
-    async def create(self, key: str, value: bytes, ttl: int) -> bool:
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
         self.calls.append(("create", (key, value, ttl)))
-        return await self.inner.create(key, value, ttl)
+        return await self.inner.create(key, value, ttl, logged_in=logged_in)
 
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: int) -> Replaced:
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
         self.calls.append(("replace", (key, expected, value, ttl)))
-        return await self.inner.replace(key, expected, value, ttl)
+        return await self.inner.replace(key, expected, value, ttl, logged_in=logged_in)
 
     async def expire(self, key: str, ttl: int) -> None:
         self.calls.append(("expire", (key, ttl)))

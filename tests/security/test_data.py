@@ -85,8 +85,8 @@ class DictBackend(ISessionBackend):
         entry = self.entries.get(key)
         return entry[0] if entry is not None and entry[1] > time.monotonic() else None
 
-    async def set(self, key: str, value: dict[str, Any], exp: int) -> None:
-        self.entries[key] = (value, time.monotonic() + exp)
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> None:
+        self.entries[key] = (value, time.monotonic() + (exp or 0))
 
     async def delete(self, key: str) -> None:
         self.entries.pop(key, None)
