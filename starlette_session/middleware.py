@@ -1,4 +1,4 @@
-"""SessionMiddleware: read the cookie, hand a lazy session to the app, commit at response start."""
+"""SessionMiddleware: a lazy session in ``scope["session"]``, one commit at response start."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_session.backends import BackendType, CookieBackend, LegacyBackend, MemoryBackend
-from starlette_session.backends.base import SessionBackend
+from starlette_session.arguments import original_store
+from starlette_session.backends import BackendType
 from starlette_session.cookies import CookieSettings, SameSite
 from starlette_session.exceptions import SessionError
 from starlette_session.interfaces import ISessionBackend
+from starlette_session.responses import (
+    ERROR_STATUSES,
+    add_vary_cookie,
+    error_response,
+    set_session_cookie,
+)
 from starlette_session.session import Session
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
@@ -21,35 +26,27 @@ from starlette_session.store import DEFAULT_LIFETIME, SessionStore
 __all__ = ["SessionMiddleware"]
 
 logger = logging.getLogger("starlette_session")
-_ERROR_BODIES = {
-    503: "The session store is unavailable. Please try again shortly.",
-    409: "Your session changed while this request ran. Please try again.",
-}
 
 
 class SessionMiddleware:
     """Server-side sessions for Starlette and FastAPI, in ``request.session``.
 
     The cookie holds only a signed session id (or, with the cookie backend, the signed session).
-    Nothing is read from the backend until the application uses the session, and at the start of
-    the response the session is saved once, only if it changed, and ``Set-Cookie`` is sent only
-    when the cookie must change. A session used by the request adds ``Vary: Cookie``; a response
-    that sets the cookie also gets ``Cache-Control: no-store`` (``cache_control=None`` to leave
-    it alone).
+    Nothing is read from the backend until the application uses the session; at the start of the
+    response it is saved once, only if it changed, and ``Set-Cookie`` is sent only when the cookie
+    must change. A used session adds ``Vary: Cookie``; a response that sets the cookie also gets
+    ``Cache-Control: no-store`` (``cache_control=None`` to leave it alone).
 
-    Pass ``store=SessionStore(...)`` (the new API), or the original API's ``backend_type``,
-    ``backend_client`` and ``custom_session_backend``: without a store the session is loaded on
-    every request that carries a cookie, as the original did, and the default backend is the
-    original's signed cookie.
+    Pass ``store=SessionStore(...)``, or the original API's ``backend_type``, ``backend_client``
+    and ``custom_session_backend``: without a store the session is loaded on every request that
+    carries a cookie, as the original did, and the default backend is the original's signed cookie.
 
     ``secret_key`` is one key or a list, newest first: the first signs, all verify, and a cookie
     signed by an older key is re-issued. ``max_age`` is the cookie's Max-Age (``None`` for a
     browser-session cookie, capped at 400 days) and, without a store, the idle timeout.
-    ``https_only`` sets ``Secure``.
 
-    Errors: a :class:`SessionBackendError` that escapes the app before the response started is
-    answered with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with
-    409; other session errors are programming errors and propagate.
+    A :class:`SessionBackendError` that escapes the app before the response started is answered
+    with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with 409.
     """
 
     def __init__(
@@ -74,27 +71,19 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.cookie = CookieSettings(
-            name=cookie_name,
-            max_age=max_age,
-            path=path,
-            domain=domain,
-            secure=https_only,
-            http_only=http_only,
-            same_site=same_site,
-            partitioned=partitioned,
+            cookie_name, max_age, path, domain, https_only, http_only, same_site, partitioned
         )
-        legacy = backend_type is not None or custom_session_backend is not None
-        if store is not None and (legacy or backend_client is not None):
+        if store is None:  # the original API: the session of every request is loaded
+            store = original_store(backend_type, backend_client, custom_session_backend, max_age)
+            autoload = True if autoload is None else autoload
+        elif any(arg is not None for arg in (backend_type, backend_client, custom_session_backend)):
             raise ValueError("pass either store= or the original backend_* arguments, not both")
-        original_api = store is None
-        if store is None:
-            backend = _original_backend(backend_type, backend_client, custom_session_backend)
-            store = SessionStore(backend, idle_timeout=max_age or DEFAULT_LIFETIME)
         self.store = store
         self.signer = CookieSigner(secret_key, salt="starlette-session.cookie")
         store.bind(self.signer, self.cookie)
-        self.autoload = original_api if autoload is None else autoload
+        self.autoload = bool(autoload)
         self.cache_control = cache_control
+        self._cache_control = cache_control.encode("latin-1") if cache_control else None
         self._cookie_prefix = cookie_name.encode() + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,7 +104,7 @@ class SessionMiddleware:
             # Not simply the first message: Starlette's TemplateResponse sends an
             # "http.response.debug" message first when the server offers that extension.
             if not started and message["type"] == "http.response.start":
-                if session._accessed:
+                if session.accessed:
                     await self._commit(session, message)
                 started = True
             await send(message)
@@ -127,14 +116,14 @@ class SessionMiddleware:
                 await self.app(scope, receive, send_with_cookie)
             except Exception:
                 # No response passed through us to commit with; a log-out must still happen.
-                if not started and session._destroyed:
+                if not started and session.state.destroyed:
                     await self.store.commit(session, 500)
                 raise
         except SessionError as error:
-            if started or error.status_code not in _ERROR_BODIES:
+            if started or error.status_code not in ERROR_STATUSES:
                 raise
             logger.warning("session request answered with %d: %s", error.status_code, error)
-            await self._error_response(error.status_code)(scope, receive, send)
+            await error_response(error.status_code)(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A WebSocket can read its session; it cannot set a cookie, so nothing is saved.
@@ -143,59 +132,16 @@ class SessionMiddleware:
         if self.autoload:
             await session.load()
         await self.app(scope, receive, send)
-        if session._loaded and session._accessed and self.store.has_changes(session):
+        if session.loaded and session.accessed and self.store.has_changes(session):
             logger.warning("session changes made during a WebSocket connection are not saved")
 
     async def _commit(self, session: Session, message: Message) -> None:
         update = await self.store.commit(session, message["status"])
         headers = message["headers"] = list(message.get("headers", ()))
-        _add_vary_cookie(headers)
-        if update is None:
-            return
-        if update.value is None:
-            cookie = self.cookie.expire_cookie()
-        else:
-            cookie = self.cookie.set_cookie(update.value, update.max_age)
-        prefix = self._cookie_prefix
-        headers[:] = [
-            (name, value)
-            for name, value in headers
-            if not (name == b"set-cookie" and value.startswith(prefix))
-            and not (name == b"cache-control" and self.cache_control)
-        ]
-        headers.append((b"set-cookie", cookie))
-        if self.cache_control:
-            headers.append((b"cache-control", self.cache_control.encode("latin-1")))
-
-    def _error_response(self, status_code: int) -> PlainTextResponse:
-        response = PlainTextResponse(_ERROR_BODIES[status_code], status_code=status_code)
-        response.headers["Vary"] = "Cookie"
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-
-def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
-    for index, (name, value) in enumerate(headers):
-        if name == b"vary":
-            if b"cookie" not in value.lower() and value.strip() != b"*":
-                headers[index] = (name, value + b", Cookie")
-            return
-    headers.append((b"vary", b"Cookie"))
-
-
-def _original_backend(
-    backend_type: BackendType | None,
-    client: Any,
-    custom: ISessionBackend | None,
-) -> SessionBackend | CookieBackend:
-    if custom is not None:
-        return LegacyBackend(custom)
-    if backend_type in (None, BackendType.cookie):
-        return CookieBackend()
-    if backend_type is BackendType.memory:
-        return MemoryBackend()
-    if client is None:
-        raise ValueError(f"backend_type={backend_type} needs backend_client=<a redis client>")
-    from starlette_session.backends.redis import RedisBackend
-
-    return RedisBackend(client)
+        add_vary_cookie(headers)
+        if update is not None:
+            if update.value is None:
+                cookie = self.cookie.expire_cookie()
+            else:
+                cookie = self.cookie.set_cookie(update.value, update.max_age)
+            set_session_cookie(headers, cookie, self._cookie_prefix, self._cache_control)

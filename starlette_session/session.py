@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio.from_thread
 from starlette.requests import HTTPConnection
@@ -14,16 +14,15 @@ from starlette_session.exceptions import (
     SessionMiddlewareMissingError,
     SessionNotLoadedError,
 )
-
-if TYPE_CHECKING:
-    from starlette_session.store import SessionStore
+from starlette_session.state import SessionState, StatefulDict
+from starlette_session.store import SessionStore
 
 __all__ = ["Session", "load_session"]
 
 M = TypeVar("M")
 
 
-class Session(dict[str, Any]):
+class Session(StatefulDict):
     """``request.session``: the session's data as a dict, plus its lifecycle.
 
     Nothing is read from the backend until the session is used. In async code, load it first
@@ -35,21 +34,8 @@ class Session(dict[str, Any]):
     """
 
     # Class-level defaults keep construction cheap: most requests never touch their session.
-    _loaded = False
     _accessed = False
-    _payload: str | None = None
-    _storage_key: str | None = None
-    _raw: bytes | None = None
-    _issued_at = 0
-    _key_index = 0
-    _loaded_user: str | None = None
-    _rotate = False
-    _destroyed = False
-    _changed = False
-    _lifetime_changed = False
-    _degraded = False
-    _models: dict[type[Any], tuple[Any, Any]] | None = None
-    _meta: dict[str, Any]
+    _cookie: str | None = None
     _headers: list[tuple[bytes, bytes]] | None = None
 
     def __init__(
@@ -62,21 +48,25 @@ class Session(dict[str, Any]):
         """A session for the cookie value ``cookie``, or for the first session cookie found in
         the request ``headers`` when it is loaded (most requests never look)."""
         self._store = store
-        self._cookie = cookie
+        self.state = SessionState()
+        if cookie is not None:
+            self._cookie = cookie
         if headers is not None:
             self._headers = headers
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""
         self._accessed = True
-        if not self._loaded:
-            await self._store.open(self)
+        if not self.state.loaded:
+            headers = self._headers
+            cookie = self._cookie if headers is None else self._store.cookie(headers)
+            await self._store.load(self, cookie)
         return self
 
     @property
     def loaded(self) -> bool:
         """Whether the session was read from its backend already."""
-        return self._loaded
+        return self.state.loaded
 
     @property
     def accessed(self) -> bool:
@@ -87,7 +77,7 @@ class Session(dict[str, Any]):
     def is_new(self) -> bool:
         """True until the session has been saved once (a visitor without a valid session)."""
         self._require_loaded()
-        return self._payload is None
+        return self.state.is_new
 
     @property
     def store(self) -> SessionStore[Any]:
@@ -98,14 +88,13 @@ class Session(dict[str, Any]):
     def user_id(self) -> str | None:
         """The user this session belongs to, as set by the application (see ``set_user``)."""
         self._require_loaded()
-        user = self._meta.get("u")
-        return user if isinstance(user, str) else None
+        return self.state.user
 
     @property
     def created_at(self) -> int | None:
         """When the session was first saved (Unix time), kept apart from the data."""
         self._require_loaded()
-        created = self._meta.get("c")
+        created = self.state.meta.get("c")
         return created if isinstance(created, int) else None
 
     def set_user(self, user_id: str | None) -> None:
@@ -114,10 +103,7 @@ class Session(dict[str, Any]):
         Call it at log-in, together with :meth:`regenerate`.
         """
         self._data_for_write()
-        if user_id is None:
-            self._meta.pop("u", None)
-        else:
-            self._meta["u"] = str(user_id)
+        self.state.set_user(None if user_id is None else str(user_id))
 
     def set_lifetime(self, seconds: int | None) -> None:
         """Give this session its own lifetime ("remember me").
@@ -128,8 +114,7 @@ class Session(dict[str, Any]):
         if seconds is not None and seconds <= 0:
             raise ValueError("a session lifetime must be positive, or None")
         self._data_for_write()
-        self._meta["l"] = seconds
-        self._lifetime_changed = True
+        self.state.set_lifetime(seconds)
 
     def regenerate(self) -> None:
         """Give the session a new id when it is saved, keeping its data (call it at log-in).
@@ -137,7 +122,7 @@ class Session(dict[str, Any]):
         The new entry is written before the old one is deleted; the old cookie then finds nothing.
         """
         self._data_for_write()
-        self._rotate = True
+        self.state.request_rotation()
 
     def destroy(self) -> None:
         """End the session: delete it server-side and expire the cookie (call it at log-out).
@@ -146,8 +131,7 @@ class Session(dict[str, Any]):
         starts a brand-new session, with a new id and no user.
         """
         self._data_for_write().clear()
-        self._meta = {}
-        self._destroyed = True
+        self.state.destroy()
 
     def model(self, model: type[M]) -> M:
         """This session's data validated as ``model``; the same instance all through the request.
@@ -160,7 +144,7 @@ class Session(dict[str, Any]):
     def mark_accessed(self) -> None:
         """Called by Starlette's ``request.session``; sync code loads the session here."""
         self._accessed = True
-        if not self._loaded:
+        if not self.state.loaded:
             self._load_from_worker_thread()
 
     # The dict: every access loads the session first. Writes, and reads that hand out a nested
@@ -233,39 +217,36 @@ class Session(dict[str, Any]):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        if not self._loaded:
+        if not self.state.loaded:
             return "<Session (not loaded)>"
         return f"<Session {dict.__len__(self)} keys>"
 
     def __reduce__(self) -> Any:
         raise TypeError("a Session cannot be pickled; copy it with dict(session)")
 
-    def _replace_data(self, data: dict[str, Any]) -> None:
-        dict.clear(self)
-        dict.update(self, data)
-
     def _data_for_read(self) -> Session:
         self._accessed = True
-        if not self._loaded:
+        state = self.state
+        if not state.loaded:
             self._load_from_worker_thread()
-        if self._models:
+        if state.models:
             self._store.sync_models(self)
         return self
 
     def _data_for_write(self) -> Session:
-        self._changed = True
+        self.state.mark_changed()
         return self._data_for_read()
 
     def _handed_out(self, value: Any) -> Any:
         if isinstance(value, dict | list):
-            self._changed = True
+            self.state.mark_changed()
         return value
 
     def _require_loaded(self) -> None:
-        if not self._loaded:
+        if not self.state.loaded:
             self._load_from_worker_thread()
 
     def _load_from_worker_thread(self) -> None:

@@ -8,15 +8,13 @@ and when a session gets a new id.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import MAX_COOKIE_AGE
 from starlette_session.exceptions import SessionConflictError
+from starlette_session.keys import StoreKeys
 from starlette_session.records import decode_record, encode_record
-from starlette_session.signing import CookieSigner
 
 __all__ = ["UserIndex"]
 
@@ -26,16 +24,13 @@ MAX_WRITE_ATTEMPTS = 8
 class UserIndex:
     """The store keys of each user's sessions, in ``backend``."""
 
-    def __init__(self, backend: SessionBackend, key_prefix: str, signer: CookieSigner) -> None:
+    def __init__(self, backend: SessionBackend, keys: StoreKeys) -> None:
         self.backend = backend
-        self.key_prefix = key_prefix
-        self.signer = signer
+        self.keys = keys
 
     def index_key(self, user_id: str, key_index: int = 0) -> str:
         """The backend key of a user's index under one signing key (never the raw user id)."""
-        hash_key = self.signer.derive(b"user-index", key_index)
-        digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
-        return f"{self.key_prefix}user:{digest}"
+        return self.keys.user_key(user_id, key_index)
 
     async def sessions(self, user_id: str) -> list[str]:
         """The store keys listed for ``user_id``.
@@ -44,7 +39,7 @@ class UserIndex:
         sessions it lists could never be revoked.
         """
         keys: list[str] = []
-        for key_index in range(self.signer.key_count):
+        for key_index in range(self.keys.key_count):
             raw = await self.backend.read(self.index_key(user_id, key_index))
             record = decode_record(raw) if raw is not None else None
             found = record.data.get("k") if record is not None else None
@@ -59,7 +54,7 @@ class UserIndex:
     async def remove(self, user_id: str, keys: Iterable[str], *, everywhere: bool = False) -> None:
         """Forget ``keys``; ``everywhere`` also cleans the indexes of older signing keys."""
         dropped = set(keys)
-        for key_index in range(self.signer.key_count if everywhere else 1):
+        for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(user_id, dropped=dropped, key_index=key_index)
 
     async def _update(

@@ -1,0 +1,115 @@
+"""Loading, one way down: cookie -> signature -> store key -> backend read -> record -> state.
+
+Nothing touches the backend before the signature verified, so a forged or garbled cookie costs no
+backend call. What loading finds goes into the request's :class:`SessionState`; the data is
+returned to the session, which holds it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from starlette_session.backends.base import SessionBackend
+from starlette_session.cookies import read_cookie
+from starlette_session.exceptions import SessionBackendError
+from starlette_session.keys import StoreKeys
+from starlette_session.lifetimes import Lifetimes
+from starlette_session.records import decode_record
+from starlette_session.signing import Unsigned
+from starlette_session.state import SessionState
+
+__all__ = ["SessionLoader"]
+
+logger = logging.getLogger("starlette_session")
+security_logger = logging.getLogger("starlette_session.security")
+
+
+class SessionLoader:
+    """Reads one request's session. ``backend=None`` means the cookie backend."""
+
+    def __init__(
+        self,
+        *,
+        backend: SessionBackend | None,
+        keys: StoreKeys,
+        lifetimes: Lifetimes,
+        cookie_name: str,
+        degrade_on_error: bool,
+    ) -> None:
+        self.backend = backend
+        self.keys = keys
+        self.lifetimes = lifetimes
+        self.cookie_name = cookie_name.encode()
+        self.degrade_on_error = degrade_on_error
+
+    def cookie(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+        """The session cookie's value in the request headers, if any."""
+        return read_cookie(headers, self.cookie_name)
+
+    async def load(self, state: SessionState, cookie: str | None) -> dict[str, Any]:
+        """Fill ``state`` from ``cookie`` and the backend; return the session's data."""
+        unsigned = self.keys.signer.unsign(cookie) if cookie else None
+        data: dict[str, Any] = {}
+        try:
+            if unsigned is not None:
+                data = await self._read(state, unsigned)
+        except SessionBackendError:
+            if not self.degrade_on_error:
+                raise
+            logger.warning("session backend unavailable: serving an unsaved anonymous session")
+            state.degrade()
+            return {}
+        if not state.loaded:
+            state.loaded_from(session_id=None, store_key=None, raw=None)
+        return data
+
+    async def _read(self, state: SessionState, unsigned: Unsigned) -> dict[str, Any]:
+        now = int(time.time())
+        lifetimes = self.lifetimes
+        if self.backend is None:
+            key = None
+            raw = _decode_cookie_payload(unsigned.payload)
+        else:
+            key = self.keys.session_key(unsigned.payload, unsigned.key_index)
+            raw = await self.backend.read(key, lifetimes.idle_timeout)
+        if raw is None:
+            return {}
+        record = decode_record(raw)
+        if record is None:
+            # Undecodable data is dropped: a write gets a new id, else the entry is deleted.
+            state.loaded_from(session_id=unsigned.payload, store_key=key, raw=raw, rotate=True)
+            return {}
+        meta = record.meta
+        if key is None and lifetimes.lapsed(meta, unsigned.issued_at, now):
+            return {}
+        if lifetimes.expired(meta, now):
+            if self.backend is not None and key is not None:
+                await self.backend.delete(key)
+            return {}
+        lifetime = meta.get("l")
+        own_lifetime = isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout
+        if own_lifetime and self.backend is not None and key is not None:
+            await self.backend.expire(key, lifetimes.ttl(meta, now))
+        state.loaded_from(
+            session_id=unsigned.payload,
+            store_key=key,
+            raw=raw,
+            meta=meta,
+            issued_at=unsigned.issued_at,
+            key_index=unsigned.key_index,
+            rotate=unsigned.key_index > 0,
+        )
+        return record.data
+
+
+def _decode_cookie_payload(payload: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    except (binascii.Error, ValueError):
+        security_logger.warning("a signed session cookie could not be decoded")
+        return None

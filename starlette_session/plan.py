@@ -1,0 +1,175 @@
+"""The commit decision: what the end of a request does to its session. Pure: no I/O.
+
+``plan_commit`` takes what loading found and the request did (the :class:`SessionState`), the
+session's data, the response status and the time, and returns a :class:`CommitPlan`: which
+backend writes to make and what the cookie becomes. ``commit.py`` carries the plan out. This is
+the one place where the library's session semantics are written down:
+
+- ``destroy()`` deletes the stored session even when the response is a 5xx; data written after
+  it starts a new session under a new id.
+- A 5xx response (or an exception) saves nothing else, unless ``save_on_error``.
+- An emptied session is deleted and its cookie expired; an empty new one is not stored at all.
+- An unchanged session writes nothing; its cookie is re-sent only once half its Max-Age (or, for
+  the cookie backend, half its idle limit) has passed, so that it does not lapse.
+- A changed session is written with compare-and-set on the bytes loaded (``Write.REPLACE``).
+- A new session, or one due a new id (``regenerate()``, an old signing key, undecodable data),
+  is created under a fresh id (``Write.CREATE``); the old entry is retired after.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette_session.lifetimes import Lifetimes
+from starlette_session.records import RECORD_VERSION, encode_record
+from starlette_session.state import SessionState
+
+__all__ = ["CommitPlan", "CommitRules", "CookieAction", "Write", "plan_commit"]
+
+
+class Write(enum.Enum):
+    """The backend write a commit makes."""
+
+    NONE = "none"
+    #: Compare-and-set the stored entry from the bytes loaded to the new bytes.
+    REPLACE = "replace"
+    #: Store under a new id; a previously stored entry is retired after.
+    CREATE = "create"
+
+
+class CookieAction(enum.Enum):
+    """What the response does with the session cookie."""
+
+    KEEP = "keep"
+    EXPIRE = "expire"
+    #: Sign the id the new entry was created under.
+    NEW_ID = "new id"
+    #: Sign the current payload again (a fresh issued-at, a new Max-Age).
+    RESIGN = "re-sign"
+    #: Cookie backend: sign the encoded session itself.
+    DATA = "data"
+
+
+@dataclass(frozen=True)
+class CommitRules:
+    """The store's settings that the plan follows."""
+
+    lifetimes: Lifetimes
+    max_size: int | None
+    save_on_error: bool
+    #: The cookie backend: the data travels in the cookie, nothing is stored server-side.
+    cookie_only: bool
+
+
+@dataclass(frozen=True)
+class CommitPlan:
+    """What to do at commit, in this order: delete, write, cookie."""
+
+    #: Delete the entry that was loaded (and drop it from its user's index).
+    delete_loaded: bool = False
+    write: Write = Write.NONE
+    raw: bytes | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    ttl: int = 0
+    #: REPLACE: the session's user changed, so the per-user index must follow.
+    user_changed: bool = False
+    cookie: CookieAction = CookieAction.KEEP
+    #: The cookie's Max-Age (None: a browser-session cookie).
+    max_age: int | None = None
+    #: What RESIGN or DATA signs.
+    payload: str | None = None
+
+    @property
+    def changes_anything(self) -> bool:
+        """Whether carrying the plan out writes or deletes anything."""
+        return (
+            self.delete_loaded
+            or self.write is not Write.NONE
+            or self.cookie in (CookieAction.DATA, CookieAction.EXPIRE)
+        )
+
+
+NOTHING = CommitPlan()
+EXPIRE = CommitPlan(cookie=CookieAction.EXPIRE)
+
+
+def plan_commit(
+    state: SessionState, data: dict[str, Any], status: int, now: int, rules: CommitRules
+) -> CommitPlan:
+    """Decide the commit of a loaded session whose response has ``status``."""
+    failed = status >= 500 and not rules.save_on_error
+    existed = not state.is_new
+    destroyed = state.destroyed and existed
+    if destroyed:
+        existed = False  # a log-out happens even on a 5xx
+        if not data or failed:
+            return CommitPlan(delete_loaded=True, cookie=CookieAction.EXPIRE)
+    if not data:
+        if existed and not failed:
+            return CommitPlan(delete_loaded=True, cookie=CookieAction.EXPIRE)
+        return NOTHING
+    if failed:
+        return NOTHING
+    lifetimes = rules.lifetimes
+    if existed and not (state.changed or state.rotate):
+        return _refreshed(state, now, rules)
+    meta = dict(state.meta)
+    meta.setdefault("c", now)
+    meta.setdefault("v", RECORD_VERSION)
+    raw = encode_record(data, meta, rules.max_size)
+    max_age = lifetimes.max_age(meta, now)
+    if rules.cookie_only:
+        if existed and raw == state.raw and not state.rotate:
+            return _refreshed(state, now, rules)
+        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return CommitPlan(
+            raw=raw, meta=meta, cookie=CookieAction.DATA, max_age=max_age, payload=payload
+        )
+    ttl = lifetimes.ttl(meta, now)
+    if existed and not state.rotate:
+        if raw == state.raw:
+            write, user_changed = Write.NONE, False
+        else:
+            write, user_changed = Write.REPLACE, meta.get("u") != state.loaded_user
+        if state.lifetime_changed:  # the cookie must get the new Max-Age now
+            cookie = CommitPlan(
+                cookie=CookieAction.RESIGN, max_age=max_age, payload=state.session_id
+            )
+        else:
+            cookie = _refreshed(state, now, rules)
+        return CommitPlan(
+            write=write,
+            raw=raw,
+            meta=meta,
+            ttl=ttl,
+            user_changed=user_changed,
+            cookie=cookie.cookie,
+            max_age=cookie.max_age,
+            payload=cookie.payload,
+        )
+    return CommitPlan(
+        delete_loaded=destroyed,
+        write=Write.CREATE,
+        raw=raw,
+        meta=meta,
+        ttl=ttl,
+        cookie=CookieAction.NEW_ID,
+        max_age=max_age,
+    )
+
+
+def _refreshed(state: SessionState, now: int, rules: CommitRules) -> CommitPlan:
+    """Re-send an unchanged cookie once half its lifetime is gone, so it does not lapse."""
+    lifetimes = rules.lifetimes
+    renew_after = max_age = lifetimes.max_age(state.meta, now)
+    if rules.cookie_only:
+        # Reads do not reach a backend that could slide the idle timeout: the cookie does.
+        idle = lifetimes.idle_limit(state.meta)
+        if idle is not None:
+            renew_after = idle if max_age is None else min(max_age, idle)
+    if renew_after is None or now - state.issued_at < renew_after // 2:
+        return NOTHING
+    return CommitPlan(cookie=CookieAction.RESIGN, max_age=max_age, payload=state.session_id)

@@ -1,0 +1,147 @@
+"""What the library knows about one request's session, kept in one object.
+
+Loading fills a :class:`SessionState`, the session's lifecycle methods (``regenerate()``,
+``destroy()``, ``set_user()``, ...) change it through its methods, and the commit plan reads it.
+The session's data is the :class:`StatefulDict` itself; the state never refers back to it, so a
+request leaves no reference cycle behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SessionState", "StatefulDict"]
+
+
+class SessionState:
+    """One session's bookkeeping: where it is stored, what was loaded, what the request did.
+
+    Every attribute has a class-level default, so that creating one is a single allocation: most
+    requests never load their session.
+    """
+
+    #: Whether loading has run (successfully, or degraded under the "anonymous" outage policy).
+    loaded = False
+    #: The cookie payload: a session id, or (cookie backend) the session itself. None when new.
+    session_id: str | None = None
+    #: The backend key of ``session_id`` (None for the cookie backend and for new sessions).
+    store_key: str | None = None
+    #: The stored bytes as loaded, then as last written by this request.
+    raw: bytes | None = None
+    #: When the cookie was signed, and by which key (0: the newest).
+    issued_at = 0
+    key_index = 0
+    #: The user the stored session belonged to when loaded.
+    loaded_user: str | None = None
+    #: A new id is due at commit (log-in, an old signing key, data that had to be dropped).
+    rotate = False
+    destroyed = False
+    #: The data may have changed (a write, or a nested value handed out).
+    changed = False
+    lifetime_changed = False
+    #: The backend failed while loading, under the "anonymous" policy: never saved.
+    degraded = False
+    #: Typed views: model -> (instance, snapshot of its dump), kept by ``typed.py``.
+    models: dict[type[Any], tuple[Any, Any]] | None = None
+    _meta: dict[str, Any] | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The metadata stored beside the data: created (``c``), user (``u``), lifetime (``l``)."""
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    @property
+    def is_new(self) -> bool:
+        """True until the session has been stored once."""
+        return self.session_id is None
+
+    @property
+    def user(self) -> str | None:
+        """The user recorded in the metadata, if any."""
+        user = self.meta.get("u")
+        return user if isinstance(user, str) else None
+
+    def loaded_from(
+        self,
+        *,
+        session_id: str | None,
+        store_key: str | None,
+        raw: bytes | None,
+        meta: dict[str, Any] | None = None,
+        issued_at: int = 0,
+        key_index: int = 0,
+        rotate: bool = False,
+    ) -> None:
+        """Record what loading found."""
+        self.session_id, self.store_key, self.raw = session_id, store_key, raw
+        self._meta = meta
+        self.issued_at, self.key_index, self.rotate = issued_at, key_index, rotate
+        self.loaded_user = self.user
+        self.loaded = True
+
+    def degrade(self) -> None:
+        """Loading failed under the "anonymous" policy: an empty session that is never saved."""
+        self.loaded_from(session_id=None, store_key=None, raw=None)
+        self.degraded = True
+
+    def mark_changed(self) -> None:
+        """The data may differ from what was loaded."""
+        self.changed = True
+
+    def set_user(self, user_id: str | None) -> None:
+        """Record (or, with None, forget) the user owning the session."""
+        self.changed = True
+        if user_id is None:
+            self.meta.pop("u", None)
+        else:
+            self.meta["u"] = user_id
+
+    def set_lifetime(self, seconds: int | None) -> None:
+        """Give the session its own lifetime (None: a browser-session cookie)."""
+        self.changed = self.lifetime_changed = True
+        self.meta["l"] = seconds
+
+    def request_rotation(self) -> None:
+        """Store the session under a new id at commit."""
+        self.changed = self.rotate = True
+
+    def destroy(self) -> None:
+        """Delete the stored session at commit and forget its metadata."""
+        self.changed = self.destroyed = True
+        self._meta = {}
+
+    def stored(
+        self, *, session_id: str, store_key: str | None, raw: bytes, meta: dict[str, Any]
+    ) -> None:
+        """Record a successful write under ``session_id``."""
+        self.session_id, self.store_key, self.raw, self._meta = session_id, store_key, raw, meta
+        self.rotate = False
+
+    def written(self, raw: bytes, meta: dict[str, Any]) -> None:
+        """Record a successful compare-and-set of the stored entry to ``raw``."""
+        self.raw, self._meta = raw, meta
+
+    def indexed_as(self, user: str | None) -> None:
+        """The per-user index now lists the session under ``user``."""
+        self.loaded_user = user
+
+    def signed(self, issued_at: int) -> None:
+        """The cookie was (re-)signed at ``issued_at``."""
+        self.issued_at, self.key_index = issued_at, 0
+
+    def forgotten(self) -> None:
+        """The stored session was deleted: the session is new again."""
+        self.session_id = self.store_key = self.raw = None
+
+
+class StatefulDict(dict[str, Any]):
+    """A dict carrying its :class:`SessionState`: what the store needs to know of a session.
+
+    :class:`~starlette_session.Session` is one; the store never imports it, so the session
+    module can sit above the store without an import cycle.
+    """
+
+    #: The library's bookkeeping for this session. Applications have no need to use it.
+    state: SessionState
