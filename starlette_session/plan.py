@@ -7,6 +7,8 @@ the one place where the library's session semantics are written down:
 
 - ``destroy()`` deletes the stored session even when the response is a 5xx; data written after
   it starts a new session under a new id.
+- A session that could not be loaded (the backend was down, "anonymous" policy) is never saved;
+  only a log-out still expires its cookie.
 - A 5xx response (or an exception) saves nothing else, unless ``save_on_error``.
 - An emptied session is deleted and its cookie expired; an empty new one is not stored at all.
 - An unchanged session writes nothing; its cookie is re-sent only once half its Max-Age (or, for
@@ -100,6 +102,8 @@ def plan_commit(
     state: SessionState, data: dict[str, Any], status: int, now: int, rules: CommitRules
 ) -> CommitPlan:
     """Decide the commit of a loaded session whose response has ``status``."""
+    if state.degraded:  # the backend was down at load: only a log-out's cookie goes out
+        return CommitPlan(cookie=CookieAction.EXPIRE) if state.destroyed else NOTHING
     failed = status >= 500 and not rules.save_on_error
     existed = not state.is_new
     destroyed = state.destroyed and existed

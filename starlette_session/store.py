@@ -26,7 +26,7 @@ from starlette_session.exceptions import (
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.loading import SessionLoader
-from starlette_session.plan import CommitRules, plan_commit
+from starlette_session.plan import CommitRules, CookieAction, plan_commit
 from starlette_session.records import decode_record
 from starlette_session.signing import CookieSigner
 from starlette_session.state import StatefulDict
@@ -188,18 +188,17 @@ class SessionStore(Generic[ModelT]):
         state = session.state
         if not state.loaded:
             return None
-        if state.degraded:
-            self.sync_models(session)
-            if state.destroyed:
-                return _expire_undeleted()
-            if dict.__len__(session):
-                logger.warning("session changes not saved: the backend is unavailable")
-            return None
         parts = self._parts()
         try:
             self.sync_models(session)
             now = int(time.time())
             plan = plan_commit(state, session, status, now, parts.rules)
+            if state.degraded:
+                if plan.cookie is CookieAction.EXPIRE:
+                    return _expire_undeleted()
+                if dict.__len__(session):
+                    logger.warning("session changes not saved: the backend is unavailable")
+                return None
             return await parts.executor.run(plan, state, session, now)
         except SessionBackendError:
             if self.on_backend_error == "fail":
