@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.records import RECORD_VERSION, encode_record
@@ -66,15 +66,14 @@ class CommitRules:
     cookie_only: bool
 
 
-@dataclass(frozen=True)
-class CommitPlan:
+class CommitPlan(NamedTuple):
     """What to do at commit, in this order: delete, write, cookie."""
 
     #: Delete the entry that was loaded (and drop it from its user's index).
     delete_loaded: bool = False
     write: Write = Write.NONE
     raw: bytes | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = {}  # noqa: RUF012 - never mutated: plans are read-only
     ttl: int = 0
     #: REPLACE: the session's user changed, so the per-user index must follow.
     user_changed: bool = False
