@@ -1,8 +1,18 @@
 """Carries a :class:`CommitPlan` out against the backend, and says what the cookie becomes.
 
-A change is one compare-and-set on the bytes loaded. When another request saved the session first,
-the top-level fields this request changed are applied to what is stored now and the write is tried
-again (or, in strict mode, refused); when the session is gone (a log-out), nothing is written.
+Every write is a compare-and-set or a create, never a blind overwrite, and every step is ordered
+so that whatever runs between two steps (another request, a log-out, a revocation, a failure)
+cannot lose an acknowledged change or bring an ended session back:
+
+- A change is a compare-and-set on the bytes loaded. When another request saved first, the
+  top-level fields this request changed are applied to what is stored now and the write is tried
+  again (strict mode: refused); when the session is gone, nothing is written (409).
+- A user is added to the per-user index *before* a session is written with that user.
+- A new id (log-in) creates the new entry, then retires the old one with a compare-and-set to
+  :data:`~starlette_session.records.RETIRED`: changes other requests made to the old entry
+  meanwhile are merged into the new one first, and if the old entry was destroyed (log-out,
+  revocation) the new one is deleted again.
+- An unchanged cookie is re-sent only after checking that its session is still current.
 """
 
 from __future__ import annotations
@@ -20,7 +30,14 @@ from starlette_session.exceptions import (
 )
 from starlette_session.keys import StoreKeys
 from starlette_session.plan import CommitPlan, CookieAction, Write
-from starlette_session.records import Record, decode_record, encode_record, merge_records
+from starlette_session.records import (
+    RETIRED,
+    RETIRED_TTL,
+    Record,
+    decode_record,
+    encode_record,
+    merge_records,
+)
 from starlette_session.state import SessionState
 from starlette_session.user_index import UserIndex
 
@@ -34,6 +51,7 @@ DESTROYED_MESSAGE = (
     "this session was destroyed by another request (a log-out) while this one ran; its changes "
     "were not saved"
 )
+CONFLICT_MESSAGE = "another request changed this session after it was loaded; nothing was saved"
 
 
 class CookieUpdate(NamedTuple):
@@ -80,17 +98,19 @@ class CommitExecutor:
             await self.delete(state)
         if plan.write is Write.REPLACE:
             await self._replace(plan, state, data)
-            if plan.user_changed:
-                await self._move_to_user_index(state)
         elif plan.write is Write.CREATE:
-            session_id = await self._create(plan, state)
+            session_id = await self._create(plan, state, data)
             return None if session_id is None else self._signed(session_id, plan, state, now)
-        if plan.cookie is CookieAction.EXPIRE:
+        cookie = plan.cookie
+        if cookie is CookieAction.EXPIRE:
             return EXPIRE_COOKIE
-        if plan.cookie in (CookieAction.RESIGN, CookieAction.DATA):
+        verify = cookie is CookieAction.REFRESH and plan.write is Write.NONE and self.backend
+        if verify and not await self._current(state):
+            return None  # a log-in or log-out replaced it meanwhile: never re-send it
+        if cookie in (CookieAction.RESIGN, CookieAction.REFRESH, CookieAction.DATA):
             assert plan.payload is not None  # noqa: S101 - the plan always names it
             update = self._signed(plan.payload, plan, state, now)
-            if plan.cookie is CookieAction.DATA and plan.raw is not None:
+            if cookie is CookieAction.DATA and plan.raw is not None:
                 state.stored(session_id=plan.payload, store_key=None, raw=plan.raw, meta=plan.meta)
             return update
         return None
@@ -105,72 +125,131 @@ class CommitExecutor:
         state.forgotten()
 
     async def _replace(self, plan: CommitPlan, state: SessionState, data: dict[str, Any]) -> None:
-        backend, key, loaded_raw = self._server(), state.store_key, state.raw
+        key, loaded_raw = state.store_key, state.raw
         assert key is not None  # noqa: S101 - REPLACE is only planned for stored sessions
         assert loaded_raw is not None  # noqa: S101
         assert plan.raw is not None  # noqa: S101
-        expected, raw = loaded_raw, plan.raw
-        base = ours = None
+        user = _user(plan)
+        if plan.user_changed and user is not None:
+            await self._index(user, key, plan.ttl)
+        raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
+        state.written(raw, plan.meta)
+        if plan.user_changed:
+            if state.loaded_user and self.users is not None:
+                await self.users.remove(state.loaded_user, [key])
+            state.indexed_as(user)
+
+    async def _compare_and_set(
+        self,
+        key: str,
+        expected: bytes,
+        raw: bytes,
+        plan: CommitPlan,
+        state: SessionState,
+        data: dict[str, Any],
+    ) -> bytes:
+        """Store ``raw`` where ``expected`` was loaded, merging changes stored meanwhile."""
+        backend = self._server()
+        logged_in = _user(plan) is not None
         for _ in range(MAX_MERGE_ATTEMPTS):
-            result = await backend.replace(key, expected, raw, plan.ttl)
+            result = await backend.replace(key, expected, raw, plan.ttl, logged_in=logged_in)
             if result.stored:
-                state.written(raw, plan.meta)
-                return
-            if result.current is None:
-                raise SessionDestroyedError(DESTROYED_MESSAGE)
-            if self.strict:
-                raise SessionConflictError(
-                    "another request changed this session after it was loaded; nothing was saved"
-                )
-            if base is None or ours is None:
-                base = decode_record(loaded_raw) or Record({}, {})
-                ours = Record(dict.copy(data), dict(plan.meta))
-            merged = merge_records(base, ours, decode_record(result.current) or Record({}, {}))
-            expected, raw = result.current, encode_record(merged.data, merged.meta, self.max_size)
+                return raw
+            raw = self._merged(result.current, plan, state, data)
+            assert result.current is not None  # noqa: S101 - _merged refuses a missing entry
+            expected = result.current
         raise SessionConflictError("the session kept changing under this request; nothing saved")
 
-    async def _create(self, plan: CommitPlan, state: SessionState) -> str | None:
+    def _merged(
+        self, current: bytes | None, plan: CommitPlan, state: SessionState, data: dict[str, Any]
+    ) -> bytes:
+        """What to store instead, now that ``current`` was stored by another request."""
+        if current is None or current == RETIRED:
+            raise SessionDestroyedError(DESTROYED_MESSAGE)
+        if self.strict:
+            raise SessionConflictError(CONFLICT_MESSAGE)
+        base = decode_record(state.raw) if state.raw is not None else None
+        ours = Record(dict.copy(data), dict(plan.meta))
+        merged = merge_records(base or Record({}, {}), ours, decode_record(current) or base or ours)
+        if plan.kept_only:  # what did not survive the log-in does not come back with a merge
+            merged = Record({k: v for k, v in merged.data.items() if k in ours.data}, merged.meta)
+        return encode_record(merged.data, merged.meta, self.max_size)
+
+    async def _create(
+        self, plan: CommitPlan, state: SessionState, data: dict[str, Any]
+    ) -> str | None:
         backend, raw = self._server(), plan.raw
         assert raw is not None  # noqa: S101 - CREATE always carries the bytes
+        user = _user(plan)
         for _ in range(MAX_CREATE_ATTEMPTS):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
-            if await backend.create(key, raw, plan.ttl):
+            if user is not None:
+                await self._index(user, key, plan.ttl)
+            if await backend.create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
             raise SessionBackendError("could not find a free session id")
         old_key = state.store_key
         if old_key is not None:
-            # A new id for an existing session: if a log-out destroyed the old entry while this
-            # request ran, the new one must not bring the session back.
-            assert state.raw is not None  # noqa: S101 - loaded with its key
-            still_there = await backend.replace(old_key, state.raw, state.raw, plan.ttl)
-            if not still_there.stored and still_there.current is None:
-                await backend.delete(key)
-                if state.key_index and raw == state.raw:
-                    # Only re-signing after a secret rotation, which a parallel request did
-                    # first (or a log-out ended the session): this request loses nothing.
-                    return None
-                raise SessionDestroyedError(DESTROYED_MESSAGE)
-            await backend.delete(old_key)
-        user, loaded_user = plan.meta.get("u"), state.loaded_user
-        if self.users is not None:
-            if loaded_user and old_key is not None:
-                await self.users.remove(loaded_user, [old_key])
-            if isinstance(user, str):
-                await self.users.add(user, key)
+            retired = await self._retire(old_key, key, raw, plan, state, data)
+            if retired is None:
+                return None
+            raw = retired
+            if state.loaded_user and self.users is not None:
+                await self.users.remove(state.loaded_user, [old_key])
         state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta)
+        state.indexed_as(user)
         return session_id
 
-    async def _move_to_user_index(self, state: SessionState) -> None:
-        key, user, loaded_user = state.store_key, state.user, state.loaded_user
-        assert key is not None  # noqa: S101 - a stored session
-        assert self.users is not None  # noqa: S101
-        if loaded_user:
-            await self.users.remove(loaded_user, [key])
-        if user is not None:
-            await self.users.add(user, key)
-        state.indexed_as(user)
+    async def _retire(
+        self,
+        old_key: str,
+        key: str,
+        raw: bytes,
+        plan: CommitPlan,
+        state: SessionState,
+        data: dict[str, Any],
+    ) -> bytes | None:
+        """Retire the entry the session was loaded from, once the new one (``key``) holds every
+        change made to it meanwhile; return what the new one holds. None when only a re-signing
+        was due and another request did it."""
+        backend, expected = self._server(), state.raw
+        assert expected is not None  # noqa: S101 - loaded with its key
+        for _ in range(MAX_MERGE_ATTEMPTS):
+            result = await backend.replace(old_key, expected, RETIRED, RETIRED_TTL)
+            if result.stored:
+                return raw
+            current = result.current
+            gone = current is None or current == RETIRED
+            if gone and state.key_index and raw == state.raw:
+                # Only re-signing after a secret rotation, which a parallel request did first
+                # (or a log-out ended the session): this request loses nothing.
+                await backend.delete(key)
+                return None
+            try:
+                merged = self._merged(current, plan, state, data)
+            except (SessionDestroyedError, SessionConflictError):
+                await backend.delete(key)
+                raise
+            logged_in = _user(plan) is not None
+            if not (await backend.replace(key, raw, merged, plan.ttl, logged_in=logged_in)).stored:
+                raise SessionDestroyedError(DESTROYED_MESSAGE)  # revoked meanwhile
+            assert current is not None  # noqa: S101 - not gone
+            expected, raw = current, merged
+        await backend.delete(key)
+        raise SessionConflictError("the session kept changing under this request; nothing saved")
+
+    async def _index(self, user: str, key: str, ttl: int) -> None:
+        assert self.users is not None  # noqa: S101 - server-side backends have an index
+        await self.users.add(user, key, ttl)
+
+    async def _current(self, state: SessionState) -> bool:
+        """Whether the session's entry is still there (not deleted, not moved to a new id)."""
+        if state.store_key is None:
+            return False
+        raw = await self._server().read(state.store_key)
+        return raw is not None and raw != RETIRED
 
     def _signed(
         self, payload: str, plan: CommitPlan, state: SessionState, now: int
@@ -189,3 +268,8 @@ class CommitExecutor:
     def _server(self) -> SessionBackend:
         assert self.backend is not None  # noqa: S101 - the plan never writes for the cookie backend
         return self.backend
+
+
+def _user(plan: CommitPlan) -> str | None:
+    user = plan.meta.get("u")
+    return user if isinstance(user, str) else None

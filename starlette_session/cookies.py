@@ -20,7 +20,7 @@ SameSite = Literal["lax", "strict", "none"]
 MAX_COOKIE_AGE = 400 * 24 * 60 * 60
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
-_SEPARATORS = b"; \t"
+_WHITESPACE = b" \t"
 _EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
@@ -95,21 +95,20 @@ class CookieSettings:
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     """The value of the first cookie called ``name`` in the request's ``Cookie`` headers.
 
-    Browsers list the cookie with the longest matching path first (RFC 6265, 5.4), so the first
-    one is the most specific; later duplicates are ignored. Values that are not ASCII are ignored.
+    A ``Cookie`` header is a list of ``name=value`` pairs separated by ``;`` (RFC 6265, 5.4), and
+    it is read as one: a name inside another cookie's value (``pref=x session=forged``) never
+    matches. Browsers list the cookie with the longest matching path first, so the first one is
+    the most specific; later duplicates are ignored. Values that are not ASCII are ignored.
     Surrounding double quotes are removed; nothing else is unescaped.
     """
-    prefix = name + b"="
     for header_name, header_value in headers:
-        if header_name != b"cookie":
+        if header_name != b"cookie" or name not in header_value:
             continue
-        start = header_value.find(prefix)
-        while start >= 0:
-            if start == 0 or header_value[start - 1] in _SEPARATORS:
-                end = header_value.find(b";", start)
-                value = header_value[start + len(prefix) : end if end >= 0 else None].strip()
+        for pair in header_value.split(b";"):
+            pair_name, has_value, value = pair.partition(b"=")
+            if has_value and pair_name.strip(_WHITESPACE) == name:
+                value = value.strip(_WHITESPACE)
                 if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
                     value = value[1:-1]
                 return value.decode("ascii") if value.isascii() else None
-            start = header_value.find(prefix, start + 1)
     return None

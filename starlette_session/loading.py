@@ -19,7 +19,7 @@ from starlette_session.cookies import read_cookie
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
-from starlette_session.records import decode_record
+from starlette_session.records import RETIRED, decode_record
 from starlette_session.signing import Unsigned
 from starlette_session.state import SessionState
 
@@ -78,6 +78,9 @@ class SessionLoader:
             key = self.keys.session_key(unsigned.payload, unsigned.key_index)
             raw = await self.backend.read(key, lifetimes.idle_timeout)
         if raw is None:
+            return {}
+        if raw == RETIRED:  # a log-in gave the session a new id a moment ago
+            state.found_moved()
             return {}
         record = decode_record(raw)
         if record is None:

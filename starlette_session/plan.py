@@ -11,8 +11,12 @@ the one place where the library's session semantics are written down:
   only a log-out still expires its cookie.
 - A 5xx response (or an exception) saves nothing else, unless ``save_on_error``.
 - An emptied session is deleted and its cookie expired; an empty new one is not stored at all.
-- An unchanged session writes nothing; its cookie is re-sent only once half its Max-Age (or, for
-  the cookie backend, half its idle limit) has passed, so that it does not lapse.
+- An unchanged session writes nothing; its cookie is re-sent once half its Max-Age has passed, so
+  that it does not lapse, and only if its id is still current. The cookie backend keeps the time
+  of last use in the cookie, so with an idle timeout its cookie is re-signed on every request
+  that uses it (at most once a second).
+- A cookie whose session a log-in just moved to a new id reads as empty; a request that would
+  write with it (or log out) is answered 409, so that it cannot replace the new cookie.
 - A changed session is written with compare-and-set on the bytes loaded (``Write.REPLACE``).
 - A new session, or one due a new id (``regenerate()``, an old signing key, undecodable data),
   is created under a fresh id (``Write.CREATE``); the old entry is retired after.
@@ -25,6 +29,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from starlette_session.exceptions import SessionDestroyedError
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.records import RECORD_VERSION, encode_record
 from starlette_session.state import SessionState
@@ -49,8 +54,10 @@ class CookieAction(enum.Enum):
     EXPIRE = "expire"
     #: Sign the id the new entry was created under.
     NEW_ID = "new id"
-    #: Sign the current payload again (a fresh issued-at, a new Max-Age).
+    #: Sign the current payload again (a fresh issued-at, a new Max-Age), after a write.
     RESIGN = "re-sign"
+    #: Re-send an unchanged cookie before it lapses, if its session is still current.
+    REFRESH = "refresh"
     #: Cookie backend: sign the encoded session itself.
     DATA = "data"
 
@@ -80,8 +87,11 @@ class CommitPlan(NamedTuple):
     cookie: CookieAction = CookieAction.KEEP
     #: The cookie's Max-Age (None: a browser-session cookie).
     max_age: int | None = None
-    #: What RESIGN or DATA signs.
+    #: What RESIGN, REFRESH or DATA signs.
     payload: str | None = None
+    #: CREATE after ``regenerate(keep=...)``: concurrent changes merged in may only touch the
+    #: keys this session kept.
+    kept_only: bool = False
 
     @property
     def changes_anything(self) -> bool:
@@ -93,6 +103,10 @@ class CommitPlan(NamedTuple):
         )
 
 
+MOVED_MESSAGE = (
+    "this session was given a new id by another request (a log-in) while this one ran; its "
+    "changes were not saved"
+)
 NOTHING = CommitPlan()
 EXPIRE = CommitPlan(cookie=CookieAction.EXPIRE)
 
@@ -103,6 +117,10 @@ def plan_commit(
     """Decide the commit of a loaded session whose response has ``status``."""
     if state.degraded:  # the backend was down at load: only a log-out's cookie goes out
         return CommitPlan(cookie=CookieAction.EXPIRE) if state.destroyed else NOTHING
+    if state.moved:
+        if data or state.destroyed:
+            raise SessionDestroyedError(MOVED_MESSAGE)
+        return NOTHING
     failed = status >= 500 and not rules.save_on_error
     existed = not state.is_new
     destroyed = state.destroyed and existed
@@ -161,18 +179,19 @@ def plan_commit(
         ttl=ttl,
         cookie=CookieAction.NEW_ID,
         max_age=max_age,
+        kept_only=state.keep is not None,
     )
 
 
 def _refreshed(state: SessionState, now: int, rules: CommitRules) -> CommitPlan:
-    """Re-send an unchanged cookie once half its lifetime is gone, so it does not lapse."""
+    """Re-send an unchanged cookie before it lapses."""
     lifetimes = rules.lifetimes
-    renew_after = max_age = lifetimes.max_age(state.meta, now)
-    if rules.cookie_only:
-        # Reads do not reach a backend that could slide the idle timeout: the cookie does.
-        idle = lifetimes.idle_limit(state.meta)
-        if idle is not None:
-            renew_after = idle if max_age is None else min(max_age, idle)
-    if renew_after is None or now - state.issued_at < renew_after // 2:
+    max_age = lifetimes.max_age(state.meta, now)
+    if rules.cookie_only and lifetimes.idle_limit(state.meta) is not None:
+        # The cookie's issued-at is the time of last use: the idle timeout slides with it.
+        due = now > state.issued_at
+    else:
+        due = max_age is not None and now - state.issued_at >= max_age // 2
+    if not due:
         return NOTHING
-    return CommitPlan(cookie=CookieAction.RESIGN, max_age=max_age, payload=state.session_id)
+    return CommitPlan(cookie=CookieAction.REFRESH, max_age=max_age, payload=state.session_id)

@@ -14,12 +14,27 @@ from typing import Any, NamedTuple
 
 from starlette_session.exceptions import SessionNotSerializableError, SessionTooLargeError
 
-__all__ = ["RECORD_VERSION", "Record", "decode_record", "encode_record", "merge_records"]
+__all__ = [
+    "RECORD_VERSION",
+    "RETIRED",
+    "RETIRED_TTL",
+    "Record",
+    "decode_record",
+    "dump_json",
+    "encode_record",
+    "merge_records",
+    "same_json",
+]
 
 #: The format version written in the metadata ("v"); records of another version are not read.
 RECORD_VERSION = 1
+#: What a session's old entry holds for a short while after a log-in gave it a new id: requests
+#: still carrying the old cookie find it, and neither read the data nor write it back.
+RETIRED = b'{"retired":1}'
+RETIRED_TTL = 60
 security_logger = logging.getLogger("starlette_session.security")
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_CONTAINERS = (dict, list, tuple)
 
 
 def _finite(text: str) -> float:
@@ -44,13 +59,21 @@ class Record(NamedTuple):
 
 
 def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | None) -> bytes:
-    """Serialize a session, or raise naming the key whose value JSON cannot hold."""
-    # JSON would silently turn a key 1 into "1", which the next request would not find.
-    if not all(isinstance(key, str) for key in dict.keys(data)):
-        raise _unserializable(data)
+    """Serialize a session, or raise naming the key whose value JSON cannot hold exactly.
+
+    Refused, with nothing written: keys that are not strings at any depth (JSON would turn ``1``
+    into ``"1"``, or merge ``{1: .., "1": ..}`` into one key), lone surrogates, NaN and
+    infinities, circular values, nesting deeper than Python can encode, and any type JSON has
+    not.
+    """
+    for key, value in dict.items(data):
+        if type(key) is not str:
+            raise _unserializable(data)
+        if type(value) in _CONTAINERS and not _plain_keys(value):
+            raise _unserializable(data)
     try:
         raw = _encoder.encode({"m": meta, "d": data}).encode()
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:  # UnicodeEncodeError included
         raise _unserializable(data) from error
     if max_size is not None and len(raw) > max_size:
         raise SessionTooLargeError(
@@ -58,6 +81,24 @@ def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | No
             "(SessionStore(max_size=...)); nothing was saved"
         )
     return raw
+
+
+def _plain_keys(value: Any) -> bool:
+    """Whether every dict inside ``value`` has only string keys."""
+    pending, seen = [value], {id(value)}
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            if not all(type(key) is str for key in item):
+                return False
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            if type(child) in _CONTAINERS and id(child) not in seen:
+                seen.add(id(child))  # a shared or circular value is looked at once
+                pending.append(child)
+    return True
 
 
 def decode_record(raw: bytes) -> Record | None:
@@ -93,18 +134,21 @@ def _is_int(value: Any) -> bool:
 
 
 def _unserializable(data: dict[str, Any]) -> SessionNotSerializableError:
-    for key, value in data.items():
+    for key, value in dict.items(data):
         if not isinstance(key, str):
             return SessionNotSerializableError(
                 f"session keys must be strings, not {type(key).__name__}; nothing was saved"
             )
         try:
-            _encoder.encode(value)
-        except (TypeError, ValueError):
+            if type(value) in _CONTAINERS and not _plain_keys(value):
+                raise TypeError("a key that is not a string, or nesting too deep")
+            _encoder.encode(value).encode()
+        except (TypeError, ValueError, RecursionError):
             return SessionNotSerializableError(
                 f"the session value under {key!r} cannot be stored as JSON "
                 f"({type(value).__name__}, or something inside it); nothing was saved. Store "
-                "only dict, list, str, int, float (not NaN), bool and None."
+                "only dict (with string keys), list, str (valid Unicode), int, float (finite), "
+                "bool and None, not nested hundreds deep."
             )
     return SessionNotSerializableError("the session cannot be stored as JSON; nothing was saved")
 
@@ -125,6 +169,21 @@ def _merge(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -
     for key in base.keys() - ours.keys():
         merged.pop(key, None)
     for key, value in ours.items():
-        if key not in base or base[key] != value:
+        if key not in base or not same_json(base[key], value):
             merged[key] = value
     return merged
+
+
+def dump_json(value: Any) -> str:
+    """``value`` as compact JSON text (for comparisons: what would be stored)."""
+    return _encoder.encode(value)
+
+
+def same_json(first: Any, second: Any) -> bool:
+    """Whether two values are stored alike (``1``, ``1.0`` and ``True`` are not)."""
+    if first is second:
+        return True
+    try:
+        return bool(_encoder.encode(first) == _encoder.encode(second))
+    except (TypeError, ValueError, RecursionError):
+        return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -116,13 +116,24 @@ class Session(StatefulDict):
         self._data_for_write()
         self.state.set_lifetime(seconds)
 
-    def regenerate(self) -> None:
-        """Give the session a new id when it is saved, keeping its data (call it at log-in).
+    def regenerate(self, keep: Iterable[str] | None = None) -> None:
+        """Give the session a new id when it is saved (call it at log-in).
 
-        The new entry is written before the old one is deleted; the old cookie then finds nothing.
+        ``keep`` names the top-level keys that survive (``keep=["cart"]``); the others are
+        dropped now, so nothing planted in the anonymous session (a CSRF token, an OAuth
+        ``state``, a redirect target) carries over into the signed-in one. Without ``keep`` every
+        key survives. Keys written after this call are saved as usual. Changes another request
+        makes to the old session meanwhile are carried over (for kept keys) or answered 409.
         """
-        self._data_for_write()
-        self.state.request_rotation()
+        if isinstance(keep, str):
+            raise TypeError("keep is a list of keys: regenerate(keep=[...])")
+        data = self._data_for_write()
+        kept = None if keep is None else frozenset(keep)
+        if kept is not None:
+            for key in [key for key in dict.keys(data) if key not in kept]:
+                dict.__delitem__(data, key)
+            self._store.rebase_models(self)
+        self.state.request_rotation(kept)
 
     def destroy(self) -> None:
         """End the session: delete it server-side and expire the cookie (call it at log-out).

@@ -41,6 +41,10 @@ class SessionState:
     lifetime_changed = False
     #: The backend failed while loading, under the "anonymous" policy: never saved.
     degraded = False
+    #: The cookie named a session that a log-in moved to a new id while this request ran.
+    moved = False
+    #: ``regenerate(keep=...)``: the keys that survive the new id (None: every key).
+    keep: frozenset[str] | None = None
     #: Typed views: model -> (instance, snapshot of its dump), kept by ``typed.py``.
     models: dict[type[Any], tuple[Any, Any]] | None = None
     _meta: dict[str, Any] | None = None
@@ -81,6 +85,11 @@ class SessionState:
         self.loaded_user = self.user
         self.loaded = True
 
+    def found_moved(self) -> None:
+        """The cookie's session was just given a new id by another request (a log-in)."""
+        self.loaded_from(session_id=None, store_key=None, raw=None)
+        self.moved = True
+
     def degrade(self) -> None:
         """Loading failed under the "anonymous" policy: an empty session that is never saved."""
         self.loaded_from(session_id=None, store_key=None, raw=None)
@@ -103,9 +112,11 @@ class SessionState:
         self.changed = self.lifetime_changed = True
         self.meta["l"] = seconds
 
-    def request_rotation(self) -> None:
-        """Store the session under a new id at commit."""
+    def request_rotation(self, keep: frozenset[str] | None = None) -> None:
+        """Store the session under a new id at commit, keeping only ``keep`` if given."""
         self.changed = self.rotate = True
+        if keep is not None:
+            self.keep = keep if self.keep is None else self.keep & keep
 
     def destroy(self) -> None:
         """Delete the stored session at commit and forget its metadata."""

@@ -27,11 +27,10 @@ from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.loading import SessionLoader
 from starlette_session.plan import CommitRules, CookieAction, plan_commit
-from starlette_session.records import decode_record
 from starlette_session.signing import CookieSigner
 from starlette_session.state import StatefulDict
 from starlette_session.typed import Migrate, TypedViews
-from starlette_session.user_index import UserIndex
+from starlette_session.user_index import SessionInfo, UserIndex
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -43,14 +42,6 @@ M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 logger = logging.getLogger("starlette_session")
-
-
-class SessionInfo(NamedTuple):
-    """One stored session of a user, as listed by :meth:`SessionStore.user_sessions`."""
-
-    #: The opaque store key (a hash: it cannot be turned back into a cookie).
-    key: str
-    created_at: int | None
 
 
 class _Bound(NamedTuple):
@@ -86,6 +77,8 @@ class SessionStore(Generic[ModelT]):
             cookie. See ``docs/reliability.md``.
         migrate: called with the stored data when it no longer validates against ``model``;
             return fixed data (validated again and saved), or None to start a fresh session.
+        max_user_sessions: how many sessions one user may have (see ``session.set_user``);
+            a log-in beyond it ends that user's oldest session.
     """
 
     def __init__(
@@ -101,12 +94,15 @@ class SessionStore(Generic[ModelT]):
         save_on_error: bool = False,
         on_backend_error: BackendErrorPolicy = "fail",
         migrate: Migrate | None = None,
+        max_user_sessions: int = 100,
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
             raise ValueError("set idle_timeout, absolute_timeout or both: every session expires")
         for name, value in (("idle_timeout", idle_timeout), ("absolute_timeout", absolute_timeout)):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if max_user_sessions < 1:
+            raise ValueError("max_user_sessions must be at least 1")
         if on_backend_error not in ("fail", "anonymous"):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
@@ -123,6 +119,7 @@ class SessionStore(Generic[ModelT]):
         self.save_on_error = save_on_error
         self.on_backend_error = on_backend_error
         self.migrate = migrate
+        self.max_user_sessions = max_user_sessions
         self._views = TypedViews(migrate)
         self._signer: CookieSigner | None = None
         self._bound: _Bound | None = None
@@ -138,7 +135,12 @@ class SessionStore(Generic[ModelT]):
         server = backend if isinstance(backend, SessionBackend) else None
         keys = StoreKeys(signer, self.key_prefix)
         lifetimes = Lifetimes(self.idle_timeout, self.absolute_timeout, cookie.max_age)
-        users = UserIndex(server, keys) if server is not None else None
+        users = None
+        if server is not None:
+            recheck = self.idle_timeout or self.absolute_timeout or DEFAULT_LIFETIME
+            users = UserIndex(
+                server, keys, max_sessions=self.max_user_sessions, recheck_after=recheck
+            )
         self._bound = _Bound(
             keys=keys,
             loader=SessionLoader(
@@ -237,27 +239,17 @@ class SessionStore(Generic[ModelT]):
 
     async def user_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (those saved after ``session.set_user(user_id)``)."""
-        users = self._users()
-        sessions = []
-        for key in await users.sessions(user_id):
-            raw = await users.backend.read(key)
-            record = decode_record(raw) if raw is not None else None
-            if record is not None and record.meta.get("u") == user_id:
-                created = record.meta.get("c")
-                sessions.append(SessionInfo(key, created if isinstance(created, int) else None))
-        return sessions
+        return await self._users().user_sessions(user_id)
 
     async def revoke_user_sessions(self, user_id: str, *, keep: StatefulDict | None = None) -> int:
-        """Delete every session of ``user_id`` (except ``keep``); return how many were deleted.
+        """End every session of ``user_id`` (except ``keep``); return how many were live.
 
         Use it after a password change: ``await store.revoke_user_sessions(user, keep=session)``.
+        When it returns, none of those sessions can be used again, including one that a
+        concurrent request was moving to a new id.
         """
-        users = self._users()
         kept = keep.state.store_key if keep is not None else None
-        keys = [key for key in await users.sessions(user_id) if key != kept]
-        await users.backend.delete(*keys)
-        await users.remove(user_id, keys, everywhere=True)
-        return len(keys)
+        return await self._users().revoke(user_id, keep=kept)
 
     # Typed views
 
@@ -274,6 +266,10 @@ class SessionStore(Generic[ModelT]):
     def sync_models(self, session: StatefulDict) -> None:
         """Copy changes made to typed views into the session's data (and mark it changed)."""
         self._views.sync(session)
+
+    def rebase_models(self, session: StatefulDict) -> None:
+        """Sync only the changes typed views get from now on (after keys were dropped)."""
+        self._views.rebase(session)
 
     def __repr__(self) -> str:
         model = self.model.__name__ if self.model is not None else None

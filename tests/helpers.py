@@ -19,7 +19,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
+from starlette_session.backends import MemoryBackend
 from starlette_session.interfaces import ISessionBackend
+from starlette_session.records import RETIRED
 
 if TYPE_CHECKING:
     import redis
@@ -36,6 +38,18 @@ __all__ = [
 ]
 
 SECRET = "a-test-secret-that-is-long-enough-to-not-warn"
+
+
+def live_entries(backend: MemoryBackend) -> int:
+    """How many entries of a memory backend hold something usable: an entry a log-in moved to a
+    new id holds ``RETIRED`` for a minute, and is not counted."""
+    return sum(1 for key in list(backend._entries) if backend._entries[key][0] != RETIRED)
+
+
+def usable(backend: MemoryBackend, key: str) -> bool:
+    """Whether ``key`` of a memory backend holds a session (not absent, not retired)."""
+    entry = backend._entries.get(key)
+    return entry is not None and entry[0] != RETIRED
 
 
 class ManualClock:

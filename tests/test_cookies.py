@@ -109,6 +109,14 @@ def cookie(*headers: bytes, name: bytes = b"session") -> str | None:
         (b"a=session=abc", None),
         (b"other=1", None),
         ("session=abé".encode(), None),
+        # A name inside another cookie's value is part of that value (RFC 6265, 5.4).
+        (b"pref=x session=forged; session=real", "real"),
+        (b"pref=x session=forged", None),
+        (b"pref=x\tsession=forged; session=real", "real"),
+        (b"a=b,session=forged; session=real", "real"),
+        (b"pref=x __Host-session=forged; __Host-session=real", None),
+        (b"session", None),
+        (b" ; ;session=abc", "abc"),
     ],
 )
 def test_the_first_cookie_with_the_exact_name_is_read(header: bytes, expected: str | None) -> None:
@@ -125,3 +133,13 @@ def test_no_cookie_header_means_no_cookie() -> None:
 
 def test_only_cookie_headers_are_read() -> None:
     assert read_cookie([(b"x-cookie", b"session=abc")], b"session") is None
+
+
+def test_a_host_cookie_hidden_in_another_cookies_value_is_not_read() -> None:
+    header = b"pref=x __Host-session=attacker; __Host-session=victim"
+    assert cookie(header, name=b"__Host-session") == "victim"
+
+
+def test_a_value_holding_the_name_does_not_hide_the_real_cookie() -> None:
+    assert cookie(b"note=see session=; session=abc") == "abc"
+    assert cookie(b"note=x session=", b"session=abc") == "abc"

@@ -148,7 +148,7 @@ CASES: list[tuple[str, SessionState, dict[str, Any], int, tuple[bool, Write, Coo
         existing(issued_ago=8 * DAY),
         STORED_DATA,
         200,
-        (False, Write.NONE, CookieAction.RESIGN),
+        (False, Write.NONE, CookieAction.REFRESH),
     ),
     ("cookie before half its max-age", existing(issued_ago=6 * DAY), STORED_DATA, 200, KEEP),
     ("degraded, with data", degraded(), {"a": 1}, 200, KEEP),
@@ -222,14 +222,27 @@ def test_the_cookie_backend_puts_the_data_in_the_cookie() -> None:
     assert plan.payload == "eyJtIjp7ImMiOjEwMDAwMDAsInYiOjF9LCJkIjp7ImEiOjF9fQ"
 
 
-def test_the_cookie_backend_refreshes_an_unchanged_cookie_at_half_its_idle_limit() -> None:
+def test_the_cookie_backend_re_signs_on_every_use_so_the_idle_timeout_slides() -> None:
+    # The cookie's issued-at is the only record of the last use: re-sent at half the idle limit,
+    # a session used 17 minutes after its last re-signing would end at 30 minutes of idleness.
     lifetimes = Lifetimes(idle_timeout=1800, absolute_timeout=None, cookie_max_age=14 * DAY)
     rules = CommitRules(lifetimes, max_size=None, save_on_error=False, cookie_only=True)
-    assert plan_commit(existing(issued_ago=899), STORED_DATA, 200, NOW, rules).cookie is (
+    assert plan_commit(existing(issued_ago=0), STORED_DATA, 200, NOW, rules).cookie is (
         CookieAction.KEEP
     )
-    assert plan_commit(existing(issued_ago=900), STORED_DATA, 200, NOW, rules).cookie is (
-        CookieAction.RESIGN
+    for seconds in (1, 60, 899, 1020):
+        plan = plan_commit(existing(issued_ago=seconds), STORED_DATA, 200, NOW, rules)
+        assert plan.cookie is CookieAction.REFRESH
+
+
+def test_without_an_idle_timeout_the_cookie_backend_refreshes_at_half_its_max_age() -> None:
+    lifetimes = Lifetimes(idle_timeout=None, absolute_timeout=30 * DAY, cookie_max_age=14 * DAY)
+    rules = CommitRules(lifetimes, max_size=None, save_on_error=False, cookie_only=True)
+    assert plan_commit(existing(issued_ago=DAY), STORED_DATA, 200, NOW, rules).cookie is (
+        CookieAction.KEEP
+    )
+    assert plan_commit(existing(issued_ago=8 * DAY), STORED_DATA, 200, NOW, rules).cookie is (
+        CookieAction.REFRESH
     )
 
 

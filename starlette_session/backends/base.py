@@ -65,3 +65,11 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def delete(self, *keys: str) -> None:
         """Remove ``keys``; missing keys are not an error."""
+
+    async def eviction_warning(self) -> str | None:
+        """Why entries stored without a time to live may be evicted, or None when they cannot.
+
+        The store asks once, before it first writes a per-user index, and logs the answer: an
+        evicted index means ``revoke_user_sessions`` cannot find the sessions it listed.
+        """
+        return None

@@ -68,6 +68,13 @@ class MemcachedBackend(SessionBackend):
         for key in keys:
             await self._run(self.client.delete(key.encode()))
 
+    async def eviction_warning(self) -> str | None:
+        return (
+            "memcached evicts the least recently used entries when full, the per-user session "
+            "index included: size it so that it never evicts, or revoke_user_sessions() may "
+            "miss sessions"
+        )
+
     async def _run(self, operation: Awaitable[T]) -> T:
         # Never cancel an aiomcache command: a cancelled command's connection goes back to the
         # pool with its reply still to come, and the next command reads that reply as its own.

@@ -107,6 +107,26 @@ class RedisBackend(SessionBackend):
         if keys:
             await self._run(self.client.delete, *keys)
 
+    async def eviction_warning(self) -> str | None:
+        try:
+            reply = await self._run(self.client.config_get, "maxmemory-policy")
+        except SessionBackendError:
+            return None  # CONFIG is often disabled on managed Redis: nothing to tell
+        # {"maxmemory-policy": policy}; a cluster client may answer per node.
+        replies = reply.values() if isinstance(reply, dict) else ()
+        nodes = [value for value in replies if isinstance(value, dict)] or [reply]
+        policies = [
+            _as_text(v) for node in nodes for v in node.values() if isinstance(v, bytes | str)
+        ]
+        policy = next((policy for policy in policies if policy.startswith("allkeys-")), "")
+        if policy.startswith("allkeys-"):
+            return (
+                f"Redis evicts any key when full (maxmemory-policy {policy}), the per-user "
+                "session index included: use a volatile-* policy or noeviction, or "
+                "revoke_user_sessions() may miss sessions"
+            )
+        return None
+
     async def _run(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             async with _deadline(self.timeout):
@@ -144,6 +164,10 @@ def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
 async def _anyio_deadline(seconds: float | None) -> AsyncIterator[None]:  # pragma: no cover
     with anyio.fail_after(seconds):
         yield
+
+
+def _as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:

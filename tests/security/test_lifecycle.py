@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from starlette_session import Session, SessionStore, load_session
+from starlette_session.records import RETIRED
 from tests.security.conftest import Client, Real, build_app, session_id
 
 # 5. Strict ids.
@@ -84,19 +85,22 @@ async def test_regenerate_keeps_data_writes_new_before_deleting_old(real: Real) 
     assert new
     assert session_id(new) != session_id(old)
     new_key = app.store.storage_key(session_id(new))
-    writes = [(name, args[0]) for name, args in real.counting.calls if name != "read"]
-    assert ("create", new_key) in writes
-    assert ("delete", (old_key,)) in [(name, args) for name, args in real.counting.calls]
-    created = writes.index(("create", new_key))
-    deleted = [index for index, (name, _) in enumerate(writes) if name == "delete"]
-    assert deleted
-    assert created < min(deleted), f"the old entry was deleted first: {real.counting.calls}"
+    writes = [(name, args) for name, args in real.counting.calls if name != "read"]
+    created = [i for i, (name, args) in enumerate(writes) if (name, args[0]) == ("create", new_key)]
+    retired = [
+        i
+        for i, (name, args) in enumerate(writes)
+        if name == "replace" and args[0] == old_key and args[2] == RETIRED
+    ]
+    assert created
+    assert retired, f"the old entry was not retired: {real.counting.calls}"
+    assert created[0] < retired[0], f"the old entry was retired first: {real.counting.calls}"
 
     assert (await client.get()).json()["data"] == {"cart": ["apple"], "n": 1}
     stale = await Client(app, old).get()
     assert stale.json()["data"] == {}
     assert stale.json()["new"] is True
-    assert old_key not in await real.keys()
+    assert await real.raw(old_key) in (None, RETIRED)
 
 
 async def test_login_rotates_the_id_of_an_anonymous_session_with_data(real: Real) -> None:
