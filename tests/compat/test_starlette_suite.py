@@ -3,8 +3,8 @@
 At test time, ``tests/middleware/test_session.py`` is taken from the source distribution of the
 installed Starlette version on PyPI (``pip download --no-binary starlette --no-deps``, cached
 outside the repository; never copied into it) and run in a separate pytest process with
-``tests/compat/starlette_plugin.py``, which makes ``starlette.middleware.sessions.SessionMiddleware``
-our middleware. Without network the test is skipped locally and fails under ``$CI``.
+``tests/compat/starlette_plugin.py``, which makes Starlette's ``SessionMiddleware`` name our
+middleware. Without network the test is skipped locally and fails under ``$CI``.
 
 Two kinds of difference are accounted for, each listed here with its reason:
 
@@ -35,7 +35,7 @@ from tests.servers import server_unavailable
 class Adaptation(NamedTuple):
     old: str
     new: str
-    count: int
+    occurrences: int
     reason: str
 
 
@@ -83,14 +83,13 @@ TEST_MEMBER = "tests/middleware/test_session.py"
 PLUGIN_DIRECTORY = Path(__file__).parent
 #: The one fixture module the file imports (``from tests.types import TestClientFactory``);
 #: Starlette's own imports httpx2, which we do not install. Only a name is needed at run time.
-TYPES_MODULE = '''\
-from typing import Any, Callable
+TYPES_MODULE = """\
+from collections.abc import Callable
 
 from starlette.testclient import TestClient
 
 TestClientFactory = Callable[..., TestClient]
-__all__ = ["Any", "TestClientFactory"]
-'''
+"""
 PYTEST_INI = "[pytest]\naddopts = -p no:cacheprovider\n"
 
 
@@ -138,9 +137,9 @@ def adapt(source: str) -> str:
     """Starlette's test file with ``ADAPTATIONS`` applied, each exactly as often as listed."""
     for adaptation in ADAPTATIONS:
         found = source.count(adaptation.old)
-        assert found == adaptation.count, (
+        assert found == adaptation.occurrences, (
             f"Starlette's test file changed: {adaptation.old!r} appears {found} times, "
-            f"expected {adaptation.count}; review the adaptation ({adaptation.reason})"
+            f"expected {adaptation.occurrences}; review the adaptation ({adaptation.reason})"
         )
         source = source.replace(adaptation.old, adaptation.new)
     return source
