@@ -22,7 +22,7 @@ import starlette_session
 # Before the test module is imported, so its ``from starlette.middleware.sessions import
 # SessionMiddleware`` gets ours. Starlette's ``Session`` class is left alone: one test of the
 # file exercises that class directly, not a middleware.
-starlette.middleware.sessions.SessionMiddleware = starlette_session.SessionMiddleware  # type: ignore[assignment]
+starlette.middleware.sessions.SessionMiddleware = starlette_session.SessionMiddleware  # type: ignore[misc,assignment]
 
 
 @pytest.fixture
