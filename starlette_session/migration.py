@@ -5,7 +5,9 @@ default salt, SHA-1 HMAC) over standard base64 of the session as JSON,
 ``<base64 JSON>.<timestamp>.<signature>``:
 
 - ``"starlette"``: Starlette's ``SessionMiddleware``, which honours a cookie while its timestamp
-  is at most ``max_age`` seconds old (``max_age=None``: no limit).
+  is at most ``max_age`` seconds old (``max_age=None``: no limit). starsessions' ``CookieStore``
+  writes the same format with its metadata in the session under ``"__metadata__"``, which is
+  left out.
 - ``"starlette-session-0.4"``: the original starlette-session (0.4.x). Its default cookie
   backend wrote exactly Starlette's format. Its server-side backends wrote only
   ``{"_cssid": <id>}``, a pointer to the session in Redis or memcached:
@@ -37,6 +39,7 @@ from starlette.datastructures import Secret
 __all__ = [
     "MAX_OLD_COOKIE_LENGTH",
     "ORIGINAL_SESSION_ID_FIELD",
+    "STARSESSIONS_METADATA_FIELD",
     "MigrateFrom",
     "load_old_cookie",
     "load_original_cookie",
@@ -50,6 +53,9 @@ MigrateFrom = Literal["starlette", "starlette-session-0.4"]
 MAX_OLD_COOKIE_LENGTH = 4096
 #: The original's server-side cookie: ``{"_cssid": <the backend key of the session>}``.
 ORIGINAL_SESSION_ID_FIELD = "_cssid"
+#: starsessions keeps its metadata in the session: ``{"lifetime", "created", "last_access"}``.
+STARSESSIONS_METADATA_FIELD = "__metadata__"
+_STARSESSIONS_METADATA_KEYS = frozenset({"lifetime", "created", "last_access"})
 # Standard base64 (the payload), urlsafe base64 (timestamp, signature) and the separators.
 _OLD_COOKIE = re.compile(r"[A-Za-z0-9+/=_\-.]+")
 # What a hostile or corrupt value can make the decoders raise; never anything else.
@@ -61,8 +67,9 @@ Keys = str | Secret | Sequence[str | Secret]
 def load_starlette_cookie(
     value: str, secret_key: Keys, *, max_age: int | None
 ) -> dict[str, Any] | None:
-    """The session in a cookie Starlette's ``SessionMiddleware`` wrote, or None."""
-    return _load(value, _signers(secret_key), max_age)
+    """The session in a cookie Starlette's ``SessionMiddleware`` (or starsessions'
+    ``CookieStore``) wrote, or None."""
+    return _without_starsessions_metadata(_load(value, _signers(secret_key), max_age))
 
 
 def load_original_cookie(
@@ -111,7 +118,9 @@ def old_cookie_loader(
 
     def load(value: str) -> dict[str, Any] | None:
         session = _load(value, signers, max_age)
-        if original and session is not None and _pointer(session) is not None:
+        if not original:
+            return _without_starsessions_metadata(session)
+        if session is not None and _pointer(session) is not None:
             return None
         return session
 
@@ -165,6 +174,15 @@ def _no_constant(text: str) -> Any:
 
 
 _json_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant).decode
+
+
+def _without_starsessions_metadata(session: dict[str, Any] | None) -> dict[str, Any] | None:
+    if session is None:
+        return None
+    metadata = session.get(STARSESSIONS_METADATA_FIELD)
+    if isinstance(metadata, dict) and set(metadata) <= _STARSESSIONS_METADATA_KEYS:
+        del session[STARSESSIONS_METADATA_FIELD]
+    return session
 
 
 def _pointer(session: dict[str, Any]) -> str | None:

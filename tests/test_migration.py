@@ -347,3 +347,14 @@ def test_a_loader_is_the_function_the_middleware_keeps() -> None:
     load = old_cookie_loader("starlette", KEYS, max_age=FOURTEEN_DAYS)
     assert load(starlette_cookie(SESSION)) == SESSION
     assert load("invalid") is None
+
+
+def test_a_starsessions_cookie_store_cookie_is_carried_over_without_its_metadata() -> None:
+    # starsessions' CookieStore signs Starlette's format, its metadata inside the session.
+    metadata = {"lifetime": 1209600, "created": 1.7e9, "last_access": 1.7e9}
+    cookie = original_cookie(SESSION | {"__metadata__": metadata})
+    assert load_starlette_cookie(cookie, KEYS, max_age=FOURTEEN_DAYS) == SESSION
+    assert old_cookie_loader("starlette", KEYS, max_age=None)(cookie) == SESSION
+    # An application's own key of that name, not starsessions' metadata, is kept.
+    own = SESSION | {"__metadata__": {"theme": "dark"}}
+    assert load_starlette_cookie(original_cookie(own), KEYS, max_age=None) == own
