@@ -39,7 +39,7 @@ from starlette_session.migration import (
     old_cookie_loader,
     original_session_key,
 )
-from tests.compat.test_starlette_suite import cache_directory
+from tests.compat.cache import cache_directory
 from tests.servers import server_unavailable
 
 OLD_SECRET = "the-secret-of-the-application-before-the-migration"

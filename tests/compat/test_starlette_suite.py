@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.compat.cache import cache_directory
 from tests.servers import server_unavailable
 
 
@@ -91,15 +92,6 @@ from starlette.testclient import TestClient
 TestClientFactory = Callable[..., TestClient]
 """
 PYTEST_INI = "[pytest]\naddopts = -p no:cacheprovider\n"
-
-
-def cache_directory() -> Path:
-    """Where downloaded sdists are kept between runs: outside the repository."""
-    configured = os.environ.get("STARLETTE_SESSION_TEST_CACHE")
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "starlette-session-tests"
 
 
 def starlette_sdist(version: str) -> Path:
