@@ -25,9 +25,20 @@ LAZY = {
         "get_session_handle": "fastapi",
         "session_dependency": "fastapi",
     },
-    "starlette_session.backends": {"RedisBackend": "redis", "MemcachedBackend": "aiomcache"},
+    "starlette_session.backends": {
+        "MemcachedBackend": "aiomcache",
+        "PymemcacheBackend": "pymemcache",
+        "RedisBackend": "redis",
+    },
 }
-OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache")
+#: Driver classes the original's backends module imported, served from ours on first use.
+ORIGINAL_DRIVER_ALIASES = {
+    "Redis": ("redis", "redis.client.Redis"),
+    "AioRedis": ("redis", "redis.asyncio.client.Redis"),
+    "Memcache": ("pymemcache", "pymemcache.client.base.Client"),
+    "AioMemcache": ("aiomcache", "aiomcache.client.Client"),
+}
+OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache", "pymemcache")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:
@@ -66,6 +77,14 @@ def test_lazy_names_resolve_when_their_extra_is_installed(
     assert getattr(module, name) is not None
 
 
+@pytest.mark.parametrize(("name", "driver"), ORIGINAL_DRIVER_ALIASES.items())
+def test_the_original_driver_aliases_resolve(name: str, driver: tuple[str, str]) -> None:
+    extra, qualified_name = driver
+    pytest.importorskip(extra)
+    value = getattr(starlette_session.backends, name)
+    assert f"{value.__module__}.{value.__qualname__}" == qualified_name
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         starlette_session.nope  # noqa: B018
@@ -95,6 +114,13 @@ SUBMODULES = [
     "backends.cookie",
     "backends.legacy",
     "backends.memory",
+    "backends.backend_type",
+    "backends.memcache_serde",
+    "backends.memcached_expiry",
+    "backends.original",
+    "backends.original_backends",
+    "durations",
+    "migration",
 ]
 
 
@@ -111,6 +137,9 @@ def test_importing_the_package_imports_no_optional_dependency() -> None:
         "import starlette_session, starlette_session.backends\n"
         "from starlette_session import SessionMiddleware, SessionStore\n"
         "from starlette_session.backends import BackendType, MemoryBackend, CookieBackend\n"
+        "from starlette_session.backends import MemcacheJSONSerde, RedisSessionBackend\n"
+        "import starlette_session.backends.original, starlette_session.durations\n"
+        "import starlette_session.migration\n"
         f"print(sorted(name for name in {OPTIONAL_DEPENDENCIES!r} if name in sys.modules))\n"
     )
     result = subprocess.run(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import anyio
 
 from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends.memcached_expiry import memcached_expiry as _expiry
 from starlette_session.exceptions import SessionBackendError
 
 try:
@@ -22,8 +22,6 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
 __all__ = ["MemcachedBackend"]
 
 T = TypeVar("T")
-# memcached reads an expiry over 30 days as a Unix timestamp, not a number of seconds.
-_RELATIVE_EXPIRY_LIMIT = 30 * 24 * 60 * 60
 _DRIVER_ERRORS = (aiomcache.exceptions.ClientException, OSError, TimeoutError, EOFError)
 
 
@@ -97,9 +95,3 @@ class MemcachedBackend(SessionBackend):
 def _retrieve_exception(command: asyncio.Future[Any]) -> None:
     if not command.cancelled():
         command.exception()  # an abandoned command's error is not "never retrieved"
-
-
-def _expiry(ttl: int | None) -> int:
-    if ttl is None:
-        return 0  # memcached's "no expiry"
-    return ttl if ttl <= _RELATIVE_EXPIRY_LIMIT else int(time.time()) + ttl

@@ -29,7 +29,7 @@ class BackendCase:
     elapse: Callable[[float], Awaitable[None]]
     #: Whether ``read(key, ttl)`` slides the expiry (LegacyBackend documents that it cannot).
     slides_on_read: bool = True
-    #: The threads that talked to the server (sync Redis client only).
+    #: The threads that talked to the server (sync Redis and pymemcache clients only).
     threads: set[int] = field(default_factory=set)
 
 
@@ -124,6 +124,52 @@ async def memcached_case(memcached_address: tuple[str, int]) -> AsyncIterator[Ba
         await client.close()
 
 
+class ThreadRecordingSerde:
+    """pymemcache's default behaviour (bytes in, bytes out), noting the thread of every call.
+
+    pymemcache calls its serde in the thread that sends the command and reads the reply.
+    """
+
+    def __init__(self, threads: set[int]) -> None:
+        self.threads = threads
+
+    def serialize(self, key: Any, value: Any) -> tuple[Any, int]:
+        self.threads.add(threading.get_ident())
+        return value, 0
+
+    def deserialize(self, key: Any, value: Any, flags: int) -> Any:
+        self.threads.add(threading.get_ident())
+        return value
+
+
+def _pymemcache_case(address: tuple[str, int], *, pooled: bool) -> Iterator[BackendCase]:
+    pytest.importorskip("pymemcache")
+    from pymemcache.client.base import Client, PooledClient
+
+    from starlette_session.backends import PymemcacheBackend
+
+    threads: set[int] = set()
+    settings: dict[str, Any] = {"serde": ThreadRecordingSerde(threads), "timeout": 2}
+    client = PooledClient(address, **settings) if pooled else Client(address, **settings)
+    backend = PymemcacheBackend(client)
+    threads.clear()  # the backend tried the serde when it was built, here in the test's thread
+    try:
+        yield BackendCase(backend, _sleep, threads=threads)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def pymemcache_pooled_case(memcached_address: tuple[str, int]) -> Iterator[BackendCase]:
+    yield from _pymemcache_case(memcached_address, pooled=True)
+
+
+@pytest.fixture
+def pymemcache_single_case(memcached_address: tuple[str, int]) -> Iterator[BackendCase]:
+    # One socket, not thread-safe: the backend must serve it one command at a time.
+    yield from _pymemcache_case(memcached_address, pooled=False)
+
+
 BACKENDS = [
     pytest.param("memory_case", id="memory"),
     pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
@@ -131,6 +177,8 @@ BACKENDS = [
     pytest.param("redis_cluster_case", id="redis-cluster", marks=pytest.mark.redis),
     pytest.param("legacy_case", id="legacy"),
     pytest.param("memcached_case", id="memcached", marks=pytest.mark.memcached),
+    pytest.param("pymemcache_pooled_case", id="pymemcache-pooled", marks=pytest.mark.memcached),
+    pytest.param("pymemcache_single_case", id="pymemcache-single", marks=pytest.mark.memcached),
 ]
 
 

@@ -1,0 +1,179 @@
+"""memcached through pymemcache, a sync client whose calls run in worker threads.
+
+``add`` for new sessions, ``gets``/``cas`` for changes, ``get`` + ``touch`` for a sliding read.
+The application builds the client, so it owns the pool, the socket timeouts and shutdown.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends.memcached_expiry import memcached_expiry
+from starlette_session.exceptions import SessionBackendError
+
+try:
+    from pymemcache import serde as pymemcache_serde
+    from pymemcache.client.base import Client, PooledClient
+    from pymemcache.client.hash import HashClient
+    from pymemcache.exceptions import MemcacheError
+except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
+    raise ImportError(
+        "the pymemcache backend needs pymemcache: pip install 'starlette-session[memcached]'"
+    ) from error
+
+__all__ = ["PymemcacheBackend"]
+
+T = TypeVar("T")
+# ValueError: pymemcache's answer to a reply it cannot parse, and a serde's to unknown flags.
+_DRIVER_ERRORS = (MemcacheError, OSError, TimeoutError, EOFError, ValueError)
+_PROBE = b"\x00starlette-session\xff"
+
+
+class PymemcacheBackend(SessionBackend):
+    """Sessions in memcached through a pymemcache client, each with an expiry.
+
+    ``client`` is a ``pymemcache`` ``Client``, ``PooledClient`` or ``HashClient`` (or a
+    ``RetryingClient`` around one). Its calls run in worker threads, so they never block the
+    event loop: a ``PooledClient`` (or ``HashClient(use_pooling=True)``) serves several requests
+    at once; any other client is not thread-safe and serves one command at a time. Build it
+    with ``connect_timeout`` and ``timeout`` (pymemcache waits forever by default); ``timeout``
+    here (seconds) bounds how long a request waits for each operation, a worker thread
+    included, and a failure or a timeout raises :class:`SessionBackendError`.
+
+    Values are bytes, stored with flags 0. The client's ``serde`` must hand bytes back unchanged
+    and never unpickle: pymemcache's default serde and
+    :class:`~starlette_session.backends.MemcacheJSONSerde` do; a pickle serde is refused, and
+    so is ``ignore_exc=True``, which would report an outage as "no session".
+
+    A read that slides the expiry costs two round trips (``get``, then ``touch``), a change is
+    ``gets`` + ``cas``, a new session one ``add``. memcached may evict sessions under memory
+    pressure: size it so that it does not.
+    """
+
+    def __init__(self, client: Any, *, timeout: float | None = 2.0) -> None:
+        serde, ignore_exc, thread_safe = _client_settings(client)
+        if ignore_exc:
+            raise ValueError(
+                "build the pymemcache client without ignore_exc=True: it answers an outage with "
+                "'no session' (logging every user out) instead of an error"
+            )
+        if serde is not None:
+            _check_serde(serde)
+        self.client = client
+        self.timeout = timeout
+        # A client that is not thread-safe is used by one thread at a time: the limiter keeps
+        # waiting requests off the thread pool, the lock covers a thread left running by a
+        # request that timed out.
+        self._limiter = None if thread_safe else anyio.CapacityLimiter(1)
+        self._lock: AbstractContextManager[Any] = nullcontext() if thread_safe else threading.Lock()
+
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        return await self._run(self._read, key, ttl)
+
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
+        expire = memcached_expiry(ttl)
+        return bool(await self._run(self.client.add, key, value, expire=expire, noreply=False))
+
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
+        return await self._run(self._replace, key, expected, value, ttl)
+
+    async def expire(self, key: str, ttl: int) -> None:
+        await self._run(self.client.touch, key, memcached_expiry(ttl), noreply=False)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._run(self.client.delete_many, list(keys), noreply=False)
+
+    def _read(self, key: str, ttl: int | None) -> bytes | None:
+        value = _as_bytes(self.client.get(key))
+        if value is not None and ttl is not None:
+            self.client.touch(key, memcached_expiry(ttl), noreply=False)
+        return value
+
+    def _replace(self, key: str, expected: bytes, value: bytes, ttl: int | None) -> Replaced:
+        expire = memcached_expiry(ttl)
+        while True:
+            found, token = self.client.gets(key)
+            current = _as_bytes(found)
+            if current is None or token is None or current != expected:
+                return Replaced(False, current)
+            # True: stored. False: changed since gets; None: gone. Either way, look again.
+            if self.client.cas(key, value, token, expire=expire, noreply=False):
+                return Replaced(True, None)
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            with anyio.fail_after(self.timeout):
+                # On a timeout the thread is left to finish on its own (the client's socket
+                # timeout ends it); the request does not wait for it.
+                return await anyio.to_thread.run_sync(
+                    functools.partial(self._locked, call, *args, **kwargs),
+                    abandon_on_cancel=True,
+                    limiter=self._limiter,
+                )
+        except _DRIVER_ERRORS as error:
+            raise SessionBackendError(
+                f"the memcached session backend failed ({type(error).__name__}); "
+                "check that memcached is reachable"
+            ) from error
+
+    def _locked(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return call(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"PymemcacheBackend({type(self.client).__name__})"
+
+
+def _client_settings(client: Any) -> tuple[Any, bool, bool]:
+    """``(serde, ignore_exc, thread_safe)`` of the clients we know; ``(None, False, False)``
+    for a wrapper such as ``RetryingClient``, whose settings are its inner client's."""
+    if isinstance(client, HashClient):
+        pooled = bool(client.use_pooling)
+        return client.default_kwargs.get("serde"), bool(client.ignore_exc), pooled
+    if isinstance(client, Client | PooledClient):
+        return client.serde, bool(client.ignore_exc), isinstance(client, PooledClient)
+    return None, False, False
+
+
+def _check_serde(serde: Any) -> None:
+    pickling = isinstance(serde, pymemcache_serde.PickleSerde | pymemcache_serde.CompressedSerde)
+    pickling = pickling or getattr(serde, "deserialize", None) in _PICKLING_DESERIALIZERS
+    if pickling:
+        raise ValueError(
+            "the pymemcache client's serde unpickles what it reads: build it with "
+            "serde=MemcacheJSONSerde() (from starlette_session.backends) or without a serde"
+        )
+    try:
+        data, flags = serde.serialize("probe", _PROBE)
+        round_trip = serde.deserialize("probe", data, flags)
+    except Exception as error:
+        raise ValueError(_SERDE_MESSAGE) from error
+    if round_trip != _PROBE:
+        raise ValueError(_SERDE_MESSAGE)
+
+
+_PICKLING_DESERIALIZERS = (pymemcache_serde.python_memcache_deserializer,)
+_SERDE_MESSAGE = (
+    "the pymemcache client's serde does not hand bytes back unchanged: build it with "
+    "serde=MemcacheJSONSerde() (from starlette_session.backends) or without a serde"
+)
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    # Not written by this backend (a str or JSON value of another serde flag): never guess.
+    raise ValueError(f"memcached returned a {type(value).__name__}, not the bytes stored")
