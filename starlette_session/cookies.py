@@ -79,8 +79,8 @@ class CookieSettings:
             yield "domain must not be empty: pass None to leave the Domain attribute out"
         if self.domain and not _ATTRIBUTE_VALUE.fullmatch(self.domain):
             yield f"domain {self.domain!r} holds a ';', a space or a control character"
-        if self.max_age is not None and self.max_age <= 0:
-            yield "max_age must be positive, or None for a browser-session cookie"
+        if self.max_age is not None and self.max_age < 0:
+            yield "max_age must be 0 or more, or None for a browser-session cookie"
 
     def set_cookie(self, value: str, max_age: int | None) -> bytes:
         """The ``Set-Cookie`` value storing ``value``; ``max_age=None`` for a browser session."""

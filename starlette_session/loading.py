@@ -11,7 +11,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette_session.backends.base import SessionBackend
@@ -29,8 +29,18 @@ logger = logging.getLogger("starlette_session")
 security_logger = logging.getLogger("starlette_session.security")
 
 
+#: Reads a cookie of the session's previous library (``migrate_from=``): its data, or None.
+OldCookieLoader = Callable[[str], dict[str, Any] | None]
+
+
 class SessionLoader:
-    """Reads one request's session. ``backend=None`` means the cookie backend."""
+    """Reads one request's session. ``backend=None`` means the cookie backend.
+
+    A signed cookie older than its Max-Age (the session's own lifetime, else the cookie's) is
+    never honoured, even if the session lives on: the browser would have dropped it, so it was
+    kept or replayed by someone else. With ``old_cookies``, a cookie that is not ours but verifies
+    under the previous library's scheme becomes a new session holding its data.
+    """
 
     def __init__(
         self,
@@ -40,12 +50,14 @@ class SessionLoader:
         lifetimes: Lifetimes,
         cookie_name: str,
         degrade_on_error: bool,
+        old_cookies: OldCookieLoader | None = None,
     ) -> None:
         self.backend = backend
         self.keys = keys
         self.lifetimes = lifetimes
         self.cookie_name = cookie_name.encode()
         self.degrade_on_error = degrade_on_error
+        self.old_cookies = old_cookies
 
     def cookie(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         """The session cookie's value in the request headers, if any."""
@@ -53,7 +65,11 @@ class SessionLoader:
 
     async def load(self, state: SessionState, cookie: str | None) -> dict[str, Any]:
         """Fill ``state`` from ``cookie`` and the backend; return the session's data."""
-        unsigned = self.keys.signer.unsign(cookie) if cookie else None
+        unsigned = None
+        if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept
+            unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)
+            if unsigned is None and self.old_cookies is not None:
+                return self._carried_over(state, cookie)
         data: dict[str, Any] = {}
         try:
             if unsigned is not None:
@@ -90,6 +106,10 @@ class SessionLoader:
         meta = record.meta
         if key is None and lifetimes.lapsed(meta, unsigned.issued_at, now):
             return {}
+        max_age = meta.get("l", lifetimes.cookie_max_age)
+        if max_age is not None and now - unsigned.issued_at > max_age:
+            security_logger.warning("session cookie older than its Max-Age ignored")
+            return {}
         if lifetimes.expired(meta, now):
             if self.backend is not None and key is not None:
                 await self.backend.delete(key)
@@ -108,6 +128,17 @@ class SessionLoader:
             rotate=unsigned.key_index > 0,
         )
         return record.data
+
+    def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
+        """A cookie of the previous library: its data in a new session, saved at commit."""
+        assert self.old_cookies is not None  # noqa: S101 - only called with a loader
+        data = self.old_cookies(cookie)
+        state.loaded_from(session_id=None, store_key=None, raw=None)
+        if not data:
+            security_logger.warning("session cookie ignored: not signed by any of our keys")
+            return {}
+        state.mark_changed()
+        return dict(data)
 
 
 def _decode_cookie_payload(payload: str) -> bytes | None:

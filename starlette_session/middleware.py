@@ -8,17 +8,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_session.arguments import original_store
+from starlette_session.arguments import cookie_settings, middleware_store, old_cookie_reader
 from starlette_session.backends import BackendType
-from starlette_session.cookies import CookieSettings, SameSite
+from starlette_session.cookies import SameSite
+from starlette_session.durations import Duration
 from starlette_session.exceptions import SessionError
 from starlette_session.interfaces import ISessionBackend
-from starlette_session.responses import (
-    ERROR_STATUSES,
-    add_vary_cookie,
-    error_response,
-    set_session_cookie,
-)
+from starlette_session.migration import MigrateFrom
+from starlette_session.responses import ERROR_STATUSES, ResponseHeaders, error_response
 from starlette_session.session import Session
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
@@ -34,16 +31,18 @@ class SessionMiddleware:
     The cookie holds only a signed session id (or, with the cookie backend, the signed session).
     Nothing is read from the backend until the application uses the session; at the start of the
     response it is saved once, only if it changed, and ``Set-Cookie`` is sent only when the cookie
-    must change. A used session adds ``Vary: Cookie``; a response that sets the cookie also gets
-    ``Cache-Control: no-store`` (``cache_control=None`` to leave it alone).
+    must change. Headers (``cache_control``, ``clear_site_data``): see ``ResponseHeaders``.
 
     Pass ``store=SessionStore(...)``, or the original API's ``backend_type``, ``backend_client``
-    and ``custom_session_backend``: without a store the session is loaded on every request that
-    carries a cookie, as the original did, and the default backend is the original's signed cookie.
+    and ``custom_session_backend`` (every request's session is then loaded, as the original did;
+    the default backend is the signed cookie). Starlette's ``session_cookie`` and a ``max_age`` of
+    0 or less work as in Starlette's middleware.
 
     ``secret_key`` is one key or a list, newest first: the first signs, all verify, and a cookie
-    signed by an older key is re-issued. ``max_age`` is the cookie's Max-Age (``None`` for a
-    browser-session cookie, capped at 400 days) and, without a store, the idle timeout.
+    signed by an older key is re-issued. ``max_age`` (seconds or a ``timedelta``; ``None``: a
+    browser-session cookie) is the cookie's Max-Age, capped at 400 days: an older cookie is never
+    honoured, and it is the store's default idle timeout. ``migrate_from`` carries cookies of
+    Starlette's middleware or the original 0.4 over into new sessions (see the migration guides).
 
     A :class:`SessionBackendError` that escapes the app before the response started is answered
     with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with 409.
@@ -53,8 +52,8 @@ class SessionMiddleware:
         self,
         app: ASGIApp,
         secret_key: SecretKey | Sequence[SecretKey],
-        cookie_name: str = "session",
-        max_age: int | None = DEFAULT_LIFETIME,
+        cookie_name: str | None = None,
+        max_age: Duration | None = DEFAULT_LIFETIME,
         same_site: SameSite = "lax",
         https_only: bool = False,
         domain: str | None = None,
@@ -68,31 +67,36 @@ class SessionMiddleware:
         partitioned: bool = False,
         autoload: bool | None = None,
         cache_control: str | None = "no-store",
+        clear_site_data: str | None = '"cache"',
+        session_cookie: str | None = None,
+        migrate_from: MigrateFrom | None = None,
     ) -> None:
         self.app = app
-        self.cookie = CookieSettings(
-            cookie_name, max_age, path, domain, https_only, http_only, same_site, partitioned
+        self.cookie = cookie_settings(
+            cookie_name,
+            session_cookie,
+            max_age,
+            path,
+            domain,
+            https_only,
+            http_only,
+            same_site,
+            partitioned,
         )
-        if store is None:  # the original API: the session of every request is loaded
-            store = original_store(backend_type, backend_client, custom_session_backend, max_age)
-            autoload = True if autoload is None else autoload
-        elif any(arg is not None for arg in (backend_type, backend_client, custom_session_backend)):
-            raise ValueError("pass either store= or the original backend_* arguments, not both")
+        store, original_api = middleware_store(
+            store, backend_type, backend_client, custom_session_backend
+        )
         self.store = store
         self.signer = CookieSigner(secret_key, salt="starlette-session.cookie")
-        store.bind(self.signer, self.cookie)
-        self.autoload = bool(autoload)
-        self.cache_control = cache_control
-        self._cache_control = cache_control.encode("latin-1") if cache_control else None
-        self._cookie_prefix = cookie_name.encode() + b"="
+        old_cookies = old_cookie_reader(migrate_from, secret_key, self.cookie.max_age)
+        store.bind(self.signer, self.cookie, old_cookies=old_cookies)
+        self.autoload = original_api if autoload is None else autoload
+        self.headers = ResponseHeaders(self.cookie, cache_control, clear_site_data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type != "http":
-            if scope_type == "websocket":
-                await self._websocket(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            handler = self._websocket if scope["type"] == "websocket" else self.app
+            await handler(scope, receive, send)
             return
         # The cookie is only looked for when the session is loaded: most requests never do.
         session = Session(self.store, headers=scope["headers"])
@@ -111,7 +115,7 @@ class SessionMiddleware:
 
         try:
             if self.autoload:
-                await session.load()
+                await session.preload()
             try:
                 await self.app(scope, receive, send_with_cookie)
             except Exception:
@@ -130,18 +134,15 @@ class SessionMiddleware:
         session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
         if self.autoload:
-            await session.load()
+            await session.preload()
         await self.app(scope, receive, send)
         if session.loaded and session.accessed and self.store.has_changes(session):
             logger.warning("session changes made during a WebSocket connection are not saved")
 
     async def _commit(self, session: Session, message: Message) -> None:
+        state = session.state
+        private = not state.is_new or bool(dict.__len__(session))  # as loaded, or as written
+        logged_out = state.destroyed and not state.is_new
         update = await self.store.commit(session, message["status"])
         headers = message["headers"] = list(message.get("headers", ()))
-        add_vary_cookie(headers)
-        if update is not None:
-            if update.value is None:
-                cookie = self.cookie.expire_cookie()
-            else:
-                cookie = self.cookie.set_cookie(update.value, update.max_age)
-            set_session_cookie(headers, cookie, self._cookie_prefix, self._cache_control)
+        self.headers.apply(headers, cookie=update, private=private, logged_out=logged_out)

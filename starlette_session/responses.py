@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from starlette.responses import PlainTextResponse
 
-__all__ = ["ERROR_STATUSES", "add_vary_cookie", "error_response", "set_session_cookie"]
+from starlette_session.cookies import CookieSettings
+
+__all__ = ["ERROR_STATUSES", "ResponseHeaders", "add_vary_cookie", "error_response"]
 
 _ERROR_BODIES = {
     503: "The session store is unavailable. Please try again shortly.",
@@ -27,20 +29,62 @@ def add_vary_cookie(headers: Headers) -> None:
     headers.append((b"vary", b"Cookie"))
 
 
-def set_session_cookie(
-    headers: Headers, set_cookie: bytes, cookie_prefix: bytes, cache_control: bytes | None
-) -> None:
-    """Send ``set_cookie`` as the one session cookie of the response, replacing any the
-    application set, and ``cache_control`` (when given) instead of the application's."""
-    headers[:] = [
-        (name, value)
-        for name, value in headers
-        if not (name == b"set-cookie" and value.startswith(cookie_prefix))
-        and not (name == b"cache-control" and cache_control)
-    ]
-    headers.append((b"set-cookie", set_cookie))
-    if cache_control:
-        headers.append((b"cache-control", cache_control))
+class ResponseHeaders:
+    """What a used session adds to its response's headers.
+
+    Always ``Vary: Cookie``. The session cookie, when it changes, replacing any ``Set-Cookie`` of
+    the same name the application sent. ``cache_control`` (``no-store`` by default), replacing the
+    application's, on a response that sets the cookie or shows a session with data: neither a
+    shared cache nor the browser's back/forward cache may keep a signed-in page. And
+    ``clear_site_data`` (``"cache"`` by default) on the response of a log-out, so that the pages
+    the browser kept are gone too.
+    """
+
+    def __init__(
+        self, cookie: CookieSettings, cache_control: str | None, clear_site_data: str | None
+    ) -> None:
+        self.cookie = cookie
+        self.cookie_prefix = cookie.name.encode() + b"="
+        self.cache_control = cache_control.encode("latin-1") if cache_control else None
+        self.clear_site_data = clear_site_data.encode("latin-1") if clear_site_data else None
+
+    def apply(
+        self,
+        headers: Headers,
+        *,
+        cookie: tuple[str | None, int | None] | None,
+        private: bool,
+        logged_out: bool,
+    ) -> None:
+        """Add the session's headers to ``headers`` (a response's, changed in place).
+
+        ``cookie`` is the new cookie value and Max-Age (a value of None expires the cookie), or
+        None to leave the cookie alone.
+        """
+        add_vary_cookie(headers)
+        set_cookie = None
+        if cookie is not None:
+            value, max_age = cookie
+            if value is None:
+                set_cookie = self.cookie.expire_cookie()
+            else:
+                set_cookie = self.cookie.set_cookie(value, max_age)
+        cache_control = self.cache_control if (private or set_cookie) else None
+        if set_cookie is None and cache_control is None:
+            return
+        prefix = self.cookie_prefix
+        headers[:] = [
+            (name, value)
+            for name, value in headers
+            if not (name == b"set-cookie" and set_cookie and value.startswith(prefix))
+            and not (name == b"cache-control" and cache_control)
+        ]
+        if set_cookie:
+            headers.append((b"set-cookie", set_cookie))
+        if cache_control:
+            headers.append((b"cache-control", cache_control))
+        if logged_out and self.clear_site_data:
+            headers.append((b"clear-site-data", self.clear_site_data))
 
 
 def error_response(status_code: int) -> PlainTextResponse:

@@ -57,11 +57,16 @@ class Session(StatefulDict):
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""
         self._accessed = True
+        await self.preload()
+        return self
+
+    async def preload(self) -> None:
+        """Load the session without counting it as used (the middleware's ``autoload``): a
+        response whose session the application never touched gets no session headers."""
         if not self.state.loaded:
             headers = self._headers
             cookie = self._cookie if headers is None else self._store.cookie(headers)
             await self._store.load(self, cookie)
-        return self
 
     @property
     def loaded(self) -> bool:
@@ -72,6 +77,15 @@ class Session(StatefulDict):
     def accessed(self) -> bool:
         """Whether the application used the session during this request."""
         return self._accessed
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session may have changed during this request (as Starlette's has)."""
+        return self.state.changed
+
+    def mark_modified(self) -> None:
+        """Count the session as changed: it is compared with what was loaded at commit."""
+        self.state.mark_changed()
 
     @property
     def is_new(self) -> bool:

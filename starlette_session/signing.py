@@ -100,14 +100,16 @@ class CookieSigner:
         issued_at = int(time.time()) if now is None else now
         return self._signers[0].sign(f"{payload}.{issued_at:x}").decode()
 
-    def unsign(self, value: str) -> Unsigned | None:
-        """Verify a cookie value; ``None`` for anything not signed by one of our keys."""
+    def unsign(self, value: str, *, log: bool = True) -> Unsigned | None:
+        """Verify a cookie value; ``None`` for anything not signed by one of our keys (logged on
+        the security logger unless ``log=False``)."""
         if (
             len(value) > MAX_SIGNED_LENGTH
             or not _SAFE_VALUE.fullmatch(value)
             or value[-1] not in _CANONICAL_LAST
         ):
-            security_logger.warning("malformed session cookie ignored")
+            if log:
+                security_logger.warning("malformed session cookie ignored")
             return None
         encoded = value.encode()
         for index, signer in enumerate(self._signers):
@@ -121,7 +123,8 @@ class CookieSigner:
             except ValueError:
                 break
             return Unsigned(payload, issued_at, index)
-        security_logger.warning("session cookie with a bad signature ignored")
+        if log:
+            security_logger.warning("session cookie with a bad signature ignored")
         return None
 
     def derive(self, purpose: bytes, key_index: int = 0) -> bytes:

@@ -17,6 +17,7 @@ from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.commit import EXPIRE_COOKIE, CommitExecutor, CookieUpdate
 from starlette_session.cookies import CookieSettings
+from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionError,
@@ -25,7 +26,7 @@ from starlette_session.exceptions import (
 )
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
-from starlette_session.loading import SessionLoader
+from starlette_session.loading import OldCookieLoader, SessionLoader
 from starlette_session.plan import CommitRules, CookieAction, plan_commit
 from starlette_session.signing import CookieSigner
 from starlette_session.state import StatefulDict
@@ -61,9 +62,11 @@ class SessionStore(Generic[ModelT]):
         backend: where sessions live; :class:`MemoryBackend` when omitted.
         model: the Pydantic model ``get_session`` returns. Every field needs a default, since a
             new visitor's session is empty.
-        idle_timeout: seconds without use after which a session expires (sliding, enforced by
-            the backend's time to live, refreshed by each read at no extra cost).
-        absolute_timeout: seconds after creation after which a session expires, however active.
+        idle_timeout: how long a session lives unused (sliding, enforced by the backend's time
+            to live, refreshed by each read at no extra cost), in seconds or a ``timedelta``.
+            By default (``"max_age"``) the middleware's ``max_age``, as in Starlette's
+            middleware, or 14 days for a browser-session cookie (``max_age=None``).
+        absolute_timeout: how long after its creation a session ends, however active.
         key_prefix: prepended to every backend key.
         max_size: the largest serialized session, in bytes; a larger one raises
             :class:`SessionTooLargeError` and nothing is written.
@@ -86,8 +89,8 @@ class SessionStore(Generic[ModelT]):
         backend: SessionBackend | CookieBackend | None = None,
         model: type[ModelT] | None = None,
         *,
-        idle_timeout: int | None = DEFAULT_LIFETIME,
-        absolute_timeout: int | None = None,
+        idle_timeout: Duration | Literal["max_age"] | None = "max_age",
+        absolute_timeout: Duration | None = None,
         key_prefix: str = "session:",
         max_size: int | None = 64 * 1024,
         strict: bool = False,
@@ -98,9 +101,9 @@ class SessionStore(Generic[ModelT]):
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
             raise ValueError("set idle_timeout, absolute_timeout or both: every session expires")
-        for name, value in (("idle_timeout", idle_timeout), ("absolute_timeout", absolute_timeout)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+        self._idle_follows_max_age = idle_timeout == "max_age"
+        if idle_timeout == "max_age":
+            idle_timeout = DEFAULT_LIFETIME
         if max_user_sessions < 1:
             raise ValueError("max_user_sessions must be at least 1")
         if on_backend_error not in ("fail", "anonymous"):
@@ -111,8 +114,8 @@ class SessionStore(Generic[ModelT]):
             backend if backend is not None else MemoryBackend()
         )
         self.model = model
-        self.idle_timeout = idle_timeout
-        self.absolute_timeout = absolute_timeout
+        self.idle_timeout = seconds(idle_timeout, name="idle_timeout", allow_none=True)
+        self.absolute_timeout = seconds(absolute_timeout, name="absolute_timeout", allow_none=True)
         self.key_prefix = key_prefix
         self.max_size = max_size
         self.strict = strict
@@ -124,11 +127,20 @@ class SessionStore(Generic[ModelT]):
         self._signer: CookieSigner | None = None
         self._bound: _Bound | None = None
 
-    def bind(self, signer: CookieSigner, cookie: CookieSettings) -> None:
-        """Called by ``SessionMiddleware``: the signing keys and cookie settings to use."""
+    def bind(
+        self,
+        signer: CookieSigner,
+        cookie: CookieSettings,
+        *,
+        old_cookies: OldCookieLoader | None = None,
+    ) -> None:
+        """Called by ``SessionMiddleware``: the signing keys and cookie settings to use, and how
+        to read the previous library's cookies (``migrate_from=``)."""
         if self._signer is not None and self._signer is not signer:
             raise SessionSetupError("a SessionStore serves one SessionMiddleware; build one each")
         self._signer = signer
+        if self._idle_follows_max_age and cookie.max_age is not None:
+            self.idle_timeout = max(1, cookie.max_age)
         backend = self.backend
         cookie_only = isinstance(backend, CookieBackend)
         cookie_limit = backend.max_size if isinstance(backend, CookieBackend) else 0
@@ -149,6 +161,7 @@ class SessionStore(Generic[ModelT]):
                 lifetimes=lifetimes,
                 cookie_name=cookie.name,
                 degrade_on_error=self.on_backend_error == "anonymous",
+                old_cookies=old_cookies,
             ),
             rules=CommitRules(lifetimes, self.max_size, self.save_on_error, cookie_only),
             executor=CommitExecutor(

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # backends it wraps, checked for cycles below).
 LAYERS: list[set[str]] = [
     {"exceptions", "interfaces", "durations"},
-    {"cookies", "signing", "records", "lifetimes", "responses", "migration", "backends"},
-    {"keys", "state"},
+    {"cookies", "signing", "records", "lifetimes", "migration", "backends"},
+    {"keys", "state", "responses"},
     {"loading", "user_index", "typed"},
     {"plan"},
     {"commit"},
@@ -131,8 +131,8 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: path.name)
 def test_no_module_is_over_300_lines(path: Path) -> None:
-    limit = 150 if path.name == "middleware.py" else 300
-    assert len(path.read_text().splitlines()) <= limit
+    limit = 150 if path.name == "middleware.py" else 301
+    assert len(path.read_text().splitlines()) < limit
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: path.name)

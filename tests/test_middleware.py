@@ -136,10 +136,14 @@ async def test_cookie_is_added_to_the_apps_own_vary_header() -> None:
     assert response.headers["vary"] == "Accept-Encoding, Cookie"
 
 
-async def test_a_response_setting_the_cookie_is_not_cached(client: httpx.AsyncClient) -> None:
+async def test_a_response_setting_the_cookie_or_showing_a_session_is_not_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    assert "cache-control" not in (await client.get("/get")).headers, "an empty session"
     response = await client.get("/set", params={"a": "1"})
     assert response.headers["cache-control"] == "no-store"
-    assert "cache-control" not in (await client.get("/get")).headers
+    assert (await client.get("/get")).headers["cache-control"] == "no-store"
+    assert "cache-control" not in (await client.get("/unused")).headers
 
 
 async def test_no_store_replaces_the_apps_cache_control_when_the_cookie_is_set() -> None:

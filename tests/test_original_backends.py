@@ -1,9 +1,5 @@
 """The original starlette-session API in full: every BackendType, MemcacheJSONSerde, the original's
 backend classes and its exception, with the original's behaviour (JSON where it pickled).
-
-Tests marked ``WAITING_FOR_WIRING`` drive ``SessionMiddleware(backend_type=...)`` and need the
-middleware to call ``starlette_session.backends.original.build_original_backend`` instead of its
-private ``_original_backend``; they are strict xfails until then.
 """
 
 from __future__ import annotations
@@ -38,10 +34,6 @@ from starlette_session.backends.original import build_original_backend, original
 from starlette_session.interfaces import ISessionBackend
 from tests.helpers import SECRET, DictSessionBackend
 
-WAITING_FOR_WIRING = pytest.mark.xfail(
-    strict=True,
-    reason="needs middleware wiring: SessionMiddleware calls build_original_backend",
-)
 FOURTEEN_DAYS = 14 * 24 * 60 * 60
 ADDRESS = ("127.0.0.1", 1)  # never connected to
 
@@ -323,7 +315,6 @@ async def aiomcache_client(memcached_address: tuple[str, int]) -> AsyncIterator[
     await client.close()
 
 
-@WAITING_FOR_WIRING
 @pytest.mark.memcached
 async def test_an_application_with_backend_type_memcache_runs_unchanged(
     pymemcache_pooled_client: Any,
@@ -333,7 +324,6 @@ async def test_an_application_with_backend_type_memcache_runs_unchanged(
     assert isinstance(pymemcache_pooled_client.serde, MemcacheJSONSerde)  # as the original set
 
 
-@WAITING_FOR_WIRING
 @pytest.mark.memcached
 async def test_an_application_with_backend_type_aiomemcache_runs_unchanged(
     aiomcache_client: Any,
@@ -407,13 +397,11 @@ async def test_the_originals_backend_classes_work_as_custom_backends(
         await async_client.aclose()
 
 
-@WAITING_FOR_WIRING
 def test_an_unknown_backend_type_fails_at_start_up_with_the_originals_exception() -> None:
     with pytest.raises(UnknownPredefinedBackend):
         SessionMiddleware(original_app(), SECRET, backend_type="redis", backend_client=object())  # type: ignore[arg-type]
 
 
-@WAITING_FOR_WIRING
 def test_the_middleware_refuses_a_client_of_the_wrong_library() -> None:
     pytest.importorskip("pymemcache")
     from pymemcache.client.base import Client

@@ -95,8 +95,8 @@ def stored(backend: MemoryBackend) -> list[bytes]:
     ("options", "problem"),
     [
         ({"idle_timeout": None}, "every session expires"),
-        ({"idle_timeout": 0}, "idle_timeout must be a positive"),
-        ({"absolute_timeout": -1}, "absolute_timeout must be a positive"),
+        ({"idle_timeout": 0}, "idle_timeout must be at least one second"),
+        ({"absolute_timeout": -1}, "absolute_timeout must not be negative"),
         ({"on_backend_error": "ignore"}, "on_backend_error"),
         ({"key_prefix": "my sessions:"}, "key_prefix"),
         ({"key_prefix": "sessión:"}, "key_prefix"),

@@ -63,21 +63,7 @@ ADAPTATIONS = [
 ]
 
 #: Starlette test name -> the middleware change that makes it pass.
-KNOWN_FAILURES: dict[str, str] = {
-    "test_session_expires[asyncio]": (
-        "max_age=-1 is refused (CookieSettings: 'max_age must be positive'). Accept max_age <= 0 "
-        "as Starlette does, normalized by durations.seconds(..., negative_as_zero=True) to 0, "
-        "meaning: Set-Cookie with Max-Age=0 and no cookie is ever honoured"
-    ),
-    "test_session_zero_max_age[asyncio]": (
-        "max_age=0 is refused; accept it (same rule) and send '; Max-Age=0; ' with the session"
-    ),
-    "test_vary_cookie_on_access[asyncio]": (
-        "built like Starlette's (no store) the middleware autoloads, and the autoload counts as "
-        "an access, so a route that never touches the session gets 'Vary: Cookie' (issue 10 "
-        "item 3): add Vary only when the application used the session"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 STARLETTE_VERSION = importlib.metadata.version("starlette")
 TEST_MEMBER = "tests/middleware/test_session.py"

@@ -49,8 +49,6 @@ REFUSED: dict[str, dict[str, Any]] = {
     "path-with-semicolon": {"path": "/; Domain=evil.example"},
     "path-relative": {"path": "app"},
     "domain-with-semicolon": {"domain": "example.com; Secure"},
-    "max-age-zero": {"max_age": 0},
-    "max-age-negative": {"max_age": -1},
 }
 
 
@@ -58,6 +56,14 @@ REFUSED: dict[str, dict[str, Any]] = {
 def test_startup_refuses_a_cookie_policy_browsers_would_reject(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="cookie"):
         SessionMiddleware(Starlette(), secret_key=SECRET, store=SessionStore(), **options)
+
+
+@pytest.mark.parametrize("max_age", [0, -1])
+def test_a_max_age_of_zero_or_less_means_what_it_means_in_starlette(max_age: int) -> None:
+    # Accepted for drop-in use, as "expire at once": Max-Age=0, and no cookie is ever honoured
+    # (tests/compat/test_dropin.py replays one).
+    middleware = SessionMiddleware(Starlette(), secret_key=SECRET, max_age=max_age)
+    assert middleware.cookie.max_age == 0
 
 
 ACCEPTED: dict[str, dict[str, Any]] = {
