@@ -1,4 +1,4 @@
-"""``backend``: a real session backend, parametrized over Redis and memory.
+"""``backend``: a real session backend, parametrized over Redis, Valkey and memory.
 
 The Redis parameter carries the ``redis`` marker and talks to the suite's redis-server through a
 client configured as ``docs/reliability.md`` recommends. Without the redis and fastapi extras
@@ -23,7 +23,11 @@ elif importlib.util.find_spec("fastapi") is None:
 
 
 @pytest.fixture(
-    params=[pytest.param("redis", marks=pytest.mark.redis), pytest.param("memory")],
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("valkey", marks=pytest.mark.valkey),
+        pytest.param("memory"),
+    ],
 )
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
     if request.param == "memory":
@@ -31,7 +35,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBacken
         return
     from starlette_session.backends.redis import RedisBackend
 
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue(f"{request.param}_url")
     client = recommended_client(url)
     try:
         yield RedisBackend(client)
