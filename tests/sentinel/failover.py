@@ -26,6 +26,7 @@ __all__ = [
     "FailoverReport",
     "Sample",
     "run_failover",
+    "sentinel_addresses_client",
     "sentinel_client",
 ]
 
@@ -42,25 +43,36 @@ Fault = Literal["kill", "freeze"]
 ClientFactory = Callable[[], httpx.AsyncClient]
 
 
-def sentinel_client(
-    group: RedisSentinelGroup, *, timeout: float = CLIENT_TIMEOUT, max_connections: int = 32
-) -> Any:
+def sentinel_client(group: RedisSentinelGroup, **options: Any) -> Any:
     """A ``redis.asyncio`` master client through the group's Sentinels, as docs/redis.md says."""
+    return sentinel_addresses_client(group.sentinel_addresses, group.service, **options)
+
+
+def sentinel_addresses_client(
+    addresses: Sequence[tuple[str, int]],
+    service: str,
+    *,
+    timeout: float = CLIENT_TIMEOUT,
+    max_connections: int = 32,
+) -> Any:
+    """The same, from the Sentinels' addresses and the master's service name."""
     import redis.exceptions
     from redis.asyncio.retry import Retry
     from redis.asyncio.sentinel import Sentinel
     from redis.backoff import NoBackoff
 
-    sentinel = Sentinel(
-        group.sentinel_addresses,
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        addresses,
         # For the connections to the Sentinels themselves.
         sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
     )
     return sentinel.master_for(
-        group.service,
+        service,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         max_connections=max_connections,
+        # One immediate retry of a broken connection: it reconnects to whichever server the
+        # Sentinels name master now. None on a timeout: a frozen master will not answer it.
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
     )
 
@@ -189,9 +201,7 @@ async def run_failover(
                 master.kill()
             else:
                 master.freeze()
-            promoted_at = await asyncio.to_thread(
-                group.wait_for_master, replica, FAILOVER_DEADLINE
-            )
+            promoted_at = await asyncio.to_thread(group.wait_for_master, replica, FAILOVER_DEADLINE)
 
             def everyone_served_again() -> bool:
                 served = {s.user for s in samples if s.start >= promoted_at and s.status == 200}

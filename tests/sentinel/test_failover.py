@@ -28,7 +28,7 @@ from tests.servers import RedisSentinelGroup
 
 pytest.importorskip("redis")
 
-from starlette_session.backends.redis import RedisBackend  # noqa: E402
+from starlette_session.backends.redis import RedisBackend
 
 pytestmark = [pytest.mark.redis, pytest.mark.sentinel]
 
