@@ -8,6 +8,7 @@ chosen by detection) and Valkey with the script forced. Commands are counted by 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -236,6 +237,34 @@ async def test_support_is_asked_once_per_backend_not_per_change(valkey_url: str)
         assert info_calls(valkey_url) - before == 1 + 1  # the detection, and the count above
     finally:
         await client.aclose()
+
+
+@pytest.mark.valkey
+async def test_concurrent_first_changes_agree_and_later_ones_ask_nothing(valkey_url: str) -> None:
+    # No lock: concurrent first changes may each ask (a harmless read), and all get one answer.
+    client = redis.asyncio.Redis.from_url(valkey_url)
+    backend = RedisBackend(client)
+    try:
+        keys = [f"session:{index}" for index in range(10)]
+        for key in keys:
+            await backend.create(key, OLD, 60)
+        before = info_calls(valkey_url)
+        results = await asyncio.gather(*(backend.replace(key, OLD, NEW, 60) for key in keys))
+        assert all(result.stored for result in results)
+        assert backend.native_compare_and_set is True
+        asked = info_calls(valkey_url) - before - 1
+        assert 1 <= asked <= len(keys)
+        for key in keys:
+            assert (await backend.replace(key, NEW, OTHER, 60)).stored
+        assert info_calls(valkey_url) - before - 2 == asked  # nothing more was asked
+    finally:
+        await client.aclose()
+
+
+def test_an_unknown_compare_and_set_mode_is_refused() -> None:
+    client = redis.asyncio.Redis()
+    with pytest.raises(ValueError, match="'auto' or 'script'"):
+        RedisBackend(client, compare_and_set="lua")  # type: ignore[arg-type]
 
 
 @pytest.mark.redis
