@@ -125,6 +125,7 @@ def uvicorn_flags() -> list[str]:
 # A contender that fails is reported and skipped; the run goes on with the others.
 MEASUREMENT_ERRORS = (
     subprocess.CalledProcessError,
+    ZeroDivisionError,  # a bare app that served nothing in a pair (a badly disturbed machine)
     RuntimeError,
     TimeoutError,
     OSError,
