@@ -19,6 +19,8 @@ class Contender:
     baseline: str
     """The bare app that this contender's ratios are measured against, interleaved."""
     redis: bool = False
+    valkey: bool = False
+    """Its Redis is the private valkey-server (``BENCH_VALKEY_URL``), not redis-server."""
     ours: bool = False
     sessions: bool = True
     """False for the bare apps, which set no cookie at /login."""
@@ -45,6 +47,24 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("ours_memory", "ours: memory", OURS_VENV, BARE, ours=True),
     Contender("ours_cookie", "ours: cookie", OURS_VENV, BARE, ours=True),
     Contender("ours_redis", "ours: Redis", OURS_VENV, BARE, redis=True, ours=True),
+    Contender(
+        "ours_valkey",
+        "ours: Valkey, native SET IFEQ",
+        OURS_VENV,
+        BARE,
+        redis=True,
+        valkey=True,
+        ours=True,
+    ),
+    Contender(
+        "ours_valkey_script",
+        "ours: Valkey, Lua compare-and-set",
+        OURS_VENV,
+        BARE,
+        redis=True,
+        valkey=True,
+        ours=True,
+    ),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),
     Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE, sessions=False),

@@ -8,7 +8,10 @@ counted) this reports:
 * ``top_level`` and ``in_scripts``: the same commands split by who sent them, from
   ``MONITOR`` (which tags script-run commands with ``lua``);
 * ``round_trips``: how many times the app's redis-py client wrote to the socket (a
-  pipeline or a transaction is one).
+  pipeline or a transaction is one);
+* ``usec_per_call``: the server's own time per call of each command (``INFO commandstats``),
+  from a second batch run without ``MONITOR`` (which slows every command down). A script's
+  time includes the commands it ran, which are listed with their own time as well.
 
 Run inside the contender's virtual environment; prints one JSON document.
 """
@@ -81,6 +84,14 @@ class RoundTripCounter:
         AbstractConnection.send_packed_command = self._original  # type: ignore[method-assign]
 
 
+def per_command_usec(commandstats: dict[str, Any]) -> dict[str, float]:
+    return {
+        key.removeprefix("cmdstat_"): float(stats["usec_per_call"])
+        for key, stats in commandstats.items()
+        if key != "cmdstat_config|resetstat"
+    }
+
+
 def per_command_calls(commandstats: dict[str, Any]) -> dict[str, int]:
     calls: dict[str, int] = {}
     for key, stats in commandstats.items():
@@ -106,6 +117,11 @@ async def count_cell(url: str, app_name: str, cell_name: str, requests: int) -> 
         calls = per_command_calls(control.info("commandstats"))
     finally:
         tap.stop(control)
+    try:
+        control.config_resetstat()
+        await call_many(app, scope, requests)
+        usec = per_command_usec(control.info("commandstats"))
+    finally:
         control.close()
 
     return {
@@ -115,6 +131,7 @@ async def count_cell(url: str, app_name: str, cell_name: str, requests: int) -> 
         "top_level": tap.sources["client"] / requests,
         "in_scripts": tap.sources["lua"] / requests,
         "round_trips": round_trips.count / requests,
+        "usec_per_call": {name: round(value, 2) for name, value in sorted(usec.items())},
     }
 
 

@@ -126,8 +126,13 @@ def _redis(results: dict[str, Any]) -> str:
             counted = measured["cells"].get(cell.name)
             if counted is None:
                 continue
+            usec = counted.get("usec_per_call", {})
             by_command = (
-                ", ".join(f"{cmd} {n:g}" for cmd, n in counted["per_command"].items()) or "-"
+                ", ".join(
+                    f"{cmd} {n:g}" + (f" ({usec[cmd]:.1f} µs)" if cmd in usec else "")
+                    for cmd, n in counted["per_command"].items()
+                )
+                or "-"
             )
             rows.append(
                 [
@@ -148,7 +153,7 @@ def _redis(results: dict[str, Any]) -> str:
             "top-level commands",
             "inside Lua",
             "total",
-            "by command (INFO commandstats)",
+            "by command (INFO commandstats; server µs per call)",
         ],
         rows,
     )
@@ -157,7 +162,9 @@ def _redis(results: dict[str, Any]) -> str:
         "`CONFIG RESETSTAT`, a fixed number of in-process requests, then `INFO commandstats`. "
         "*Round trips* are socket writes by the app's redis-py client (a pipeline counts once); "
         "*top-level* and *inside Lua* split the commands by sender, from `MONITOR`; *total* is "
-        "everything Redis counted, script-run commands included.\n\n"
+        "everything Redis counted, script-run commands included. In brackets, the server's own "
+        "time per call, from a second batch without `MONITOR`; a script's includes the commands "
+        "it ran.\n\n"
         f"{table}\n"
     )
 

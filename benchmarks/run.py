@@ -11,8 +11,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -31,7 +31,7 @@ from benchmarks.contenders import (
 from benchmarks.cpus import ForeignLoad, pin, raise_priority
 from benchmarks.cpus import describe as describe_cpus
 from benchmarks.environment import describe
-from benchmarks.redis_server import private_redis
+from benchmarks.redis_server import private_redis, valkey_binary
 from benchmarks.uvicorn_server import Server, serve
 
 RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
@@ -125,6 +125,7 @@ def uvicorn_flags() -> list[str]:
 # A contender that fails is reported and skipped; the run goes on with the others.
 MEASUREMENT_ERRORS = (
     subprocess.CalledProcessError,
+    ZeroDivisionError,  # a bare app that served nothing in a pair (a badly disturbed machine)
     RuntimeError,
     TimeoutError,
     OSError,
@@ -161,6 +162,27 @@ def run_inprocess(
     return results
 
 
+def _server_url(contender: Contender, redis_url: str) -> str:
+    # The Valkey contenders' server was started next to redis-server (see main()).
+    return os.environ["BENCH_VALKEY_URL"] if contender.valkey else redis_url
+
+
+@contextmanager
+def _private_valkey(wanted: list[str]) -> Iterator[None]:
+    """Start a private valkey-server if a Valkey contender is wanted and one is installed; its
+    URL goes into the environment every contender process inherits (``BENCH_VALKEY_URL``)."""
+    binary = valkey_binary()
+    if binary is None or not any(BY_NAME[name].valkey for name in wanted):
+        yield  # the Valkey contenders' apps then fail to import and are reported as skipped
+        return
+    with private_redis(binary) as url:
+        os.environ["BENCH_VALKEY_URL"] = url
+        try:
+            yield
+        finally:
+            del os.environ["BENCH_VALKEY_URL"]
+
+
 def run_redis_commands(
     contenders: list[Contender], settings: Settings, redis_url: str, failures: dict[str, str]
 ) -> dict[str, Any]:
@@ -168,7 +190,7 @@ def run_redis_commands(
     for contender in (c for c in contenders if c.redis):
         log(f"  redis commands {contender.name}")
         args = [
-            *("--contender", contender.name, "--redis-url", redis_url),
+            *("--contender", contender.name, "--redis-url", _server_url(contender, redis_url)),
             *("--requests", str(settings.redis_requests)),
         ]
         measured = _guarded(
@@ -245,7 +267,7 @@ def main() -> None:
     priority = raise_priority()
     started = datetime.datetime.now()
     load = ForeignLoad()
-    with private_redis() as redis_url:
+    with private_redis() as redis_url, _private_valkey(wanted):
         skipped: dict[str, str] = {}
         failures: dict[str, str] = {}
         contenders = []

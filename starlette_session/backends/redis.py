@@ -1,8 +1,11 @@
-"""Redis through redis-py: ``redis.asyncio`` clients (single node or cluster), or a sync client.
+"""Redis through redis-py: ``redis.asyncio`` clients (single node, Sentinel or cluster), or sync.
 
 One command per operation: a read is ``GETEX`` (the sliding expiry costs no extra round trip), a
-new session is ``SET NX EX``, and a change is one ``EVALSHA`` of a compare-and-set script. The
-application builds the client, so it owns pooling, TLS, timeouts and shutdown.
+new session is ``SET NX EX``, and a change is one compare-and-set: ``SET ... IFEQ`` on servers
+that have it (Valkey 8.1+, Redis 8.4+), else one ``EVALSHA`` of a Lua script (see
+``_redis_cas``). The application builds the client, so it owns pooling, TLS, timeouts, Sentinel
+discovery and shutdown. A client of valkey-py (redis-py's fork, same API) is accepted as well;
+this module never imports it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
 
+from starlette_session.backends._redis_cas import (
+    REPLACE_SCRIPT,
+    driver_errors,
+    is_async_client,
+    is_syntax_error,
+    native_replace_args,
+    supports_set_ifeq,
+)
 from starlette_session.backends.base import Replaced, SessionBackend
 from starlette_session.exceptions import SessionBackendError
 
@@ -30,20 +41,8 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
         "the Redis backend needs redis-py: pip install 'starlette-session[redis]'"
     ) from error
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "RedisLikeClient"]
 
-# Compare and set: replace the value only if it is still the one this request loaded.
-_REPLACE_SCRIPT = """
-local current = redis.call('GET', KEYS[1])
-if not current then return false end
-if current ~= ARGV[1] then return current end
-if ARGV[3] == '0' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-end
-return 1
-"""
 # RedisClusterException (e.g. "Redis Cluster cannot be connected") is not a RedisError.
 _DRIVER_ERRORS = (
     redis.exceptions.RedisError,
@@ -53,31 +52,62 @@ _DRIVER_ERRORS = (
 )
 
 
-class RedisBackend(SessionBackend):
-    """Sessions in Redis, each key with a time to live.
+class RedisLikeClient(Protocol):
+    """What the backend uses of a client: redis-py's API, as valkey-py's clients have it too."""
 
-    ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (recommended), or a
-    sync ``redis.Redis``, whose calls then run in a worker thread so they never block the event
-    loop. ``timeout`` (seconds) bounds every operation of this backend, waiting for a pooled
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+
+    def register_script(self, script: Any) -> Any: ...
+
+
+class RedisBackend(SessionBackend):
+    """Sessions in Redis or Valkey, each key with a time to live.
+
+    ``client`` is a ``redis.asyncio.Redis`` (also from ``Sentinel.master_for()``) or
+    ``redis.asyncio.RedisCluster`` (recommended), or a sync ``redis.Redis``, whose calls then run
+    in a worker thread so they never block the event loop; or the same from valkey-py.
+    ``timeout`` (seconds) bounds every operation of this backend, waiting for a pooled
     connection or a worker thread included, on top of the client's own socket timeouts and
     retries; a failure or a timeout raises :class:`SessionBackendError`. A healthy Redis answers
     in about a millisecond: the 2-second default only decides how long a request waits on a
-    stalled one. ``docs/reliability.md`` gives the recommended client settings. Before each
-    command a cluster client is initialized (``client.initialize()``, a no-op once it knows the
-    slots), and a ``delete`` of keys in several slots is split by redis-py, one ``DEL`` per slot.
+    stalled one. ``docs/reliability.md`` and ``docs/redis.md`` give the recommended client
+    settings. Before each command a cluster client is initialized (``client.initialize()``, a
+    no-op once it knows the slots), and a ``delete`` of keys in several slots is split by
+    redis-py, one ``DEL`` per slot.
+
+    ``compare_and_set="auto"`` lets the first change ask the server (``INFO server``, every node
+    of a cluster) whether ``SET ... IFEQ`` is there, and uses it from then on; ``"script"``
+    always runs the Lua script. A server that answers the native form with a syntax error (a
+    failover to an older server) switches the backend to the script for good.
     """
 
     def __init__(
         self,
-        client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis,
+        client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis | RedisLikeClient,
         *,
         timeout: float | None = 2.0,
+        compare_and_set: Literal["auto", "script"] = "auto",
     ) -> None:
-        self.client = client
+        if compare_and_set not in ("auto", "script"):
+            raise ValueError(f"compare_and_set must be 'auto' or 'script', not {compare_and_set!r}")
+        self.client: Any = client
         self.timeout = timeout
-        self._is_async = isinstance(client, redis.asyncio.Redis | redis.asyncio.RedisCluster)
-        self._cluster = client if isinstance(client, redis.asyncio.RedisCluster) else None
-        self._replace_script: Any = client.register_script(_REPLACE_SCRIPT)
+        is_cluster = callable(getattr(client, "get_nodes", None))
+        self._is_async = isinstance(
+            client, redis.asyncio.Redis | redis.asyncio.RedisCluster
+        ) or is_async_client(client)
+        self._cluster: Any = client if self._is_async and is_cluster else None
+        self._info_options = {"target_nodes": "all"} if is_cluster else {}
+        self._errors: tuple[type[BaseException], ...] = tuple(
+            dict.fromkeys((*driver_errors(client), *_DRIVER_ERRORS))
+        )
+        self._replace_script: Any = client.register_script(REPLACE_SCRIPT)
+        self._native: bool | None = None if compare_and_set == "auto" else False
+
+    @property
+    def native_compare_and_set(self) -> bool | None:
+        """Whether changes use ``SET ... IFEQ`` (True) or the script (False); None until known."""
+        return self._native
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         if ttl is None:
@@ -94,8 +124,22 @@ class RedisBackend(SessionBackend):
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
-        args = [expected, value, ttl or 0]
-        result = await self._run(self._replace_script, keys=[key], args=args)
+        if self._native is None:
+            # Concurrent first changes may each ask; the answer is the same, so no lock.
+            self._native = await self._server_has_set_ifeq()
+        if self._native:
+            args = native_replace_args(key, expected, value, ttl)
+            try:
+                # get=True: redis-py then hands back the GET reply instead of a bool.
+                found = _as_bytes(await self._run(self.client.execute_command, *args, get=True))
+            except SessionBackendError as error:
+                if not is_syntax_error(error.__cause__):
+                    raise
+                self._native = False  # nothing was stored: the script does it below
+            else:
+                return Replaced(True, None) if found == expected else Replaced(False, found)
+        script_args = [expected, value, ttl or 0]
+        result = await self._run(self._replace_script, keys=[key], args=script_args)
         if result == 1:
             return Replaced(True, None)
         return Replaced(False, _as_bytes(result))
@@ -127,6 +171,17 @@ class RedisBackend(SessionBackend):
             )
         return None
 
+    async def _server_has_set_ifeq(self) -> bool:
+        try:
+            info = await self._run(self.client.info, "server", **self._info_options)
+        except SessionBackendError as error:
+            # Refused (INFO is in the @dangerous ACL category): keep the script, which works
+            # everywhere. Unreachable: the change fails, and the next one asks again.
+            if any(cls.__name__ == "ResponseError" for cls in type(error.__cause__).__mro__):
+                return False
+            raise
+        return supports_set_ifeq(info)
+
     async def _run(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             async with _deadline(self.timeout):
@@ -143,7 +198,7 @@ class RedisBackend(SessionBackend):
                 return await anyio.to_thread.run_sync(
                     functools.partial(command, *args, **kwargs), abandon_on_cancel=True
                 )
-        except _DRIVER_ERRORS as error:
+        except self._errors as error:
             raise SessionBackendError(
                 f"the Redis session backend failed ({type(error).__name__}); "
                 "check that Redis is reachable"

@@ -85,6 +85,77 @@ async def redis_cluster_case(redis_cluster_url: str) -> AsyncIterator[BackendCas
         await client.aclose()
 
 
+@pytest.fixture
+async def valkey_async_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+    """redis-py's asyncio client against Valkey: changes use the native ``SET ... IFEQ``."""
+    pytest.importorskip("redis")
+    from redis.asyncio import Redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = Redis.from_url(valkey_url)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def valkey_script_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+    """The same, with the Lua compare-and-set forced (``compare_and_set="script"``)."""
+    pytest.importorskip("redis")
+    from redis.asyncio import Redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = Redis.from_url(valkey_url)
+    try:
+        yield BackendCase(RedisBackend(client, compare_and_set="script"), _sleep)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def valkey_sync_case(valkey_url: str) -> Iterator[BackendCase]:
+    pytest.importorskip("redis")
+    from starlette_session.backends import RedisBackend
+
+    threads: set[int] = set()
+    client = thread_recording_client(valkey_url, threads)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep, threads=threads)
+    finally:
+        client.close()
+        client.connection_pool.disconnect()
+
+
+@pytest.fixture
+async def valkey_py_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+    """valkey-py's asyncio client (redis-py's fork), which RedisBackend takes without importing."""
+    valkey_asyncio = pytest.importorskip("valkey.asyncio")
+    from starlette_session.backends import RedisBackend
+
+    client = valkey_asyncio.Valkey.from_url(valkey_url)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def valkey_cluster_case(valkey_cluster_url: str) -> AsyncIterator[BackendCase]:
+    pytest.importorskip("redis")
+    from redis.asyncio import RedisCluster
+
+    from starlette_session.backends import RedisBackend
+
+    client = RedisCluster.from_url(valkey_cluster_url)
+    try:
+        yield BackendCase(RedisBackend(client), _sleep)
+    finally:
+        await client.aclose()
+
+
 def thread_recording_client(url: str, threads: set[int]) -> redis.Redis:
     """A sync ``redis.Redis`` whose connections note the thread of every command they send."""
     import redis
@@ -175,6 +246,11 @@ BACKENDS = [
     pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
     pytest.param("redis_sync_case", id="redis-sync", marks=pytest.mark.redis),
     pytest.param("redis_cluster_case", id="redis-cluster", marks=pytest.mark.redis),
+    pytest.param("valkey_async_case", id="valkey-async", marks=pytest.mark.valkey),
+    pytest.param("valkey_script_case", id="valkey-script", marks=pytest.mark.valkey),
+    pytest.param("valkey_sync_case", id="valkey-sync", marks=pytest.mark.valkey),
+    pytest.param("valkey_py_case", id="valkey-py", marks=pytest.mark.valkey),
+    pytest.param("valkey_cluster_case", id="valkey-cluster", marks=pytest.mark.valkey),
     pytest.param("legacy_case", id="legacy"),
     pytest.param("memcached_case", id="memcached", marks=pytest.mark.memcached),
     pytest.param("pymemcache_pooled_case", id="pymemcache-pooled", marks=pytest.mark.memcached),

@@ -1,19 +1,22 @@
-"""``backend``: a real session backend, parametrized over Redis and memory.
+"""``backend``: a real session backend, parametrized over Redis, Valkey and memory.
 
 The Redis parameter carries the ``redis`` marker and talks to the suite's redis-server through a
-client configured as ``docs/reliability.md`` recommends. Without the redis and fastapi extras
+client configured as ``docs/reliability.md`` recommends; the Valkey one the same with Valkey.
+``fresh_redis_server`` and ``persistent_redis_server`` (which the fault tests kill, stall and
+restart) are redis-server, then valkey-server, here. Without the redis and fastapi extras
 (tox's ``noextras`` run) the modules that import them are not collected.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from starlette_session.backends import MemoryBackend, SessionBackend
 from tests.reliability.support import recommended_client
+from tests.servers import RedisServer, ServerNotFoundError, ValkeyServer, server_unavailable
 
 collect_ignore = []
 if importlib.util.find_spec("redis") is None:
@@ -23,7 +26,11 @@ elif importlib.util.find_spec("fastapi") is None:
 
 
 @pytest.fixture(
-    params=[pytest.param("redis", marks=pytest.mark.redis), pytest.param("memory")],
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("valkey", marks=pytest.mark.valkey),
+        pytest.param("memory"),
+    ],
 )
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
     if request.param == "memory":
@@ -31,9 +38,43 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBacken
         return
     from starlette_session.backends.redis import RedisBackend
 
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue(f"{request.param}_url")
     client = recommended_client(url)
     try:
         yield RedisBackend(client)
     finally:
         await client.aclose()
+
+
+SERVERS = [
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("valkey", marks=pytest.mark.valkey),
+]
+
+
+def _private_server(kind: str, *, persistent: bool) -> Iterator[RedisServer]:
+    try:
+        server_class = ValkeyServer if kind == "valkey" else RedisServer
+        server = server_class(persistent=persistent)
+    except ServerNotFoundError as exc:
+        reason = str(exc)
+    else:
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+        return
+    server_unavailable(reason)
+
+
+@pytest.fixture(params=SERVERS)
+def fresh_redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A private server the test may kill, stall and restart."""
+    yield from _private_server(request.param, persistent=False)
+
+
+@pytest.fixture(params=SERVERS)
+def persistent_redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The same with an fsync-always AOF, so acknowledged writes survive ``kill()``."""
+    yield from _private_server(request.param, persistent=True)

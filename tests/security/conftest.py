@@ -1,7 +1,8 @@
 """Fixtures for the security suite: real backends, a call-counting wrapper and an in-process client.
 
-- ``real`` (parametrized memory / Redis): a real backend, a :class:`CountingBackend` around it (the
-  store talks to the wrapper, so every backend call is seen) and direct access to what is stored.
+- ``real`` (parametrized memory / Redis / Valkey): a real backend, a :class:`CountingBackend`
+  around it (the store talks to the wrapper, so every backend call is seen) and direct access to
+  what is stored.
   On Redis, ``real.redis_commands()`` reads the server's own ``INFO commandstats``, so "no backend
   call" is checked by the server too, not only by the wrapper.
 - :func:`build_app` wraps a small Starlette app, whose routes use the session the usual ways, in
@@ -173,6 +174,7 @@ class Real:
 BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("valkey", id="valkey", marks=pytest.mark.valkey),
 ]
 
 
@@ -183,7 +185,8 @@ async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
         inner = MemoryBackend(clock=lambda: time.time())
         yield Real("memory", inner, CountingBackend(inner))
         return
-    url: str = request.getfixturevalue("redis_url")
+    # Valkey: the same client and backend; changes use the server's SET ... IFEQ.
+    url: str = request.getfixturevalue(f"{request.param}_url")
     import redis.asyncio
 
     from starlette_session.backends.redis import RedisBackend
@@ -192,7 +195,7 @@ async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
     await client.ping()  # connect now: the connection's own set-up commands are not counted
     try:
         backend = RedisBackend(client)
-        yield Real("redis", backend, CountingBackend(backend), client)
+        yield Real(request.param, backend, CountingBackend(backend), client)
     finally:
         await client.aclose()
 

@@ -97,6 +97,7 @@ class DictBackend(ISessionBackend):
 ALL_BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("valkey", id="valkey", marks=pytest.mark.valkey),
     pytest.param("memcached", id="memcached", marks=pytest.mark.memcached),
     pytest.param("legacy", id="legacy"),
     pytest.param("cookie", id="cookie"),
@@ -114,12 +115,12 @@ async def any_backend(
         yield LegacyBackend(DictBackend())
     elif kind == "cookie":
         yield CookieBackend()
-    elif kind == "redis":
+    elif kind in ("redis", "valkey"):
         import redis.asyncio
 
         from starlette_session.backends.redis import RedisBackend
 
-        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        client = redis.asyncio.Redis.from_url(request.getfixturevalue(f"{kind}_url"))
         try:
             yield RedisBackend(client)
         finally:
