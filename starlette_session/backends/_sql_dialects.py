@@ -75,9 +75,9 @@ def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
     return sa.insert(table).values(values)
 
 
-def batch_delete(dialect: Dialect, table: sa.Table) -> sa.Delete:
+def batch_delete(dialect: Dialect, table: sa.Table, limit: int) -> sa.Delete:
     """Delete at most ``limit`` rows expired at ``now``, found through the expiry index."""
-    columns, now, limit = table.c, sa.bindparam("now"), sa.bindparam("limit")
+    columns, now = table.c, sa.bindparam("now")
     if dialect.name in ("mysql", "mariadb"):
         # MariaDB/MySQL refuse LIMIT in an IN sub-select, but take it on the DELETE itself.
         statement = sa.delete(table).where(columns.expires_at <= now)

@@ -24,10 +24,8 @@ import contextlib
 import logging
 import os
 import random
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
@@ -106,7 +104,8 @@ class SQLBackend(SessionBackend):
         self._sqlite_file = dialects.sqlite_file(engine.url.database)
         if self._sqlite_file is not None:
             _check_writable_directory(self._sqlite_file)
-        busy_ms = int((self.timeout if self.timeout is not None else 5.0) * 1000)
+        # Shorter than the timeout, so that a lock held too long is reported as such.
+        busy_ms = int((self.timeout if self.timeout is not None else 5.0) * 800)
         event.listen(engine.sync_engine, "connect", dialects.sqlite_pragmas(busy_ms))
 
     def _prepare_statements(self, dialect: Any) -> None:
@@ -130,7 +129,6 @@ class SQLBackend(SessionBackend):
         self._delete = sa.delete(self.table).where(
             c.store_key.in_(sa.bindparam("keys", expanding=True))
         )
-        self._purge = dialects.batch_delete(dialect, self.table)
         self._upsert_reports = dialect.name in ("postgresql", "sqlite")
 
     # The contract
@@ -221,10 +219,10 @@ class SQLBackend(SessionBackend):
         through the expiry index, so each batch locks few rows briefly); return how many."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        params = {"now": self._now(), "limit": batch_size}
-        total = 0
+        statement = dialects.batch_delete(self.engine.dialect, self.table, batch_size)
+        params, total = {"now": self._now()}, 0
         while True:
-            deleted = await self._run(self._rowcount, self._purge, params, write=True)
+            deleted = await self._run(self._rowcount, statement, params, write=True)
             total += deleted
             if deleted < batch_size:
                 return total
@@ -276,17 +274,36 @@ class SQLBackend(SessionBackend):
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
         try:
-            async with _deadline(self.timeout):
-                try:
-                    return await self._attempt(operation, args, write)
-                except sa_exc.DBAPIError as error:
-                    if not error.connection_invalidated:
-                        raise
-                    # A pooled connection had died (a restart, an idle timeout): SQLAlchemy
-                    # discarded the pool's older connections; a new one gets one more try.
-                    return await self._attempt(operation, args, write)
+            return await self._within_timeout(self._attempts(operation, args, write))
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
+
+    async def _within_timeout(self, attempts: Coroutine[Any, Any, T]) -> T:
+        if self.timeout is None:
+            return await attempts
+        # In a task of its own: when the time is up the request stops waiting at once, while the
+        # task discards its connection in the background (asyncpg gives a stalled server 2 s to
+        # answer a polite close, from inside the cancelled statement).
+        task = asyncio.ensure_future(attempts)
+        try:
+            await asyncio.wait((task,), timeout=self.timeout)
+        finally:
+            if not task.done():  # the time is up, or the request itself was cancelled
+                task.cancel()
+                _keep_until_done(task)
+        if not task.done():
+            raise TimeoutError(f"no answer within {self.timeout} s")
+        return task.result()
+
+    async def _attempts(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
+        try:
+            return await self._attempt(operation, args, write)
+        except sa_exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
+            # the pool's older connections, and a new one gets one more try.
+            return await self._attempt(operation, args, write)
 
     async def _attempt(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
         async with self._engine.connect() as conn:
@@ -296,13 +313,31 @@ class SQLBackend(SessionBackend):
             return result
 
     def _failure(self, error: BaseException) -> str:
-        where = f"SQLite file {self._sqlite_file}" if self._sqlite_file else "the database"
         name = type(_driver_error(error)).__name__
-        return f"the SQL session backend failed ({name}); check that {where} is reachable"
+        if self._sqlite_file:
+            return (
+                f"the SQL session backend failed ({name}) on the SQLite file {self._sqlite_file}: "
+                "check that it is writable and that no process holds its lock for long"
+            )
+        return f"the SQL session backend failed ({name}); check that the database is reachable"
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _keep_until_done(task: asyncio.Future[Any]) -> None:
+    _background.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("an abandoned session database operation failed: %r", task.exception())
 
 
 def _expiry(now: int, ttl: int | None) -> int | None:
@@ -336,15 +371,3 @@ def _check_writable_directory(path: str) -> None:
             f"write to its directory {directory} (SQLite creates the -wal and -shm files "
             "beside it); choose a writable directory or fix its permissions"
         )
-
-
-def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
-    if sys.version_info >= (3, 11):
-        return asyncio.timeout(seconds)
-    return _anyio_deadline(seconds)  # pragma: no cover - Python 3.10
-
-
-@contextlib.asynccontextmanager
-async def _anyio_deadline(seconds: float | None) -> AsyncIterator[None]:  # pragma: no cover
-    with anyio.fail_after(seconds):
-        yield
