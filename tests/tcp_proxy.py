@@ -98,7 +98,9 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
         self.connections += 1
         self._writers.add(client)
         await self._event().wait()  # a frozen server does not even answer the handshake
@@ -108,9 +110,7 @@ class TcpProxy:
             client.transport.abort()
             return
         self._writers.add(server)
-        await asyncio.gather(
-            self._pump(client_reader, server), self._pump(server_reader, client)
-        )
+        await asyncio.gather(self._pump(client_reader, server), self._pump(server_reader, client))
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -25,9 +25,13 @@ LAZY = {
         "get_session_handle": "fastapi",
         "session_dependency": "fastapi",
     },
-    "starlette_session.backends": {"RedisBackend": "redis", "MemcachedBackend": "aiomcache"},
+    "starlette_session.backends": {
+        "RedisBackend": "redis",
+        "MemcachedBackend": "aiomcache",
+        "SQLBackend": "sqlalchemy",
+    },
 }
-OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache")
+OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache", "sqlalchemy")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

@@ -22,9 +22,9 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from starlette_session import SessionStore  # noqa: E402
-from tests.helpers import make_app, session_cookie  # noqa: E402
-from tests.sql_support import (  # noqa: E402
+from starlette_session import SessionStore
+from tests.helpers import make_app, session_cookie
+from tests.sql_support import (
     StatementCounter,
     database_url,
     sql_backend,

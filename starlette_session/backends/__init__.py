@@ -13,6 +13,7 @@ from starlette_session.backends.memory import MemoryBackend
 if TYPE_CHECKING:
     from starlette_session.backends.memcached import MemcachedBackend
     from starlette_session.backends.redis import RedisBackend
+    from starlette_session.backends.sql import SQLBackend
 
 __all__ = [
     "BackendType",
@@ -22,6 +23,7 @@ __all__ = [
     "MemoryBackend",
     "RedisBackend",
     "Replaced",
+    "SQLBackend",
     "SessionBackend",
 ]
 
@@ -41,7 +43,7 @@ class BackendType(enum.Enum):
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so that the package never requires the redis or memcached extra.
+    # Imported on first use, so that the package never requires the redis, memcached or sql extra.
     if name == "RedisBackend":
         from starlette_session.backends.redis import RedisBackend
 
@@ -50,4 +52,8 @@ def __getattr__(name: str) -> Any:
         from starlette_session.backends.memcached import MemcachedBackend
 
         return MemcachedBackend
+    if name == "SQLBackend":
+        from starlette_session.backends.sql import SQLBackend
+
+        return SQLBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,15 +11,19 @@ read can slide the expiry in one statement is the dialect's own ``update_returni
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from starlette_session.exceptions import SessionSetupError
+
 __all__ = [
     "batch_delete",
     "build_table",
+    "check_writable_directory",
     "sqlite_file",
     "sqlite_pragmas",
     "upsert_if_expired",
@@ -55,7 +59,7 @@ def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
     that fails on any existing key; the backend then updates an expired row itself.
     """
     columns = table.c
-    values = {"store_key": sa.bindparam("k"), "value": sa.bindparam("v")}
+    values: dict[str, Any] = {"store_key": sa.bindparam("k"), "value": sa.bindparam("v")}
     values["expires_at"] = sa.bindparam("exp")
     expired = columns.expires_at <= sa.bindparam("now")
     if dialect.name == "postgresql":
@@ -77,7 +81,7 @@ def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
 
 def batch_delete(dialect: Dialect, table: sa.Table, limit: int) -> sa.Delete:
     """Delete at most ``limit`` rows expired at ``now``, found through the expiry index."""
-    columns, now = table.c, sa.bindparam("now")
+    columns, now = table.c, sa.bindparam("now", type_=sa.BigInteger)
     if dialect.name in ("mysql", "mariadb"):
         # MariaDB/MySQL refuse LIMIT in an IN sub-select, but take it on the DELETE itself.
         statement = sa.delete(table).where(columns.expires_at <= now)
@@ -114,3 +118,22 @@ def sqlite_pragmas(busy_timeout_ms: int) -> Any:
             cursor.close()
 
     return on_connect
+
+
+def check_writable_directory(path: str) -> None:
+    """Fail at start-up, naming the file, if SQLite could not create it and its WAL files."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise SessionSetupError(
+            f"the SQLite session database {path} cannot be created: its directory {directory} "
+            "does not exist; create it first"
+        )
+    try:  # a real attempt: os.access() says yes to root on a read-only file system
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        raise SessionSetupError(
+            f"the SQLite session database {path} cannot be written: this process cannot create "
+            f"files in its directory {directory} ({error.strerror}), where SQLite keeps the "
+            "-wal and -shm files beside it; choose a writable directory or fix its permissions"
+        ) from None

@@ -1,37 +1,21 @@
 """Sessions in one SQL table through SQLAlchemy's asyncio engine: SQLite, PostgreSQL, MariaDB.
 
-Statements per operation (``docs/sql.md`` has the SQL, the DDL and the reasons):
-
-============================  ===================  ===========================================
-operation                     SQLite, PostgreSQL   MariaDB/MySQL
-============================  ===================  ===========================================
-read, sliding expiry          1 UPDATE RETURNING   SELECT + UPDATE (no UPDATE ... RETURNING)
-read without ttl, expire      1                    1
-create                        1 INSERT ON CONFLICT INSERT (+ UPDATE only if the key is taken)
-replace (compare and set)     1 UPDATE (+ SELECT   1 UPDATE (+ SELECT on a conflict)
-                              on a conflict)
-delete                        1                    1
-============================  ===================  ===========================================
-
-"Now" is the application's clock (``clock``, default ``time.time``), the clock the store's own
-timeouts use too; expiries are stored as Unix milliseconds, NULL for no expiry.
+One statement per operation where the database allows it: a read that slides the expiry is one
+``UPDATE ... RETURNING`` (MariaDB/MySQL, which cannot return from an UPDATE: a SELECT and an
+UPDATE), a new session one ``INSERT`` that takes over only an expired row, a change one
+compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a delete one
+``DELETE``. "Now" is the application's clock, as for the store's own timeouts; expiries are Unix
+milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import anyio
-
 from starlette_session.backends.base import Replaced, SessionBackend
-from starlette_session.exceptions import SessionBackendError, SessionSetupError
+from starlette_session.exceptions import SessionBackendError
 
 try:
     import sqlalchemy as sa
@@ -44,14 +28,17 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
         "'starlette-session[sqlite]' (or [postgresql], [mysql]; [sql] for SQLAlchemy alone)"
     ) from error
 
-from starlette_session.backends import _sql_dialects as dialects  # noqa: E402 - needs sqlalchemy
+from starlette_session.backends import _sql_dialects as dialects
+from starlette_session.backends import _sql_tasks as tasks
 
 __all__ = ["SQLBackend"]
 
 T = TypeVar("T")
-logger = logging.getLogger("starlette_session")
 _DRIVER_ERRORS = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
-_K, _V, _EXP, _NOW = sa.bindparam("k"), sa.bindparam("v"), sa.bindparam("exp"), sa.bindparam("now")
+_K: sa.BindParameter[str] = sa.bindparam("k")
+_V: sa.BindParameter[bytes] = sa.bindparam("v")
+_EXP: sa.BindParameter[int] = sa.bindparam("exp")
+_NOW: sa.BindParameter[int] = sa.bindparam("now")
 
 
 class SQLBackend(SessionBackend):
@@ -103,7 +90,7 @@ class SQLBackend(SessionBackend):
         # SQLite before 3.35 has no UPDATE ... RETURNING: the dialect says so, reads take two.
         self._sqlite_file = dialects.sqlite_file(engine.url.database)
         if self._sqlite_file is not None:
-            _check_writable_directory(self._sqlite_file)
+            dialects.check_writable_directory(self._sqlite_file)
         # Shorter than the timeout, so that a lock held too long is reported as such.
         busy_ms = int((self.timeout if self.timeout is not None else 5.0) * 800)
         event.listen(engine.sync_engine, "connect", dialects.sqlite_pragmas(busy_ms))
@@ -226,36 +213,17 @@ class SQLBackend(SessionBackend):
             total += deleted
             if deleted < batch_size:
                 return total
-            await anyio.sleep(0)  # let requests in between batches
 
-    @contextlib.asynccontextmanager
-    async def purging(self, every: float = 3600.0, *, batch_size: int = 1000) -> AsyncIterator[None]:
-        """Purge expired rows every ``every`` seconds while the block runs (an app's lifespan).
+    def purging(self, every: float = 3600.0, *, batch_size: int = 1000) -> Any:
+        """Purge expired rows every ``every`` seconds while the block runs, for an app's lifespan:
+        ``async with backend.purging(every=3600): yield``. The first purge comes after a random
+        part of ``every``, so that several workers spread out; a failure is logged and tried
+        again next time."""
 
-        The first purge comes after a random part of ``every``, so that several workers do not
-        purge at once. A failed purge is logged and tried again next time.
-        """
-        if every <= 0:
-            raise ValueError("every must be a positive number of seconds")
+        async def purge() -> str:
+            return f"{await self.purge_expired(batch_size=batch_size)} rows deleted"
 
-        async def loop() -> None:
-            await anyio.sleep(random.uniform(0, every))  # noqa: S311 - spreading, not secrecy
-            while True:
-                try:
-                    deleted = await self.purge_expired(batch_size=batch_size)
-                except SessionBackendError as error:
-                    logger.warning("purging expired sessions failed: %s", error)
-                else:
-                    logger.debug("purged %d expired sessions", deleted)
-                await anyio.sleep(every)
-
-        task = asyncio.ensure_future(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return tasks.periodically(every, purge, "purging expired sessions")
 
     # Running statements
 
@@ -274,26 +242,9 @@ class SQLBackend(SessionBackend):
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
         try:
-            return await self._within_timeout(self._attempts(operation, args, write))
+            return await tasks.within(self.timeout, self._attempts(operation, args, write))
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
-
-    async def _within_timeout(self, attempts: Coroutine[Any, Any, T]) -> T:
-        if self.timeout is None:
-            return await attempts
-        # In a task of its own: when the time is up the request stops waiting at once, while the
-        # task discards its connection in the background (asyncpg gives a stalled server 2 s to
-        # answer a polite close, from inside the cancelled statement).
-        task = asyncio.ensure_future(attempts)
-        try:
-            await asyncio.wait((task,), timeout=self.timeout)
-        finally:
-            if not task.done():  # the time is up, or the request itself was cancelled
-                task.cancel()
-                _keep_until_done(task)
-        if not task.done():
-            raise TimeoutError(f"no answer within {self.timeout} s")
-        return task.result()
 
     async def _attempts(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
         try:
@@ -319,25 +270,14 @@ class SQLBackend(SessionBackend):
                 f"the SQL session backend failed ({name}) on the SQLite file {self._sqlite_file}: "
                 "check that it is writable and that no process holds its lock for long"
             )
-        return f"the SQL session backend failed ({name}); check that the database is reachable"
+        return (
+            f"the SQL session backend failed ({name}); check that the database is reachable and "
+            f"that the table {self.table.fullname} exists (SQLBackend.create_table() makes it)"
+        )
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
-
-
-_background: set[asyncio.Future[Any]] = set()
-
-
-def _keep_until_done(task: asyncio.Future[Any]) -> None:
-    _background.add(task)
-    task.add_done_callback(_forget)
-
-
-def _forget(task: asyncio.Future[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("an abandoned session database operation failed: %r", task.exception())
 
 
 def _expiry(now: int, ttl: int | None) -> int | None:
@@ -356,18 +296,3 @@ def _driver_error(error: BaseException) -> BaseException:
     # the driver's exception instead.
     orig = getattr(error, "orig", None)
     return orig if isinstance(orig, BaseException) else error
-
-
-def _check_writable_directory(path: str) -> None:
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        raise SessionSetupError(
-            f"the SQLite session database {path} cannot be created: its directory {directory} "
-            "does not exist; create it first"
-        )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise SessionSetupError(
-            f"the SQLite session database {path} cannot be written: this process may not "
-            f"write to its directory {directory} (SQLite creates the -wal and -shm files "
-            "beside it); choose a writable directory or fix its permissions"
-        )

@@ -174,6 +174,16 @@ BACKENDS = [
 ]
 
 
+SQL_BACKENDS = BACKENDS[-3:]
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_case(request: pytest.FixtureRequest) -> BackendCase:
+    """A :class:`SQLBackend` case on SQLite, PostgreSQL and MariaDB, with a manual clock."""
+    case: BackendCase = request.getfixturevalue(request.param)
+    return case
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_case(request: pytest.FixtureRequest) -> BackendCase:
     case: BackendCase = request.getfixturevalue(request.param)

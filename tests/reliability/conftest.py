@@ -43,10 +43,10 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBacken
         from tests.sql_support import database_url, sql_backend, sqlite_url
 
         if request.param == "sqlite":
-            url = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
+            database = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
         else:
-            url = database_url(request.param)
-        async with sql_backend(url) as sql:
+            database = database_url(request.param)
+        async with sql_backend(database) as sql:
             yield sql
         return
     from starlette_session.backends.redis import RedisBackend

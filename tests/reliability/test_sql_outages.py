@@ -13,16 +13,17 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+
 import httpx
 import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from starlette_session import SessionBackendError, SessionStore  # noqa: E402
-from tests.helpers import set_cookie_headers  # noqa: E402
-from tests.reliability.support import Stopwatch, make_app  # noqa: E402
-from tests.sql_support import database_url, sql_backend, sqlite_url  # noqa: E402
-from tests.tcp_proxy import TcpProxy  # noqa: E402
+from starlette_session import SessionBackendError, SessionStore
+from tests.helpers import set_cookie_headers
+from tests.reliability.support import Stopwatch, make_app
+from tests.sql_support import database_url, sql_backend, sqlite_url
+from tests.tcp_proxy import TcpProxy
 
 TIMEOUT = 0.5
 #: The answer may come a little after the timeout on a busy 2-core machine, never much later.
@@ -119,9 +120,8 @@ async def test_a_new_connection_to_a_stalled_database_gives_up_within_the_timeou
         await _start_counter(client)
         proxy.down()  # the pool's connections die...
         proxy.up()
-        with proxy.frozen():  # ...and the new one hangs in its handshake
-            with Stopwatch() as watch:
-                response = await client.get("/session")
+        with proxy.frozen(), Stopwatch() as watch:  # ...and the new one hangs in its handshake
+            response = await client.get("/session")
         _assert_503(response)
         assert watch.elapsed < BOUND
         assert (await client.get("/session")).json() == {"count": 1}

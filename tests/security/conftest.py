@@ -218,12 +218,12 @@ async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
         from tests.sql_support import StatementCounter, database_url, sql_backend, sqlite_url
 
         if request.param == "sqlite":
-            url = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
+            database = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
         else:
-            url = database_url(request.param)
-        async with sql_backend(url, clock=lambda: time.time()) as backend:
-            counter = StatementCounter(backend.engine)
-            yield Real(request.param, backend, CountingBackend(backend), sql=backend, statements=counter)
+            database = database_url(request.param)
+        async with sql_backend(database, clock=lambda: time.time()) as sql:
+            counter = StatementCounter(sql.engine)
+            yield Real(request.param, sql, CountingBackend(sql), sql=sql, statements=counter)
             counter.close()
         return
     url: str = request.getfixturevalue("redis_url")

@@ -116,6 +116,7 @@ async def any_backend(
     elif kind == "cookie":
         yield CookieBackend()
     elif kind in ("sqlite", "postgres", "mysql"):
+        pytest.importorskip("sqlalchemy")
         from tests.sql_support import database_url, sql_backend, sqlite_url
 
         if kind == "sqlite":
