@@ -268,7 +268,8 @@ class SQLBackend(SessionBackend):
         if self._sqlite_file:
             return (
                 f"the SQL session backend failed ({name}) on the SQLite file {self._sqlite_file}: "
-                "check that it is writable and that no process holds its lock for long"
+                f"check that it is writable, that the table {self.table.fullname} exists and "
+                "that no process holds its lock for long"
             )
         return (
             f"the SQL session backend failed ({name}); check that the database is reachable and "
