@@ -45,6 +45,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("ours_memory", "ours: memory", OURS_VENV, BARE, ours=True),
     Contender("ours_cookie", "ours: cookie", OURS_VENV, BARE, ours=True),
     Contender("ours_redis", "ours: Redis", OURS_VENV, BARE, redis=True, ours=True),
+    Contender("ours_sqlite", "ours: SQLite", OURS_VENV, BARE, ours=True),
+    Contender("ours_postgres", "ours: PostgreSQL", OURS_VENV, BARE, ours=True),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),
     Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE, sessions=False),

@@ -54,7 +54,8 @@ if fresh_venv ours; then
         # measured from source; contenders whose imports fail are reported as skipped.
         say "WARNING: 'pip install -e .[all]' failed; using the source tree as it is"
     fi
-    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" matplotlib "${SERVER_PACKAGES[@]}"
+    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" "sqlalchemy[asyncio]" \
+        aiosqlite asyncpg matplotlib "${SERVER_PACKAGES[@]}"
     venv_stamp >"$VENVS/ours/.stamp"
 fi
 
