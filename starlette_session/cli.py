@@ -42,18 +42,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = None) -> list[str]:
     """The statements that create the session table and its index in ``dialect``."""
     from sqlalchemy.dialects import mysql, postgresql, sqlite
-    from sqlalchemy.schema import CreateIndex, CreateTable
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
     from starlette_session.backends._sql_dialects import build_table
 
-    compiler = {
+    compilers: dict[str, Dialect] = {
         "sqlite": sqlite.dialect(),
-        "postgresql": postgresql.dialect(),
+        "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
         "mysql": mysql.dialect(),
         "mariadb": mysql.dialect(is_mariadb=True),
-    }[dialect]
+    }
+    compiler = compilers[dialect]
     created = build_table(table, schema)
-    statements = [CreateTable(created), *(CreateIndex(index) for index in created.indexes)]
+    statements: list[ExecutableDDLElement] = [CreateTable(created)]
+    statements += [CreateIndex(index) for index in created.indexes]
     compiled = (str(statement.compile(dialect=compiler)).strip() for statement in statements)
     return ["\n".join(line.rstrip() for line in sql.splitlines()) for sql in compiled]
 

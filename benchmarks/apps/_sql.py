@@ -5,8 +5,8 @@ PostgreSQL is the machine's (``$BENCH_POSTGRES_URL``, default
 created if missing. The SQLite file lives in a temporary directory removed at exit.
 """
 
-import atexit
 import asyncio
+import atexit
 import os
 import shutil
 import tempfile

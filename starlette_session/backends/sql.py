@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from starlette_session.backends.base import Replaced, SessionBackend
@@ -54,7 +55,7 @@ class SQLBackend(SessionBackend):
     :class:`SessionBackendError`. A connection found dead (the database restarted) is replaced
     and the operation tried once more within the same ``timeout``. ``clock`` is the time source
     of every expiry. On SQLite every new connection gets WAL mode, ``synchronous=NORMAL`` and a
-    busy timeout of ``timeout``, so several processes can share the file. The ``logged_in``
+    busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
     hint is ignored: a table evicts nothing, every row stays until it expires or is deleted.
     Expired rows are never returned; :meth:`purge_expired` deletes them.
     """
@@ -73,7 +74,7 @@ class SQLBackend(SessionBackend):
         self.clock = clock
         self.table = dialects.build_table(table, schema)
         dialect = engine.dialect
-        self._returning = dialect.update_returning
+        self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
         if dialect.name == "sqlite":
             self._setup_sqlite(engine)
@@ -87,7 +88,6 @@ class SQLBackend(SessionBackend):
         self._prepare_statements(dialect)
 
     def _setup_sqlite(self, engine: AsyncEngine) -> None:
-        # SQLite before 3.35 has no UPDATE ... RETURNING: the dialect says so, reads take two.
         self._sqlite_file = dialects.sqlite_file(engine.url.database)
         if self._sqlite_file is not None:
             dialects.check_writable_directory(self._sqlite_file)
@@ -159,8 +159,7 @@ class SQLBackend(SessionBackend):
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
         now = self._now()
-        params = {"k": key, "v": value, "expected": expected, "now": now}
-        params["exp"] = _expiry(now, ttl)
+        params = {"k": key, "v": value, "expected": expected, "now": now, "exp": _expiry(now, ttl)}
         replaced: Replaced = await self._run(self._replace, params, write=True)
         return replaced
 
@@ -196,8 +195,7 @@ class SQLBackend(SessionBackend):
 
     async def _has_table(self, conn: AsyncConnection) -> bool:
         def check(sync_conn: Any) -> bool:
-            inspector = sa.inspect(sync_conn)
-            return bool(inspector.has_table(self.table.name, schema=self.table.schema))
+            return bool(sa.inspect(sync_conn).has_table(self.table.name, self.table.schema))
 
         return await conn.run_sync(check)
 
@@ -214,7 +212,9 @@ class SQLBackend(SessionBackend):
             if deleted < batch_size:
                 return total
 
-    def purging(self, every: float = 3600.0, *, batch_size: int = 1000) -> Any:
+    def purging(
+        self, every: float = 3600.0, *, batch_size: int = 1000
+    ) -> AbstractAsyncContextManager[None]:
         """Purge expired rows every ``every`` seconds while the block runs, for an app's lifespan:
         ``async with backend.purging(every=3600): yield``. The first purge comes after a random
         part of ``every``, so that several workers spread out; a failure is logged and tried
