@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette_session.backends import MemoryBackend, SessionBackend
 
@@ -75,7 +76,7 @@ def redis(url: str) -> Storage:
     return Storage(RedisBackend(client), lifespan, "Redis")
 
 
-def database(url: str) -> Storage:
+def database(url: str, **engine_options: Any) -> Storage:
     """Sessions in a SQL database (SQLite, PostgreSQL, MariaDB/MySQL): the table is created at
     start-up if missing, and expired rows are purged every hour."""
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -83,7 +84,7 @@ def database(url: str) -> Storage:
     from starlette_session.backends import SQLBackend
 
     scheme, separator, rest = url.partition("://")
-    engine = create_async_engine(_DRIVERS.get(scheme, scheme) + separator + rest)
+    engine = create_async_engine(_DRIVERS.get(scheme, scheme) + separator + rest, **engine_options)
     backend = SQLBackend(engine)
 
     @asynccontextmanager
@@ -101,7 +102,8 @@ def database(url: str) -> Storage:
 def sqlite(path: Path) -> Storage:
     """Sessions in a SQLite file, created with its directory if missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    storage = database(f"sqlite+aiosqlite:///{path}")
+    # One connection per process: requests queue in the pool, not in SQLite's busy handler.
+    storage = database(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
     return Storage(storage.backend, storage.lifespan, f"SQLite file {path}")
 
 
