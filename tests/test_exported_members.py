@@ -29,6 +29,7 @@ LAZY = {
         "MemcachedBackend": "aiomcache",
         "PymemcacheBackend": "pymemcache",
         "RedisBackend": "redis",
+        "SQLBackend": "sqlalchemy",
     },
 }
 #: Driver classes the original's backends module imported, served from ours on first use.
@@ -38,7 +39,7 @@ ORIGINAL_DRIVER_ALIASES = {
     "Memcache": ("pymemcache", "pymemcache.client.base.Client"),
     "AioMemcache": ("aiomcache", "aiomcache.client.Client"),
 }
-OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache", "pymemcache")
+OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache", "pymemcache", "sqlalchemy")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

@@ -1,6 +1,7 @@
 """The example shop: ``uvicorn examples.fastapi_app.main:app`` from the repository root.
 
-Sessions live in memory, or in Redis when ``REDIS_URL`` is set. Set ``SESSION_SECRET`` to 32+
+Sessions live in a SQLite file, or in Redis or PostgreSQL/MariaDB when ``REDIS_URL`` or
+``DATABASE_URL`` is set (see ``storages.py``). Set ``SESSION_SECRET`` to 32+
 random characters; without it a random key is generated, and sessions end when the server stops.
 """
 
@@ -11,14 +12,12 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from starlette_session import SessionMiddleware, SessionStore
-from starlette_session.backends import MemoryBackend, SessionBackend
 
-from . import api, pages
+from . import api, pages, storages
 from .models import ShopSession
 
 logger = logging.getLogger(__name__)
@@ -35,25 +34,21 @@ def session_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def create_app(*, redis_url: str | None = None, secret_key: str | None = None) -> FastAPI:
-    """The shop, with sessions in Redis at ``redis_url``, or in memory when it is None."""
-    backend: SessionBackend
-    client: Any = None
-    if redis_url:
-        import redis.asyncio  # the redis extra is only needed with REDIS_URL
-
-        from starlette_session.backends import RedisBackend
-
-        client = redis.asyncio.Redis.from_url(redis_url)
-        backend = RedisBackend(client)
-    else:
-        backend = MemoryBackend()
+def create_app(
+    *,
+    redis_url: str | None = None,
+    secret_key: str | None = None,
+    storage: storages.Storage | None = None,
+) -> FastAPI:
+    """The shop, with sessions in ``storage``; else in Redis at ``redis_url``, or in memory."""
+    if storage is None:
+        storage = storages.redis(redis_url) if redis_url else storages.memory()
+    backend, setup = storage.backend, storage.lifespan
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if client is not None:  # the application owns its Redis client
-            await client.aclose()
+        async with setup():  # creates the SQL table, closes the Redis client or SQL engine
+            yield
 
     app = FastAPI(title="Corner shop", summary="starlette-session example", lifespan=lifespan)
     app.add_middleware(
@@ -66,4 +61,4 @@ def create_app(*, redis_url: str | None = None, secret_key: str | None = None) -
     return app
 
 
-app = create_app(redis_url=os.environ.get("REDIS_URL") or None)
+app = create_app(storage=storages.from_environment())

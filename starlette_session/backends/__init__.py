@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from starlette_session.backends.memcached import MemcachedBackend
     from starlette_session.backends.pymemcache_backend import PymemcacheBackend
     from starlette_session.backends.redis import RedisBackend
+    from starlette_session.backends.sql import SQLBackend
 
 __all__ = [
     "AioMemcacheSessionBackend",
@@ -45,13 +46,15 @@ __all__ = [
     "RedisBackend",
     "RedisSessionBackend",
     "Replaced",
+    "SQLBackend",
     "SessionBackend",
     "UnknownPredefinedBackend",
 ]
 
-# Imported on first use, so that the package never requires the redis or memcached extra.
+# Imported on first use, so that the package never requires the redis, memcached or sql extra.
 _LAZY = {
     "RedisBackend": ("starlette_session.backends.redis", "RedisBackend"),
+    "SQLBackend": ("starlette_session.backends.sql", "SQLBackend"),
     "MemcachedBackend": ("starlette_session.backends.memcached", "MemcachedBackend"),
     "PymemcacheBackend": ("starlette_session.backends.pymemcache_backend", "PymemcacheBackend"),
     # The original module's driver imports, for code that took them from here.

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -241,6 +244,40 @@ def pymemcache_single_case(memcached_address: tuple[str, int]) -> Iterator[Backe
     yield from _pymemcache_case(memcached_address, pooled=False)
 
 
+@asynccontextmanager
+async def _sql_case(url: str) -> AsyncIterator[BackendCase]:
+    pytest.importorskip("sqlalchemy")
+    from tests.sql_support import sql_backend
+
+    clock = ManualClock(time.time())
+    async with sql_backend(url, clock=clock) as backend:
+        yield BackendCase(backend, _manual_elapse(clock))
+
+
+@pytest.fixture
+async def sqlite_case(tmp_path: Path) -> AsyncIterator[BackendCase]:
+    from tests.sql_support import sqlite_url
+
+    async with _sql_case(sqlite_url(tmp_path / "sessions.db")) as case:
+        yield case
+
+
+@pytest.fixture
+async def postgres_case() -> AsyncIterator[BackendCase]:
+    from tests.sql_support import database_url
+
+    async with _sql_case(database_url("postgres")) as case:
+        yield case
+
+
+@pytest.fixture
+async def mysql_case() -> AsyncIterator[BackendCase]:
+    from tests.sql_support import database_url
+
+    async with _sql_case(database_url("mysql")) as case:
+        yield case
+
+
 BACKENDS = [
     pytest.param("memory_case", id="memory"),
     pytest.param("redis_async_case", id="redis-async", marks=pytest.mark.redis),
@@ -255,7 +292,20 @@ BACKENDS = [
     pytest.param("memcached_case", id="memcached", marks=pytest.mark.memcached),
     pytest.param("pymemcache_pooled_case", id="pymemcache-pooled", marks=pytest.mark.memcached),
     pytest.param("pymemcache_single_case", id="pymemcache-single", marks=pytest.mark.memcached),
+    pytest.param("sqlite_case", id="sqlite"),
+    pytest.param("postgres_case", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql_case", id="mysql", marks=pytest.mark.mysql),
 ]
+
+
+SQL_BACKENDS = BACKENDS[-3:]
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_case(request: pytest.FixtureRequest) -> BackendCase:
+    """A :class:`SQLBackend` case on SQLite, PostgreSQL and MariaDB, with a manual clock."""
+    case: BackendCase = request.getfixturevalue(request.param)
+    return case
 
 
 @pytest.fixture(params=BACKENDS)

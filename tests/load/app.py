@@ -3,8 +3,10 @@
 Run by uvicorn in its own process (``uvicorn --factory tests.load.app:create_app``), configured
 through environment variables so the harness can start it like any deployment:
 
-- ``LOAD_BACKEND``: ``redis`` (default) or ``memory``;
+- ``LOAD_BACKEND``: ``redis`` (default), ``memory`` or ``sql``;
 - ``LOAD_REDIS_URL``: the Redis to use;
+- ``LOAD_DATABASE_URL``, ``LOAD_SQL_TABLE``: the SQL database and table to use (the table is
+  created at start-up by every worker, as an application without migrations would);
 - ``LOAD_REDIS_TIMEOUT``: seconds for connect, read and pool waits (default 0.5);
 - ``LOAD_MAX_ENTRIES``: the memory backend's bound (default 10000).
 
@@ -56,8 +58,17 @@ def create_app() -> FastAPI:
     """Build the app from the ``LOAD_*`` environment variables."""
     backend: SessionBackend
     redis_client: Any = None
-    if os.environ.get("LOAD_BACKEND", "redis") == "memory":
+    sql: Any = None
+    kind = os.environ.get("LOAD_BACKEND", "redis")
+    if kind == "memory":
         backend = MemoryBackend(max_entries=int(os.environ.get("LOAD_MAX_ENTRIES", "10000")))
+    elif kind == "sql":
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        from starlette_session.backends.sql import SQLBackend
+
+        engine = create_async_engine(os.environ["LOAD_DATABASE_URL"])
+        backend = sql = SQLBackend(engine, table=os.environ.get("LOAD_SQL_TABLE", "sessions"))
     else:
         import redis.asyncio
         import redis.exceptions
@@ -80,9 +91,13 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if sql is not None:
+            await sql.create_table()
         yield
         if redis_client is not None:
             await redis_client.aclose()
+        if sql is not None:
+            await sql.engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
     app.add_middleware(
@@ -111,6 +126,11 @@ def create_app() -> FastAPI:
     @app.get("/fields")
     async def read_fields(session: SessionHandle) -> dict[str, Any]:
         return dict(session)
+
+    @app.get("/worker")
+    async def worker(session: SessionHandle) -> dict[str, Any]:
+        """The session as this worker process (``pid``) sees it."""
+        return {"pid": os.getpid(), "fields": dict(session)}
 
     @app.post("/visit")
     async def visit(session: SessionHandle) -> dict[str, bool]:

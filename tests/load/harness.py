@@ -170,8 +170,9 @@ def _statuses(samples: Iterable[Sample]) -> dict[int, int]:
 class AppServer:
     """``tests.load.app`` under uvicorn in a subprocess, on a free loopback port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, workers: int = 1) -> None:
         self.env = env
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
@@ -183,7 +184,7 @@ class AppServer:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", "tests.load.app:create_app",
             "--host", HOST, "--port", str(self.port),
-            "--log-level", "warning", "--no-access-log",
+            "--log-level", "warning", "--no-access-log", "--workers", str(self.workers),
         ]  # fmt: skip
         env = {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT)}
         self._process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waits are async

@@ -1,4 +1,5 @@
-"""``backend``: a real session backend, parametrized over Redis, Valkey and memory.
+"""``backend``: a real session backend, parametrized over Redis, Valkey, memory, SQLite,
+PostgreSQL and MariaDB.
 
 The Redis parameter carries the ``redis`` marker and talks to the suite's redis-server through a
 client configured as ``docs/reliability.md`` recommends; the Valkey one the same with Valkey.
@@ -19,6 +20,8 @@ from tests.reliability.support import recommended_client
 from tests.servers import RedisServer, ServerNotFoundError, ValkeyServer, server_unavailable
 
 collect_ignore = []
+if importlib.util.find_spec("sqlalchemy") is None:
+    collect_ignore += ["test_sql_outages.py"]
 if importlib.util.find_spec("redis") is None:
     collect_ignore += ["test_bounded_waits.py", "test_outage_policy.py", "test_recovery.py"]
 elif importlib.util.find_spec("fastapi") is None:
@@ -30,11 +33,25 @@ elif importlib.util.find_spec("fastapi") is None:
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("valkey", marks=pytest.mark.valkey),
         pytest.param("memory"),
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
     ],
 )
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
     if request.param == "memory":
         yield MemoryBackend()
+        return
+    if request.param in ("sqlite", "postgres", "mysql"):
+        pytest.importorskip("sqlalchemy")
+        from tests.sql_support import database_url, sql_backend, sqlite_url
+
+        if request.param == "sqlite":
+            database = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
+        else:
+            database = database_url(request.param)
+        async with sql_backend(database) as sql:
+            yield sql
         return
     from starlette_session.backends.redis import RedisBackend
 

@@ -1,10 +1,10 @@
 """Fixtures for the security suite: real backends, a call-counting wrapper and an in-process client.
 
-- ``real`` (parametrized memory / Redis / Valkey): a real backend, a :class:`CountingBackend`
-  around it (the store talks to the wrapper, so every backend call is seen) and direct access to
-  what is stored.
-  On Redis, ``real.redis_commands()`` reads the server's own ``INFO commandstats``, so "no backend
-  call" is checked by the server too, not only by the wrapper.
+- ``real`` (parametrized memory / Redis / Valkey / SQLite / PostgreSQL / MariaDB): a real backend, a
+  :class:`CountingBackend` around it (the store talks to the wrapper, so every backend call is
+  seen) and direct access to what is stored. On Redis, ``real.redis_commands()`` reads the
+  server's own ``INFO commandstats``, and on SQL ``real.sql_statements()`` counts the statements
+  the engine sent, so "no backend call" is checked below the wrapper too.
 - :func:`build_app` wraps a small Starlette app, whose routes use the session the usual ways, in
   ``SessionMiddleware``; :class:`Client` calls it in-process (no threads, no cookie jar surprises:
   it keeps one session cookie and the test sees every raw header).
@@ -35,6 +35,9 @@ from starlette_session.backends import MemoryBackend, Replaced, SessionBackend
 
 if TYPE_CHECKING:
     import redis.asyncio
+
+    from starlette_session.backends.sql import SQLBackend
+    from tests.sql_support import StatementCounter
 
 __all__ = [
     "OLD_SECRET",
@@ -113,11 +116,14 @@ class Real:
     inner: SessionBackend
     counting: CountingBackend
     redis: redis.asyncio.Redis | None = None
+    sql: SQLBackend | None = None
+    statements: StatementCounter | None = None
     fake_time: FakeTime | None = None
     _baseline: Counter[str] = field(default_factory=Counter)
 
     def freeze_time(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Memory: let ``elapse`` move a fake clock. Redis keeps real time (its TTLs need it)."""
+        """Memory and SQL (whose clock is the app's): let ``elapse`` move a fake clock. Redis
+        keeps real time (its TTLs need it)."""
         if self.redis is None:
             self.fake_time = FakeTime(monkeypatch)
 
@@ -133,6 +139,8 @@ class Real:
         if self.redis is not None:
             keys = await self.redis.keys("*")
             return sorted(key.decode() if isinstance(key, bytes) else key for key in keys)
+        if self.sql is not None:
+            return await _live_sql_keys(self.sql)
         assert isinstance(self.inner, MemoryBackend)
         return sorted([key for key in list(self.inner._entries) if await self.inner.read(key)])
 
@@ -154,6 +162,8 @@ class Real:
 
     async def reset_counts(self) -> None:
         self.counting.calls.clear()
+        if self.statements is not None:
+            self.statements.reset()
         if self.redis is not None:
             self._baseline = await redis_command_counts(self.redis)
 
@@ -165,16 +175,35 @@ class Real:
         now.subtract(self._baseline)
         return +now
 
+    def sql_statements(self) -> Counter[str]:
+        """The statements sent since ``reset_counts``, by kind (empty unless SQL)."""
+        return self.statements.counts() if self.statements is not None else Counter()
+
     async def assert_untouched(self) -> None:
-        """No backend call since ``reset_counts``: seen by the wrapper and, on Redis, the server."""
+        """No backend call since ``reset_counts``: seen by the wrapper and, on Redis or SQL,
+        below it."""
         assert self.counting.calls == []
         assert await self.redis_commands() == Counter()
+        assert self.sql_statements() == Counter()
+
+
+async def _live_sql_keys(backend: SQLBackend) -> list[str]:
+    import sqlalchemy as sa
+
+    columns, now = backend.table.c, int(time.time() * 1000)
+    live = sa.or_(columns.expires_at.is_(None), columns.expires_at > now)
+    async with backend.engine.connect() as conn:
+        rows = await conn.execute(sa.select(columns.store_key).where(live))
+        return sorted(row[0] for row in rows)
 
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("valkey", id="valkey", marks=pytest.mark.valkey),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
 ]
 
 
@@ -184,6 +213,19 @@ async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
         # Wall-clock time (looked up at each call), so FakeTime moves this backend's clock too.
         inner = MemoryBackend(clock=lambda: time.time())
         yield Real("memory", inner, CountingBackend(inner))
+        return
+    if request.param in ("sqlite", "postgres", "mysql"):
+        pytest.importorskip("sqlalchemy")
+        from tests.sql_support import StatementCounter, database_url, sql_backend, sqlite_url
+
+        if request.param == "sqlite":
+            database = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
+        else:
+            database = database_url(request.param)
+        async with sql_backend(database, clock=lambda: time.time()) as sql:
+            counter = StatementCounter(sql.engine)
+            yield Real(request.param, sql, CountingBackend(sql), sql=sql, statements=counter)
+            counter.close()
         return
     # Valkey: the same client and backend; changes use the server's SET ... IFEQ.
     url: str = request.getfixturevalue(f"{request.param}_url")

@@ -101,6 +101,9 @@ ALL_BACKENDS = [
     pytest.param("memcached", id="memcached", marks=pytest.mark.memcached),
     pytest.param("legacy", id="legacy"),
     pytest.param("cookie", id="cookie"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
 ]
 
 
@@ -115,6 +118,16 @@ async def any_backend(
         yield LegacyBackend(DictBackend())
     elif kind == "cookie":
         yield CookieBackend()
+    elif kind in ("sqlite", "postgres", "mysql"):
+        pytest.importorskip("sqlalchemy")
+        from tests.sql_support import database_url, sql_backend, sqlite_url
+
+        if kind == "sqlite":
+            url = sqlite_url(request.getfixturevalue("tmp_path") / "sessions.db")
+        else:
+            url = database_url(kind)
+        async with sql_backend(url) as backend:
+            yield backend
     elif kind in ("redis", "valkey"):
         import redis.asyncio
 

@@ -276,6 +276,7 @@ async def test_ten_thousand_unknown_ids_store_nothing_and_send_no_cookie(real: R
     assert {name for name in real.counting.names()} <= {"read"}
     commands = await real.redis_commands()
     assert set(commands) <= {"getex", "get"}
+    assert set(real.sql_statements()) <= {"UPDATE", "SELECT"}  # reads only: no row written
 
 
 # 10. Revoking every session of a user.

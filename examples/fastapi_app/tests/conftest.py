@@ -1,4 +1,4 @@
-"""The example app under test, on the memory backend and on a real redis-server.
+"""The example app under test, on the memory backend, a SQLite file and a real redis-server.
 
 The server comes from the repository's test helpers (``tests.servers``): a private redis-server on
 a free port for each test, skipped when redis-server is not installed (failed in CI).
@@ -7,11 +7,13 @@ a free port for each test, skipped when redis-server is not installed (failed in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from examples.fastapi_app import storages
 from examples.fastapi_app.main import create_app
 from starlette_session.testing import SessionTester
 from tests.servers import RedisServer, ServerNotFoundError, server_unavailable
@@ -29,8 +31,11 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def app(request: pytest.FixtureRequest) -> FastAPI:
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> FastAPI:
+    if request.param == "sqlite":
+        storage = storages.sqlite(tmp_path / "sessions.db")
+        return create_app(storage=storage, secret_key=SECRET)
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     return create_app(redis_url=url, secret_key=SECRET)
 

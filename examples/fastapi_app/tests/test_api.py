@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 
 import httpx
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 
 from examples.fastapi_app import main
 from examples.fastapi_app.models import Flashes, ShopSession
-from starlette_session.backends import MemoryBackend, RedisBackend
+from starlette_session.backends import RedisBackend, SQLBackend
 from starlette_session.testing import SessionTester, find_session_middleware
 from tests.http_support import RedisCommands, serve
 
@@ -103,12 +104,16 @@ def reload_main(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Module
     importlib.reload(main)
 
 
-def test_the_default_app_runs_on_memory(
-    monkeypatch: pytest.MonkeyPatch, reload_main: Callable[[], ModuleType]
+def test_the_default_app_keeps_sessions_in_a_sqlite_file(
+    monkeypatch: pytest.MonkeyPatch, reload_main: Callable[[], ModuleType], tmp_path: Path
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SESSIONS_DB", str(tmp_path / "sessions.db"))
     module = reload_main()
-    assert isinstance(find_session_middleware(module.app).store.backend, MemoryBackend)
+    backend = find_session_middleware(module.app).store.backend
+    assert isinstance(backend, SQLBackend)
+    assert backend.engine.url.database == str(tmp_path / "sessions.db")
 
 
 @pytest.mark.redis

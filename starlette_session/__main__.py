@@ -1,0 +1,5 @@
+"""``python -m starlette_session``: see :mod:`starlette_session.cli`."""
+
+from starlette_session.cli import main
+
+raise SystemExit(main())
