@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"arguments", "session"},
     {"middleware"},
     {"dependencies", "testing", "telemetry", "events"},
+    {"cli"},
     {"__init__", "__main__"},
 ]
 
@@ -51,8 +52,9 @@ def imported(tree: ast.Module, name: str) -> set[str]:
             else:
                 continue
             for alias in node.names:
-                found.add(f"{base}.{alias.name}" if base else alias.name)
-                found.add(base)
+                submodule = f"{base}.{alias.name}" if base else alias.name
+                # `from package import submodule` imports the submodule; a name, the package.
+                found.add(submodule if submodule in TREES else base)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("starlette_session."):
