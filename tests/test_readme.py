@@ -19,7 +19,8 @@ BLOCK = re.compile(r"(?:<!-- (?P<source>\S+) -->\n)?```(?P<lang>\w*)\n(?P<code>.
 
 def readme_blocks() -> list[tuple[str | None, str, str]]:
     return [
-        (match["source"], match["lang"], match["code"]) for match in BLOCK.finditer(README.read_text())
+        (match["source"], match["lang"], match["code"])
+        for match in BLOCK.finditer(README.read_text())
     ]
 
 

@@ -37,6 +37,4 @@ app = Starlette(
         Route("/remember", remember, methods=["POST"]),
     ]
 )
-app.add_middleware(
-    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore()
-)
+app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore())

@@ -48,7 +48,9 @@ async def login(
     username = credentials.username.strip().lower()
     if not check_password(username, credentials.password):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    log_in(session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session))
+    log_in(
+        session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
+    )
     flash.flash(f"Welcome, {username}!", "success")
     return Me(username=username, cart=cart_view(shop))
 

@@ -87,7 +87,9 @@ async def login(
     if not check_password(username, password):
         flash.flash("Wrong user name or password.", "error")
         return see_other("/login")
-    log_in(session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session))
+    log_in(
+        session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
+    )
     flash.flash(f"Welcome, {username}!", "success")
     return see_other("/")
 
@@ -101,7 +103,7 @@ async def logout(session: SessionHandle) -> Response:
 
 @router.post("/sessions/revoke-others")
 async def revoke_other_sessions(request: Request, session: SessionHandle, flash: Flash) -> Response:
-    """"Log out everywhere else": every other session of this user ends now."""
+    """ "Log out everywhere else": every other session of this user ends now."""
     if session.user_id is None:
         return see_other("/login")
     ended = await panel_of(request).store.revoke_user_sessions(session.user_id, keep=session)

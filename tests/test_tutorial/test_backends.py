@@ -49,14 +49,14 @@ def test_cookie_keeps_no_server_state(load_sample: LoadSample) -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("name", ["redis", "redis_sync"])
+@pytest.mark.parametrize("name", ["docs_src.backends.redis", "docs_src.backends.redis_sync"])
 def test_redis(
     name: str, load_sample: LoadSample, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    sample = load_sample(f"docs_src.backends.{name}")
+    sample = load_sample(name)
     assert count_visits(sample.app) == [1, 2, 3]
-    if name == "redis_sync":
+    if name.endswith("redis_sync"):
         sample.client.close()
     server = redis.Redis.from_url(redis_url)
     [key] = server.keys("session:*")

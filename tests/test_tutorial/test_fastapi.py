@@ -24,7 +24,9 @@ def test_redis_app_costs_one_read_and_one_compare_and_set(
         assert commands.delta() == Counter({"set": 1})  # a new session: SET NX
         client.post("/cart", params={"item": "jam"})  # the first also loads the Lua script
         commands.delta()
-        assert client.post("/cart", params={"item": "fig"}).json() == {"items": ["tea", "jam", "fig"]}
+        assert client.post("/cart", params={"item": "fig"}).json() == {
+            "items": ["tea", "jam", "fig"]
+        }
         # GETEX, then EVALSHA of the compare-and-set script (which runs a GET and a SET).
         assert commands.delta() == Counter({"getex": 1, "evalsha": 1, "get": 1, "set": 1})
         assert client.get("/cart").json() == {"items": ["tea", "jam", "fig"]}
