@@ -6,7 +6,9 @@ Without chromium or playwright the tests are skipped locally and fail under CI.
 
 Fixtures, for more browser tests:
 
-- ``browser`` (session): the running Chromium.
+- ``browser`` (module): the running Chromium. Module-scoped on purpose: Playwright's sync API
+  keeps an asyncio loop running in the main thread while it is started, which would break every
+  async test that runs after it; write browser tests as sync tests, in modules of their own.
 - ``example_server`` (module): the example app on memory, with a fixed secret.
 - ``start_example(env)`` (function): a factory of more ``ExampleServer`` processes (Redis, the
   development key, ...), each stopped at the end of the test; ``.restart()`` restarts one.
@@ -57,7 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
     if shutil.which(executable) is None:

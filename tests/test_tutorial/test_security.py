@@ -4,6 +4,7 @@ page) that ``tests/security`` does not run already."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +58,25 @@ def test_rotation_re_issues_old_cookies_with_the_newest_key(
         assert client.post("/remember").json() == {}  # a cookie only the old key signed
 
 
+async def metadata(request: Request) -> JSONResponse:
+    session = await load_session(request)
+    return JSONResponse({"created_at": session.created_at, "user": session.user_id})
+
+
 def test_only_the_listed_keys_survive_a_log_in(load_sample: LoadSample) -> None:
     sample = load_sample("docs_src.security.login")
+    sample.app.add_route("/metadata", metadata)
     with TestClient(sample.app) as client:
         client.post("/remember", params={"cart": "tea", "language": "fr", "referrer": "ads"})
         before = client.cookies["session"]
+        created_at = client.get("/metadata").json()["created_at"]
+        time.sleep(1.1)  # a log-in one second later: a new creation time would differ
         after = client.post("/login", params={"user": "ann"}).json()
         assert after == {"cart": "tea", "language": "fr", "user": "ann"}
         assert client.cookies["session"] != before
         assert SessionTester(client).read() == after
+        # The metadata is not data: the creation time (absolute timeout) carries over.
+        assert client.get("/metadata").json() == {"created_at": created_at, "user": "ann"}
 
 
 def test_log_out_everywhere(load_sample: LoadSample) -> None:
