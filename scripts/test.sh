@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the project into .venv and run every check: ruff, mypy --strict, then pytest.
+# Install the project into .venv and run every check: ruff, mypy --strict, the documentation
+# build (mkdocs --strict: a dead link or a missing sample fails), then pytest.
 # This is the one test command, for newcomers and for CI (.ci/run) alike.
 #
 #   scripts/test.sh                   # everything
 #   scripts/test.sh -m "not slow" -x  # arguments go to pytest
 #
-# No server needs to be running: the fixtures start their own redis-server and memcached.
+# No server needs to be running: the fixtures start their own redis-server, memcached and
+# Chromium (the browser tests drive /usr/bin/chromium, or $CHROMIUM_BIN, through Playwright).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,7 +22,7 @@ if [[ ! -x .venv/bin/python ]]; then
     echo "==> creating .venv with $(command -v "${PYTHON:-python3}")"
     "${PYTHON:-python3}" -m venv .venv
 fi
-echo "==> installing starlette-session[all,dev] into .venv"
+echo "==> installing starlette-session[all,dev] (tests, docs, release tools) into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
 
@@ -36,11 +38,17 @@ if ! in_ci; then
         echo "note: memcached not found, so the memcached tests will be skipped" \
             "(apt-get install memcached)" >&2
     fi
+    if ! command -v "${CHROMIUM_BIN:-/usr/bin/chromium}" >/dev/null; then
+        echo "note: chromium not found, so the browser tests will be skipped" \
+            "(apt-get install chromium)" >&2
+    fi
 fi
 
 echo "==> ruff check"
 .venv/bin/ruff check .
 echo "==> mypy --strict"
 .venv/bin/mypy
+echo "==> mkdocs build --strict"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir site
 echo "==> pytest"
 .venv/bin/pytest "$@"

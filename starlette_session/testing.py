@@ -14,16 +14,19 @@
 The session is written through the application's own ``SessionStore`` and backend, exactly as a
 request would write it, so it works with every backend. With ``https_only=True`` build the client
 with ``base_url="https://testserver"``, since a ``Secure`` cookie is not sent over plain HTTP.
+
+It works with whichever HTTP client library Starlette's ``TestClient`` is built on: ``httpx2``
+(preferred by Starlette 1.10) or ``httpx``; nothing here imports either by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio.from_thread
-import httpx
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -83,8 +86,9 @@ class SessionTester:
             # Through the cookie jar as if the app had sent it, so the cookie gets the domain and
             # path the app's own Set-Cookie will later replace or expire (not a second cookie).
             header = self.middleware.cookie.set_cookie(value, None).decode("latin-1")
-            request = httpx.Request("GET", self.client.base_url)
-            response = httpx.Response(200, headers={"set-cookie": header}, request=request)
+            http = self._http_library()
+            request = http.Request("GET", self.client.base_url)
+            response = http.Response(200, headers={"set-cookie": header}, request=request)
             self.client.cookies.extract_cookies(response)
 
     def read(self) -> dict[str, Any]:
@@ -106,6 +110,11 @@ class SessionTester:
         """Forget the client's session cookie (the stored session is left alone)."""
         with contextlib.suppress(KeyError):
             self.client.cookies.delete(self.cookie_name)
+
+    def _http_library(self) -> Any:
+        # httpx2 or httpx: the library this TestClient is built on (Starlette 1.10 prefers httpx2
+        # and falls back to httpx), so the cookie jar gets objects of its own kind.
+        return importlib.import_module(type(self.client.cookies).__module__.partition(".")[0])
 
     def _run(self, function: Callable[[], Awaitable[T]]) -> T:
         with self._portal() as portal:

@@ -1,78 +1,59 @@
-"""The README's Python examples run, against a real redis-server, so they never rot."""
+"""Every code block of README.md is a copy of a file under docs_src/, and that file is run.
+
+Each block is preceded by ``<!-- docs_src/<path> -->`` naming its file. Python files are run by
+``tests/test_tutorial/``; the install commands by ``tests/release/`` (in fresh virtualenvs); the
+commands of "Try it" must name the repository's own executable scripts.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from pathlib import Path
-from typing import Any
 
-import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-from starlette.testclient import TestClient
-
-pytestmark = pytest.mark.redis
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(?:<!-- (?P<source>\S+) -->\n)?```(?P<lang>\w*)\n(?P<code>.*?)```", re.DOTALL)
 
 
-def readme_block(marker: str, redis_url: str) -> str:
-    """The README's one ```python block containing ``marker``, pointed at the test's Redis."""
-    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    (block,) = [block for block in blocks if marker in block]
-    block = block.replace("redis.asyncio.Redis()", f"redis.asyncio.Redis.from_url({redis_url!r})")
-    return block.replace('Redis(host="localhost")', f"Redis.from_url({redis_url!r})")
+def readme_blocks() -> list[tuple[str | None, str, str]]:
+    return [
+        (match["source"], match["lang"], match["code"])
+        for match in BLOCK.finditer(README.read_text())
+    ]
 
 
-def run_blocks(namespace: dict[str, Any], *code: str) -> dict[str, Any]:
-    for block in code:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    return namespace
+def test_every_block_is_a_copy_of_its_docs_src_file() -> None:
+    blocks = readme_blocks()
+    assert len(blocks) >= 4
+    for source, lang, code in blocks:
+        assert source is not None, f"a README block without its <!-- docs_src/... --> line:\n{code}"
+        assert source.startswith("docs_src/")
+        assert lang == {"py": "python", "sh": "sh"}[source.rsplit(".", 1)[1]]
+        assert code == (ROOT / source).read_text(), f"README block differs from {source}"
 
 
-def fastapi_example(redis_url: str) -> dict[str, Any]:
-    return run_blocks(
-        {"__name__": "readme_fastapi"},
-        readme_block("class Cart(BaseModel)", redis_url),
-        readme_block("async def login(", redis_url),
-    )
+def test_every_python_file_shown_is_run_by_a_tutorial_test() -> None:
+    tests = "".join(path.read_text() for path in (ROOT / "tests" / "test_tutorial").glob("*.py"))
+    for source, _, _ in readme_blocks():
+        assert source is not None
+        if source.endswith(".py"):
+            module = source.removesuffix(".py").replace("/", ".")
+            assert f'"{module}"' in tests, f"no test loads {module}"
 
 
-def test_fastapi_example_saves_the_typed_cart(redis_url: str) -> None:
-    namespace = fastapi_example(redis_url)
-    with TestClient(namespace["app"]) as client:
-        assert client.get("/cart").json() == {"items": [], "owner": None}
-        assert client.cookies.get("session") is None
-        assert client.post("/cart", params={"item": "apple"}).json()["items"] == ["apple"]
-        before = client.cookies.get("session")
-        assert client.post("/login", params={"user": "ann"}).json()["owner"] == "ann"
-        assert client.cookies.get("session") not in (None, before)
-        assert client.get("/cart").json() == {"items": ["apple"], "owner": "ann"}
-        assert client.post("/logout").json() == {"ok": True}
-        assert client.get("/cart").json() == {"items": [], "owner": None}
+def test_the_install_commands_are_the_ones_the_release_test_runs() -> None:
+    release_test = (ROOT / "tests" / "release" / "test_release.py").read_text()
+    for source, lang, _ in readme_blocks():
+        if lang == "sh" and source is not None and "install/from_" in source:
+            assert f'"{source}"' in release_test
 
 
-def test_testing_example_seeds_and_reads_back(redis_url: str) -> None:
-    namespace = fastapi_example(redis_url)
-    run_blocks(namespace, readme_block("SessionTester(client)", redis_url))
-
-
-def test_plain_starlette_example_counts_visits(redis_url: str) -> None:
-    namespace = run_blocks({"__name__": "readme_starlette"}, readme_block("load_session", ""))
-    with TestClient(namespace["app"]) as client:
-        assert client.get("/visit").json() == {"visits": 1}
-        assert client.get("/visit").json() == {"visits": 2}
-        assert client.get("/peek").json() == {"visits": 2}
-
-
-def test_original_api_example_runs(redis_url: str) -> None:
-    async def remember(request: Request) -> JSONResponse:
-        request.session["seen"] = True
-        return JSONResponse(request.session)
-
-    app = Starlette(routes=[Route("/", remember)])
-    run_blocks({"__name__": "readme_original", "app": app}, readme_block("cookie22", redis_url))
-    with TestClient(app) as client:
-        assert client.get("/").json() == {"seen": True}
-        assert "cookie22" in client.cookies
+def test_try_it_runs_the_repository_scripts() -> None:
+    for source, _, code in readme_blocks():
+        if source == "docs_src/install/try_it.sh":
+            for line in code.splitlines():
+                script = ROOT / shlex.split(line, comments=True)[0]
+                assert script.is_file(), script
+                assert os.access(script, os.X_OK), f"{script} is not executable"

@@ -109,7 +109,7 @@ def test_seed_replaces_the_clients_session(client: TestClient) -> None:
 
 
 def session_cookies(client: TestClient) -> list[str]:
-    return [cookie.value for cookie in client.cookies.jar if cookie.name == "session"]
+    return [str(cookie.value) for cookie in client.cookies.jar if cookie.name == "session"]
 
 
 def test_the_app_replaces_a_seeded_cookie(client: TestClient) -> None:

@@ -7,6 +7,7 @@ import hmac
 from starlette_session import Session
 
 from .models import ShopSession
+from .panel import LoginNote
 
 # Demo only: a real application checks a password hash (argon2, bcrypt) from its database.
 DEMO_USERS = {"alice": "wonderland", "bob": "builder"}
@@ -18,10 +19,16 @@ def check_password(username: str, password: str) -> bool:
     return hmac.compare_digest(password.encode(), (expected or "\0").encode()) and bool(expected)
 
 
-def log_in(session: Session, shop: ShopSession, username: str) -> None:
-    """Rotate the session id (no session fixation), keep the cart, remember the user."""
+def log_in(
+    session: Session, shop: ShopSession, username: str, *, fingerprint: str | None = None
+) -> None:
+    """Rotate the session id (no session fixation), keep the cart, remember the user.
+
+    ``fingerprint`` names the session before the log-in, for the panel to show the rotation.
+    """
     session.regenerate()
     session.set_user(username)
+    session.model(LoginNote).rotated_from = fingerprint
     shop.username = username
 
 

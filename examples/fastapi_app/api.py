@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from starlette_session import SessionHandle
 
 from .accounts import check_password, log_in, log_out
 from .models import CATALOG, CartView, Flash, FlashMessage, Product, Shop, cart_view
+from .panel import panel_of
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -40,12 +41,16 @@ async def me(shop: Shop) -> Me:
 
 
 @router.post("/login")
-async def login(credentials: Credentials, session: SessionHandle, shop: Shop, flash: Flash) -> Me:
+async def login(
+    request: Request, credentials: Credentials, session: SessionHandle, shop: Shop, flash: Flash
+) -> Me:
     """Log in: the session gets a new id and keeps its cart."""
     username = credentials.username.strip().lower()
     if not check_password(username, credentials.password):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    log_in(session, shop, username)
+    log_in(
+        session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
+    )
     flash.flash(f"Welcome, {username}!", "success")
     return Me(username=username, cart=cart_view(shop))
 

@@ -1,15 +1,14 @@
 """The example shop: ``uvicorn examples.fastapi_app.main:app`` from the repository root.
 
 Sessions live in a SQLite file, or in Redis or PostgreSQL/MariaDB when ``REDIS_URL`` or
-``DATABASE_URL`` is set (see ``storages.py``). Set ``SESSION_SECRET`` to 32+
-random characters; without it a random key is generated, and sessions end when the server stops.
+``DATABASE_URL`` is set (see ``storages.py``). The cookie is signed with ``SESSION_SECRET``;
+without it, with a development key kept in a git-ignored file, so restarts keep sessions locally
+(see ``secret.py`` for the rule that warns when that key is used beyond this machine).
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,19 +18,12 @@ from starlette_session import SessionMiddleware, SessionStore
 
 from . import api, pages, storages
 from .models import ShopSession
+from .panel import SessionPanel
+from .secret import Secret, session_secret
 
-logger = logging.getLogger(__name__)
-
-
-def session_secret() -> str:
-    secret = os.environ.get("SESSION_SECRET")
-    if secret:
-        return secret
-    logger.warning(
-        "SESSION_SECRET is not set: using a random key, so every session ends when the server "
-        "stops. Set SESSION_SECRET to 32+ random characters."
-    )
-    return secrets.token_urlsafe(32)
+COOKIE_NAME = "session"
+IDLE_TIMEOUT = 24 * 60 * 60  # a day without a visit ends the session
+ABSOLUTE_TIMEOUT = 7 * 24 * 60 * 60  # and a week after it began, however active
 
 
 def create_app(
@@ -50,12 +42,19 @@ def create_app(
         async with setup():  # creates the SQL table, closes the Redis client or SQL engine
             yield
 
+    secret = Secret(secret_key, "argument") if secret_key else session_secret()
+    store = SessionStore(
+        backend, model=ShopSession, idle_timeout=IDLE_TIMEOUT, absolute_timeout=ABSOLUTE_TIMEOUT
+    )
     app = FastAPI(title="Corner shop", summary="starlette-session example", lifespan=lifespan)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret_key or session_secret(),
-        store=SessionStore(backend, model=ShopSession),
+        secret_key=secret.value,
+        store=store,
+        cookie_name=COOKIE_NAME,
+        max_age=ABSOLUTE_TIMEOUT,  # the cookie does not outlive the session
     )
+    app.state.panel = SessionPanel(store, COOKIE_NAME, secret)
     app.include_router(pages.router)
     app.include_router(api.router)
     return app

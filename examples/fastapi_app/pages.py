@@ -17,6 +17,7 @@ from starlette_session import SessionHandle
 
 from .accounts import DEMO_USERS, check_password, log_in, log_out
 from .models import CATALOG, Flash, Shop, cart_view
+from .panel import panel_of
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -28,12 +29,13 @@ def see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, shop: Shop, flash: Flash) -> Response:
+async def home(request: Request, session: SessionHandle, shop: Shop, flash: Flash) -> Response:
     context = {
         "shop": shop,
         "cart": cart_view(shop),
         "products": list(CATALOG.values()),
         "messages": flash.pop_all(),
+        "panel": await panel_of(request).view(request, session),
     }
     return templates.TemplateResponse(request, "index.html", context)
 
@@ -58,7 +60,7 @@ async def remove_from_cart(product: Annotated[str, Form()], shop: Shop, flash: F
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(
-    request: Request, shop: Shop, flash: Flash, logged_out: bool = False
+    request: Request, session: SessionHandle, shop: Shop, flash: Flash, logged_out: bool = False
 ) -> Response:
     if shop.username:
         return see_other("/")
@@ -67,12 +69,14 @@ async def login_form(
         "messages": flash.pop_all(),
         "logged_out": logged_out,
         "demo_users": DEMO_USERS,
+        "panel": await panel_of(request).view(request, session),
     }
     return templates.TemplateResponse(request, "login.html", context)
 
 
 @router.post("/login")
 async def login(
+    request: Request,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     session: SessionHandle,
@@ -83,7 +87,9 @@ async def login(
     if not check_password(username, password):
         flash.flash("Wrong user name or password.", "error")
         return see_other("/login")
-    log_in(session, shop, username)
+    log_in(
+        session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
+    )
     flash.flash(f"Welcome, {username}!", "success")
     return see_other("/")
 
@@ -93,3 +99,13 @@ async def logout(session: SessionHandle) -> Response:
     log_out(session)
     # The session is gone, so this message cannot be a flash: the page is told in its URL.
     return see_other("/login?logged_out=1")
+
+
+@router.post("/sessions/revoke-others")
+async def revoke_other_sessions(request: Request, session: SessionHandle, flash: Flash) -> Response:
+    """ "Log out everywhere else": every other session of this user ends now."""
+    if session.user_id is None:
+        return see_other("/login")
+    ended = await panel_of(request).store.revoke_user_sessions(session.user_id, keep=session)
+    flash.flash(f"Logged out {ended} other session{'s' if ended != 1 else ''}.", "success")
+    return see_other("/")

@@ -131,18 +131,6 @@ def test_the_default_app_uses_redis_url(
     commands.close()
 
 
-def test_without_session_secret_a_key_is_generated_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.delenv("SESSION_SECRET", raising=False)
-    first, second = main.session_secret(), main.session_secret()
-    assert first != second
-    assert len(first) >= 32
-    assert "SESSION_SECRET is not set" in caplog.text
-    monkeypatch.setenv("SESSION_SECRET", SECRET)
-    assert main.session_secret() == SECRET
-
-
 @pytest.mark.redis
 async def test_redis_commands_over_real_http(redis_url: str) -> None:
     """Served by uvicorn: no command for the catalog, one to read the session."""

@@ -1,0 +1,40 @@
+"""What survives a log-in: the data is kept under a new id, unless the app drops it first."""
+
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from starlette_session import SessionMiddleware, SessionStore, load_session
+
+# Kept across a log-in (the visitor's own choices); everything else is dropped at log-in.
+KEPT_AT_LOGIN = ("cart", "language")
+
+
+async def login(request: Request) -> JSONResponse:
+    user = request.query_params["user"]  # (check the user's password here)
+    session = await load_session(request)
+    kept = {key: session[key] for key in KEPT_AT_LOGIN if key in session}
+    session.clear()  # nothing an anonymous visitor wrote carries over, unless listed above
+    session.update(kept)
+    session.regenerate()  # a new id: a cookie planted before the log-in is worth nothing
+    session.set_user(user)  # in the user's index, for revoke_user_sessions
+    session["user"] = user
+    return JSONResponse(dict(session))
+
+
+async def remember(request: Request) -> JSONResponse:
+    session = await load_session(request)
+    session.update(request.query_params)
+    return JSONResponse(dict(session))
+
+
+app = Starlette(
+    routes=[
+        Route("/login", login, methods=["POST"]),
+        Route("/remember", remember, methods=["POST"]),
+    ]
+)
+app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore())

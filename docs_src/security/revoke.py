@@ -1,0 +1,15 @@
+"""Log a user out everywhere, from outside a request: a password reset, a locked account."""
+
+import logging
+from typing import Any
+
+from starlette_session import SessionStore
+
+logger = logging.getLogger(__name__)
+
+
+async def log_out_everywhere(store: SessionStore[Any], user_id: str) -> int:
+    """End every session of ``user_id``; return how many were ended."""
+    sessions = await store.user_sessions(user_id)  # [SessionInfo(key, created_at), ...]
+    logger.info("ending %d sessions of a user", len(sessions))
+    return await store.revoke_user_sessions(user_id)  # no keep=: every session of the user

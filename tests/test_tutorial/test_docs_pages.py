@@ -1,0 +1,46 @@
+"""Every Python code block of the documentation pages includes a docs_src file that a test runs.
+
+A literal block could rot unnoticed; an include (``--8<-- "docs_src/<page>/<name>.py"``, expanded
+by pymdownx.snippets when the site is built) shows a file that ``tests/test_tutorial/`` imports
+and exercises. SECURITY.md's blocks, included whole in the Security page, are run by
+``test_security.py`` and ``tests/security/``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```", re.DOTALL | re.MULTILINE)
+INCLUDE = re.compile(r'--8<-- "(?P<path>docs_src/[\w/]+\.(?:py|sh))"\n')
+
+
+def test_every_python_block_includes_a_sample_that_a_test_runs() -> None:
+    tests = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
+    found = 0
+    for page in sorted((ROOT / "docs").glob("**/*.md")):
+        for block in FENCE.finditer(page.read_text()):
+            if block["lang"] not in ("python", "py"):
+                continue
+            include = INCLUDE.fullmatch(block["code"])
+            assert include, (
+                f"{page.name}: a literal Python block; move it to docs_src/<page>/<name>.py, "
+                f'include it with --8<-- "docs_src/...", and run it in tests/test_tutorial/:\n'
+                f"{block['code']}"
+            )
+            path = include["path"]
+            assert (ROOT / path).is_file(), f"{page.name} includes {path}, which does not exist"
+            module = path.removesuffix(".py").replace("/", ".")
+            assert f'"{module}"' in tests, f"{page.name} shows {path}, which no test loads"
+            found += 1
+    assert found >= 20
+
+
+def test_every_docs_src_file_is_shown_somewhere() -> None:
+    shown = "".join(page.read_text() for page in (ROOT / "docs").glob("**/*.md"))
+    shown += (ROOT / "README.md").read_text()
+    for sample in sorted((ROOT / "docs_src").glob("**/*.*")):
+        if sample.suffix in (".py", ".sh") and sample.name != "__init__.py":
+            path = sample.relative_to(ROOT).as_posix()
+            assert path in shown, f"{path} is not shown on any page"
