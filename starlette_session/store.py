@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.commit import EXPIRE_COOKIE, CommitExecutor, CookieUpdate
+from starlette_session.commit import EXPIRE_COOKIE, CookieUpdate
 from starlette_session.cookies import CookieSettings
 from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import (
@@ -24,10 +24,9 @@ from starlette_session.exceptions import (
     SessionModelNotConfiguredError,
     SessionSetupError,
 )
-from starlette_session.keys import StoreKeys
-from starlette_session.lifetimes import Lifetimes
-from starlette_session.loading import OldCookieLoader, SessionLoader
-from starlette_session.plan import CommitRules, CookieAction, plan_commit
+from starlette_session.loading import OldCookieLoader
+from starlette_session.parts import StoreParts, build_parts
+from starlette_session.plan import CookieAction, plan_commit
 from starlette_session.signing import CookieSigner
 from starlette_session.state import StatefulDict
 from starlette_session.typed import Migrate, TypedViews
@@ -43,16 +42,6 @@ M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 logger = logging.getLogger("starlette_session")
-
-
-class _Bound(NamedTuple):
-    """What the store builds once it knows the middleware's keys and cookie."""
-
-    keys: StoreKeys
-    loader: SessionLoader
-    rules: CommitRules
-    executor: CommitExecutor
-    users: UserIndex | None
 
 
 class SessionStore(Generic[ModelT]):
@@ -110,7 +99,7 @@ class SessionStore(Generic[ModelT]):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
             raise ValueError("key_prefix must be printable ASCII without spaces")
-        self.backend: SessionBackend | CookieBackend = (
+        self._backend: SessionBackend | CookieBackend = (
             backend if backend is not None else MemoryBackend()
         )
         self.model = model
@@ -125,7 +114,8 @@ class SessionStore(Generic[ModelT]):
         self.max_user_sessions = max_user_sessions
         self._views = TypedViews(migrate)
         self._signer: CookieSigner | None = None
-        self._bound: _Bound | None = None
+        self._bound: StoreParts | None = None
+        self._binding: tuple[CookieSigner, CookieSettings, OldCookieLoader | None] | None = None
 
     def bind(
         self,
@@ -141,47 +131,30 @@ class SessionStore(Generic[ModelT]):
         self._signer = signer
         if self._idle_follows_max_age and cookie.max_age is not None:
             self.idle_timeout = max(1, cookie.max_age)
-        backend = self.backend
-        cookie_only = isinstance(backend, CookieBackend)
-        cookie_limit = backend.max_size if isinstance(backend, CookieBackend) else 0
-        server = backend if isinstance(backend, SessionBackend) else None
-        keys = StoreKeys(signer, self.key_prefix)
-        lifetimes = Lifetimes(self.idle_timeout, self.absolute_timeout, cookie.max_age)
-        users = None
-        if server is not None:
-            recheck = self.idle_timeout or self.absolute_timeout or DEFAULT_LIFETIME
-            users = UserIndex(
-                server, keys, max_sessions=self.max_user_sessions, recheck_after=recheck
-            )
-        self._bound = _Bound(
-            keys=keys,
-            loader=SessionLoader(
-                backend=server,
-                keys=keys,
-                lifetimes=lifetimes,
-                cookie_name=cookie.name,
-                degrade_on_error=self.on_backend_error == "anonymous",
-                old_cookies=old_cookies,
-            ),
-            rules=CommitRules(lifetimes, self.max_size, self.save_on_error, cookie_only),
-            executor=CommitExecutor(
-                backend=server,
-                keys=keys,
-                users=users,
-                cookie=cookie,
-                cookie_limit=cookie_limit,
-                max_size=self.max_size,
-                strict=self.strict,
-            ),
-            users=users,
-        )
+        self._binding = (signer, cookie, old_cookies)
+        self._build()
+
+    @property
+    def backend(self) -> SessionBackend | CookieBackend:
+        """Where sessions live (it may be replaced, before or after the store is in use)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: SessionBackend | CookieBackend) -> None:
+        self._backend = backend
+        if self._bound is not None:
+            self._build()
+
+    def _build(self) -> None:
+        assert self._binding is not None  # noqa: S101 - called once bound
+        self._bound = build_parts(self, *self._binding)
 
     @property
     def signer(self) -> CookieSigner:
         """The signer of the middleware this store is bound to."""
         return self._parts().keys.signer
 
-    def _parts(self) -> _Bound:
+    def _parts(self) -> StoreParts:
         if self._bound is None:
             raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
         return self._bound

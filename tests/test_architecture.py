@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"loading", "user_index", "typed"},
     {"plan"},
     {"commit"},
+    {"parts"},
     {"store"},
     {"arguments", "session"},
     {"middleware"},

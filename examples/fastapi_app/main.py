@@ -8,7 +8,6 @@ without it, with a development key kept in a git-ignored file, so restarts keep 
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 

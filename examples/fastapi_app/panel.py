@@ -79,6 +79,10 @@ def fingerprint(store_key: str) -> str:
 
 def describe_backend(backend: object) -> str:
     name = type(backend).__name__
+    if name == "SQLBackend":
+        dialect = backend.engine.dialect.name  # type: ignore[attr-defined]
+        database = {"sqlite": "a SQLite file", "postgresql": "PostgreSQL"}.get(dialect, dialect)
+        return f"{database} (kept across restarts)"
     return {
         "MemoryBackend": "memory (this process: lost when it stops)",
         "RedisBackend": "Redis",

@@ -2,8 +2,10 @@
 
 ``ExampleServer(env)`` starts ``python -m uvicorn examples.fastapi_app.main:app`` from the
 repository root with the given environment (``REDIS_URL``, ``SESSION_SECRET``,
-``SESSION_SECRET_FILE``); ``restart()`` stops the process and starts a new one on the same port,
-as a deploy does. Used as a context manager, it is stopped when the block ends.
+``SESSION_SECRET_FILE``, ``SESSIONS_DB``); without ``REDIS_URL`` or ``DATABASE_URL`` its
+sessions go to a SQLite file of its own in a temporary directory. ``restart()`` stops the process
+and starts a new one on the same port and file, as a deploy does. Used as a context manager, it is
+stopped when the block ends.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,8 +31,11 @@ class ExampleServer:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"SESSION_SECRET", "SESSION_SECRET_FILE", "REDIS_URL"}
+            if key
+            not in {"SESSION_SECRET", "SESSION_SECRET_FILE", "REDIS_URL", "DATABASE_URL"}
         }
+        self._directory = tempfile.TemporaryDirectory(prefix="example-sessions-")
+        self.env["SESSIONS_DB"] = str(Path(self._directory.name) / "sessions.db")
         self.env.update(env or {})
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None

@@ -200,14 +200,19 @@ def test_the_cart_survives_a_restart_with_redis_and_the_development_key(
     assert key_file.read_text() == key
 
 
-def test_the_memory_backend_forgets_on_restart_as_its_panel_says(
+def test_the_cart_survives_a_restart_with_sqlite_the_default(
     new_context: NewContext, start_example: StartExample
 ) -> None:
     server = start_example({"SESSION_SECRET": "browser-restart-secret-0123456789abcdefghij"})
     page = new_context(server.url).new_page()
     page.goto("/")
-    assert "lost when it stops" in panel_text(page, "panel-backend")
+    assert "SQLite file (kept across restarts)" in panel_text(page, "panel-backend")
     add_to_cart(page, "Sourdough loaf")
+    fingerprint = panel_text(page, "panel-fingerprint")
+
     server.restart()
+
     page.reload()
-    assert page.get_by_text("Your cart is empty.").is_visible()
+    assert page.get_by_role("heading", name="Your cart (1)").is_visible()
+    assert page.locator("aside.cart").get_by_text("Sourdough loaf").is_visible()
+    assert panel_text(page, "panel-fingerprint") == fingerprint

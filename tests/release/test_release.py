@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VERSION = "1.0.0"
 WHEEL = f"starlette_session-{VERSION}-py3-none-any.whl"
 SDIST = f"starlette_session-{VERSION}.tar.gz"
-# What the example app needs besides the package's fastapi extra (scripts/run-example.sh).
-EXAMPLE_NEEDS = ["uvicorn", "jinja2", "python-multipart"]
+# What the example app needs besides the fastapi extra: its server, templates, forms and SQLite.
+EXAMPLE_NEEDS = ["uvicorn", "jinja2", "python-multipart", "sqlalchemy[asyncio]", "aiosqlite"]
 
 
 def run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -37,7 +37,11 @@ def test_a_new_visitor_has_no_session_yet(client: TestClient, app: FastAPI) -> N
         assert "none yet" in html
         assert "Your active sessions" not in html
     backend = type(find_session_middleware(app).store.backend).__name__
-    expected = {"MemoryBackend": "memory (this process", "RedisBackend": "Redis"}[backend]
+    expected = {
+        "MemoryBackend": "memory (this process",
+        "RedisBackend": "Redis",
+        "SQLBackend": "SQLite file (kept across restarts)",
+    }[backend]
     assert expected in html
     assert "session" not in client.cookies
 
