@@ -31,8 +31,7 @@ class ExampleServer:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key
-            not in {"SESSION_SECRET", "SESSION_SECRET_FILE", "REDIS_URL", "DATABASE_URL"}
+            if key not in {"SESSION_SECRET", "SESSION_SECRET_FILE", "REDIS_URL", "DATABASE_URL"}
         }
         self._directory = tempfile.TemporaryDirectory(prefix="example-sessions-")
         self.env["SESSIONS_DB"] = str(Path(self._directory.name) / "sessions.db")
