@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import anyio.from_thread
 from starlette.requests import HTTPConnection
 
+from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import (
     SessionError,
     SessionMiddlewareMissingError,
@@ -119,16 +120,17 @@ class Session(StatefulDict):
         self._data_for_write()
         self.state.set_user(None if user_id is None else str(user_id))
 
-    def set_lifetime(self, seconds: int | None) -> None:
+    def set_lifetime(self, lifetime: Duration | None) -> None:
         """Give this session its own lifetime ("remember me").
 
-        ``seconds`` sets both the cookie's Max-Age and the server-side idle timeout; ``None``
-        makes a browser-session cookie (no Max-Age) with the store's idle timeout.
+        ``lifetime`` (seconds, a float such as ``timedelta.total_seconds()``, or a ``timedelta``;
+        rounded up to whole seconds) sets both the cookie's Max-Age and the server-side idle
+        timeout; ``None`` makes a browser-session cookie (no Max-Age) with the store's idle
+        timeout.
         """
-        if seconds is not None and seconds <= 0:
-            raise ValueError("a session lifetime must be positive, or None")
+        whole = seconds(lifetime, name="lifetime", allow_none=True)
         self._data_for_write()
-        self.state.set_lifetime(seconds)
+        self.state.set_lifetime(whole)
 
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
         """Give the session a new id when it is saved (call it at log-in).

@@ -453,7 +453,7 @@ async def test_set_lifetime_sets_the_cookie_max_age_and_none_makes_a_browser_coo
 
 def test_set_lifetime_refuses_a_non_positive_lifetime() -> None:
     session = Session(SessionStore(), None)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="lifetime must be at least one second"):
         session.set_lifetime(0)
 
 

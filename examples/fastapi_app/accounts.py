@@ -24,9 +24,11 @@ def log_in(
 ) -> None:
     """Rotate the session id (no session fixation), keep the cart, remember the user.
 
-    ``fingerprint`` names the session before the log-in, for the panel to show the rotation.
+    Only the cart survives the log-in: anything else the anonymous session held (which someone
+    else may have planted) is dropped. ``fingerprint`` names the session before the log-in, for
+    the panel to show the rotation.
     """
-    session.regenerate()
+    session.regenerate(keep=["cart"])
     session.set_user(username)
     session.model(LoginNote).rotated_from = fingerprint
     shop.username = username
