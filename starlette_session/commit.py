@@ -7,7 +7,9 @@ cannot lose an acknowledged change or bring an ended session back:
 - A change is a compare-and-set on the bytes loaded. When another request saved first, the
   top-level fields this request changed are applied to what is stored now and the write is tried
   again (strict mode: refused); when the session is gone, nothing is written (409).
-- A user is added to the per-user index *before* a session is written with that user.
+- A user is added to the per-user index *before* a session is written with that user, and after
+  the write the index is checked again: if the user's sessions were revoked since the request
+  began, what was written is deleted (409).
 - A new id (log-in) creates the new entry, then retires the old one with a compare-and-set to
   :data:`~starlette_session.records.RETIRED`: changes other requests made to the old entry
   meanwhile are merged into the new one first, and if the old entry was destroyed (log-out,
@@ -39,7 +41,7 @@ from starlette_session.records import (
     merge_records,
 )
 from starlette_session.state import SessionState
-from starlette_session.user_index import UserIndex
+from starlette_session.user_index import REVOKED_MESSAGE, UserIndex
 
 __all__ = ["EXPIRE_COOKIE", "CommitExecutor", "CookieUpdate"]
 
@@ -131,8 +133,10 @@ class CommitExecutor:
         assert plan.raw is not None  # noqa: S101
         user = _user(plan)
         if plan.user_changed and user is not None:
-            await self._index(user, key, plan.ttl)
+            await self._index(user, key, plan.ttl, state)
         raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
+        if plan.user_changed and user is not None:
+            await self._check_not_revoked(user, key, state)
         state.written(raw, plan.meta)
         if plan.user_changed:
             if state.loaded_user and self.users is not None:
@@ -185,7 +189,7 @@ class CommitExecutor:
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
             if user is not None:
-                await self._index(user, key, plan.ttl)
+                await self._index(user, key, plan.ttl, state)
             if await backend.create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
@@ -198,6 +202,8 @@ class CommitExecutor:
             raw = retired
             if state.loaded_user and self.users is not None:
                 await self.users.remove(state.loaded_user, [old_key])
+        if user is not None:
+            await self._check_not_revoked(user, key, state)
         state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta)
         state.indexed_as(user)
         return session_id
@@ -240,9 +246,16 @@ class CommitExecutor:
         await backend.delete(key)
         raise SessionConflictError("the session kept changing under this request; nothing saved")
 
-    async def _index(self, user: str, key: str, ttl: int) -> None:
+    async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> None:
         assert self.users is not None  # noqa: S101 - server-side backends have an index
-        await self.users.add(user, key, ttl)
+        await self.users.add(user, key, ttl, since=state.since)
+
+    async def _check_not_revoked(self, user: str, key: str, state: SessionState) -> None:
+        """After writing ``key`` with ``user``: undo it if the user was revoked meanwhile."""
+        assert self.users is not None  # noqa: S101 - server-side backends have an index
+        if await self.users.revoked_since(user, state.since):
+            await self._server().delete(key)
+            raise SessionDestroyedError(REVOKED_MESSAGE)
 
     async def _current(self, state: SessionState) -> bool:
         """Whether the session's entry is still there (not deleted, not moved to a new id)."""

@@ -65,6 +65,7 @@ class SessionLoader:
 
     async def load(self, state: SessionState, cookie: str | None) -> dict[str, Any]:
         """Fill ``state`` from ``cookie`` and the backend; return the session's data."""
+        state.began(time.time())
         unsigned = None
         if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept
             unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)

@@ -33,6 +33,9 @@ class SessionState:
     key_index = 0
     #: The user the stored session belonged to when loaded.
     loaded_user: str | None = None
+    #: When this request began to use the session (Unix time): a log-in committed by a request
+    #: that began before its user's sessions were revoked is refused.
+    since = 0.0
     #: A new id is due at commit (log-in, an old signing key, data that had to be dropped).
     rotate = False
     destroyed = False
@@ -84,6 +87,14 @@ class SessionState:
         self.issued_at, self.key_index, self.rotate = issued_at, key_index, rotate
         self.loaded_user = self.user
         self.loaded = True
+
+    def began(self, at: float) -> None:
+        """The request began to use the session at ``at``."""
+        self.since = at
+
+    def saw_revocation(self, at: float) -> None:
+        """This request revoked its user's other sessions at ``at`` (and may log in after)."""
+        self.since = max(self.since, at)
 
     def found_moved(self) -> None:
         """The cookie's session was just given a new id by another request (a log-in)."""

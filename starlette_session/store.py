@@ -235,7 +235,10 @@ class SessionStore(Generic[ModelT]):
         concurrent request was moving to a new id.
         """
         kept = keep.state.store_key if keep is not None else None
-        return await self._users().revoke(user_id, keep=kept)
+        revoked, at = await self._users().revoke(user_id, keep=kept)
+        if keep is not None:
+            keep.state.saw_revocation(at)  # it may log in again (a new id) in this request
+        return revoked
 
     # Typed views
 

@@ -1,12 +1,17 @@
 """Which sessions belong to which user, so that all of a user's sessions can be revoked.
 
 Each user has one small record (``<prefix>user:<keyed hash of the user id>``) mapping the store
-keys of their sessions to the time after which each is checked again. Its rules make
-``revoke_user_sessions`` complete:
+keys of their sessions to the time after which each is checked again, and the time of the last
+revocation. Its rules make ``revoke_user_sessions`` complete:
 
 - **Listed before usable.** A session's key is added to its user's index *before* the session is
   written with that user, so no logged-in session ever exists unlisted, whatever fails or runs
   in between.
+- **No log-in through a revocation.** A revocation stamps the index first, then deletes every
+  session it lists. A request that began before that stamp cannot add a session to the index,
+  and after writing one it checks the stamp again (:meth:`UserIndex.revoked_since`) and deletes
+  what it wrote: a log-in that checked the old password before a password change does not
+  outlive the change.
 - **Kept until gone.** The record has no time to live (a backend that must evict drops sessions
   first; see ``SessionBackend.eviction_warning``). A key leaves it only once its session is
   known to be gone: deleted by log-out or revocation, or found expired when its check time has
@@ -28,20 +33,34 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend
-from starlette_session.exceptions import SessionConflictError
+from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from starlette_session.keys import StoreKeys
 from starlette_session.records import RETIRED, RETIRED_TTL, decode_record, encode_record
 
-__all__ = ["SessionInfo", "UserIndex"]
+__all__ = ["REVOKED_MESSAGE", "IndexRecord", "SessionInfo", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
 #: A failed compare-and-set means another request updated the index, so retrying makes progress;
 #: with N concurrent log-ins of one user the last needs N attempts.
 MAX_WRITE_ATTEMPTS = 64
+#: How long an index that lists nothing keeps its revocation stamp: far longer than any request.
+REVOKED_TTL = 3600
+REVOKED_MESSAGE = (
+    "this user's sessions were revoked while this request ran; its log-in was not saved"
+)
 
 Entries = dict[str, int]
-#: A change of a user's entries, applied in a compare-and-set loop (so it may run more than once).
-Change = Callable[[Entries], Awaitable[Entries]]
+
+
+class IndexRecord(NamedTuple):
+    """A user's index: store key -> when to check it again; and when it was last revoked."""
+
+    entries: Entries
+    revoked_at: float = 0.0
+
+
+#: A change of a user's index, applied in a compare-and-set loop (so it may run more than once).
+Change = Callable[[IndexRecord], Awaitable[IndexRecord]]
 
 
 class SessionInfo(NamedTuple):
@@ -73,18 +92,14 @@ class UserIndex:
         """The backend key of a user's index under one signing key (never the raw user id)."""
         return self.keys.user_key(user_id, key_index)
 
-    async def entries(self, user_id: str) -> Entries:
-        """Every key listed for ``user_id``, under every signing key, with its check time."""
+    async def sessions(self, user_id: str) -> list[str]:
+        """The store keys listed for ``user_id`` under every signing key (some may have ended)."""
         found: Entries = {}
         for key_index in range(self.keys.key_count):
             raw = await self.backend.read(self.index_key(user_id, key_index))
-            for key, check_at in _decode(raw).items():
+            for key, check_at in _decode(raw).entries.items():
                 found.setdefault(key, check_at)
-        return found
-
-    async def sessions(self, user_id: str) -> list[str]:
-        """The store keys listed for ``user_id`` (some may have ended since)."""
-        return list(await self.entries(user_id))
+        return list(found)
 
     async def user_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions listed for ``user_id`` that still belong to that user."""
@@ -97,22 +112,32 @@ class UserIndex:
                 sessions.append(SessionInfo(key, created if isinstance(created, int) else None))
         return sessions
 
-    async def revoke(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete every session listed for ``user_id`` but ``keep``; return how many were live.
+    async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[int, float]:
+        """End every session of ``user_id`` but ``keep``: stamp the index, then delete every
+        session it lists. Return how many were live, and the stamp."""
+        now = time.time()
+        listed: Entries = {}
 
-        Keys whose sessions were not there stay listed until their check time: one may belong to
-        a log-in that is writing it right now, which must stay revocable.
-        """
-        keys = [key for key in await self.sessions(user_id) if key != keep]
+        async def stamp(index: IndexRecord) -> IndexRecord:
+            listed.clear()
+            listed.update(index.entries)
+            return index._replace(revoked_at=max(index.revoked_at, now))
+
+        await self._update(self.index_key(user_id), stamp)
+        keys = [key for key in {*listed, *await self.sessions(user_id)} if key != keep]
         live = [key for key in keys if await self._alive(key)]
         await self.backend.delete(*keys)
+        # Keys found absent stay listed until their check time: one may belong to a log-in that
+        # is writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
-        return len(live)
+        return len(live), now
 
-    async def add(self, user_id: str, key: str, ttl: int) -> None:
+    async def add(self, user_id: str, key: str, ttl: int, *, since: float) -> None:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now.
 
-        Call it before the session is written with this user.
+        Call it before the session is written with this user, by a request that began at
+        ``since``; it raises :class:`SessionDestroyedError` if the user's sessions were revoked
+        after that.
         """
         if not self._eviction_checked:
             self._eviction_checked = True
@@ -122,11 +147,13 @@ class UserIndex:
         older = [self.index_key(user_id, index) for index in range(1, self.keys.key_count)]
         folded: Entries = {}
         for old_key in older:
-            folded.update(_decode(await self.backend.read(old_key)))
+            folded.update(_decode(await self.backend.read(old_key)).entries)
         alive: dict[str, bool] = {}
 
-        async def update(entries: Entries) -> Entries:
-            now = int(time.time())
+        async def update(index: IndexRecord) -> IndexRecord:
+            if index.revoked_at > since:
+                raise SessionDestroyedError(REVOKED_MESSAGE)
+            entries, now = index.entries, int(time.time())
             for listed, check_at in folded.items():
                 entries.setdefault(listed, check_at)
             entries.pop(key, None)
@@ -144,19 +171,24 @@ class UserIndex:
                 await self.backend.delete(*excess)
                 for listed in excess:
                     del entries[listed]
-            return entries
+            return index
 
         await self._update(self.index_key(user_id), update)
         for old_key in older:
             await self._update(old_key, _emptied)
+
+    async def revoked_since(self, user_id: str, since: float) -> bool:
+        """Whether the user's sessions were revoked after ``since`` (checked after a write)."""
+        return _decode(await self.backend.read(self.index_key(user_id))).revoked_at > since
 
     async def remove(self, user_id: str, keys: Iterable[str], *, everywhere: bool = False) -> None:
         """Forget ``keys``, whose sessions are gone; ``everywhere`` also cleans the indexes of
         older signing keys."""
         gone = set(keys)
 
-        async def update(entries: Entries) -> Entries:
-            return {key: check_at for key, check_at in entries.items() if key not in gone}
+        async def update(index: IndexRecord) -> IndexRecord:
+            kept = {key: check_at for key, check_at in index.entries.items() if key not in gone}
+            return index._replace(entries=kept)
 
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
@@ -168,13 +200,16 @@ class UserIndex:
     async def _update(self, index_key: str, change: Change) -> None:
         for _ in range(MAX_WRITE_ATTEMPTS):
             raw = await self.backend.read(index_key)
-            entries = await change(dict(_decode(raw)))
-            if raw is None and not entries:
+            index = await change(_decode(raw))
+            if raw is None and not index.entries and not index.revoked_at:
                 return
-            # An emptied index lives a minute more, so that a log-in racing this write finds it
-            # (and its compare-and-set fails) instead of creating a second one.
-            new_raw = encode_record({"k": entries}, {}, None)
-            ttl = None if entries else RETIRED_TTL
+            new_raw = _encode(index)
+            # An index listing nothing expires on its own: after a minute (a log-in racing this
+            # write finds it, and its compare-and-set fails, instead of creating a second one),
+            # or an hour when it holds a revocation that a request in flight must still see.
+            ttl = None
+            if not index.entries:
+                ttl = REVOKED_TTL if index.revoked_at else RETIRED_TTL
             if raw is None:
                 if await self.backend.create(index_key, new_raw, ttl):
                     return
@@ -185,19 +220,30 @@ class UserIndex:
         raise SessionConflictError("the user's session index kept changing; try again")
 
 
-async def _emptied(entries: Entries) -> Entries:
-    return {}
+async def _emptied(index: IndexRecord) -> IndexRecord:
+    return index._replace(entries={})
 
 
-def _decode(raw: bytes | None) -> Entries:
+def _encode(index: IndexRecord) -> bytes:
+    data: dict[str, object] = {"k": index.entries}
+    if index.revoked_at:
+        data["r"] = index.revoked_at
+    return encode_record(data, {}, None)
+
+
+def _decode(raw: bytes | None) -> IndexRecord:
     record = decode_record(raw) if raw is not None else None
-    listed = record.data.get("k") if record is not None else None
+    if record is None:
+        return IndexRecord({})
+    listed, revoked_at = record.data.get("k"), record.data.get("r")
+    revoked = float(revoked_at) if isinstance(revoked_at, int | float) else 0.0
     if isinstance(listed, dict):
-        return {
+        entries = {
             key: check_at
             for key, check_at in listed.items()
             if isinstance(check_at, int) and not isinstance(check_at, bool)
         }
+        return IndexRecord(entries, revoked)
     if isinstance(listed, list):  # written by an earlier version: check each key soon
-        return {key: 0 for key in listed if isinstance(key, str)}
-    return {}
+        return IndexRecord({key: 0 for key in listed if isinstance(key, str)}, revoked)
+    return IndexRecord({}, revoked)
