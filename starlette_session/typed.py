@@ -100,7 +100,12 @@ class TypedViews:
             if not dict.__len__(session):
                 raise
             problem = f"the model raised {type(error).__name__}"
-        migrated = self._migrated(session)
+        migrated = None
+        if self.migrate is not None:
+            try:
+                migrated = self.migrate(dict.copy(session))
+            except Exception as error:
+                problem += f"; the migrate hook raised {type(error).__name__}"
         state = session.state
         if migrated is not None:
             try:
@@ -121,15 +126,6 @@ class TypedViews:
         if not state.is_new:
             state.request_rotation()
         return validate({})
-
-    def _migrated(self, session: StatefulDict) -> dict[str, Any] | None:
-        if self.migrate is None:
-            return None
-        try:
-            return self.migrate(dict.copy(session))
-        except Exception as error:
-            security_logger.warning("the session migrate hook raised %s", type(error).__name__)
-            return None
 
 
 def _dump(instance: Any) -> dict[str, Any]:
