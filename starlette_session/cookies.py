@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["MAX_COOKIE_AGE", "CookieSettings", "SameSite", "read_cookie"]
+__all__ = [
+    "ENDED_MARKER_AGE",
+    "MAX_COOKIE_AGE",
+    "CookieSettings",
+    "SameSite",
+    "has_cookie",
+    "read_cookie",
+]
 
 SameSite = Literal["lax", "strict", "none"]
 
@@ -22,6 +29,8 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
 _WHITESPACE = b" \t"
 _EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+#: How long the ended-session marker lives: the log-out's redirect and the next page, at most.
+ENDED_MARKER_AGE = 60
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,22 @@ class CookieSettings:
     def expire_cookie(self) -> bytes:
         """The ``Set-Cookie`` value that removes the cookie (same Path and Domain)."""
         return f"{self.name}={_EXPIRED}{self._flags}".encode("latin-1")
+
+    @property
+    def ended_name(self) -> str:
+        """The name of the short-lived cookie that marks a browser whose session just ended: the
+        next response that uses the session clears the pages that browser kept."""
+        return f"{self.name}-ended"
+
+    def ended_cookie(self, ended: bool) -> bytes:
+        """Set (for a minute) or remove the ended-session marker."""
+        value = f"1; Max-Age={ENDED_MARKER_AGE}" if ended else _EXPIRED
+        return f"{self.ended_name}={value}{self._flags}".encode("latin-1")
+
+
+def has_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bool:
+    """Whether the request's ``Cookie`` headers hold a cookie called ``name``."""
+    return read_cookie(headers, name) is not None
 
 
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -11,11 +11,11 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from starlette_session.backends.base import SessionBackend
-from starlette_session.cookies import read_cookie
+from starlette_session.cookies import has_cookie, read_cookie
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
@@ -56,6 +56,7 @@ class SessionLoader:
         self.keys = keys
         self.lifetimes = lifetimes
         self.cookie_name = cookie_name.encode()
+        self.ended_name = f"{cookie_name}-ended".encode()
         self.degrade_on_error = degrade_on_error
         self.old_cookies = old_cookies
 
@@ -63,9 +64,19 @@ class SessionLoader:
         """The session cookie's value in the request headers, if any."""
         return read_cookie(headers, self.cookie_name)
 
-    async def load(self, state: SessionState, cookie: str | None) -> dict[str, Any]:
-        """Fill ``state`` from ``cookie`` and the backend; return the session's data."""
+    async def load(
+        self,
+        state: SessionState,
+        cookie: str | None,
+        headers: Sequence[tuple[bytes, bytes]] | None = None,
+    ) -> dict[str, Any]:
+        """Fill ``state`` from ``cookie`` (or the session cookie in ``headers``) and the backend;
+        return the session's data."""
         state.began(time.time())
+        if headers is not None:
+            cookie = read_cookie(headers, self.cookie_name)
+            if has_cookie(headers, self.ended_name):
+                state.saw_ended_marker()
         unsigned = None
         if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept
             unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)

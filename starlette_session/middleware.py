@@ -145,4 +145,4 @@ class SessionMiddleware:
         logged_out = state.destroyed and not state.is_new
         update = await self.store.commit(session, message["status"])
         headers = message["headers"] = list(message.get("headers", ()))
-        self.headers.apply(headers, cookie=update, private=private, logged_out=logged_out)
+        self.headers.apply(headers, update, private, logged_out, state.ended_before)

@@ -51,15 +51,18 @@ class ResponseHeaders:
     def apply(
         self,
         headers: Headers,
-        *,
         cookie: tuple[str | None, int | None] | None,
         private: bool,
         logged_out: bool,
+        ended_before: bool = False,
     ) -> None:
         """Add the session's headers to ``headers`` (a response's, changed in place).
 
         ``cookie`` is the new cookie value and Max-Age (a value of None expires the cookie), or
-        None to leave the cookie alone.
+        None to leave the cookie alone. ``logged_out``: this response ends the session.
+        ``ended_before``: the browser's session ended a moment ago (its log-out set a marker):
+        the pages the browser kept of it are cleared now, once they are in its back/forward
+        cache (the log-out's own response may come before the page it left is stored there).
         """
         add_vary_cookie(headers)
         set_cookie = None
@@ -70,7 +73,8 @@ class ResponseHeaders:
             else:
                 set_cookie = self.cookie.set_cookie(value, max_age)
         cache_control = self.cache_control if (private or set_cookie) else None
-        if set_cookie is None and cache_control is None:
+        clear = self.clear_site_data if (logged_out or ended_before) else None
+        if set_cookie is None and cache_control is None and clear is None:
             return
         prefix = self.cookie_prefix
         headers[:] = [
@@ -83,8 +87,9 @@ class ResponseHeaders:
             headers.append((b"set-cookie", set_cookie))
         if cache_control:
             headers.append((b"cache-control", cache_control))
-        if logged_out and self.clear_site_data:
-            headers.append((b"clear-site-data", self.clear_site_data))
+        if clear:
+            headers.append((b"clear-site-data", clear))
+            headers.append((b"set-cookie", self.cookie.ended_cookie(logged_out)))
 
 
 def error_response(status_code: int) -> PlainTextResponse:

@@ -65,9 +65,7 @@ class Session(StatefulDict):
         """Load the session without counting it as used (the middleware's ``autoload``): a
         response whose session the application never touched gets no session headers."""
         if not self.state.loaded:
-            headers = self._headers
-            cookie = self._cookie if headers is None else self._store.cookie(headers)
-            await self._store.load(self, cookie)
+            await self._store.load(self, self._cookie, self._headers)
 
     @property
     def loaded(self) -> bool:

@@ -46,6 +46,8 @@ class SessionState:
     degraded = False
     #: The cookie named a session that a log-in moved to a new id while this request ran.
     moved = False
+    #: The browser carried the marker of a session that ended a moment ago (a log-out).
+    ended_before = False
     #: ``regenerate(keep=...)``: the keys that survive the new id (None: every key).
     keep: frozenset[str] | None = None
     #: Typed views: model -> (instance, snapshot of its dump), kept by ``typed.py``.
@@ -95,6 +97,10 @@ class SessionState:
     def saw_revocation(self, at: float) -> None:
         """This request revoked its user's other sessions at ``at`` (and may log in after)."""
         self.since = max(self.since, at)
+
+    def saw_ended_marker(self) -> None:
+        """The browser's previous session ended a moment ago: the pages it kept must go."""
+        self.ended_before = True
 
     def found_moved(self) -> None:
         """The cookie's session was just given a new id by another request (a log-in)."""

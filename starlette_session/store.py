@@ -165,9 +165,14 @@ class SessionStore(Generic[ModelT]):
         """The session cookie's value in ``headers`` (the first one of the session's name)."""
         return self._parts().loader.cookie(headers)
 
-    async def load(self, session: StatefulDict, cookie: str | None) -> None:
-        """Load the session of ``cookie`` into ``session`` (its data and its state)."""
-        data = await self._parts().loader.load(session.state, cookie)
+    async def load(
+        self,
+        session: StatefulDict,
+        cookie: str | None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Load the session of ``cookie`` (or of the request ``headers``) into ``session``."""
+        data = await self._parts().loader.load(session.state, cookie, headers)
         if data:
             dict.update(session, data)
 

@@ -27,7 +27,16 @@ START_TIMEOUT = 30.0
 
 
 class ExampleServer:
-    def __init__(self, env: dict[str, str] | None = None, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        port: int | None = None,
+        app: str = "examples.fastapi_app.main:app",
+        probe: str = "/api/products",
+    ) -> None:
+        self.app = app
+        self.probe = probe
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -45,7 +54,7 @@ class ExampleServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", "examples.fastapi_app.main:app"]
+        command = [sys.executable, "-m", "uvicorn", self.app]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -53,7 +62,7 @@ class ExampleServer:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                with urllib.request.urlopen(f"{self.url}/api/products", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}{self.probe}", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
                         return
             except OSError:

@@ -159,3 +159,24 @@ async def test_an_explicit_autoload_store_adds_no_vary_to_an_unused_response(rea
     client = Client(app)
     await client.post("/write", {"a": 1})
     assert (await client.get("/plain")).header("vary") is None
+
+
+async def test_the_page_after_a_log_out_clears_the_browsers_kept_pages_once(real: Real) -> None:
+    # A log-out answered with a redirect from the signed-in page itself: that page enters the
+    # back/forward cache after the log-out's response, so the next response using the session
+    # (the page the redirect leads to) clears it, then forgets the marker.
+    app = build_app(SessionStore(real.counting))
+    client = Client(app)
+    await client.post("/login", {"user": "alice"})
+
+    logout = await client.post("/logout")
+
+    assert "session-ended=1; Max-Age=60" in " ".join(logout.header_list("set-cookie"))
+    marker = [(b"cookie", b"session-ended=1")]
+    after = await client.get("/read", cookie=None, headers=marker)
+    assert after.header("clear-site-data") == '"cache"'
+    assert any(v.startswith("session-ended=; Max-Age=0") for v in after.header_list("set-cookie"))
+    assert (await client.get("/read", cookie=None)).header("clear-site-data") is None
+    assert (await client.get("/plain", cookie=None, headers=marker)).header(
+        "clear-site-data"
+    ) is None
