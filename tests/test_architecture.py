@@ -30,6 +30,10 @@ LAYERS: list[set[str]] = [
 ]
 
 
+#: Public methods of named tuples, spelled with an underscore so as not to clash with fields.
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make"})
+
+
 def module_name(path: Path) -> str:
     relative = path.relative_to(PACKAGE).with_suffix("")
     return ".".join(relative.parts)
@@ -146,6 +150,7 @@ def test_no_module_touches_another_objects_private_attributes(path: Path) -> Non
             isinstance(node, ast.Attribute)
             and node.attr.startswith("_")
             and not node.attr.startswith("__")
+            and node.attr not in NAMEDTUPLE_API
             and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
         ):
             offending.append(f"line {node.lineno}: .{node.attr}")
