@@ -152,6 +152,35 @@ def test_starlette_cookies_carried_over_into_redis(
 # From starsessions
 
 
+def test_starsessions_cookie_store_users_are_carried_over(
+    load_sample: LoadSample, new_secret: None
+) -> None:
+    from starsessions import CookieStore, SessionAutoloadMiddleware
+    from starsessions import SessionMiddleware as StarsessionsMiddleware
+
+    async def visit(request: Request) -> JSONResponse:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return JSONResponse({})
+
+    old = Starlette(
+        routes=[Route("/visit", visit, methods=["POST"])],
+        middleware=[
+            Middleware(StarsessionsMiddleware, store=CookieStore(SECRET), lifetime=3600),
+            Middleware(SessionAutoloadMiddleware),
+        ],
+    )
+    with TestClient(old, base_url=HTTPS) as client:
+        client.post("/visit")
+        client.post("/visit")
+        cookie = client.cookies["session"]
+    # The Starlette guide's "after" app, whose key list holds the old secret.
+    after = load_sample("docs_src.migration_starlette.after")
+    with TestClient(after.app, base_url=HTTPS) as client:
+        client.cookies.set("session", cookie, domain=DOMAIN)
+        assert client.post("/visit").json() == {"visits": 3}  # starsessions' metadata left out
+
+
+
 @pytest.mark.redis
 def test_starsessions_before_after_and_the_transition(
     load_sample: LoadSample, redis_url: str, monkeypatch: pytest.MonkeyPatch
