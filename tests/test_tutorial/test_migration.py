@@ -180,7 +180,6 @@ def test_starsessions_cookie_store_users_are_carried_over(
         assert client.post("/visit").json() == {"visits": 3}  # starsessions' metadata left out
 
 
-
 @pytest.mark.redis
 def test_starsessions_before_after_and_the_transition(
     load_sample: LoadSample, redis_url: str, monkeypatch: pytest.MonkeyPatch
