@@ -12,8 +12,11 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```", re.DOTALL | re.MULTILINE)
-INCLUDE = re.compile(r'--8<-- "(?P<path>docs_src/[\w/]+\.(?:py|sh))"\n')
+# A fence at any indentation (a block inside a list item is indented), closed at the same one.
+FENCE = re.compile(
+    r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<code>.*?)^(?P=indent)```", re.DOTALL | re.MULTILINE
+)
+INCLUDE = re.compile(r' *--8<-- "(?P<path>docs_src/[\w/]+\.(?:py|sh))"\n')
 
 
 def test_every_python_block_includes_a_sample_that_a_test_runs() -> None:
