@@ -12,18 +12,16 @@ import hmac
 import logging
 import re
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import SigningAlgorithm
-from starlette.datastructures import Secret
+
+from starlette_session.secret_keys import SecretKey, checked_secret_keys
 
 __all__ = ["CookieSigner", "SecretKey", "Unsigned"]
 
-SecretKey = str | Secret
-MIN_SECRET_LENGTH = 32
 MAX_SIGNED_LENGTH = 4096
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
 # The last of the 43 base64 characters of a SHA-256 signature carries 2 unused bits, which
@@ -75,19 +73,7 @@ class CookieSigner:
     __slots__ = ("_keys", "_signers")
 
     def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
-        single = isinstance(secret_key, str | Secret)
-        # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
-        raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
-        keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
-        if not keys or len(keys) != len(raw_keys) or not all(keys):
-            raise ValueError("secret_key must be a non-empty string or a list of them")
-        if any(len(key) < MIN_SECRET_LENGTH for key in keys):
-            warnings.warn(
-                f"a session secret_key shorter than {MIN_SECRET_LENGTH} characters is easy to "
-                "guess; generate one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
-                stacklevel=3,
-            )
+        keys = checked_secret_keys(secret_key)
         # Derived once here, so signing does no key derivation per request.
         self._keys = [hmac.digest(key.encode(), salt.encode(), "sha256") for key in keys]
         algorithm = _PrecomputedHMAC()

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # Bottom to top. A module may import modules of lower layers only (and, inside backends/, the
 # backends it wraps, checked for cycles below).
 LAYERS: list[set[str]] = [
-    {"exceptions", "interfaces", "durations"},
+    {"exceptions", "interfaces", "durations", "secret_keys"},
     {"cookies", "signing", "records", "lifetimes", "migration", "backends"},
     {"keys", "state", "responses"},
     {"loading", "user_index", "typed"},

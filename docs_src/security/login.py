@@ -1,4 +1,4 @@
-"""What survives a log-in: the data is kept under a new id, unless the app drops it first."""
+"""What survives a log-in: only the keys named in ``regenerate(keep=...)``, under a new id."""
 
 import os
 
@@ -16,10 +16,9 @@ KEPT_AT_LOGIN = ("cart", "language")
 async def login(request: Request) -> JSONResponse:
     user = request.query_params["user"]  # (check the user's password here)
     session = await load_session(request)
-    kept = {key: session[key] for key in KEPT_AT_LOGIN if key in session}
-    session.clear()  # nothing an anonymous visitor wrote carries over, unless listed above
-    session.update(kept)
-    session.regenerate()  # a new id: a cookie planted before the log-in is worth nothing
+    # A new id: a cookie planted before the log-in is worth nothing; and nothing an anonymous
+    # visitor's session held carries over, but the keys listed.
+    session.regenerate(keep=KEPT_AT_LOGIN)
     session.set_user(user)  # in the user's index, for revoke_user_sessions
     session["user"] = user
     return JSONResponse(dict(session))
