@@ -32,6 +32,8 @@ LAYERS: list[set[str]] = [
 
 #: Public methods of named tuples, spelled with an underscore so as not to clash with fields.
 NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make"})
+#: The standard library's own underscored functions a module may call (documented as such).
+STDLIB_API = frozenset({"_getframe"})
 
 
 def module_name(path: Path) -> str:
@@ -150,7 +152,7 @@ def test_no_module_touches_another_objects_private_attributes(path: Path) -> Non
             isinstance(node, ast.Attribute)
             and node.attr.startswith("_")
             and not node.attr.startswith("__")
-            and node.attr not in NAMEDTUPLE_API
+            and node.attr not in NAMEDTUPLE_API | STDLIB_API
             and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
         ):
             offending.append(f"line {node.lineno}: .{node.attr}")
