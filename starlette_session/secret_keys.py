@@ -1,6 +1,7 @@
 """The secret keys an application gives the middleware: checked once, at start-up.
 
-Refused: nothing, an empty string, ``None``, bytes (which would be split into one-byte keys).
+Refused: nothing, an empty or blank string, ``None``, bytes (which would be split into one-byte
+keys).
 Warned about, naming the line of the application that passed them: a key shorter than 32
 characters, and a key that is a placeholder from documentation or a tutorial ("change me",
 "secret", ...), which is long enough to pass the length check but known to everyone.
@@ -37,7 +38,7 @@ def checked_secret_keys(secret_key: SecretKey | Sequence[SecretKey]) -> list[str
     # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
     raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
     keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
-    if not keys or len(keys) != len(raw_keys) or not all(keys):
+    if not keys or len(keys) != len(raw_keys) or not all(key.strip() for key in keys):
         raise ValueError("secret_key must be a non-empty string or a list of them")
     if any(_PLACEHOLDER.search(key.strip()) for key in keys):
         _warn(f"the session secret_key is a placeholder, known to everyone: {_GENERATE}")

@@ -49,7 +49,9 @@ def test_the_warning_names_the_applications_own_line() -> None:
     assert caught[0].filename == __file__
 
 
-@pytest.mark.parametrize("key", [None, "", [], [""], ["ok-key-0123456789abcdefghijklmnopq", None]])
+@pytest.mark.parametrize(
+    "key", [None, "", " " * 40, [], [""], ["ok-key-0123456789abcdefghijklmnopq", None]]
+)
 def test_an_unusable_secret_is_refused_by_the_librarys_own_check(key: object) -> None:
     with pytest.raises(ValueError, match="secret_key must be a non-empty string or a list"):
         checked_secret_keys(key)  # type: ignore[arg-type]
