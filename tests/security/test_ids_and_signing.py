@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Secret
 
 from starlette_session import SessionMiddleware, SessionStore
+from starlette_session.signing import CookieSigner
 from tests.security.conftest import (
     OLD_SECRET,
     SECRET,
@@ -22,6 +23,8 @@ from tests.security.conftest import (
     session_id,
     store_factory,
 )
+
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 # 1. Ids: at least 128 bits from secrets; opaque.
 
@@ -79,14 +82,45 @@ async def test_cookie_holds_only_the_id_and_its_signature(real: Real) -> None:
 # 2. The signature is verified before any store call.
 
 
-def _unverified_cookies(valid: str) -> dict[str, str]:
+UNVERIFIED = [
+    "unsigned-id",
+    "id-and-stamp-only",
+    "signed-by-another-key",
+    "bad-signature",
+    "signature-of-another-value",
+    "truncated-signature",
+    "non-canonical-signature",
+    "padded-signature",
+    "signature-with-ignored-characters",
+    "signature-in-the-standard-alphabet",
+    "malformed-chars",
+    "malformed-dots",
+    "malformed-extra-part",
+    "empty",
+    "oversized",
+    "oversized-valid-prefix",
+    "oversized-but-validly-signed",
+]
+
+
+def _unverified_cookies(valid: str, signer: CookieSigner) -> dict[str, str]:
+    """Cookies that must not reach the store. The spellings of a genuine cookie (non-canonical,
+    padded, with ignored characters, in the standard alphabet) carry the same signature bytes
+    once base64-decoded, so only the signer's character check refuses them."""
     sid, issued, signature = valid.split(".")
     other = SessionMiddleware(Starlette(), secret_key="another-secret-" + "z" * 32)
     # The first character: the last one also holds padding bits, which base64 decoding ignores.
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
     # The same signature bytes spelled differently: the last character's 2 unused bits set.
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) + 1]
+    respelled = signature[:-1] + BASE64[BASE64.index(signature[-1]) + 1]
+    # A genuine cookie of the same session whose signature holds a '-' or a '_'.
+    issued_at = int(issued, 16)
+    dashed = next(
+        value
+        for value in (signer.sign(sid, now=issued_at - age) for age in range(1000))
+        if {"-", "_"} & set(value.rsplit(".", 1)[1])
+    )
+    standard = dashed.translate(str.maketrans("-_", "+/"))
     return {
         "unsigned-id": sid,  # the raw id of a live session, without its signature
         "id-and-stamp-only": f"{sid}.{issued}",
@@ -95,25 +129,29 @@ def _unverified_cookies(valid: str) -> dict[str, str]:
         "signature-of-another-value": f"{sid}x.{issued}.{signature}",
         "truncated-signature": f"{sid}.{issued}.{signature[:10]}",
         "non-canonical-signature": f"{sid}.{issued}.{respelled}",
+        "padded-signature": f"{sid}.{issued}.=={signature}",  # leading padding is skipped
+        "signature-with-ignored-characters": f"{sid}.{issued}.{signature[:20]}!!{signature[20:]}",
+        "signature-in-the-standard-alphabet": sid + standard[len(sid) :],
         "malformed-chars": f"{sid}.{issued}.{signature}%",
         "malformed-dots": "...",
         "malformed-extra-part": f"{valid}.extra",
         "empty": "",
         "oversized": valid + "A" * 5000,
         "oversized-valid-prefix": valid + "." + "A" * 4100,
+        # Our own signature on an id padded past 4096 characters: refused for its length alone.
+        "oversized-but-validly-signed": signer.sign(sid + "A" * 4100),
     }
 
 
-@pytest.mark.parametrize(
-    "case",
-    list(_unverified_cookies("a.b.A")),
-)
+@pytest.mark.parametrize("case", UNVERIFIED)
 async def test_unverified_cookie_causes_zero_backend_calls(real: Real, case: str) -> None:
     app = build_app(SessionStore(real.counting))
     owner = Client(app)
     await owner.post("/write", {"secret": "data"})
     assert owner.cookie is not None
-    forged = _unverified_cookies(owner.cookie)[case]
+    cookies = _unverified_cookies(owner.cookie, app.signer)
+    assert list(cookies) == UNVERIFIED
+    forged = cookies[case]
     await real.reset_counts()
 
     reply = await Client(app, forged).get()
