@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 import random
 import warnings
 from typing import Any
@@ -11,6 +12,11 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.signing import CookieSigner
@@ -205,24 +211,75 @@ async def test_newest_key_signs_and_every_key_verifies(real: Real) -> None:
     assert (await client.get()).session_cookie() is None
 
 
+#: The library's own refusal (``CookieSigner``): a test that meets only Python's errors fails.
+SECRET_REFUSED = "^secret_key must be a non-empty string or a list of them$"
+MISSING: Any = object()
+
+
 @pytest.mark.parametrize(
     "secret",
-    [None, "", [], [""], [SECRET, ""], (), Secret(""), [None]],
-    ids=["none", "empty", "no-key", "empty-key", "one-empty", "empty-tuple", "secret", "none-key"],
+    [None, "", [], [""], [SECRET, ""], (), Secret(""), [None], [SECRET, None], 42, [SECRET, 1]],
+    ids=[
+        "none",
+        "empty",
+        "no-key",
+        "empty-key",
+        "one-empty",
+        "empty-tuple",
+        "secret",
+        "none-key",
+        "one-none",
+        "number",
+        "one-number",
+    ],
 )
 def test_startup_refuses_a_missing_or_empty_secret(secret: Any) -> None:
-    with pytest.raises((ValueError, TypeError), match="secret_key"):
+    with pytest.raises(ValueError, match=SECRET_REFUSED):
         SessionMiddleware(Starlette(), secret_key=secret, store=SessionStore())
 
 
-def test_startup_refuses_a_call_without_secret() -> None:
-    with pytest.raises(TypeError, match="secret_key"):
-        SessionMiddleware(Starlette(), store=SessionStore())  # type: ignore[call-arg]
+@pytest.mark.parametrize("secret", [MISSING, None, ""], ids=["missing", "none", "empty"])
+@pytest.mark.parametrize("install", ["add_middleware", "middleware_list"])
+def test_startup_refuses_a_call_without_secret(install: str, secret: Any) -> None:
+    """Installed the two ways Starlette offers, an app without a secret never starts: it fails
+    at start-up (the lifespan), before serving a request. ``None`` and ``""`` meet the library's
+    own check; a call without the argument meets the signature, where ``secret_key`` has no
+    default (a default would have to be one the library's check refuses: this test runs both)."""
+    served: list[str] = []
+
+    async def home(request: Request) -> Response:
+        served.append(request.url.path)
+        return PlainTextResponse("served")
+
+    options: dict[str, Any] = {"store": SessionStore()}
+    if secret is not MISSING:
+        options["secret_key"] = secret
+    if install == "add_middleware":
+        app = Starlette(routes=[Route("/", home)])
+        app.add_middleware(SessionMiddleware, **options)
+    else:
+        app = Starlette(
+            routes=[Route("/", home)], middleware=[Middleware(SessionMiddleware, **options)]
+        )
+    default = inspect.signature(SessionMiddleware).parameters["secret_key"].default
+
+    with (
+        pytest.raises((TypeError, ValueError), match="secret_key") as caught,
+        TestClient(app) as client,
+    ):
+        client.get("/")
+
+    assert served == []
+    if secret is not MISSING or default is not inspect.Parameter.empty:
+        assert caught.type is ValueError
+        assert caught.match(SECRET_REFUSED)
+    else:
+        assert caught.match("missing 1 required positional argument: 'secret_key'")
 
 
 def test_bytes_secret_is_refused_not_split_into_tiny_keys() -> None:
     # list(b"...") would be a list of small ints: 40 one-to-three-digit "keys", trivially guessed.
-    with pytest.raises((ValueError, TypeError), match="secret_key"):
+    with pytest.raises(ValueError, match=SECRET_REFUSED):
         SessionMiddleware(Starlette(), secret_key=b"k" * 40, store=SessionStore())  # type: ignore[arg-type]
 
 
