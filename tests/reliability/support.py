@@ -4,7 +4,7 @@
   recommends: short socket timeouts, one immediate retry on a broken connection, a bounded
   blocking pool.
 - ``make_app(store)`` is a small Starlette app whose routes use the session the ways the
-  reliability tests need (a counter, one field per request, a pause between load and save).
+  reliability tests need (a counter, one field per request).
 - ``stalled(server)`` freezes a real redis-server with SIGSTOP for the duration of a block: the
   kernel still accepts connections for it, but nothing answers, as when Redis hangs.
 """
@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -73,9 +72,8 @@ async def _increment(request: Request) -> Response:
 
 
 async def _set_field(request: Request) -> Response:
-    """``POST /fields/{name}?value=v&delay=s``: load, wait ``delay`` seconds, set one field."""
+    """``POST /fields/{name}?value=v``: load, set one field."""
     session = await load_session(request)
-    await anyio.sleep(float(request.query_params.get("delay", "0")))
     session[request.path_params["name"]] = request.query_params.get("value", "1")
     return JSONResponse({})
 
