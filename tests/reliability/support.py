@@ -5,6 +5,8 @@
   blocking pool.
 - ``make_app(store)`` is a small Starlette app whose routes use the session the ways the
   reliability tests need (a counter, one field per request).
+- ``answers_within(seconds)`` bounds a block by a timeout plus a generous ``SLACK``, failing
+  (not hanging) when the block waits without bound.
 - ``stalled(server)`` freezes a real redis-server with SIGSTOP for the duration of a block: the
   kernel still accepts connections for it, but nothing answers, as when Redis hangs.
 """
@@ -14,11 +16,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -30,7 +33,15 @@ from tests.servers import MemcachedServer, RedisServer
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["SECRET", "Stopwatch", "make_app", "recommended_client", "stalled"]
+__all__ = [
+    "SECRET",
+    "SLACK",
+    "Stopwatch",
+    "answers_within",
+    "make_app",
+    "recommended_client",
+    "stalled",
+]
 
 SECRET = "reliability-tests-secret-long-enough-not-to-warn"
 
@@ -135,6 +146,14 @@ def _wait_until_stopped(pid: int, timeout: float = 2.0) -> None:
     raise AssertionError(f"process {pid} did not stop within {timeout} s")
 
 
+#: What a bounded-wait test allows on top of the wait it checks. These tests guard against a
+#: wait with no bound (a stalled server never answers: without the timeout under test the
+#: request would hang, or queue behind every other one), so the slack can be generous: the suite
+#: shares a 2-core machine with other work, which can hold the event loop back for a second or
+#: more. Where a count shows the same failure (connections opened), the test counts too.
+SLACK = 3.0
+
+
 class Stopwatch:
     """``with Stopwatch() as watch: ...`` then ``watch.elapsed`` in seconds."""
 
@@ -146,3 +165,16 @@ class Stopwatch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.elapsed = time.monotonic() - self._start
+
+
+@asynccontextmanager
+async def answers_within(seconds: float) -> AsyncIterator[Stopwatch]:
+    """The block must finish within ``seconds`` plus :data:`SLACK`; past that it is cancelled
+    and the test fails, so a wait with no bound fails instead of hanging the suite. The
+    stopwatch holds what the block took (a timeout never fires early: a lower bound is safe)."""
+    with Stopwatch() as watch:
+        try:
+            with anyio.fail_after(seconds + SLACK):
+                yield watch
+        except TimeoutError:
+            raise AssertionError(f"no answer within {seconds} s (plus {SLACK} s)") from None
