@@ -134,7 +134,7 @@ def stalled(server: RedisServer | MemcachedServer) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-def _wait_until_stopped(pid: int, timeout: float = 2.0) -> None:
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
     # SIGSTOP is delivered asynchronously: a command sent at once could still be answered.
     deadline = time.monotonic() + timeout
     stat = Path(f"/proc/{pid}/stat")
