@@ -239,6 +239,10 @@ def _cookie_headers(valid: list[str]) -> st.SearchStrategy[list[bytes]]:
 
 
 def test_ten_thousand_generated_cookie_headers_never_fail_nor_reach_the_backend() -> None:
+    """On the memory backend only: what it checks happens before any backend is called, and the
+    counting wrapper sees every call. The same refusals on every real backend, counted by the
+    servers too: ``test_hostile_cookie_...`` here and ``test_ids_and_signing.py::
+    test_unverified_cookie_causes_zero_backend_calls`` (10,000 examples take 25 s on memory)."""
     counting = CountingBackend(MemoryBackend())
     app = build_app(SessionStore(counting))
     loop = asyncio.new_event_loop()
