@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -18,6 +19,26 @@ from starlette_session.signing import CookieSigner, Unsigned, _PrecomputedHMAC
 KEY = "k" * 40
 OLD_KEY = "o" * 40
 SALT = "test-salt"
+NOW = 1_700_000_000
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: Every character a client could put in a cookie value (and more): control characters, ASCII,
+#: Latin-1, and a few wider ones.
+CHARACTERS = [chr(code) for code in range(0x180)] + ["\u2028", "\u3000", "\ufeff", "\U0001f600"]
+
+
+def _itsdangerous(key: str = KEY) -> Signer:
+    """The same signer without this library's checks: what itsdangerous alone accepts."""
+    derived = hmac.digest(key.encode(), SALT.encode(), "sha256")
+    return Signer(derived, salt=SALT, key_derivation="none", digest_method=hashlib.sha256)
+
+
+def _signed(signer: CookieSigner, wanted: Callable[[str], bool]) -> str:
+    """The first of ``p0``, ``p1``, ... whose signed value ``wanted`` accepts (deterministic)."""
+    for index in range(10_000):
+        value = signer.sign(f"p{index}", now=NOW)
+        if wanted(value):
+            return value
+    raise AssertionError("no signed value has the wanted shape")
 
 
 def test_a_signed_value_unsigns_to_its_payload_and_issue_time() -> None:
@@ -37,11 +58,9 @@ def test_the_value_is_payload_issued_at_in_hex_and_signature() -> None:
 def test_signatures_are_standard_hmac_sha256_with_a_derived_key() -> None:
     # The precomputed pads must give exactly what itsdangerous's own HMAC gives, so cookies
     # stay valid across versions of this library that sign either way.
-    derived = hmac.digest(KEY.encode(), SALT.encode(), "sha256")
-    reference = Signer(derived, salt=SALT, key_derivation="none", digest_method=hashlib.sha256)
     assert (
         CookieSigner(KEY, salt=SALT).sign("payload", now=16)
-        == reference.sign("payload.10").decode()
+        == _itsdangerous().sign("payload.10").decode()
     )
 
 
@@ -93,6 +112,81 @@ def test_malformed_values_are_refused_and_logged(
     with caplog.at_level(logging.WARNING, "starlette_session.security"):
         assert CookieSigner(KEY, salt=SALT).unsign(value) is None
     assert "ignored" in caplog.text
+
+
+def test_the_longest_value_accepted_is_4096_characters(caplog: pytest.LogCaptureFixture) -> None:
+    # Validly signed values on either side of the bound: only the length check refuses the
+    # longer one, before any HMAC is computed (SECURITY.md, "Hostile input": length at most 4096).
+    signer = CookieSigner(KEY, salt=SALT)
+    overhead = len(signer.sign("", now=NOW))
+    longest = signer.sign("p" * (4096 - overhead), now=NOW)
+    too_long = signer.sign("p" * (4097 - overhead), now=NOW)
+    assert (len(longest), len(too_long)) == (4096, 4097)
+    assert _itsdangerous().unsign(too_long.encode())  # a genuine signature
+
+    assert signer.unsign(longest) == Unsigned("p" * (4096 - overhead), NOW, 0)
+    with caplog.at_level(logging.WARNING, "starlette_session.security"):
+        assert signer.unsign(too_long) is None
+        assert signer.unsign(signer.sign("p" * 100_000, now=NOW)) is None
+    assert [record.getMessage() for record in caplog.records] == [
+        "malformed session cookie ignored"
+    ] * 2
+
+
+def test_no_other_spelling_of_a_signed_value_is_accepted() -> None:
+    """A session has exactly one cookie value. Base64 decoding, which itsdangerous leaves to
+    ``base64.urlsafe_b64decode``, skips characters outside its alphabet and ``=`` padding at the
+    start, reads ``+`` and ``/`` as ``-`` and ``_``, and ignores the unused bits of the last
+    character: each gives the same signature bytes, so only the character check (and the
+    canonical last character) refuses those spellings."""
+    signer = CookieSigner(KEY, salt=SALT)
+    value = _signed(signer, lambda value: "-" in value[-43:] and "_" in value[-43:])
+    head, signature = value[:-43], value[-43:]
+    last = BASE64.index(value[-1])
+    respellings = {
+        "padding before the signature": head + "==" + signature,
+        "two ignored characters": value[:-4] + "!!" + value[-4:],
+        "one non-ASCII character": value[:-4] + "\u00e9" + value[-4:],
+        "standard alphabet": head + signature.replace("-", "+").replace("_", "/"),
+        "unused bits set": value[:-1] + BASE64[last + 1],
+    }
+    for name, spelling in respellings.items():
+        assert _itsdangerous().unsign(spelling.encode()) == value.rsplit(".", 1)[0].encode(), name
+        assert signer.unsign(spelling, log=False) is None, name
+
+    # Exhaustively: one to three copies of any character inserted anywhere, or any one
+    # character replaced by another.
+    for index, character in itertools.product(range(len(value) + 1), CHARACTERS):
+        for copies in (1, 2, 3):
+            spelling = value[:index] + character * copies + value[index:]
+            assert signer.unsign(spelling, log=False) is None, (index, character, copies)
+    for index, character in itertools.product(range(len(value)), CHARACTERS):
+        if character != value[index]:
+            spelling = value[:index] + character + value[index + 1 :]
+            assert signer.unsign(spelling, log=False) is None, (index, character)
+    assert signer.unsign(value) == Unsigned(value.split(".")[0], NOW, 0)
+
+
+def test_only_the_canonical_last_character_of_a_signature_is_accepted() -> None:
+    """A SHA-256 signature is 256 bits in 43 base64 characters (258 bits): the last character
+    carries 4 bits and 2 unused ones, always 0 when encoding, so it is one of 16 characters.
+    Every genuine last character is accepted; its 3 spellings with unused bits set are not."""
+    signer = CookieSigner(KEY, salt=SALT)
+    by_last: dict[str, str] = {}
+    for index in itertools.count():
+        value = signer.sign(f"p{index}", now=NOW)
+        by_last.setdefault(value[-1], value)
+        if len(by_last) == 16 or index == 10_000:
+            break
+    assert sorted(by_last) == sorted(BASE64[::4])
+
+    for last, value in by_last.items():
+        assert signer.unsign(value) is not None, last
+        group = BASE64.index(last)
+        for respelled in BASE64[group + 1 : group + 4]:
+            spelling = value[:-1] + respelled
+            assert _itsdangerous().unsign(spelling.encode()), (last, respelled)
+            assert signer.unsign(spelling, log=False) is None, (last, respelled)
 
 
 def test_a_short_secret_warns_how_to_make_a_better_one() -> None:

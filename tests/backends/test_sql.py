@@ -4,6 +4,7 @@ operation, the table, purging, SQLite's settings and errors, and the command lin
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import anyio
 import pytest
 
 pytest.importorskip("sqlalchemy")
@@ -109,22 +111,50 @@ async def test_purge_deletes_only_expired_rows_in_batches(sql_case: BackendCase)
         await backend.purge_expired(batch_size=0)
 
 
-async def test_purging_runs_in_the_background_while_the_block_runs(tmp_path: Path) -> None:
-    async with sql_backend(sqlite_url(tmp_path / "s.db")) as backend:
-        await backend.create("session:old", V, 1)
-        await backend.create("session:live", V, 600)
-        later = time.time() + 10
-        backend.clock = lambda: later  # 10 s on: the first row has expired, not the second
+class _Purges(logging.Handler):
+    """Collects the periodic purge's own log lines, and wakes the test at each."""
 
-        async with backend.purging(every=0.01):
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                async with backend.engine.connect() as conn:
-                    left = await conn.execute(sa.select(backend.table.c.store_key))
-                    if [row[0] for row in left] == ["session:live"]:
-                        break
-            else:
-                pytest.fail("the periodic purge did not delete the expired row")
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.results: list[str] = []
+        self.ran = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("purging expired sessions"):
+            self.results.append(record.getMessage())
+            self.ran.set()
+
+
+async def test_purging_runs_in_the_background_while_the_block_runs(tmp_path: Path) -> None:
+    # Ordered by the purge's own reports (its DEBUG log line after each run), not by polling on
+    # a timer; the 30-second bound only stops a purge that never comes.
+    purges = _Purges()
+    library_logger = logging.getLogger("starlette_session")
+    level = library_logger.level
+    library_logger.setLevel(logging.DEBUG)
+    library_logger.addHandler(purges)
+    try:
+        async with sql_backend(sqlite_url(tmp_path / "s.db")) as backend:
+            await backend.create("session:old", V, 1)
+            await backend.create("session:live", V, 600)
+            later = time.time() + 10
+            backend.clock = lambda: later  # 10 s on: the first row has expired, not the second
+
+            async with backend.purging(every=0.01):
+                with anyio.fail_after(30):
+                    while len(purges.results) < 2:  # it runs again and again
+                        purges.ran.clear()
+                        await purges.ran.wait()
+            async with backend.engine.connect() as conn:
+                left = await conn.execute(sa.select(backend.table.c.store_key))
+                assert [row[0] for row in left] == ["session:live"]
+            assert purges.results[:2] == [
+                "purging expired sessions: 1 rows deleted",
+                "purging expired sessions: 0 rows deleted",
+            ]
+    finally:
+        library_logger.removeHandler(purges)
+        library_logger.setLevel(level)
     with pytest.raises(ValueError, match="every"):
         async with backend.purging(every=0):
             pass

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType, ModuleType
+from typing import Any, ClassVar
 
 import pytest
 
@@ -79,19 +81,104 @@ async def test_a_shortened_lifetime_is_swept_on_time() -> None:
     assert len(backend) == 1
 
 
+class _Work(Exception):
+    """Raised when an operation does far more work than a bounded one would."""
+
+
+class _Instant(float):
+    """A clock reading that counts each comparison made with it, or with an expiry computed from
+    it: expiry checks, and the ordering of a heap or a sort by time."""
+
+    counter: ClassVar[list[int]] = [0, 0]  # comparisons, budget
+
+    def _count(self) -> None:
+        self.counter[0] += 1
+        if self.counter[0] > self.counter[1]:
+            raise _Work("too many comparisons of times")
+
+    def __lt__(self, other: object) -> bool:
+        self._count()
+        return float(self) < other  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        self._count()
+        return float(self) <= other  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        self._count()
+        return float(self) > other  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        self._count()
+        return float(self) >= other  # type: ignore[operator]
+
+    def __add__(self, other: object) -> _Instant:
+        return _Instant(float(self) + other)  # type: ignore[operator]
+
+    __radd__ = __add__
+
+
+@contextmanager
+def _lines_run_in(module: ModuleType, budget: int) -> Iterator[list[int]]:
+    """Count the lines of ``module`` that run inside the block (a Python loop over the table
+    runs one or more per entry); raise ``_Work`` past ``budget``."""
+    filename, count = module.__file__, [0]
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            count[0] += 1
+            if count[0] > budget:
+                raise _Work("too many lines run")
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename == filename else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        yield count
+    finally:
+        sys.settrace(previous)
+
+
+#: Lines run and comparisons of times allowed per operation before a run is stopped (a bounded
+#: operation takes a few dozen of each; a scan of the table, one or more per entry).
+STEPS_PER_OPERATION = 200
+
+
+async def _work_of_operations(table_size: int) -> tuple[int, int]:
+    """Lines of memory.py run and comparisons of times made by 1,000 writes and 1,000 reads on a
+    table of ``table_size`` live entries, while entries keep expiring. Filling the table is
+    held to the same budget per operation, so a scan stops the run early there too."""
+    import starlette_session.backends.memory as memory
+
+    clock = ManualClock(_Instant(1000.0))
+    backend = MemoryBackend(max_entries=None, clock=clock)
+    budget = (table_size + 2000) * STEPS_PER_OPERATION
+    _Instant.counter[:] = [0, budget]
+    with _lines_run_in(memory, budget) as lines:
+        for index in range(table_size):
+            await backend.create(f"session:{index}", VALUE, 3600)
+        filled = lines[0], _Instant.counter[0]
+        for index in range(1000):
+            clock.advance(0.1)  # 10 s in: the first of these writes expire as the later run
+            await backend.create(f"session:more-{index}", VALUE, 10)
+            await backend.read(f"session:{index * 7 % table_size}", 3600)
+    assert len(backend) < table_size + 200  # the expiring entries were dropped
+    return lines[0] - filled[0], _Instant.counter[0] - filled[1]
+
+
 async def test_an_operation_does_not_scan_the_whole_table() -> None:
-    backend = MemoryBackend(max_entries=None)
-    for index in range(100_000):
-        await backend.create(f"session:{index}", VALUE, 3600)
+    """Counted, not timed: the same 2,000 operations run about the same lines and compare about
+    as many times on a table of 20,000 entries as on one of 200 (a heap of expiry times and
+    an ordered dict: a few steps per operation and per expired entry). A scan of the table would
+    cost 100 times more; the budget stops such a run early instead of letting it crawl."""
+    small = await _work_of_operations(200)
+    large = await _work_of_operations(20_000)
 
-    start = time.perf_counter()
-    for index in range(2000):
-        await backend.create(f"session:more-{index}", VALUE, 3600)
-        await backend.read(f"session:{index}", 3600)
-    elapsed = time.perf_counter() - start
-
-    # A scan of 100,000 entries takes milliseconds; 4,000 of them would take many seconds.
-    assert elapsed < 0.5
+    assert large[0] <= small[0] * 1.1, f"lines run: {large[0]} on 20,000 vs {small[0]} on 200"
+    assert large[1] <= small[1] * 2, f"comparisons: {large[1]} vs {small[1]}"
 
 
 async def test_memory_stays_flat_once_the_bound_is_reached() -> None:

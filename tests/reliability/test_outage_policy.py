@@ -46,9 +46,12 @@ async def _serving(
     server: RedisServer,
     policy: BackendErrorPolicy,
     app_factory: AppFactory = make_app,
+    *,
+    timeout: float = 0.5,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    redis_client = recommended_client(server.url)
-    store: SessionStore[Any] = SessionStore(RedisBackend(redis_client), on_backend_error=policy)
+    redis_client = recommended_client(server.url, timeout=timeout)
+    backend = RedisBackend(redis_client, timeout=timeout)
+    store: SessionStore[Any] = SessionStore(backend, on_backend_error=policy)
     transport = httpx.ASGITransport(app=app_factory(store))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -78,7 +81,9 @@ def _assert_503(response: httpx.Response) -> None:
 async def test_a_request_needing_its_session_gets_503_fast_and_keeps_its_cookie(
     fresh_redis_server: RedisServer,
 ) -> None:
-    async with _serving(fresh_redis_server, "fail") as client:
+    # "Fast": a refused connection is answered at once, without waiting for a timeout. With
+    # timeouts of 20 s, waiting for one could not pass unnoticed, even on a loaded machine.
+    async with _serving(fresh_redis_server, "fail", timeout=20) as client:
         cookie = await _start_counter(client)
         fresh_redis_server.kill()
 
@@ -88,7 +93,7 @@ async def test_a_request_needing_its_session_gets_503_fast_and_keeps_its_cookie(
 
         _assert_503(reading)
         _assert_503(writing)
-        assert watch.elapsed < 0.5
+        assert watch.elapsed < 20
         assert client.cookies.get("session") == cookie
 
 

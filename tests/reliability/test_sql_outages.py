@@ -5,6 +5,10 @@ PostgreSQL and MariaDB are real servers reached through ``tests.tcp_proxy.TcpPro
 test takes down (connections cut, new ones refused) or freezes (nothing moves). SQLite is a real
 file whose write lock a second connection holds (``BEGIN IMMEDIATE``), as another worker process
 in a long write would.
+
+Time is the guarantee, so the waits are timed: each must end within the backend's timeout plus a
+generous slack for a loaded machine (``support.answers_within``), and is cut off there, so a
+wait with no bound fails the test instead of hanging it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,11 @@ pytest.importorskip("sqlalchemy")
 
 from starlette_session import SessionBackendError, SessionStore
 from tests.helpers import set_cookie_headers
-from tests.reliability.support import Stopwatch, make_app
+from tests.reliability.support import answers_within, make_app
 from tests.sql_support import database_url, sql_backend, sqlite_url
 from tests.tcp_proxy import TcpProxy
 
 TIMEOUT = 0.5
-#: The answer may come a little after the timeout on a busy 2-core machine, never much later.
-BOUND = TIMEOUT + 0.7
 
 
 @pytest.fixture(
@@ -71,12 +73,11 @@ async def test_a_database_that_is_down_answers_503_then_recovers(server_url: str
         cookie = await _start_counter(client)
         proxy.down()
 
-        with Stopwatch() as watch:
+        async with answers_within(2 * TIMEOUT):
             reading = await client.get("/session")
             writing = await client.post("/increment")
         _assert_503(reading)
         _assert_503(writing)
-        assert watch.elapsed < 2 * BOUND
         assert (await client.get("/health")).status_code == 200
 
         proxy.up()
@@ -102,11 +103,10 @@ async def test_a_stalled_database_answers_503_within_the_timeout(server_url: str
         await _start_counter(client)
 
         with proxy.frozen():
-            with Stopwatch() as watch:
+            async with answers_within(TIMEOUT):
                 response = await client.get("/session")
             health = await client.get("/health")
         _assert_503(response)
-        assert watch.elapsed < BOUND
         assert health.status_code == 200
 
         response = await client.post("/increment")
@@ -120,10 +120,10 @@ async def test_a_new_connection_to_a_stalled_database_gives_up_within_the_timeou
         await _start_counter(client)
         proxy.down()  # the pool's connections die...
         proxy.up()
-        with proxy.frozen(), Stopwatch() as watch:  # ...and the new one hangs in its handshake
-            response = await client.get("/session")
+        with proxy.frozen():  # ...and the new one hangs in its handshake
+            async with answers_within(TIMEOUT):
+                response = await client.get("/session")
         _assert_503(response)
-        assert watch.elapsed < BOUND
         assert (await client.get("/session")).json() == {"count": 1}
 
 
@@ -138,10 +138,9 @@ async def test_sqlite_locked_by_another_writer_answers_503_within_the_timeout(
             other = sqlite3.connect(path, isolation_level=None)
             try:
                 other.execute("BEGIN IMMEDIATE")  # another process in a long write
-                with Stopwatch() as watch:
+                async with answers_within(TIMEOUT):
                     response = await client.get("/session")
                 _assert_503(response)
-                assert watch.elapsed < BOUND
                 with pytest.raises(SessionBackendError) as caught:
                     await backend.create("session:x", b"{}", 60)
                 assert "database is locked" in str(caught.value.__cause__)

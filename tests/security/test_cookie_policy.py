@@ -336,6 +336,7 @@ def _production_block() -> str:
 def test_the_production_configuration_in_security_md_works(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # On Redis only: the block is a Redis configuration, run as printed.
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SESSION_SECRET_KEYS", f"{SECRET}\n{SECRET[::-1]}")
     namespace: dict[str, Any] = {"__name__": "security_md_production"}

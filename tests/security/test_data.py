@@ -492,7 +492,55 @@ async def test_a_tampered_cookie_is_logged_once_on_the_security_logger(
     assert bad not in security[0].getMessage()
 
 
-def test_the_security_logger_is_a_child_of_the_library_logger() -> None:
-    # So one logging config line (`starlette_session`) covers it, and it can be routed alone.
-    assert SECURITY_LOGGER == "starlette_session.security"
-    assert logging.getLogger(SECURITY_LOGGER).parent is logging.getLogger("starlette_session")
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_security_events_reach_the_library_logger_and_can_be_routed_alone() -> None:
+    """What SECURITY.md's "Logging" promises a user: one handler on ``starlette_session`` (one
+    line of logging configuration) receives the security events, and one on
+    ``starlette_session.security`` receives them and nothing else. The events are real ones: a
+    tampered cookie, undecodable stored data, and a request answered 409 (a library warning,
+    not a security event). The memory backend is enough: logging does not depend on it."""
+    backend = MemoryBackend()
+    store: SessionStore[Any] = SessionStore(backend)
+
+    async def logged_out_meanwhile(request: Request) -> Response:
+        session = await load_session(request)
+        # Another tab logs out meanwhile: the entry this request loaded is gone.
+        await backend.delete(store.storage_key(session_id(request.cookies["session"])))
+        session["late"] = True
+        return JSONResponse({})
+
+    app = build_app(store, routes=[Route("/late", logged_out_meanwhile, methods=["POST"])])
+    library, security = _Collect(), _Collect()
+    library_logger = logging.getLogger("starlette_session")
+    security_logger = logging.getLogger(SECURITY_LOGGER)
+    level = library_logger.level
+    library_logger.setLevel(logging.WARNING)  # what a user's configuration does
+    library_logger.addHandler(library)
+    security_logger.addHandler(security)
+    try:
+        client = Client(app)
+        await client.post("/write", {"a": 1})
+        assert client.cookie is not None
+        await Client(app, client.cookie[:-2] + "AA").get()  # tampered
+        planted = secrets.token_urlsafe(32)
+        assert await backend.create(store.storage_key(planted), b"\x80corrupt", 60)
+        await Client(app, app.signer.sign(planted)).get()  # undecodable stored data
+        assert (await client.post("/late", {})).status == 409
+    finally:
+        library_logger.removeHandler(library)
+        security_logger.removeHandler(security)
+        library_logger.setLevel(level)
+
+    names = [record.name for record in library.records]
+    assert names == [SECURITY_LOGGER, SECURITY_LOGGER, "starlette_session"], names
+    assert security.records == library.records[:2]
+    assert all(record.levelno == logging.WARNING for record in library.records)
+    assert "409" in library.records[2].getMessage()

@@ -1,14 +1,26 @@
 """Requirement 22: hostile Cookie headers get an anonymous session, with no backend call, no
-exception and no slow path; and a property-based test over 10,000 generated Cookie headers."""
+exception and bounded work; and a property-based test over 10,000 generated Cookie headers.
+
+The work is counted, not timed: the lines of the library's own code that run for the request
+(``sys.settrace``), which must stay within a fixed base plus a few per cookie pair in the
+header. A parse that is quadratic in anything (the header's length, its pairs, backslashes)
+runs hundreds of thousands of lines on these inputs. What runs in C underneath is linear:
+``bytes.split``/``partition``/``strip``, and one regular expression without backtracking
+(``[A-Za-z0-9_\\-.]+``), on at most 4,096 characters.
+
+FastAPI parses every request's cookies itself (``request.cookies``), quadratically in
+backslashes before Python 3.12.6, 3.11.10, 3.10.15 and 3.9.20 (CVE-2024-7592); that is the
+framework's work, not counted here (SECURITY.md says what to do about it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -17,20 +29,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
+import starlette_session
 from starlette_session import SessionHandle, SessionMiddleware, SessionStore
 from starlette_session.backends import MemoryBackend
 from tests.security.conftest import SECRET, Client, CountingBackend, Real, asgi_request, build_app
 
-#: The bound the requirement sets. The in-process work takes well under a millisecond, so this
-#: is a generous margin that only a super-linear path (like the quadratic backslash unquoting of
-#: Python's http.cookies before 3.11.10) could exceed.
-TIME_LIMIT = 0.050
-# FastAPI reads request.cookies on every request (to fill cookie parameters), and Starlette
-# unquotes each value with http.cookies._unquote, quadratic in backslashes before these
-# releases (CVE-2024-7592). That is the application framework's cost, not this library's: on
-# such a Python the FastAPI cases are held to the time a bare FastAPI app takes (SECURITY.md).
-_UNQUOTE_FIXED_IN = {(3, 8): 20, (3, 9): 20, (3, 10): 15, (3, 11): 10, (3, 12): 6}
-QUADRATIC_STDLIB_UNQUOTE = sys.version_info[2] < _UNQUOTE_FIXED_IN.get(sys.version_info[:2], 0)
+#: Lines of the library's own code a request may run, whatever its cookie: a whole read of a
+#: stored session runs about 290, a refused cookie about 160...
+BASE_LINES = 600
+#: ...plus this many per cookie pair in the Cookie headers (reading one runs 3).
+LINES_PER_PAIR = 4
+_PACKAGE = str(Path(starlette_session.__file__).parent)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -104,38 +113,34 @@ def _fastapi_app(store: SessionStore[Any]) -> SessionMiddleware:
 APPS = {"starlette": _starlette_app, "fastapi": _fastapi_app}
 
 
-async def _time_limit(kind: str, headers: Headers) -> float:
-    """TIME_LIMIT, or for FastAPI on a Python with the quadratic unquote, what FastAPI itself
-    takes without any session middleware (twice, and at least TIME_LIMIT)."""
-    if kind != "fastapi" or not QUADRATIC_STDLIB_UNQUOTE:
-        return TIME_LIMIT
-    bare = FastAPI()
-
-    @bare.get("/read")
-    async def read() -> dict[str, Any]:
-        return {}
-
-    await asgi_request(bare)
-    with _no_gc():
-        started = time.perf_counter()
-        await asgi_request(bare, headers=headers)
-        return max(TIME_LIMIT, 2 * (time.perf_counter() - started))
+def _pairs(headers: Headers) -> int:
+    return sum(value.count(b";") + 1 for name, value in headers if name == b"cookie")
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
-    # A collection of the whole test process's garbage is not the request's own time.
-    gc.collect()
-    gc.disable()
+def _library_lines() -> Iterator[list[int]]:
+    """Count the lines of ``starlette_session`` that run in this thread inside the block."""
+    count = [0]
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            count[0] += 1
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename.startswith(_PACKAGE) else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
     try:
-        yield
+        yield count
     finally:
-        gc.enable()
+        sys.settrace(previous)
 
 
 @pytest.mark.parametrize("kind", APPS)
 @pytest.mark.parametrize("case", list(_hostile(b"x" * 100)))
-async def test_hostile_cookie_gets_an_anonymous_session_fast_and_without_backend_call(
+async def test_hostile_cookie_gets_an_anonymous_session_with_bounded_work_and_no_backend_call(
     real: Real, kind: str, case: str
 ) -> None:
     app = APPS[kind](SessionStore(real.counting))
@@ -143,19 +148,15 @@ async def test_hostile_cookie_gets_an_anonymous_session_fast_and_without_backend
     await owner.post("/write", {"secret": "data"})
     assert owner.cookie is not None
     headers = _hostile(owner.cookie.encode())[case]
-    await asgi_request(app)  # warm up the route
-    limit = await _time_limit(kind, headers)
     await real.reset_counts()
 
-    with _no_gc():
-        started = time.perf_counter()
+    with _library_lines() as lines:
         reply = await asgi_request(app, headers=headers)
-        elapsed = time.perf_counter() - started
 
     assert reply.status == 200, reply.body
     assert reply.json()["data"] == {}
     assert reply.header_list("set-cookie") == []
-    assert elapsed < limit, f"{case}: {elapsed * 1000:.1f} ms"
+    assert lines[0] <= BASE_LINES + LINES_PER_PAIR * _pairs(headers), f"{case}: {lines[0]} lines"
     await real.assert_untouched()
 
 
@@ -171,13 +172,10 @@ async def test_a_hostile_cookie_beside_the_session_cookie_does_not_hide_it(
     backslashes = b'"' + b"\\" * 8192 + b'"'
     header = b"a=" + backslashes + b"; " + b"; ".join(b"c%d=v" % i for i in range(500))
     headers = [(b"cookie", header + b"; session=" + valid)]
-    limit = await _time_limit(kind, headers)
-    with _no_gc():
-        started = time.perf_counter()
+    with _library_lines() as lines:
         reply = await asgi_request(app, headers=headers)
-        elapsed = time.perf_counter() - started
     assert reply.json()["data"] == {"secret": "data"}
-    assert elapsed < limit
+    assert lines[0] <= BASE_LINES + LINES_PER_PAIR * _pairs(headers), f"{lines[0]} lines"
 
 
 # Property-based: 10,000 generated Cookie headers.
@@ -241,6 +239,10 @@ def _cookie_headers(valid: list[str]) -> st.SearchStrategy[list[bytes]]:
 
 
 def test_ten_thousand_generated_cookie_headers_never_fail_nor_reach_the_backend() -> None:
+    """On the memory backend only: what it checks happens before any backend is called, and the
+    counting wrapper sees every call. The same refusals on every real backend, counted by the
+    servers too: ``test_hostile_cookie_...`` here and ``test_ids_and_signing.py::
+    test_unverified_cookie_causes_zero_backend_calls`` (10,000 examples take 25 s on memory)."""
     counting = CountingBackend(MemoryBackend())
     app = build_app(SessionStore(counting))
     loop = asyncio.new_event_loop()

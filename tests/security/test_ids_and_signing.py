@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 import random
 import warnings
 from typing import Any
@@ -11,8 +12,14 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionStore
+from starlette_session.signing import CookieSigner
 from tests.security.conftest import (
     OLD_SECRET,
     SECRET,
@@ -22,6 +29,8 @@ from tests.security.conftest import (
     session_id,
     store_factory,
 )
+
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 # 1. Ids: at least 128 bits from secrets; opaque.
 
@@ -79,14 +88,45 @@ async def test_cookie_holds_only_the_id_and_its_signature(real: Real) -> None:
 # 2. The signature is verified before any store call.
 
 
-def _unverified_cookies(valid: str) -> dict[str, str]:
+UNVERIFIED = [
+    "unsigned-id",
+    "id-and-stamp-only",
+    "signed-by-another-key",
+    "bad-signature",
+    "signature-of-another-value",
+    "truncated-signature",
+    "non-canonical-signature",
+    "padded-signature",
+    "signature-with-ignored-characters",
+    "signature-in-the-standard-alphabet",
+    "malformed-chars",
+    "malformed-dots",
+    "malformed-extra-part",
+    "empty",
+    "oversized",
+    "oversized-valid-prefix",
+    "oversized-but-validly-signed",
+]
+
+
+def _unverified_cookies(valid: str, signer: CookieSigner) -> dict[str, str]:
+    """Cookies that must not reach the store. The spellings of a genuine cookie (non-canonical,
+    padded, with ignored characters, in the standard alphabet) carry the same signature bytes
+    once base64-decoded, so only the signer's character check refuses them."""
     sid, issued, signature = valid.split(".")
     other = SessionMiddleware(Starlette(), secret_key="another-secret-" + "z" * 32)
     # The first character: the last one also holds padding bits, which base64 decoding ignores.
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
     # The same signature bytes spelled differently: the last character's 2 unused bits set.
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) + 1]
+    respelled = signature[:-1] + BASE64[BASE64.index(signature[-1]) + 1]
+    # A genuine cookie of the same session whose signature holds a '-' or a '_'.
+    issued_at = int(issued, 16)
+    dashed = next(
+        value
+        for value in (signer.sign(sid, now=issued_at - age) for age in range(1000))
+        if {"-", "_"} & set(value.rsplit(".", 1)[1])
+    )
+    standard = dashed.translate(str.maketrans("-_", "+/"))
     return {
         "unsigned-id": sid,  # the raw id of a live session, without its signature
         "id-and-stamp-only": f"{sid}.{issued}",
@@ -95,25 +135,29 @@ def _unverified_cookies(valid: str) -> dict[str, str]:
         "signature-of-another-value": f"{sid}x.{issued}.{signature}",
         "truncated-signature": f"{sid}.{issued}.{signature[:10]}",
         "non-canonical-signature": f"{sid}.{issued}.{respelled}",
+        "padded-signature": f"{sid}.{issued}.=={signature}",  # leading padding is skipped
+        "signature-with-ignored-characters": f"{sid}.{issued}.{signature[:20]}!!{signature[20:]}",
+        "signature-in-the-standard-alphabet": sid + standard[len(sid) :],
         "malformed-chars": f"{sid}.{issued}.{signature}%",
         "malformed-dots": "...",
         "malformed-extra-part": f"{valid}.extra",
         "empty": "",
         "oversized": valid + "A" * 5000,
         "oversized-valid-prefix": valid + "." + "A" * 4100,
+        # Our own signature on an id padded past 4096 characters: refused for its length alone.
+        "oversized-but-validly-signed": signer.sign(sid + "A" * 4100),
     }
 
 
-@pytest.mark.parametrize(
-    "case",
-    list(_unverified_cookies("a.b.A")),
-)
+@pytest.mark.parametrize("case", UNVERIFIED)
 async def test_unverified_cookie_causes_zero_backend_calls(real: Real, case: str) -> None:
     app = build_app(SessionStore(real.counting))
     owner = Client(app)
     await owner.post("/write", {"secret": "data"})
     assert owner.cookie is not None
-    forged = _unverified_cookies(owner.cookie)[case]
+    cookies = _unverified_cookies(owner.cookie, app.signer)
+    assert list(cookies) == UNVERIFIED
+    forged = cookies[case]
     await real.reset_counts()
 
     reply = await Client(app, forged).get()
@@ -167,24 +211,75 @@ async def test_newest_key_signs_and_every_key_verifies(real: Real) -> None:
     assert (await client.get()).session_cookie() is None
 
 
+#: The library's own refusal (``CookieSigner``): a test that meets only Python's errors fails.
+SECRET_REFUSED = "^secret_key must be a non-empty string or a list of them$"
+MISSING: Any = object()
+
+
 @pytest.mark.parametrize(
     "secret",
-    [None, "", [], [""], [SECRET, ""], (), Secret(""), [None]],
-    ids=["none", "empty", "no-key", "empty-key", "one-empty", "empty-tuple", "secret", "none-key"],
+    [None, "", [], [""], [SECRET, ""], (), Secret(""), [None], [SECRET, None], 42, [SECRET, 1]],
+    ids=[
+        "none",
+        "empty",
+        "no-key",
+        "empty-key",
+        "one-empty",
+        "empty-tuple",
+        "secret",
+        "none-key",
+        "one-none",
+        "number",
+        "one-number",
+    ],
 )
 def test_startup_refuses_a_missing_or_empty_secret(secret: Any) -> None:
-    with pytest.raises((ValueError, TypeError), match="secret_key"):
+    with pytest.raises(ValueError, match=SECRET_REFUSED):
         SessionMiddleware(Starlette(), secret_key=secret, store=SessionStore())
 
 
-def test_startup_refuses_a_call_without_secret() -> None:
-    with pytest.raises(TypeError, match="secret_key"):
-        SessionMiddleware(Starlette(), store=SessionStore())  # type: ignore[call-arg]
+@pytest.mark.parametrize("secret", [MISSING, None, ""], ids=["missing", "none", "empty"])
+@pytest.mark.parametrize("install", ["add_middleware", "middleware_list"])
+def test_startup_refuses_a_call_without_secret(install: str, secret: Any) -> None:
+    """Installed the two ways Starlette offers, an app without a secret never starts: it fails
+    at start-up (the lifespan), before serving a request. ``None`` and ``""`` meet the library's
+    own check; a call without the argument meets the signature, where ``secret_key`` has no
+    default (a default would have to be one the library's check refuses: this test runs both)."""
+    served: list[str] = []
+
+    async def home(request: Request) -> Response:
+        served.append(request.url.path)
+        return PlainTextResponse("served")
+
+    options: dict[str, Any] = {"store": SessionStore()}
+    if secret is not MISSING:
+        options["secret_key"] = secret
+    if install == "add_middleware":
+        app = Starlette(routes=[Route("/", home)])
+        app.add_middleware(SessionMiddleware, **options)
+    else:
+        app = Starlette(
+            routes=[Route("/", home)], middleware=[Middleware(SessionMiddleware, **options)]
+        )
+    default = inspect.signature(SessionMiddleware).parameters["secret_key"].default
+
+    with (
+        pytest.raises((TypeError, ValueError), match="secret_key") as caught,
+        TestClient(app) as client,
+    ):
+        client.get("/")
+
+    assert served == []
+    if secret is not MISSING or default is not inspect.Parameter.empty:
+        assert caught.type is ValueError
+        assert caught.match(SECRET_REFUSED)
+    else:
+        assert caught.match("missing 1 required positional argument: 'secret_key'")
 
 
 def test_bytes_secret_is_refused_not_split_into_tiny_keys() -> None:
     # list(b"...") would be a list of small ints: 40 one-to-three-digit "keys", trivially guessed.
-    with pytest.raises((ValueError, TypeError), match="secret_key"):
+    with pytest.raises(ValueError, match=SECRET_REFUSED):
         SessionMiddleware(Starlette(), secret_key=b"k" * 40, store=SessionStore())  # type: ignore[arg-type]
 
 

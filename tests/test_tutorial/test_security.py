@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.testing import SessionTester, find_session_middleware
+from tests.helpers import ManualClock
 from tests.test_tutorial.conftest import SECRET, LoadSample
 
 SECURITY_MD = Path(__file__).resolve().parents[2] / "SECURITY.md"
@@ -63,14 +64,18 @@ async def metadata(request: Request) -> JSONResponse:
     return JSONResponse({"created_at": session.created_at, "user": session.user_id})
 
 
-def test_only_the_listed_keys_survive_a_log_in(load_sample: LoadSample) -> None:
+def test_only_the_listed_keys_survive_a_log_in(
+    load_sample: LoadSample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock(time.time())
+    monkeypatch.setattr(time, "time", clock)  # the creation time and the cookie's issue time
     sample = load_sample("docs_src.security.login")
     sample.app.add_route("/metadata", metadata)
     with TestClient(sample.app) as client:
         client.post("/remember", params={"cart": "tea", "language": "fr", "referrer": "ads"})
         before = client.cookies["session"]
         created_at = client.get("/metadata").json()["created_at"]
-        time.sleep(1.1)  # a log-in one second later: a new creation time would differ
+        clock.advance(60)  # a log-in a minute later: a new creation time would differ
         after = client.post("/login", params={"user": "ann"}).json()
         assert after == {"cart": "tea", "language": "fr", "user": "ann"}
         assert client.cookies["session"] != before
