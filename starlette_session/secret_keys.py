@@ -1,8 +1,7 @@
 """The secret keys an application gives the middleware: checked once, at start-up.
 
 Refused: nothing, an empty or blank string, ``None``, bytes (which would be split into one-byte
-keys).
-Warned about, naming the line of the application that passed them: a key shorter than 32
+keys). Warned about, naming the line of the application that passed them: a key shorter than 32
 characters, and a key that is a placeholder from documentation or a tutorial ("change me",
 "secret", ...), which is long enough to pass the length check but known to everyone.
 """
