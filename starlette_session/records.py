@@ -142,8 +142,9 @@ def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | No
     infinities, circular values, nesting deeper than Python can encode, and any type JSON has
     not.
     """
-    # A copy: ``data`` may be a dict subclass (the session), which is not plain.
-    raw = _fast_dumps({"m": meta, "d": dict.copy(data)})
+    # A plain copy: ``data`` may be the session, a dict subclass (whose dict.copy() would go
+    # through its own methods).
+    raw = _fast_dumps({"m": meta, "d": dict(dict.items(data))})
     if raw is None:
         raw = _strict_dumps(data, meta)
     if max_size is not None and len(raw) > max_size:
