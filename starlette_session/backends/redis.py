@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import functools
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -44,6 +44,8 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 __all__ = ["RedisBackend", "RedisLikeClient"]
+
+T = TypeVar("T")
 
 # RedisClusterException (e.g. "Redis Cluster cannot be connected") is not a RedisError.
 _DRIVER_ERRORS = (
@@ -112,6 +114,9 @@ class RedisBackend(SessionBackend):
         )
         self._native: bool | None = None if compare_and_set == "auto" else False
         self._combiner = WriteCombiner(self._replace)
+        # Concurrent first changes ask the server once, and load a missing script once.
+        self._probing: _Once[bool] = _Once()
+        self._loading: _Once[Any] = _Once()
 
     @property
     def native_compare_and_set(self) -> bool | None:
@@ -135,8 +140,7 @@ class RedisBackend(SessionBackend):
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
         if self._native is None:
-            # Concurrent first changes may each ask; the answer is the same, so no lock.
-            self._native = await self._server_has_set_ifeq()
+            self._native = await self._probing.run(self._server_has_set_ifeq)
         if self._native:
             args = native_replace_args(key, expected, value, ttl)
             try:
@@ -213,7 +217,7 @@ class RedisBackend(SessionBackend):
         except self._errors as error:
             if type(error).__name__ != "NoScriptError":
                 raise
-        await self.client.script_load(REPLACE_SCRIPT)
+        await self._loading.run(functools.partial(self.client.script_load, REPLACE_SCRIPT))
         return await self._command("EVALSHA", sha, 1, key, *args)
 
     async def _server_has_set_ifeq(self) -> bool:
@@ -251,6 +255,24 @@ class RedisBackend(SessionBackend):
 
     def __repr__(self) -> str:
         return f"RedisBackend({type(self.client).__module__}.{type(self.client).__name__})"
+
+
+class _Once(Generic[T]):
+    """Runs an operation once for all the callers that ask for it while it runs."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[T] | None = None
+
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        running = self._running
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = self._running = asyncio.ensure_future(operation())
+            running.add_done_callback(self._ended)
+        return await asyncio.shield(running)  # one caller's cancellation is not the others'
+
+    def _ended(self, running: asyncio.Future[T]) -> None:
+        if self._running is running:
+            self._running = None
 
 
 def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
