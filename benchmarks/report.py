@@ -286,6 +286,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         sections.append(_http(results))
     if results.get("redis_commands"):
         sections.append(_redis(results))
+    findings = REPO_DIR / "benchmarks" / "findings.md"
+    if findings.exists():  # hand-written: what was tried, and what paid
+        sections.append(findings.read_text())
     sections += [_problems(results), _environment(results)]
     return "\n".join(s for s in sections if s)
 
