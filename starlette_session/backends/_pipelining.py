@@ -20,9 +20,12 @@ was written is left out of the write.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["AutoPipeline"]
+__all__ = ["AutoPipeline", "Once"]
+
+T = TypeVar("T")
 
 _Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
@@ -87,3 +90,21 @@ class AutoPipeline:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+class Once(Generic[T]):
+    """Runs an operation once for all the callers that ask for it while it runs."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[T] | None = None
+
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        running = self._running
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = self._running = asyncio.ensure_future(operation())
+            running.add_done_callback(self._ended)
+        return await asyncio.shield(running)  # one caller's cancellation is not the others'
+
+    def _ended(self, running: asyncio.Future[T]) -> None:
+        if self._running is running:
+            self._running = None

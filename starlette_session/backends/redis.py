@@ -14,15 +14,15 @@ import asyncio
 import contextlib
 import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
 
 from starlette_session.backends._combining import WriteCombiner
-from starlette_session.backends._pipelining import AutoPipeline
+from starlette_session.backends._pipelining import AutoPipeline, Once
 from starlette_session.backends._redis_cas import (
     REPLACE_SCRIPT,
     driver_errors,
@@ -44,8 +44,6 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 __all__ = ["RedisBackend", "RedisLikeClient"]
-
-T = TypeVar("T")
 
 # RedisClusterException (e.g. "Redis Cluster cannot be connected") is not a RedisError.
 _DRIVER_ERRORS = (
@@ -115,8 +113,8 @@ class RedisBackend(SessionBackend):
         self._native: bool | None = None if compare_and_set == "auto" else False
         self._combiner = WriteCombiner(self._replace)
         # Concurrent first changes ask the server once, and load a missing script once.
-        self._probing: _Once[bool] = _Once()
-        self._loading: _Once[Any] = _Once()
+        self._probing: Once[bool] = Once()
+        self._loading: Once[Any] = Once()
 
     @property
     def native_compare_and_set(self) -> bool | None:
@@ -255,24 +253,6 @@ class RedisBackend(SessionBackend):
 
     def __repr__(self) -> str:
         return f"RedisBackend({type(self.client).__module__}.{type(self.client).__name__})"
-
-
-class _Once(Generic[T]):
-    """Runs an operation once for all the callers that ask for it while it runs."""
-
-    def __init__(self) -> None:
-        self._running: asyncio.Future[T] | None = None
-
-    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
-        running = self._running
-        if running is None or running.get_loop() is not asyncio.get_running_loop():
-            running = self._running = asyncio.ensure_future(operation())
-            running.add_done_callback(self._ended)
-        return await asyncio.shield(running)  # one caller's cancellation is not the others'
-
-    def _ended(self, running: asyncio.Future[T]) -> None:
-        if self._running is running:
-            self._running = None
 
 
 def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:

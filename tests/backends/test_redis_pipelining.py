@@ -26,6 +26,7 @@ CLIENTS = [
     pytest.param("redis_url", id="redis", marks=pytest.mark.redis),
     pytest.param("valkey_url", id="valkey", marks=pytest.mark.valkey),
     pytest.param("redis_cluster_url", id="redis-cluster", marks=pytest.mark.redis),
+    pytest.param("valkey_cluster_url", id="valkey-cluster", marks=pytest.mark.valkey),
 ]
 
 
