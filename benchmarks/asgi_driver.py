@@ -152,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contender", required=True)
     parser.add_argument("--baseline", required=True)
-    parser.add_argument("--cells", default=",".join(c.name for c in CELLS))
+    parser.add_argument("--cells", default=",".join(c.name for c in CELLS if c.inprocess))
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch-ms", type=float, default=100.0)
     parser.add_argument("--gc-requests", type=int, default=1000)

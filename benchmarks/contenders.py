@@ -21,9 +21,15 @@ class Contender:
     redis: bool = False
     valkey: bool = False
     """Its Redis is the private valkey-server (``BENCH_VALKEY_URL``), not redis-server."""
+    cluster: bool = False
+    """It needs the private Redis Cluster (``BENCH_REDIS_CLUSTER_URL``)."""
+    memcached: bool = False
+    """It needs the private memcached (``BENCH_MEMCACHED_ADDRESS``)."""
     ours: bool = False
     sessions: bool = True
     """False for the bare apps, which set no cookie at /login."""
+    http: bool = True
+    """Whether the HTTP driver measures it too (every contender is measured in-process)."""
 
     @property
     def module(self) -> str:
@@ -65,6 +71,10 @@ CONTENDERS: tuple[Contender, ...] = (
         valkey=True,
         ours=True,
     ),
+    Contender(
+        "ours_redis_cluster", "ours: Redis Cluster", OURS_VENV, BARE, cluster=True, ours=True
+    ),
+    Contender("ours_memcached", "ours: memcached", OURS_VENV, BARE, memcached=True, ours=True),
     Contender("ours_sqlite", "ours: SQLite", OURS_VENV, BARE, ours=True),
     Contender("ours_postgres", "ours: PostgreSQL", OURS_VENV, BARE, ours=True),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
@@ -92,6 +102,60 @@ CONTENDERS: tuple[Contender, ...] = (
         redis=True,
         ours=True,
     ),
+    # The typed path on every other backend: its cost over the untyped one is the same CPU
+    # whatever the backend, so these are measured in-process only (http=False).
+    Contender(
+        "ours_fastapi_typed_cookie",
+        "ours: FastAPI typed, cookie",
+        OURS_VENV,
+        BARE_FASTAPI,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_fastapi_typed_valkey",
+        "ours: FastAPI typed, Valkey",
+        OURS_VENV,
+        BARE_FASTAPI,
+        redis=True,
+        valkey=True,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_fastapi_typed_redis_cluster",
+        "ours: FastAPI typed, Redis Cluster",
+        OURS_VENV,
+        BARE_FASTAPI,
+        cluster=True,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_fastapi_typed_memcached",
+        "ours: FastAPI typed, memcached",
+        OURS_VENV,
+        BARE_FASTAPI,
+        memcached=True,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_fastapi_typed_sqlite",
+        "ours: FastAPI typed, SQLite",
+        OURS_VENV,
+        BARE_FASTAPI,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_fastapi_typed_postgres",
+        "ours: FastAPI typed, PostgreSQL",
+        OURS_VENV,
+        BARE_FASTAPI,
+        ours=True,
+        http=False,
+    ),
 )
 
 BY_NAME = {c.name: c for c in CONTENDERS}
@@ -106,6 +170,15 @@ class Cell:
     method: str
     path: str
     cookie: bool
+    one_session: bool = False
+    """Every connection sends the same cookie: concurrent writers of one session (HTTP only)."""
+    connections: tuple[int, ...] = (1, 32)
+    """The HTTP connection counts it is measured at."""
+
+    @property
+    def inprocess(self) -> bool:
+        """In-process requests run one after another: one session or many is the same."""
+        return not self.one_session
 
 
 CELLS: tuple[Cell, ...] = (
@@ -113,6 +186,16 @@ CELLS: tuple[Cell, ...] = (
     Cell("unused_cookie", "unused, with cookie", "GET", "/unused", cookie=True),
     Cell("read", "read", "GET", "/read", cookie=True),
     Cell("change", "change", "POST", "/change", cookie=True),
+    # A single-page app firing parallel requests that each change the session.
+    Cell(
+        "change_one_session",
+        "change, all on one session",
+        "POST",
+        "/change",
+        cookie=True,
+        one_session=True,
+        connections=(32,),
+    ),
 )
 
 CELLS_BY_NAME = {c.name: c for c in CELLS}

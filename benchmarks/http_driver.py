@@ -14,22 +14,28 @@ from benchmarks.asgi_client import SYNTHETIC_COOKIE
 from benchmarks.contenders import CELLS, Cell
 from benchmarks.uvicorn_server import Server
 
-CONNECTIONS = (1, 32)
 # Sessions per contender for the cells with a cookie: each request takes the next one, so no two
 # of the (at most 32) requests in flight share a session, as with many distinct users.
 SESSIONS = 128
 
 
+def _cookies(cell: Cell, cookies: list[str]) -> list[str]:
+    if not cell.cookie:
+        return []
+    return cookies[:1] if cell.one_session else cookies
+
+
 def warm_up(server: Server, cookies: list[str], seconds: int) -> None:
     for cell in CELLS:
-        wrk.run(server.url(cell.path), 32, seconds, cell.method, cookies if cell.cookie else [])
+        if not cell.one_session:
+            wrk.run(server.url(cell.path), 32, seconds, cell.method, _cookies(cell, cookies))
 
 
 def _run(
     server: Server, cell: Cell, connections: int, seconds: int, cookies: list[str]
 ) -> wrk.WrkResult:
     result = wrk.run(
-        server.url(cell.path), connections, seconds, cell.method, cookies if cell.cookie else []
+        server.url(cell.path), connections, seconds, cell.method, _cookies(cell, cookies)
     )
     if result.errors:
         raise RuntimeError(
@@ -91,7 +97,7 @@ def measure(
     warm_up(contender, cookies, warmup_seconds)
     cells: dict[str, Any] = {}
     for cell in CELLS:
-        for connections in CONNECTIONS:
+        for connections in cell.connections:
             log = f"  http {contender.contender.name} {cell.name} c{connections}"
             print(log, file=sys.stderr, flush=True)
             cells[f"{cell.name}@{connections}"] = measure_cell(

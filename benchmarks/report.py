@@ -41,13 +41,25 @@ def _baseline_note(results: dict[str, Any], name: str) -> str:
 def _per_cell_table(
     results: dict[str, Any], driver: str, suffix: str, fmt: Callable[[dict[str, Any]], str]
 ) -> str:
+    shown = [
+        c
+        for c in CELLS
+        if (c.inprocess if driver == "inprocess" else int(suffix.lstrip("@") or 0) in c.connections)
+    ]
     rows = []
     for name, measured in results[driver].items():
         cells = measured["cells"]
         row = [_label(results, name), _baseline_note(results, name)]
-        row += [fmt(cells[c.name + suffix]) if c.name + suffix in cells else "-" for c in CELLS]
+        row += [fmt(cells[c.name + suffix]) if c.name + suffix in cells else "-" for c in shown]
         rows.append(row)
-    return _table(["contender", "ratio to", *(c.label for c in CELLS)], rows)
+    return _table(["contender", "ratio to", *(c.label for c in shown)], rows)
+
+
+def _measured(verdict: Verdict) -> str:
+    if verdict.value is None:
+        return "-"
+    unit = verdict.target.unit
+    return _ratio(verdict.value) if unit == "x" else f"{verdict.value:.2f}{unit}"
 
 
 def _targets(results: dict[str, Any]) -> str:
@@ -55,15 +67,52 @@ def _targets(results: dict[str, Any]) -> str:
         [
             v.target.label,
             _label(results, v.contender),
-            "-" if v.value is None else _ratio(v.value),
+            _measured(v),
             v.target.rule,
             f"**{v.status}**",
             _peer(results, v),
+            v.target.bound if v.status == "MISSED" else "",
         ]
         for v in evaluate(results)
     ]
     header = ["target (ratio to bare, same run)", "contender", "measured", "target", "result"]
-    return _table([*header, "for context: the peer"], rows)
+    return _table([*header, "for context", "what bounds it (when missed)"], rows)
+
+
+README_START = "<!-- benchmarks:start (written by benchmarks/report.py) -->"
+README_END = "<!-- benchmarks:end -->"
+
+
+def readme_section(results: dict[str, Any]) -> str:
+    """The README's performance table: every target, met or missed, and what bounds it."""
+    met = sum(v.status == "met" for v in evaluate(results))
+    measured = sum(v.status != "not measured" for v in evaluate(results))
+    return (
+        f"{README_START}\n"
+        f"From a `{results['mode']}` run on {results['environment']['date']} "
+        f"({_load_note(results)}): {met} of {measured} targets met. Ratios are to an app without "
+        "sessions measured in the same run; [the full report](docs/benchmarks.md) has every "
+        "backend, typed and untyped, and the peers.\n\n"
+        f"{_targets(results)}\n\n"
+        "![Ratios to the bare app, targets marked](docs/benchmarks.png)\n"
+        f"{README_END}"
+    )
+
+
+def _load_note(results: dict[str, Any]) -> str:
+    load = results.get("foreign_load") or {}
+    busy = load.get("other_processes", 0.0) + load.get("hypervisor_steal", 0.0)
+    return f"other work took {busy:.0%} of the machine"
+
+
+def write_readme(results: dict[str, Any], readme: Path) -> bool:
+    """Replace the README's performance section (between the markers); False if it has none."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    readme.write_text(text[:start] + readme_section(results) + text[end + len(README_END) :])
+    return True
 
 
 def _peer(results: dict[str, Any], verdict: Verdict) -> str:
@@ -237,23 +286,30 @@ def render_markdown(results: dict[str, Any]) -> str:
         sections.append(_http(results))
     if results.get("redis_commands"):
         sections.append(_redis(results))
+    findings = REPO_DIR / "benchmarks" / "findings.md"
+    if findings.exists():  # hand-written: what was tried, and what paid
+        sections.append(findings.read_text())
     sections += [_problems(results), _environment(results)]
     return "\n".join(s for s in sections if s)
 
 
 def write(results: dict[str, Any], docs_dir: Path) -> tuple[Path, Path]:
+    """Write ``benchmarks.md`` and ``benchmarks.png`` into ``docs_dir``; when that is the
+    repository's ``docs/``, the README's performance section too."""
     docs_dir.mkdir(parents=True, exist_ok=True)
     markdown = docs_dir / "benchmarks.md"
     png = docs_dir / "benchmarks.png"
     markdown.write_text(render_markdown(results))
     chart.draw(results, png)
+    if docs_dir.resolve() == (REPO_DIR / "docs").resolve():
+        write_readme(results, REPO_DIR / "README.md")
     return markdown, png
 
 
 def main() -> None:
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "benchmarks/results/latest.json"
     markdown, png = write(json.loads(source.read_text()), REPO_DIR / "docs")
-    print(f"wrote {markdown} and {png}")
+    print(f"wrote {markdown}, {png} and the README's performance section")
 
 
 if __name__ == "__main__":

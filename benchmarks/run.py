@@ -31,7 +31,12 @@ from benchmarks.contenders import (
 from benchmarks.cpus import ForeignLoad, pin, raise_priority
 from benchmarks.cpus import describe as describe_cpus
 from benchmarks.environment import describe
-from benchmarks.redis_server import private_redis, valkey_binary
+from benchmarks.redis_server import (
+    private_memcached,
+    private_redis,
+    private_redis_cluster,
+    valkey_binary,
+)
 from benchmarks.uvicorn_server import Server, serve
 
 RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
@@ -168,19 +173,30 @@ def _server_url(contender: Contender, redis_url: str) -> str:
 
 
 @contextmanager
-def _private_valkey(wanted: list[str]) -> Iterator[None]:
-    """Start a private valkey-server if a Valkey contender is wanted and one is installed; its
-    URL goes into the environment every contender process inherits (``BENCH_VALKEY_URL``)."""
+def _private_servers(wanted: list[str]) -> Iterator[None]:
+    """Start the private valkey-server, Redis Cluster and memcached that the wanted contenders
+    need, where installed; their addresses go into the environment every contender process
+    inherits (``BENCH_VALKEY_URL``, ``BENCH_REDIS_CLUSTER_URL``, ``BENCH_MEMCACHED_ADDRESS``).
+    A server that cannot start leaves its contenders' apps failing to import: they are reported
+    as skipped, with the reason."""
+    contenders = [BY_NAME[name] for name in wanted]
+    servers: list[tuple[str, Callable[[], Any]]] = []
     binary = valkey_binary()
-    if binary is None or not any(BY_NAME[name].valkey for name in wanted):
-        yield  # the Valkey contenders' apps then fail to import and are reported as skipped
-        return
-    with private_redis(binary) as url:
-        os.environ["BENCH_VALKEY_URL"] = url
-        try:
-            yield
-        finally:
-            del os.environ["BENCH_VALKEY_URL"]
+    if binary is not None and any(c.valkey for c in contenders):
+        servers.append(("BENCH_VALKEY_URL", partial(private_redis, binary)))
+    if any(c.cluster for c in contenders):
+        servers.append(("BENCH_REDIS_CLUSTER_URL", private_redis_cluster))
+    if any(c.memcached for c in contenders):
+        servers.append(("BENCH_MEMCACHED_ADDRESS", private_memcached))
+    with ExitStack() as stack:
+        for variable, start in servers:
+            try:
+                os.environ[variable] = stack.enter_context(start())
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                log(f"cannot start the server of {variable}: {error}")
+                continue
+            stack.callback(os.environ.pop, variable, None)
+        yield
 
 
 def run_redis_commands(
@@ -267,7 +283,7 @@ def main() -> None:
     priority = raise_priority()
     started = datetime.datetime.now()
     load = ForeignLoad()
-    with private_redis() as redis_url, _private_valkey(wanted):
+    with private_redis() as redis_url, _private_servers(wanted):
         skipped: dict[str, str] = {}
         failures: dict[str, str] = {}
         contenders = []
@@ -300,7 +316,8 @@ def main() -> None:
             )
         if not args.skip_http:
             log(f"HTTP driver (uvicorn {' '.join(flags)}, wrk -t1)")
-            results["http"] = run_http(contenders, settings, redis_url, flags, failures)
+            served = [c for c in contenders if c.http]
+            results["http"] = run_http(served, settings, redis_url, flags, failures)
     results["foreign_load"] = load.result()
     results["duration_seconds"] = round((datetime.datetime.now() - started).total_seconds())
 

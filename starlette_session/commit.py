@@ -153,16 +153,14 @@ class CommitExecutor:
         data: dict[str, Any],
     ) -> bytes:
         """Store ``raw`` where ``expected`` was loaded, merging changes stored meanwhile."""
-        backend = self._server()
-        logged_in = _user(plan) is not None
-        for _ in range(MAX_MERGE_ATTEMPTS):
-            result = await backend.replace(key, expected, raw, plan.ttl, logged_in=logged_in)
-            if result.stored:
-                return raw
-            raw = self._merged(result.current, plan, state, data)
-            assert result.current is not None  # noqa: S101 - _merged refuses a missing entry
-            expected = result.current
-        raise SessionConflictError("the session kept changing under this request; nothing saved")
+        return await self._server().update(
+            key,
+            expected,
+            raw,
+            plan.ttl,
+            lambda current: self._merged(current, plan, state, data),
+            logged_in=_user(plan) is not None,
+        )
 
     def _merged(
         self, current: bytes | None, plan: CommitPlan, state: SessionState, data: dict[str, Any]

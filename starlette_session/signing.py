@@ -3,10 +3,18 @@
 The cookie value is ``<payload>.<issued-at>.<signature>``. The payload is a session id (server-side
 backends) or the base64 session itself (the cookie backend). ``issued-at`` lets the middleware
 refresh a long-lived cookie before the browser drops it, and bounds the age of cookie-only sessions.
+
+The same cookie value comes back on every request of a user, so each signer remembers the values
+it verified (at most :data:`VERIFIED_CACHE_SIZE`, each at most :data:`VERIFIED_CACHE_LENGTH`
+characters), keyed by the whole signed value. A value is remembered only after its signature
+verified: a forged one is checked in full every time and never takes a place in the cache. What is
+remembered is what the signature proves (payload, issued-at, which key), never a decision: the
+cookie's age (its issued-at against its Max-Age) is checked on every request by the loader.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -28,6 +36,11 @@ _SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
 # decoding ignores: only the canonical spelling is accepted, so a session has one cookie value.
 _CANONICAL_LAST = frozenset("AEIMQUYcgkosw048")
 security_logger = logging.getLogger("starlette_session.security")
+#: How many verified cookie values a signer remembers (about 200 bytes each)...
+VERIFIED_CACHE_SIZE = 4096
+#: ... and the longest it remembers: a session id's cookie is about 100 characters; a cookie
+#: backend's, which holds the session itself and changes with it, is checked each time.
+VERIFIED_CACHE_LENGTH = 256
 
 
 class _PrecomputedHMAC(SigningAlgorithm):
@@ -70,7 +83,7 @@ class CookieSigner:
     ``secret_key`` is one key or a list, newest first: the first key signs, all keys verify.
     """
 
-    __slots__ = ("_keys", "_signers")
+    __slots__ = ("_keys", "_signers", "_verified")
 
     def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
         keys = checked_secret_keys(secret_key)
@@ -80,6 +93,7 @@ class CookieSigner:
         self._signers = [
             Signer(key, salt=salt, key_derivation="none", algorithm=algorithm) for key in self._keys
         ]
+        self._verified: dict[str, Unsigned] = {}
 
     def sign(self, payload: str, now: int | None = None) -> str:
         """Sign ``payload`` with the newest key, stamped with the current time."""
@@ -89,6 +103,9 @@ class CookieSigner:
     def unsign(self, value: str, *, log: bool = True) -> Unsigned | None:
         """Verify a cookie value; ``None`` for anything not signed by one of our keys (logged on
         the security logger unless ``log=False``)."""
+        verified = self._verified.get(value)
+        if verified is not None:
+            return verified
         if (
             len(value) > MAX_SIGNED_LENGTH
             or not _SAFE_VALUE.fullmatch(value)
@@ -108,10 +125,22 @@ class CookieSigner:
                 issued_at = int(issued_hex, 16)
             except ValueError:
                 break
-            return Unsigned(payload, issued_at, index)
+            verified = Unsigned(payload, issued_at, index)
+            if len(value) <= VERIFIED_CACHE_LENGTH:
+                self._remember(value, verified)
+            return verified
         if log:
             security_logger.warning("session cookie with a bad signature ignored")
         return None
+
+    def _remember(self, value: str, verified: Unsigned) -> None:
+        cache = self._verified
+        if len(cache) >= VERIFIED_CACHE_SIZE:
+            # The oldest goes first. Another thread (sync code, several event loops) may change
+            # the dict meanwhile: then some other entry went, which is as good.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del cache[next(iter(cache))]
+        cache[value] = verified
 
     def derive(self, purpose: bytes, key_index: int = 0) -> bytes:
         """A key for another purpose (hashing store keys), derived from one of our keys."""

@@ -1,20 +1,25 @@
 """Typed views of a session: the session's data validated as a Pydantic model.
 
-Each model used in a request is validated once; its dump at that moment is the snapshot. At
-commit (or whenever the data is read as a dict), a dump that differs from the snapshot, compared
-as stored (JSON: ``1``, ``1.0`` and ``True`` differ), is copied into the session's data. Stored
-data that no longer validates, or whose validation raises, is migrated by the store's
-``migrate`` hook, or dropped for a fresh session with one log line.
+Each model used in a request is validated once; its JSON at that moment (bytes, from Pydantic's
+own serializer) is the snapshot. At commit (or whenever the data is read as a dict) the instance's
+JSON is made again and compared with the snapshot, as stored (``1``, ``1.0`` and ``True``
+differ); only when it differs is the model dumped, once, and its fields copied into the session's
+data. Pydantic writes NaN and infinities as ``null``, like ``None``: when the JSON holds a
+``null`` and the instance a float that is not finite (or a value not looked into), the view is
+compared field by field instead, so that a field set to NaN is copied and the commit refuses it
+by name. Stored data that no longer validates, or whose validation raises, is migrated
+by the store's ``migrate`` hook, or dropped for a fresh session with one log line.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette_session.exceptions import SessionSetupError
-from starlette_session.records import dump_json, same_json
+from starlette_session.records import same_json
 from starlette_session.state import StatefulDict
 
 __all__ = ["Migrate", "TypedViews"]
@@ -25,18 +30,21 @@ security_logger = logging.getLogger("starlette_session.security")
 
 
 class _Snapshot:
-    """A model's dump when last synced, and its JSON for a quick comparison. ``left_out``: the
-    fields not copied back unless they change (those ``regenerate(keep=...)`` dropped)."""
+    """A model's JSON when last synced (None if it cannot be stored as JSON). ``left_out``: the
+    fields not copied back unless they change (those ``regenerate(keep=...)`` dropped), compared
+    with ``fields``, the dump they were left out of."""
 
-    __slots__ = ("fields", "left_out", "text")
+    __slots__ = ("fields", "json", "left_out")
 
-    def __init__(self, fields: dict[str, Any], left_out: frozenset[str] = frozenset()) -> None:
-        self.fields = fields
+    def __init__(
+        self,
+        json: bytes | None,
+        left_out: frozenset[str] = frozenset(),
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        self.json = json
         self.left_out = left_out
-        try:
-            self.text: str | None = dump_json(fields)
-        except (TypeError, ValueError, RecursionError):
-            self.text = None  # compared field by field; the commit names the bad field
+        self.fields = fields
 
 
 class TypedViews:
@@ -54,7 +62,7 @@ class TypedViews:
         if model in models:
             return models[model][0]  # type: ignore[no-any-return]
         instance = self._validate(session, model)
-        models[model] = (instance, _Snapshot(_dump(instance)))
+        models[model] = (instance, _Snapshot(_json(instance)))
         return instance
 
     def sync(self, session: StatefulDict) -> None:
@@ -63,15 +71,23 @@ class TypedViews:
         if not state.models:
             return
         for model, (instance, snapshot) in state.models.items():
-            dumped = _dump(instance)
-            current = _Snapshot(dumped, snapshot.left_out)
-            if current.text is not None and current.text == snapshot.text:
+            json = _json(instance)
+            if json is not None and json == snapshot.json:
                 continue
+            dumped = _dump(instance)
             old, left_out = snapshot.fields, snapshot.left_out
             for name, value in dumped.items():
-                if name not in left_out or name not in old or not same_json(value, old[name]):
+                if (
+                    name not in left_out
+                    or old is None
+                    or name not in old
+                    or not same_json(value, old[name])
+                ):
                     dict.__setitem__(session, name, value)
-            state.models[model] = (instance, current)
+            state.models[model] = (
+                instance,
+                _Snapshot(json, left_out, dumped if left_out else None),
+            )
             state.mark_changed()
 
     def rebase(self, session: StatefulDict) -> None:
@@ -81,14 +97,14 @@ class TypedViews:
         for model, (instance, _) in (models or {}).items():
             dumped = _dump(instance)
             left_out = frozenset(name for name in dumped if not dict.__contains__(session, name))
-            models[model] = (instance, _Snapshot(dumped, left_out))  # type: ignore[index]
+            models[model] = (instance, _Snapshot(_json(instance), left_out, dumped))  # type: ignore[index]
 
     def _validate(self, session: StatefulDict, model: type[M]) -> M:
         from pydantic import ValidationError
 
         validate: Callable[[Any], M] = model.model_validate  # type: ignore[attr-defined]
         try:
-            return validate(dict.copy(session))
+            return validate(dict(dict.items(session)))
         except ValidationError as error:
             if not dict.__len__(session):
                 raise SessionSetupError(
@@ -130,3 +146,38 @@ class TypedViews:
 
 def _dump(instance: Any) -> dict[str, Any]:
     return instance.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+
+
+def _json(instance: Any) -> bytes | None:
+    """The instance as JSON, to compare; None when it may not be stored as it shows."""
+    try:
+        json: bytes = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
+    except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
+        return None
+    if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
+        return None
+    return json
+
+
+_LEAVES = frozenset((str, int, bool, type(None)))
+_ITERABLES = frozenset((list, tuple, set, frozenset))
+
+
+def _finite(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` surely holds no NaN nor infinity: False for what it cannot look into."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(_finite(item, depth + 1) for item in value.values())
+    if kind in _ITERABLES:
+        return all(_finite(item, depth + 1) for item in value)
+    fields = getattr(value, "__pydantic_fields__", None)  # a model: its fields and extras
+    if fields is None or not isinstance(vars(value), dict):
+        return False
+    extra = getattr(value, "__pydantic_extra__", None) or {}
+    return _finite(vars(value), depth + 1) and _finite(extra, depth + 1)

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import Signer
 from starlette.datastructures import Secret
 
-from starlette_session.signing import CookieSigner, Unsigned, _PrecomputedHMAC
+from starlette_session import SessionStore
+from starlette_session.signing import (
+    VERIFIED_CACHE_LENGTH,
+    VERIFIED_CACHE_SIZE,
+    CookieSigner,
+    Unsigned,
+    _PrecomputedHMAC,
+)
+from tests.helpers import make_app, session_cookie
 
 KEY = "k" * 40
 OLD_KEY = "o" * 40
@@ -216,3 +228,72 @@ def test_derived_keys_depend_on_purpose_and_key() -> None:
     }
     assert len(derived) == 3
     assert signer.derive(b"store-key") == CookieSigner(KEY, salt=SALT).derive(b"store-key")
+
+
+# Each signer remembers the values it verified
+
+
+def test_a_verified_value_is_remembered_and_verified_once() -> None:
+    signer = CookieSigner(KEY, salt=SALT)
+    value = signer.sign("payload", now=1000)
+    first = signer.unsign(value)
+    assert first is not None
+    assert signer.unsign(value) is first
+
+
+def test_forged_values_never_enter_the_cache(caplog: pytest.LogCaptureFixture) -> None:
+    signer = CookieSigner(KEY, salt=SALT)
+    value = signer.sign("payload", now=1000)
+    forged = [value[:-2] + tail for tail in ("AA", "AE", "BA")] + ["x" * 80, value + "A"]
+    forged += [CookieSigner(OLD_KEY, salt=SALT).sign("payload", now=1000)]
+    with caplog.at_level(logging.WARNING, "starlette_session.security"):
+        for _ in range(3):
+            assert all(signer.unsign(candidate) is None for candidate in forged)
+    assert signer._verified == {}
+    assert len(caplog.records) == 3 * len(forged)  # each checked, and logged, every time
+
+
+def test_the_cache_is_bounded_and_keeps_the_newest() -> None:
+    signer = CookieSigner(KEY, salt=SALT)
+    values = [signer.sign(f"payload-{n}", now=1000) for n in range(VERIFIED_CACHE_SIZE + 10)]
+    for value in values:
+        assert signer.unsign(value) is not None
+    assert len(signer._verified) == VERIFIED_CACHE_SIZE
+    assert values[-1] in signer._verified
+    assert values[0] not in signer._verified
+    assert signer.unsign(values[0]) == Unsigned("payload-0", 1000, 0)  # verified again
+
+
+def test_long_values_are_verified_each_time_and_not_kept() -> None:
+    signer = CookieSigner(KEY, salt=SALT)
+    value = signer.sign("p" * VERIFIED_CACHE_LENGTH, now=1000)
+    assert signer.unsign(value) == Unsigned("p" * VERIFIED_CACHE_LENGTH, 1000, 0)
+    assert signer._verified == {}
+
+
+def test_a_value_verified_by_an_older_key_is_remembered_with_its_key_index() -> None:
+    signer = CookieSigner([KEY, OLD_KEY], salt=SALT)
+    value = CookieSigner(OLD_KEY, salt=SALT).sign("payload", now=1000)
+    assert signer.unsign(value) == Unsigned("payload", 1000, 1)
+    assert signer.unsign(value) == Unsigned("payload", 1000, 1)  # still due a re-signing
+
+
+async def test_a_remembered_cookie_is_refused_once_older_than_its_max_age() -> None:
+    max_age = 10
+    store: SessionStore[Any] = SessionStore(idle_timeout=3600)
+    app = make_app(store, max_age=max_age)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        value = session_cookie(await http.get("/set", params={"a": "1"}))
+        assert value is not None
+        unsigned = store.signer.unsign(value)
+        assert unsigned is not None
+        if time.time() % 1 > 0.5:  # sign and read the cookie within one second
+            await asyncio.sleep(1.01 - time.time() % 1)
+        now = int(time.time())
+        nearly_stale = store.signer.sign(unsigned.payload, now - max_age)
+        http.cookies.clear()
+        http.cookies.set("session", nearly_stale)
+        assert (await http.get("/get")).json() == {"a": "1"}  # verified, and remembered
+        await asyncio.sleep(now + 1.01 - time.time())
+        assert (await http.get("/get")).json() == {}  # now past its Max-Age

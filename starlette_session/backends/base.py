@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["Replaced", "SessionBackend"]
+from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
+
+__all__ = ["MAX_UPDATE_ATTEMPTS", "Merge", "Replaced", "SessionBackend"]
+
+#: What :meth:`SessionBackend.update` stores instead when another write came first: given what is
+#: stored now (None: the entry is gone), the bytes to store; it raises to give up.
+Merge = Callable[[bytes | None], bytes]
+# A failed compare-and-set means another write succeeded, so merging always makes progress, but
+# with N requests saving one session at once the last needs N attempts.
+MAX_UPDATE_ATTEMPTS = 64
 
 
 class Replaced(NamedTuple):
@@ -36,6 +46,8 @@ class SessionBackend(abc.ABC):
       old one (``None``: no expiry any more).
     - ``expire`` resets the time to live of an existing key.
     - ``delete`` removes keys, missing or not.
+    - ``update`` (optional: the default is written with ``replace``) is a compare-and-set that
+      merges what another write stored meanwhile, until one is stored.
 
     ``logged_in=True`` marks the session of a known user. A backend that evicts entries to make
     room should evict anonymous sessions first, and entries without a time to live never; a backend
@@ -65,6 +77,38 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def delete(self, *keys: str) -> None:
         """Remove ``keys``; missing keys are not an error."""
+
+    async def update(
+        self,
+        key: str,
+        expected: bytes,
+        value: bytes,
+        ttl: int | None,
+        merge: Merge,
+        *,
+        logged_in: bool = False,
+    ) -> bytes:
+        """Store ``value`` where ``expected`` was loaded, merging what was stored meanwhile.
+
+        A compare-and-set (:meth:`replace`); when another write came first, ``merge(current)``
+        is stored instead, against ``current``, and so on until one is stored (at most
+        ``MAX_UPDATE_ATTEMPTS`` tries, then :class:`SessionConflictError`). ``merge`` raises to
+        give up: always when ``current`` is None (the entry is gone). Returns what was stored.
+
+        This default is written with :meth:`replace` alone. A backend may do better, as long as
+        every change is stored exactly as this loop would store it: ``RedisBackend`` combines
+        the concurrent updates of one key in its process into one compare-and-set.
+        """
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            result = await self.replace(key, expected, value, ttl, logged_in=logged_in)
+            if result.stored:
+                return value
+            current = result.current
+            value = merge(current)
+            if current is None:  # a merge that did not refuse a missing entry
+                raise SessionDestroyedError("the session was destroyed while this request ran")
+            expected = current
+        raise SessionConflictError("the session kept changing under this request; nothing saved")
 
     async def eviction_warning(self) -> str | None:
         """Why entries stored without a time to live may be evicted, or None when they cannot.

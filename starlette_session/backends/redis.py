@@ -21,6 +21,8 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.to_thread
 
+from starlette_session.backends._combining import WriteCombiner
+from starlette_session.backends._pipelining import AutoPipeline, Once
 from starlette_session.backends._redis_cas import (
     REPLACE_SCRIPT,
     driver_errors,
@@ -29,7 +31,7 @@ from starlette_session.backends._redis_cas import (
     native_replace_args,
     supports_set_ifeq,
 )
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends.base import Merge, Replaced, SessionBackend
 from starlette_session.exceptions import SessionBackendError
 
 try:
@@ -102,7 +104,17 @@ class RedisBackend(SessionBackend):
             dict.fromkeys((*driver_errors(client), *_DRIVER_ERRORS))
         )
         self._replace_script: Any = client.register_script(REPLACE_SCRIPT)
+        # The commands of one event-loop turn share a write (see _pipelining); a sync client's
+        # run in worker threads, one at a time each.
+        pipelined = self._is_async and callable(getattr(client, "pipeline", None))
+        self._command: Callable[..., Any] = (
+            AutoPipeline(client).execute if pipelined else client.execute_command
+        )
         self._native: bool | None = None if compare_and_set == "auto" else False
+        self._combiner = WriteCombiner(self._replace)
+        # Concurrent first changes ask the server once, and load a missing script once.
+        self._probing: Once[bool] = Once()
+        self._loading: Once[Any] = Once()
 
     @property
     def native_compare_and_set(self) -> bool | None:
@@ -111,27 +123,27 @@ class RedisBackend(SessionBackend):
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         if ttl is None:
-            value = await self._run(self.client.get, key)
+            value = await self._run(self._command, "GET", key)
         else:
-            value = await self._run(self.client.getex, key, ex=ttl)
+            value = await self._run(self._command, "GETEX", key, "EX", ttl)
         return _as_bytes(value)
 
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
-        return bool(await self._run(self.client.set, key, value, ex=ttl, nx=True))
+        expiry = () if ttl is None else ("EX", ttl)
+        return bool(await self._run(self._command, "SET", key, value, *expiry, "NX"))
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
         if self._native is None:
-            # Concurrent first changes may each ask; the answer is the same, so no lock.
-            self._native = await self._server_has_set_ifeq()
+            self._native = await self._probing.run(self._server_has_set_ifeq)
         if self._native:
             args = native_replace_args(key, expected, value, ttl)
             try:
                 # get=True: redis-py then hands back the GET reply instead of a bool.
-                found = _as_bytes(await self._run(self.client.execute_command, *args, get=True))
+                found = _as_bytes(await self._run(self._command, *args, get=True))
             except SessionBackendError as error:
                 if not is_syntax_error(error.__cause__):
                     raise
@@ -139,13 +151,36 @@ class RedisBackend(SessionBackend):
             else:
                 return Replaced(True, None) if found == expected else Replaced(False, found)
         script_args = [expected, value, ttl or 0]
-        result = await self._run(self._replace_script, keys=[key], args=script_args)
+        if self._is_async:
+            result = await self._run(self._script, key, script_args)
+        else:
+            result = await self._run(self._replace_script, keys=[key], args=script_args)
         if result == 1:
             return Replaced(True, None)
         return Replaced(False, _as_bytes(result))
 
+    async def update(
+        self,
+        key: str,
+        expected: bytes,
+        value: bytes,
+        ttl: int | None,
+        merge: Merge,
+        *,
+        logged_in: bool = False,
+    ) -> bytes:
+        """The concurrent updates of one key in this process go out as one compare-and-set
+        (see ``_combining``): N requests changing one session cost about one round trip each,
+        not N."""
+        return await self._combiner.update(key, expected, value, ttl, merge, logged_in)
+
+    async def _replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, logged_in: bool
+    ) -> Replaced:
+        return await self.replace(key, expected, value, ttl, logged_in=logged_in)
+
     async def expire(self, key: str, ttl: int) -> None:
-        await self._run(self.client.expire, key, ttl)
+        await self._run(self._command, "EXPIRE", key, ttl)
 
     async def delete(self, *keys: str) -> None:
         if keys:
@@ -170,6 +205,18 @@ class RedisBackend(SessionBackend):
                 "revoke_user_sessions() may miss sessions"
             )
         return None
+
+    async def _script(self, key: str, args: list[Any]) -> Any:
+        """The compare-and-set script by its hash (pipelined), loaded first when the server
+        lacks it (a restart, a failover, ``SCRIPT FLUSH``), as redis-py's ``Script`` does."""
+        sha = self._replace_script.sha
+        try:
+            return await self._command("EVALSHA", sha, 1, key, *args)
+        except self._errors as error:
+            if type(error).__name__ != "NoScriptError":
+                raise
+        await self._loading.run(functools.partial(self.client.script_load, REPLACE_SCRIPT))
+        return await self._command("EVALSHA", sha, 1, key, *args)
 
     async def _server_has_set_ifeq(self) -> bool:
         try:

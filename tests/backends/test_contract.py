@@ -7,8 +7,13 @@ hands JSON objects to the original interface) is held to the same contract as th
 from __future__ import annotations
 
 import asyncio
+import json
+
+import pytest
 
 from starlette_session.backends import Replaced, SessionBackend
+from starlette_session.backends.base import Merge
+from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from tests.backends.conftest import BackendCase
 
 OLD = b'{"v":"old"}'
@@ -143,3 +148,97 @@ async def test_logged_in_sessions_follow_the_same_contract(backend: SessionBacke
     assert await backend.replace("session:a", OLD, NEW, 60, logged_in=True) == Replaced(True, None)
     assert await backend.replace("session:a", NEW, OLD, 60) == Replaced(True, None)
     assert await backend.read("session:a", 60) == OLD
+
+
+# update(): compare-and-set, merging what was stored meanwhile
+
+
+def _tokens(*tokens: str) -> bytes:
+    """A set of tokens as a compact JSON object (a stand-in for a session's fields)."""
+    return json.dumps(dict.fromkeys(sorted(tokens), 1), separators=(",", ":")).encode()
+
+
+def _read_tokens(value: bytes | None) -> set[str]:
+    assert value is not None
+    return set(json.loads(value))
+
+
+def _adding(token: str) -> Merge:
+    """A merge that adds ``token`` to what is stored (as the store merges a changed field)."""
+
+    def merge(current: bytes | None) -> bytes:
+        if current is None:
+            raise SessionDestroyedError("gone")
+        return _tokens(*_read_tokens(current), token)
+
+    return merge
+
+
+async def test_update_stores_the_value_when_the_expected_one_is_current(
+    backend: SessionBackend,
+) -> None:
+    await backend.create("session:a", OLD, 60)
+    calls: list[bytes | None] = []
+
+    def merge(current: bytes | None) -> bytes:
+        calls.append(current)
+        return OTHER
+
+    assert await backend.update("session:a", OLD, NEW, 60, merge) == NEW
+    assert await backend.read("session:a") == NEW
+    assert calls == []
+
+
+async def test_update_merges_onto_what_another_write_stored(backend: SessionBackend) -> None:
+    await backend.create("session:a", _tokens("x"), 60)
+    await backend.replace("session:a", _tokens("x"), _tokens("x", "y"), 60)
+    stored = await backend.update("session:a", _tokens("x"), _tokens("x", "z"), 60, _adding("z"))
+    assert stored == _tokens("x", "y", "z")
+    assert await backend.read("session:a") == stored
+
+
+async def test_update_of_a_missing_key_raises_what_the_merge_raises(
+    backend: SessionBackend,
+) -> None:
+    with pytest.raises(SessionDestroyedError):
+        await backend.update("session:gone", OLD, NEW, 60, _adding("z"))
+    assert await backend.read("session:gone") is None
+
+
+async def test_concurrent_updates_of_one_key_all_keep_their_change(
+    backend: SessionBackend,
+) -> None:
+    await backend.create("session:a", _tokens("0"), 60)
+    tokens = [f"{n:02d}" for n in range(1, 21)]
+
+    stored = await asyncio.gather(
+        *(
+            backend.update("session:a", _tokens("0"), _tokens("0", t), 60, _adding(t))
+            for t in tokens
+        )
+    )
+
+    final = await backend.read("session:a")
+    assert _read_tokens(final) == {"0", *tokens}
+    assert final in stored  # the last write returns what the key holds
+    assert all(_read_tokens(value) >= {"0", t} for value, t in zip(stored, tokens, strict=True))
+
+
+async def test_an_update_whose_merge_refuses_fails_alone(backend: SessionBackend) -> None:
+    await backend.create("session:a", _tokens("0"), 60)
+
+    def refuse(current: bytes | None) -> bytes:
+        raise SessionConflictError("strict")
+
+    results = await asyncio.gather(
+        backend.update("session:a", _tokens("0"), _tokens("0", "1"), 60, _adding("1")),
+        backend.update("session:a", _tokens("0"), _tokens("0", "2"), 60, refuse),
+        backend.update("session:a", _tokens("0"), _tokens("0", "3"), 60, _adding("3")),
+        return_exceptions=True,
+    )
+
+    refused = isinstance(results[1], SessionConflictError)
+    assert not any(isinstance(r, BaseException) for i, r in enumerate(results) if i != 1)
+    final = _read_tokens(await backend.read("session:a"))
+    assert {"1", "3"} <= final
+    assert ("2" in final) is not refused  # refused, unless it went first and needed no merge

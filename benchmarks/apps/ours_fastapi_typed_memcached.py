@@ -1,0 +1,6 @@
+"""Typed FastAPI path on memcached; compare with ``bare_fastapi``."""
+
+from benchmarks.apps import _backends
+from benchmarks.apps._ours_fastapi import build_app
+
+app = build_app(_backends.memcached())

@@ -1,0 +1,110 @@
+"""Automatic pipelining for ``RedisBackend``: the commands of one event-loop turn, written at once.
+
+Under concurrent requests, many of them reach their Redis command in the same turn of the event
+loop (uvicorn handles every socket that became readable in one turn). redis-py spends most of a
+command's cost in Python around the socket (taking a pooled connection, writing, reading,
+parsing), and much of that is paid once per write, not once per command. So the first command of
+a turn goes out at once, exactly as without pipelining (a command alone waits for nothing), and
+the commands that follow it in the same turn are queued and sent together at the start of the
+next turn, as one non-transactional pipeline on one connection, whose replies are read back in
+order and handed to each command's caller by position: no reply can reach another caller.
+
+Each command's semantics are unchanged: the same command, the same reply (the client's own
+response callbacks parse it), an error reply raised to its caller alone (the pipeline runs with
+``raise_on_error=False``), a connection error or a client timeout raised to every caller of that
+write. The pipeline runs in a task of its own, so that a caller that times out or is cancelled
+never cuts a read half-way: its reply is read and dropped. A caller cancelled before its command
+was written is left out of the write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["AutoPipeline", "Once"]
+
+T = TypeVar("T")
+
+_Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
+
+
+class AutoPipeline:
+    """Sends ``execute_command`` calls of an asyncio redis-py (or valkey-py) client, pipelined."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        # The loop in whose current turn a command went out at once (a loop that closed before
+        # its turn ended leaves its own here, which is not the running one).
+        self._turn: asyncio.AbstractEventLoop | None = None
+        self._queue: list[_Queued] = []
+        self._writes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    async def execute(self, *args: Any, **options: Any) -> Any:
+        """Run one command, in a pipeline with the commands that follow it in this turn."""
+        loop = asyncio.get_running_loop()
+        if self._turn is not loop:
+            self._turn, self._queue = loop, []
+            loop.call_soon(self._end_turn, loop)
+            return await self.client.execute_command(*args, **options)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((args, options, future))
+        return await future
+
+    def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._turn is not loop:
+            return
+        self._turn = None
+        queue, self._queue = self._queue, []
+        if queue:
+            write = loop.create_task(self._write(queue))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+
+    async def _write(self, queue: list[_Queued]) -> None:
+        queue = [queued for queued in queue if not queued[2].done()]  # cancelled meanwhile
+        try:
+            if len(queue) == 1:
+                args, options, future = queue[0]
+                result = await self.client.execute_command(*args, **options)
+                if not future.done():
+                    future.set_result(result)
+                return
+            pipeline = self.client.pipeline(transaction=False)
+            for args, options, _ in queue:
+                pipeline.execute_command(*args, **options)
+            results = await pipeline.execute(raise_on_error=False)
+        except BaseException as error:
+            failure = error if isinstance(error, Exception) else ConnectionError("interrupted")
+            for _, _, future in queue:
+                if not future.done():
+                    future.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, _, future), result in zip(queue, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class Once(Generic[T]):
+    """Runs an operation once for all the callers that ask for it while it runs."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[T] | None = None
+
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        running = self._running
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = self._running = asyncio.ensure_future(operation())
+            running.add_done_callback(self._ended)
+        return await asyncio.shield(running)  # one caller's cancellation is not the others'
+
+    def _ended(self, running: asyncio.Future[T]) -> None:
+        if self._running is running:
+            self._running = None
