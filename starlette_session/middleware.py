@@ -19,6 +19,7 @@ from starlette_session.responses import ERROR_STATUSES, ResponseHeaders, error_r
 from starlette_session.session import Session
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
+from starlette_session.websocket import serve_websocket
 
 __all__ = ["SessionMiddleware"]
 
@@ -99,7 +100,7 @@ class SessionMiddleware:
             await handler(scope, receive, send)
             return
         # The cookie is only looked for when the session is loaded: most requests never do.
-        session = Session(self.store, headers=scope["headers"])
+        session = Session(self.store, scope=scope)
         scope["session"] = session
         started = False
 
@@ -130,14 +131,8 @@ class SessionMiddleware:
             await error_response(error.status_code)(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A WebSocket can read its session; it cannot set a cookie, so nothing is saved.
-        session = Session(self.store, headers=scope["headers"])
-        scope["session"] = session
-        if self.autoload:
-            await session.preload()
-        await self.app(scope, receive, send)
-        if session.loaded and session.accessed and self.store.has_changes(session):
-            logger.warning("session changes made during a WebSocket connection are not saved")
+        # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).
+        await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
 
     async def _commit(self, session: Session, message: Message) -> None:
         state = session.state

@@ -14,6 +14,9 @@ keys of their sessions to the time after which each is checked again. Its rules 
 - **Bounded.** At each log-in, keys past their check time are looked up (each at most once per
   idle timeout) and dropped when gone; beyond ``max_sessions`` the oldest sessions are ended. A
   log-in costs the same however many log-ins came before.
+- **Only listed keys are revoked.** ``revoke_one`` ends a session only if the user's index lists
+  it and the stored session still belongs to that user, so a key from a form cannot end
+  someone else's session.
 
 Every change is a compare-and-set of the record, retried, so concurrent log-ins all land. An
 index written before a secret rotation is read until its signing key leaves the list, and folded
@@ -28,6 +31,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend
+from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT
+from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionConflictError
 from starlette_session.keys import StoreKeys
 from starlette_session.records import RETIRED, RETIRED_TTL, decode_record, encode_record
@@ -45,11 +50,24 @@ Change = Callable[[Entries], Awaitable[Entries]]
 
 
 class SessionInfo(NamedTuple):
-    """One stored session of a user, as listed by ``SessionStore.user_sessions``."""
+    """One stored session of a user, as listed by ``SessionStore.user_sessions``.
+
+    ``user_agent``, ``client`` and ``last_used`` are recorded with
+    ``SessionStore(track_devices=True)``; without it they are None.
+    """
 
     #: The opaque store key (a hash: it cannot be turned back into a cookie).
     key: str
+    #: When the session was first stored (Unix time).
     created_at: int | None
+    #: The ``User-Agent`` of the device, truncated.
+    user_agent: str | None = None
+    #: The client address, as coarse as configured (``"203.0.113.0/24"`` by default).
+    client: str | None = None
+    #: When the session was last used, to within ``last_used_interval`` (Unix time).
+    last_used: int | None = None
+    #: Whether this is the session passed as ``current=``.
+    current: bool = False
 
 
 class UserIndex:
@@ -62,8 +80,10 @@ class UserIndex:
         *,
         max_sessions: int,
         recheck_after: int,
+        events: SessionEvents | None = None,
     ) -> None:
         self.backend = backend
+        self.events = events if events is not None else SessionEvents()
         self.keys = keys
         self.max_sessions = max_sessions
         self.recheck_after = recheck_after
@@ -86,19 +106,29 @@ class UserIndex:
         """The store keys listed for ``user_id`` (some may have ended since)."""
         return list(await self.entries(user_id))
 
-    async def user_sessions(self, user_id: str) -> list[SessionInfo]:
-        """The live sessions listed for ``user_id`` that still belong to that user."""
+    async def user_sessions(self, user_id: str, current: str | None = None) -> list[SessionInfo]:
+        """The live sessions listed for ``user_id`` that still belong to that user, most
+        recently used first; the one whose key is ``current`` is marked."""
         sessions = []
         for key in await self.sessions(user_id):
-            raw = await self.backend.read(key)
-            record = decode_record(raw) if raw is not None and raw != RETIRED else None
-            if record is not None and record.meta.get("u") == user_id:
-                created = record.meta.get("c")
-                sessions.append(SessionInfo(key, created if isinstance(created, int) else None))
+            meta = await self._meta_of(key)
+            if meta is not None and meta.get("u") == user_id:
+                sessions.append(
+                    SessionInfo(
+                        key,
+                        _int(meta.get("c")),
+                        _text(meta.get(USER_AGENT)),
+                        _text(meta.get(CLIENT)),
+                        _int(meta.get(LAST_USED)),
+                        key == current,
+                    )
+                )
+        sessions.sort(key=lambda info: info.last_used or info.created_at or 0, reverse=True)
         return sessions
 
-    async def revoke(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete every session listed for ``user_id`` but ``keep``; return how many were live.
+    async def revoke(self, user_id: str, *, keep: str | None = None) -> list[str]:
+        """Delete every session listed for ``user_id`` but ``keep``; return the keys that were
+        live.
 
         Keys whose sessions were not there stay listed until their check time: one may belong to
         a log-in that is writing it right now, which must stay revocable.
@@ -107,7 +137,27 @@ class UserIndex:
         live = [key for key in keys if await self._alive(key)]
         await self.backend.delete(*keys)
         await self.remove(user_id, live, everywhere=True)
-        return len(live)
+        return live
+
+    async def revoke_one(self, user_id: str, key: str) -> bool:
+        """End the session ``key`` of ``user_id``; True when a live session was ended.
+
+        Nothing happens unless the user's index lists ``key`` and the stored session still
+        belongs to the user (or is already gone, when the key is only unlisted). A session that
+        a log-in is moving to a new id meanwhile is ended too: the log-in finds it gone.
+        """
+        if key not in await self.entries(user_id):
+            return False
+        raw = await self.backend.read(key)
+        if raw == RETIRED:
+            return False  # moved to a new id a moment ago: that one is listed on its own
+        if raw is not None:
+            record = decode_record(raw)
+            if record is None or record.meta.get("u") != user_id:
+                return False
+            await self.backend.delete(key)
+        await self.remove(user_id, [key], everywhere=True)
+        return raw is not None
 
     async def add(self, user_id: str, key: str, ttl: int) -> None:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now.
@@ -144,9 +194,14 @@ class UserIndex:
                 await self.backend.delete(*excess)
                 for listed in excess:
                     del entries[listed]
+                ended.update(excess)
             return entries
 
+        ended: set[str] = set()
         await self._update(self.index_key(user_id), update)
+        if ended and self.events.active:
+            for listed in sorted(ended):
+                note(SessionEvent.revoked, listed, user_id, "max_user_sessions")
         for old_key in older:
             await self._update(old_key, _emptied)
 
@@ -160,6 +215,11 @@ class UserIndex:
 
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
+
+    async def _meta_of(self, key: str) -> dict[str, object] | None:
+        raw = await self.backend.read(key)
+        record = decode_record(raw) if raw is not None and raw != RETIRED else None
+        return record.meta if record is not None else None
 
     async def _alive(self, key: str) -> bool:
         raw = await self.backend.read(key)
@@ -183,6 +243,14 @@ class UserIndex:
             ):
                 return
         raise SessionConflictError("the user's session index kept changing; try again")
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 async def _emptied(entries: Entries) -> Entries:
