@@ -104,14 +104,15 @@ class WebSocketSession(Session):
         async with self._locked():
             if not self.state.loaded:
                 await self.load()
-            if not self._ended:
-                try:
-                    await self._save()
-                except SessionDestroyedError:
-                    self._end()
-            if not self._ended and not self.state.is_new:
-                await self._reread()
-            return not (self._ended or self.state.is_new)
+            if self._ended or self.state.is_new:
+                return False  # nothing stored to read (changes of a new one: see save())
+            try:
+                await self._save()
+            except SessionDestroyedError:
+                self._end()
+                return False
+            await self._reread()
+            return not self._ended
 
     async def finish(self) -> None:
         """Save at the end of the connection; what cannot be saved there is logged."""
