@@ -8,11 +8,13 @@ serializing it again. :class:`~starlette_session.Session` supplies the loading.
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette_session.state import StatefulDict
 
 __all__ = ["SessionMapping"]
+
+MappingT = TypeVar("MappingT", bound="SessionMapping")
 
 
 class SessionMapping(StatefulDict):
@@ -75,7 +77,7 @@ class SessionMapping(StatefulDict):
         merged.update(other)
         return merged
 
-    def __ior__(self, other: Any) -> SessionMapping:  # type: ignore[override]
+    def __ior__(self: MappingT, other: Any) -> MappingT:  # type: ignore[override]
         self.update(other)
         return self
 

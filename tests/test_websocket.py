@@ -130,14 +130,14 @@ def ends() -> Ends:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest, ends: Ends) -> Iterator[SessionStore[Any]]:
+def store(request: pytest.FixtureRequest, ends: Ends) -> SessionStore[Any]:
     if request.param == "memory":
         store: SessionStore[Any] = SessionStore(MemoryBackend())
     else:
         client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
         store = SessionStore(RedisBackend(client))
     store.observe(ends)
-    yield store
+    return store
 
 
 @pytest.fixture
@@ -155,6 +155,7 @@ def stored(http: TestClient, store: SessionStore[Any], cookie: str) -> bytes | N
     key = store.storage_key(unsigned.payload)
     backend = store.backend
     assert isinstance(backend, MemoryBackend | RedisBackend)
+    assert http.portal is not None
     return http.portal.call(backend.read, key)
 
 
