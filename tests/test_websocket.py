@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from starlette_session import (
+    SessionConflictError,
     SessionDestroyedError,
     SessionHandle,
     SessionMiddleware,
@@ -90,10 +91,23 @@ async def commands(websocket: Any) -> None:
             elif op == "close":
                 await websocket.close()
                 return
-        except (SessionWebSocketError, SessionDestroyedError) as error:
+        except (SessionWebSocketError, SessionDestroyedError, SessionConflictError) as error:
             await websocket.send_json({"error": type(error).__name__, "message": str(error)})
             continue
         await websocket.send_json({"data": dict(session)})
+
+
+async def careless(websocket: Any) -> None:
+    """Stores each text it receives, and lets the disconnection (or an error) escape."""
+    session = await load_session(websocket)
+    await websocket.accept()
+    while True:
+        text = await websocket.receive_text()
+        if text == "fail":
+            session["failed"] = True
+            raise RuntimeError("the handler failed")
+        session["last"] = text
+        await websocket.send_json(dict(session))
 
 
 def make_app(store: SessionStore[Any]) -> Starlette:
@@ -104,6 +118,7 @@ def make_app(store: SessionStore[Any]) -> Starlette:
             Route("/login", login),
             Route("/logout", logout, methods=["POST"]),
             WebSocketRoute("/ws", commands),
+            WebSocketRoute("/careless", careless),
         ]
     )
     app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
@@ -192,6 +207,49 @@ def test_changes_are_saved_when_the_client_goes_away(http: TestClient, ends: End
         socket.close(1001)  # the handler's receive raises WebSocketDisconnect; it returns
         assert ends.saved.wait(10)
     assert http.get("/get").json() == {"page": "2"}
+
+
+def test_a_disconnection_the_handler_lets_escape_still_saves(http: TestClient, ends: Ends) -> None:
+    http.get("/set", params={"page": "1"})
+
+    def talk_then_go_away() -> None:
+        with http.websocket_connect("/careless") as socket:
+            socket.send_text("hello")
+            assert socket.receive_json() == {"page": "1", "last": "hello"}
+            socket.close(1001)
+            assert ends.saved.wait(10)
+
+    with pytest.raises(WebSocketDisconnect):  # re-raised, once the session was saved
+        talk_then_go_away()
+    assert http.get("/get").json() == {"page": "1", "last": "hello"}
+
+
+def test_an_error_in_the_handler_saves_nothing(http: TestClient) -> None:
+    http.get("/set", params={"page": "1"})
+
+    def talk_then_fail() -> None:
+        with http.websocket_connect("/careless") as socket:
+            socket.send_text("hello")
+            socket.receive_json()
+            socket.send_text("fail")
+            socket.receive_json()
+
+    with pytest.raises(RuntimeError, match="the handler failed"):
+        talk_then_fail()
+    assert http.get("/get").json() == {"page": "1"}  # as after a 5xx, nothing was saved
+
+
+def test_strict_mode_refuses_a_concurrent_change(ends: Ends) -> None:
+    store: SessionStore[Any] = SessionStore(MemoryBackend(), strict=True)
+    store.observe(ends)
+    with TestClient(make_app(store)) as http:
+        http.get("/set", params={"page": "1"})
+        with http.websocket_connect("/ws") as socket:
+            send(socket, "set", key="page", value="2")
+            http.get("/set", params={"theme": "dark"})
+            assert send(socket, "save")["error"] == "SessionConflictError"
+            close(socket, ends)
+        assert http.get("/get").json() == {"page": "1", "theme": "dark"}
 
 
 def test_save_writes_now_and_merges_what_http_requests_changed(
