@@ -165,7 +165,12 @@ class SessionEvents:
         """Start observing an operation in this context."""
         operation = Operation(name)
         token = _current.set(operation)
-        started = [(observer, _safely(observer.started, operation)) for observer in self.observers]
+        started: Started = []
+        for observer in self.observers:
+            try:
+                started.append((observer, observer.started(operation)))
+            except Exception as error:
+                _observer_failed(error)
         return operation, token, started
 
     async def end(
@@ -175,8 +180,11 @@ class SessionEvents:
         operation.duration = time.perf_counter() - operation.started
         _current.reset(token)
         for observer, value in started:
-            _safely(observer.finished, operation, value)
-        if isinstance(operation.error, Exception | None):  # not when cancelled
+            try:
+                observer.finished(operation, value)
+            except Exception as error:
+                _observer_failed(error)
+        if operation.noted and isinstance(operation.error, Exception | None):  # not if cancelled
             await self.emit(operation.noted)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:
@@ -185,7 +193,7 @@ class SessionEvents:
             for handler in self.handlers.get(info.event, ()):
                 try:
                     result = handler(info)
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         await result
                 except Exception as error:
                     # The traceback, not the ids: handlers are never given a session id.
@@ -197,12 +205,8 @@ class SessionEvents:
                     )
 
 
-def _safely(call: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return call(*args)
-    except Exception as error:
-        logger.error("a session observer raised %s", type(error).__name__, exc_info=error)
-        return None
+def _observer_failed(error: Exception) -> None:
+    logger.error("a session observer raised %s", type(error).__name__, exc_info=error)
 
 
 def _count() -> None:

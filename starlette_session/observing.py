@@ -37,7 +37,6 @@ async def observed_load(
     operation, token, started = events.begin("load")
     try:
         await load(session, cookie)
-        noted = operation.noted_events()
         if state.degraded:
             operation.outcome = "degraded"
         elif state.moved:
@@ -48,6 +47,7 @@ async def observed_load(
                 SessionEventInfo(SessionEvent.loaded, state.store_key, state.user)
             )
         else:
+            noted = operation.noted_events()
             found = [outcome for event, outcome in _LOAD_OUTCOMES.items() if event in noted]
             operation.outcome = found[0] if found else "new"
     except BaseException as error:
@@ -72,12 +72,12 @@ async def observed_commit(
     try:
         result = await commit(session)
         derived = before.events(state)
-        operation.noted.extend(derived)
-        noted = operation.noted_events()
-        if SessionEvent.backend_error in noted:  # "anonymous" policy: logged, not raised
+        noted = operation.noted
+        if noted and SessionEvent.backend_error in operation.noted_events():  # logged, not raised
             operation.outcome = "backend_error"
         else:
             operation.outcome = derived[-1].event.value if derived else "unchanged"
+        noted.extend(derived)
         return result
     except BaseException as error:
         operation.error = error

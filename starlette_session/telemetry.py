@@ -80,8 +80,14 @@ def instrument(
 
 def backend_name(store: SessionStore[Any]) -> str:
     """``RedisBackend`` -> ``redis``: the ``session.backend`` attribute."""
-    name = type(store.backend).__name__
-    return name.removesuffix("Backend").lower() or name.lower()
+    kind = type(store.backend)
+    name = _backend_names.get(kind)
+    if name is None:
+        name = _backend_names[kind] = kind.__name__.removesuffix("Backend").lower() or "backend"
+    return name
+
+
+_backend_names: dict[type[Any], str] = {}
 
 
 class _Count:
@@ -90,11 +96,16 @@ class _Count:
     def __init__(self, store: SessionStore[Any], counter: metrics.Counter) -> None:
         self.store = store
         self.counter = counter
+        self.attributes: dict[tuple[str, str | None], dict[str, str]] = {}
 
     def add(self, info: SessionEventInfo) -> None:
-        attributes = {"session.backend": backend_name(self.store)}
-        if info.reason is not None:
-            attributes["session.reason"] = info.reason
+        backend, reason = backend_name(self.store), info.reason
+        attributes = self.attributes.get((backend, reason))
+        if attributes is None:  # a handful of combinations: made once each
+            attributes = {"session.backend": backend}
+            if reason is not None:
+                attributes["session.reason"] = reason
+            self.attributes[backend, reason] = attributes
         self.counter.add(1, attributes)
 
 
@@ -122,13 +133,16 @@ class _Spans:
         span, token = started
         context.detach(token)
         backend = backend_name(self.store)
+        attributes: dict[str, str | int] = {
+            "session.backend": backend,
+            "session.outcome": operation.outcome,
+            "session.round_trips": operation.round_trips,
+        }
         error = operation.error
         if error is not None:
-            span.set_attribute("error.type", type(error).__name__)
+            attributes["error.type"] = type(error).__name__
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        span.set_attribute("session.backend", backend)
-        span.set_attribute("session.outcome", operation.outcome)
-        span.set_attribute("session.round_trips", operation.round_trips)
+        span.set_attributes(attributes)
         span.end()
         histogram = self.durations.get(operation.name)
         if histogram is not None:
