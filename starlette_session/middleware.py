@@ -100,7 +100,7 @@ class SessionMiddleware:
             await handler(scope, receive, send)
             return
         # The cookie is only looked for when the session is loaded: most requests never do.
-        session = Session(self.store, scope=scope)
+        session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
         started = False
 
@@ -110,7 +110,7 @@ class SessionMiddleware:
             # "http.response.debug" message first when the server offers that extension.
             if not started and message["type"] == "http.response.start":
                 if session.accessed:
-                    await self._commit(session, message)
+                    await self._commit(session, message, scope)
                 started = True
             await send(message)
 
@@ -134,10 +134,10 @@ class SessionMiddleware:
         # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).
         await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
 
-    async def _commit(self, session: Session, message: Message) -> None:
+    async def _commit(self, session: Session, message: Message, scope: Scope) -> None:
         state = session.state
         private = not state.is_new or bool(dict.__len__(session))  # as loaded, or as written
         logged_out = state.destroyed and not state.is_new
-        update = await self.store.commit(session, message["status"])
+        update = await self.store.commit(session, message["status"], scope)
         headers = message["headers"] = list(message.get("headers", ()))
         self.headers.apply(headers, cookie=update, private=private, logged_out=logged_out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -43,6 +43,8 @@ class Session(SessionMapping):
     # Class-level defaults keep construction cheap: most requests never touch their session.
     _accessed = False
     _cookie: str | None = None
+    # Not the scope itself: the scope holds the session, and a request must leave no cycle.
+    _headers: list[tuple[bytes, bytes]] | None = None
 
     def __init__(
         self,
@@ -50,19 +52,15 @@ class Session(SessionMapping):
         cookie: str | None = None,
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
-        scope: MutableMapping[str, Any] | None = None,
     ) -> None:
         """A session for the cookie value ``cookie``, or for the first session cookie found in
-        the headers of the request ``scope`` (or ``headers``) when it is loaded (most requests
-        never look)."""
+        the request ``headers`` when it is loaded (most requests never look)."""
         self._store = store
         self.state = SessionState()
         if cookie is not None:
             self._cookie = cookie
-        if scope is not None:
-            self.scope = scope
-        elif headers is not None:
-            self.scope = {"type": "http", "headers": headers}
+        if headers is not None:
+            self._headers = headers
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""
@@ -74,8 +72,8 @@ class Session(SessionMapping):
         """Load the session without counting it as used (the middleware's ``autoload``): a
         response whose session the application never touched gets no session headers."""
         if not self.state.loaded:
-            scope = self.scope
-            cookie = self._cookie if scope is None else self._store.cookie(scope["headers"])
+            headers = self._headers
+            cookie = self._cookie if headers is None else self._store.cookie(headers)
             await self._store.load(self, cookie)
 
     async def save(self) -> None:

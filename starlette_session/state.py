@@ -8,7 +8,6 @@ request leaves no reference cycle behind.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from typing import Any
 
 __all__ = ["SessionState", "StatefulDict"]
@@ -157,5 +156,3 @@ class StatefulDict(dict[str, Any]):
 
     #: The library's bookkeeping for this session. Applications have no need to use it.
     state: SessionState
-    #: The ASGI scope of the request or WebSocket the session belongs to (None outside one).
-    scope: MutableMapping[str, Any] | None = None

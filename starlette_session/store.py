@@ -45,6 +45,7 @@ from starlette_session.user_sessions import UserSessions
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from starlette.types import Scope
 
 __all__ = ["DEFAULT_LIFETIME", "BackendErrorPolicy", "CookieUpdate", "SessionInfo", "SessionStore"]
 
@@ -185,11 +186,8 @@ class SessionStore(UserSessions, Generic[ModelT]):
     # Events
 
     def on(self, event: SessionEvent, handler: Handler) -> None:
-        """Call ``handler`` (sync or async) with a ``SessionEventInfo`` after each ``event``.
-
-        Handlers run once the operation is over; one that raises is logged, never fails the
-        request. See ``docs/operations.md``.
-        """
+        """Call ``handler`` (sync or async) with a ``SessionEventInfo`` after each ``event``, once
+        the operation is over; one that raises is logged (see ``docs/operations.md``)."""
         self.events.on(event, handler)
 
     def observe(self, observer: OperationObserver) -> None:
@@ -212,21 +210,24 @@ class SessionStore(UserSessions, Generic[ModelT]):
         if data:
             dict.update(session, data)
 
-    async def commit(self, session: StatefulDict, status: int) -> CookieUpdate | None:
-        """Save what the request did to ``session``; return what the cookie must become."""
+    async def commit(
+        self, session: StatefulDict, status: int, scope: Scope | None = None
+    ) -> CookieUpdate | None:
+        """Save what the request did to ``session``; return what the cookie must become.
+        ``scope`` (the request's) tells device tracking the user agent and client."""
         state = session.state
         if not state.loaded:
             return None
         if self.events.active and not observing():
             return await observed_commit(
-                self.events, "commit", lambda session: self.commit(session, status), session
+                self.events, "commit", lambda session: self.commit(session, status, scope), session
             )
         parts = self._parts()
         try:
             self.sync_models(session)
             now = int(time.time())
             if self.devices is not None:
-                self.devices.track(state, session.scope, now)
+                self.devices.track(state, scope, now)
             plan = plan_commit(state, session, status, now, parts.rules)
             if state.degraded:
                 if plan.cookie is CookieAction.EXPIRE:

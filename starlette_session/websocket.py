@@ -72,6 +72,8 @@ class WebSocketSession(Session):
 
     _ended = False
     _lock: anyio.Lock | None = None
+    #: What device tracking reads of the connection (not its scope, which holds the session).
+    connection: dict[str, Any] | None = None
 
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
@@ -143,7 +145,7 @@ class WebSocketSession(Session):
         store.sync_models(self)
         now = int(time.time())
         if store.devices is not None and not state.is_new:
-            store.devices.track(state, self.scope, now)
+            store.devices.track(state, self.connection, now)
         if not state.changed:
             return
         if self._ended:
@@ -265,7 +267,8 @@ async def serve_websocket(
 ) -> None:
     """Run a WebSocket connection with its session in ``scope["session"]``, saved at the end
     (also after a disconnection; after another error only with ``save_on_error``)."""
-    session = WebSocketSession(store, scope=scope)
+    session = WebSocketSession(store, headers=scope["headers"])
+    session.connection = {"headers": scope["headers"], "client": scope.get("client")}
     scope["session"] = session
     if autoload:
         await session.preload()

@@ -3,6 +3,7 @@ backend and a real redis-server; failing handlers; and no cost at all without a 
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -411,3 +412,70 @@ async def test_without_a_handler_no_event_code_runs() -> None:
     await counter.run(lambda: every_flow(watched))
     assert "observed_load" in counter.calls
     assert "observed_commit" in counter.calls
+
+
+# Nothing left for the cycle collector, with or without handlers, observers and device tracking
+
+
+async def call(
+    app: Any, method: str, path: str, cookie: str | None, query: bytes = b"a=1"
+) -> str | None:
+    """One request straight into the ASGI app; the session cookie it sets, if any."""
+    headers = [(b"cookie", f"session={cookie}".encode())] if cookie else []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), (b"user-agent", b"test"), *headers],
+        "client": ("203.0.113.9", 1234),
+        "server": ("testserver", 80),
+    }
+    set_cookie: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        for name, value in message.get("headers", ()):
+            if name == b"set-cookie" and value.startswith(b"session="):
+                set_cookie.append(value.decode().split(";")[0].removeprefix("session="))
+
+    await app(scope, receive, send)
+    return set_cookie[0] if set_cookie else None
+
+
+@pytest.mark.parametrize("setup", ["plain", "handlers", "devices"])
+async def test_a_request_leaves_nothing_for_the_cycle_collector(setup: str) -> None:
+    store: SessionStore[Any] = SessionStore(track_devices=setup == "devices")
+    if setup == "handlers":
+        Recorder(store)
+        store.observe(CountingObserver())
+    app = make_app(store)
+    await call(app, "GET", "/login", None, b"user=ann")  # warm up
+    cookie = await call(app, "GET", "/login", None, b"user=ann")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            await call(app, "GET", "/get", cookie)
+            await call(app, "GET", "/set", cookie)
+            await call(app, "GET", "/unused", None)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+class CountingObserver:
+    def __init__(self) -> None:
+        self.finished_operations = 0
+
+    def started(self, operation: Any) -> None:
+        return None
+
+    def finished(self, operation: Any, started: object) -> None:
+        self.finished_operations += 1
