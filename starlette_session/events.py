@@ -138,12 +138,12 @@ def observing() -> bool:
 class SessionEvents:
     """The handlers and observers of one store."""
 
-    #: Whether any handler or observer is registered: the one attribute the hot path checks.
-    active = False
-    #: Whether any observer is registered (backend calls are then counted).
-    observed = False
-
     def __init__(self) -> None:
+        # Instance attributes, not class defaults: the interpreter reads those fastest.
+        #: Whether any handler or observer is registered: the one attribute the hot path checks.
+        self.active = False
+        #: Whether any observer is registered (backend calls are then counted).
+        self.observed = False
         self.handlers: dict[SessionEvent, list[Handler]] = {}
         self.observers: list[OperationObserver] = []
 

@@ -144,7 +144,7 @@ class WebSocketSession(Session):
         store, state = self.store, self.state
         store.sync_models(self)
         now = int(time.time())
-        if store.devices is not None and not state.is_new:
+        if store.devices is not None and not (state.is_new or self._ended):
             store.devices.track(state, self.connection, now)
         if not state.changed:
             return
