@@ -20,8 +20,12 @@ PYTHON="${PYTHON:-$REPO_DIR/.venv/bin/python}"
 [[ -x "$BENCH_DIR/.venvs/ours/bin/python" ]] && PYTHON="${PYTHON_BENCH:-$BENCH_DIR/.venvs/ours/bin/python}"
 
 before="$(mktemp -d)"
-trap 'rm -rf "$before"' EXIT
+neutral="$(mktemp -d)"
+trap 'rm -rf "$before" "$neutral"' EXIT
 git -C "$REPO_DIR" archive "$REV" starlette_session | tar -x -C "$before"
+# Run Python from an empty directory: `python -m` puts the current directory first on sys.path,
+# and from the repository root the working tree's package would shadow the one of REV.
+cd "$neutral"
 
 measure() {  # measure LABEL PACKAGE_ROOT CONTENDER
     local baseline=bare_starlette

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette_session.cookies import CookieSettings
+from starlette_session.devices import DeviceTracking
+from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -17,6 +19,7 @@ from starlette_session.exceptions import (
     SessionNotSerializableError,
     SessionSetupError,
     SessionTooLargeError,
+    SessionWebSocketError,
 )
 from starlette_session.middleware import SessionMiddleware
 from starlette_session.session import Session, load_session
@@ -35,6 +38,7 @@ __version__ = "1.0.0"
 
 __all__ = [
     "CookieSettings",
+    "DeviceTracking",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -42,6 +46,8 @@ __all__ = [
     "SessionDependency",
     "SessionDestroyedError",
     "SessionError",
+    "SessionEvent",
+    "SessionEventInfo",
     "SessionHandle",
     "SessionInfo",
     "SessionMiddleware",
@@ -52,6 +58,7 @@ __all__ = [
     "SessionSetupError",
     "SessionStore",
     "SessionTooLargeError",
+    "SessionWebSocketError",
     "get_session",
     "get_session_handle",
     "load_session",

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import CookieSettings
+from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -83,6 +84,7 @@ class CommitExecutor:
         cookie_limit: int,
         max_size: int | None,
         strict: bool,
+        events: SessionEvents | None = None,
     ) -> None:
         self.backend = backend
         self.keys = keys
@@ -91,6 +93,7 @@ class CommitExecutor:
         self.cookie_limit = cookie_limit
         self.max_size = max_size
         self.strict = strict
+        self.events = events if events is not None else SessionEvents()
 
     async def run(
         self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
@@ -175,6 +178,8 @@ class CommitExecutor:
         merged = merge_records(base or Record({}, {}), ours, decode_record(current) or base or ours)
         if plan.kept_only:  # what did not survive the log-in does not come back with a merge
             merged = Record({k: v for k, v in merged.data.items() if k in ours.data}, merged.meta)
+        if self.events.active:
+            note(SessionEvent.conflict, state.store_key, _user(plan), "merged")
         return encode_record(merged.data, merged.meta, self.max_size)
 
     async def _create(

@@ -6,7 +6,8 @@
     ├── SessionSetupError              the application is wired wrongly (a programming error)
     │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
     │   ├── SessionNotLoadedError           session touched in async code before it was loaded
-    │   └── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
+    │   ├── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
+    │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end a session
     ├── SessionDataError               a value the session cannot store (nothing was written)
     │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
     │   └── SessionTooLargeError            over the store's max_size, or a cookie over 4096 bytes
@@ -32,6 +33,7 @@ __all__ = [
     "SessionNotSerializableError",
     "SessionSetupError",
     "SessionTooLargeError",
+    "SessionWebSocketError",
 ]
 
 
@@ -77,6 +79,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
             "session_dependency(YourModel) for a model of its own, or depend on get_session_handle "
             "for the untyped mapping."
         )
+
+
+class SessionWebSocketError(SessionSetupError):
+    """A WebSocket handler did what only an HTTP response can: set or expire the session cookie
+    (create a session, give it a new id, destroy it, change its lifetime). The message says
+    what to do instead."""
 
 
 class SessionDataError(SessionError, ValueError):

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import has_cookie, read_cookie
+from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
@@ -39,7 +40,8 @@ class SessionLoader:
     A signed cookie older than its Max-Age (the session's own lifetime, else the cookie's) is
     never honoured, even if the session lives on: the browser would have dropped it, so it was
     kept or replayed by someone else. With ``old_cookies``, a cookie that is not ours but verifies
-    under the previous library's scheme becomes a new session holding its data.
+    under the previous library's scheme becomes a new session holding its data. With ``events``
+    active, it notes ``tampered``, ``expired`` and ``backend_error``.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class SessionLoader:
         cookie_name: str,
         degrade_on_error: bool,
         old_cookies: OldCookieLoader | None = None,
+        events: SessionEvents | None = None,
     ) -> None:
         self.backend = backend
         self.keys = keys
@@ -59,6 +62,7 @@ class SessionLoader:
         self.ended_name = f"{cookie_name}-ended".encode()
         self.degrade_on_error = degrade_on_error
         self.old_cookies = old_cookies
+        self.events = events if events is not None else SessionEvents()
 
     def cookie(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         """The session cookie's value in the request headers, if any."""
@@ -80,13 +84,18 @@ class SessionLoader:
         unsigned = None
         if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept
             unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)
-            if unsigned is None and self.old_cookies is not None:
-                return self._carried_over(state, cookie)
+            if unsigned is None:
+                if self.old_cookies is not None:
+                    return self._carried_over(state, cookie)
+                if self.events.active:
+                    note(SessionEvent.tampered, None, None, "signature")
         data: dict[str, Any] = {}
         try:
             if unsigned is not None:
                 data = await self._read(state, unsigned)
         except SessionBackendError:
+            if self.events.active:
+                note(SessionEvent.backend_error, None, None, "load")
             if not self.degrade_on_error:
                 raise
             logger.warning("session backend unavailable: serving an unsaved anonymous session")
@@ -106,6 +115,8 @@ class SessionLoader:
             key = self.keys.session_key(unsigned.payload, unsigned.key_index)
             raw = await self.backend.read(key, lifetimes.idle_timeout)
         if raw is None:
+            if self.events.active:
+                note(SessionEvent.expired, key, None, "gone")
             return {}
         if raw == RETIRED:  # a log-in gave the session a new id a moment ago
             state.found_moved()
@@ -117,14 +128,20 @@ class SessionLoader:
             return {}
         meta = record.meta
         if key is None and lifetimes.lapsed(meta, unsigned.issued_at, now):
+            if self.events.active:
+                _note_expired(key, meta, "idle")
             return {}
         max_age = meta.get("l", lifetimes.cookie_max_age)
         if max_age is not None and now - unsigned.issued_at > max_age:
             security_logger.warning("session cookie older than its Max-Age ignored")
+            if self.events.active:
+                _note_expired(key, meta, "max_age")
             return {}
         if lifetimes.expired(meta, now):
             if self.backend is not None and key is not None:
                 await self.backend.delete(key)
+            if self.events.active:
+                _note_expired(key, meta, "absolute")
             return {}
         lifetime = meta.get("l")
         own_lifetime = isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout
@@ -148,9 +165,16 @@ class SessionLoader:
         state.loaded_from(session_id=None, store_key=None, raw=None)
         if not data:
             security_logger.warning("session cookie ignored: not signed by any of our keys")
+            if self.events.active:
+                note(SessionEvent.tampered, None, None, "signature")
             return {}
         state.mark_changed()
         return dict(data)
+
+
+def _note_expired(key: str | None, meta: dict[str, Any], reason: str) -> None:
+    user = meta.get("u")
+    note(SessionEvent.expired, key, user if isinstance(user, str) else None, reason)
 
 
 def _decode_cookie_payload(payload: str) -> bytes | None:

@@ -19,6 +19,7 @@ from starlette_session.responses import ERROR_STATUSES, ResponseHeaders, error_r
 from starlette_session.session import Session
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
+from starlette_session.websocket import serve_websocket
 
 __all__ = ["SessionMiddleware"]
 
@@ -109,7 +110,7 @@ class SessionMiddleware:
             # "http.response.debug" message first when the server offers that extension.
             if not started and message["type"] == "http.response.start":
                 if session.accessed:
-                    await self._commit(session, message)
+                    await self._commit(session, message, scope)
                 started = True
             await send(message)
 
@@ -130,19 +131,13 @@ class SessionMiddleware:
             await error_response(error.status_code)(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A WebSocket can read its session; it cannot set a cookie, so nothing is saved.
-        session = Session(self.store, headers=scope["headers"])
-        scope["session"] = session
-        if self.autoload:
-            await session.preload()
-        await self.app(scope, receive, send)
-        if session.loaded and session.accessed and self.store.has_changes(session):
-            logger.warning("session changes made during a WebSocket connection are not saved")
+        # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).
+        await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
 
-    async def _commit(self, session: Session, message: Message) -> None:
+    async def _commit(self, session: Session, message: Message, scope: Scope) -> None:
         state = session.state
         private = not state.is_new or bool(dict.__len__(session))  # as loaded, or as written
         logged_out = state.destroyed and not state.is_new
-        update = await self.store.commit(session, message["status"])
+        update = await self.store.commit(session, message["status"], scope)
         headers = message["headers"] = list(message.get("headers", ()))
         self.headers.apply(headers, update, private, logged_out, state.ended_before)

@@ -12,6 +12,9 @@ from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.commit import CommitExecutor
 from starlette_session.cookies import CookieSettings
+from starlette_session.devices import DeviceTracking
+from starlette_session.events import CountingBackend, SessionEvents
+from starlette_session.exceptions import SessionSetupError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.loading import OldCookieLoader, SessionLoader
@@ -39,6 +42,8 @@ class StoreSettings(Protocol):
     save_on_error: bool
     on_backend_error: Literal["fail", "anonymous"]
     max_user_sessions: int
+    events: SessionEvents
+    devices: DeviceTracking | None
 
 
 class StoreParts(NamedTuple):
@@ -57,17 +62,32 @@ def build_parts(
     cookie: CookieSettings,
     old_cookies: OldCookieLoader | None,
 ) -> StoreParts:
-    """The parts of a store with ``settings``, bound to ``signer`` and ``cookie``."""
-    backend = settings.backend
+    """The parts of a store with ``settings``, bound to ``signer`` and ``cookie``.
+
+    While an observer is registered, the parts call the backend through a
+    :class:`CountingBackend`, which counts each operation's round trips.
+    """
+    backend, events = settings.backend, settings.events
     cookie_limit = backend.max_size if isinstance(backend, CookieBackend) else 0
     server = backend if isinstance(backend, SessionBackend) else None
+    if server is None and settings.devices is not None:
+        raise SessionSetupError(
+            "track_devices needs a server-side backend: the cookie backend keeps no list of a "
+            "user's sessions"
+        )
+    if server is not None and events.observed:
+        server = CountingBackend(server)
     keys = StoreKeys(signer, settings.key_prefix)
     lifetimes = Lifetimes(settings.idle_timeout, settings.absolute_timeout, cookie.max_age)
     users = None
     if server is not None:
         recheck = settings.idle_timeout or settings.absolute_timeout or _FALLBACK_RECHECK
         users = UserIndex(
-            server, keys, max_sessions=settings.max_user_sessions, recheck_after=recheck
+            server,
+            keys,
+            max_sessions=settings.max_user_sessions,
+            recheck_after=recheck,
+            events=events,
         )
     loader = SessionLoader(
         backend=server,
@@ -76,6 +96,7 @@ def build_parts(
         cookie_name=cookie.name,
         degrade_on_error=settings.on_backend_error == "anonymous",
         old_cookies=old_cookies,
+        events=events,
     )
     executor = CommitExecutor(
         backend=server,
@@ -85,6 +106,7 @@ def build_parts(
         cookie_limit=cookie_limit,
         max_size=settings.max_size,
         strict=settings.strict,
+        events=events,
     )
     rules = CommitRules(lifetimes, settings.max_size, settings.save_on_error, server is None)
     return StoreParts(keys, loader, rules, executor, users)

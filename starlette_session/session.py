@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -14,29 +14,37 @@ from starlette_session.exceptions import (
     SessionError,
     SessionMiddlewareMissingError,
     SessionNotLoadedError,
+    SessionSetupError,
 )
-from starlette_session.state import SessionState, StatefulDict
+from starlette_session.mapping import SessionMapping
+from starlette_session.state import SessionState
 from starlette_session.store import SessionStore
 
 __all__ = ["Session", "load_session"]
 
 M = TypeVar("M")
+NOT_A_WEBSOCKET = (
+    "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
+    "its response starts"
+)
 
 
-class Session(StatefulDict):
+class Session(SessionMapping):
     """``request.session``: the session's data as a dict, plus its lifecycle.
 
     Nothing is read from the backend until the session is used. In async code, load it first
     (``await load_session(request)``, FastAPI's ``Depends(get_session)``, or the middleware's
     ``autoload=True``); touching it before raises :class:`SessionNotLoadedError`. In sync
     endpoints, which Starlette runs in a worker thread, the first use loads it. Changes, nested
-    ones included, are saved once, when the response starts. It is a real ``dict`` so that
+    ones included, are saved once, when the response starts (in a WebSocket handler: when the
+    connection ends, and at ``await session.save()``). It is a real ``dict`` so that
     ``JSONResponse(request.session)`` and templates keep working.
     """
 
     # Class-level defaults keep construction cheap: most requests never touch their session.
     _accessed = False
     _cookie: str | None = None
+    # Not the scope itself: the scope holds the session, and a request must leave no cycle.
     _headers: list[tuple[bytes, bytes]] | None = None
 
     def __init__(
@@ -66,6 +74,17 @@ class Session(StatefulDict):
         response whose session the application never touched gets no session headers."""
         if not self.state.loaded:
             await self._store.load(self, self._cookie, self._headers)
+
+    async def save(self) -> None:
+        """Save the changes made so far, now: in a WebSocket handler, whose session is
+        otherwise saved when the connection ends (see ``docs/operations.md``). An HTTP
+        request's session is saved when its response starts: here it raises."""
+        raise SessionSetupError(NOT_A_WEBSOCKET)
+
+    async def refresh(self) -> bool:
+        """In a WebSocket handler: save pending changes, read the stored session again, and
+        return False if it has ended meanwhile (a log-out, a revocation, a timeout)."""
+        raise SessionSetupError(NOT_A_WEBSOCKET)
 
     @property
     def loaded(self) -> bool:
@@ -172,86 +191,6 @@ class Session(StatefulDict):
         if not self.state.loaded:
             self._load_from_worker_thread()
 
-    # The dict: every access loads the session first. Writes, and reads that hand out a nested
-    # list or dict (which the caller may change in place), mark the session as possibly changed;
-    # a session never marked is known unchanged at commit without serializing it again.
-
-    def __getitem__(self, key: str) -> Any:
-        return self._handed_out(dict.__getitem__(self._data_for_read(), key))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._handed_out(dict.get(self._data_for_read(), key, default))
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        dict.__setitem__(self._data_for_write(), key, value)
-
-    def __delitem__(self, key: str) -> None:
-        dict.__delitem__(self._data_for_write(), key)
-
-    def __iter__(self) -> Iterator[str]:
-        return dict.__iter__(self._data_for_read())
-
-    def __reversed__(self) -> Iterator[str]:
-        return reversed(dict.keys(self._data_for_read()))
-
-    def __len__(self) -> int:
-        return dict.__len__(self._data_for_read())
-
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self._data_for_read(), key)
-
-    def keys(self) -> KeysView[str]:  # type: ignore[override]
-        return dict.keys(self._data_for_read())
-
-    def values(self) -> ValuesView[Any]:  # type: ignore[override]
-        return dict.values(self._data_for_write())
-
-    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
-        return dict.items(self._data_for_write())
-
-    def pop(self, key: str, *default: Any) -> Any:
-        return dict.pop(self._data_for_write(), key, *default)
-
-    def popitem(self) -> tuple[str, Any]:
-        return dict.popitem(self._data_for_write())
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        return dict.setdefault(self._data_for_write(), key, default)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        dict.update(self._data_for_write(), *args, **kwargs)
-
-    def clear(self) -> None:
-        dict.clear(self._data_for_write())
-
-    def copy(self) -> dict[str, Any]:
-        return dict.copy(self._data_for_write())
-
-    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
-        merged = dict.copy(self._data_for_write())
-        merged.update(other)
-        return merged
-
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
-        self.update(other)
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        return dict.__eq__(self._data_for_read(), other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        if not self.state.loaded:
-            return "<Session (not loaded)>"
-        return f"<Session {dict.__len__(self)} keys>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Session cannot be pickled; copy it with dict(session)")
-
     def _data_for_read(self) -> Session:
         self._accessed = True
         state = self.state
@@ -260,15 +199,6 @@ class Session(StatefulDict):
         if state.models:
             self._store.sync_models(self)
         return self
-
-    def _data_for_write(self) -> Session:
-        self.state.mark_changed()
-        return self._data_for_read()
-
-    def _handed_out(self, value: Any) -> Any:
-        if isinstance(value, dict | list):
-            self.state.mark_changed()
-        return value
 
     def _require_loaded(self) -> None:
         if not self.state.loaded:

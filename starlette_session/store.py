@@ -17,7 +17,16 @@ from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.commit import EXPIRE_COOKIE, CookieUpdate
 from starlette_session.cookies import CookieSettings
+from starlette_session.devices import DeviceTracking
 from starlette_session.durations import Duration, seconds
+from starlette_session.events import (
+    Handler,
+    OperationObserver,
+    SessionEvent,
+    SessionEvents,
+    note,
+    observing,
+)
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionError,
@@ -25,15 +34,17 @@ from starlette_session.exceptions import (
     SessionSetupError,
 )
 from starlette_session.loading import OldCookieLoader
+from starlette_session.observing import observed_commit, observed_load
 from starlette_session.parts import StoreParts, build_parts
 from starlette_session.plan import CookieAction, plan_commit
 from starlette_session.signing import CookieSigner
 from starlette_session.state import StatefulDict
 from starlette_session.typed import Migrate, TypedViews
-from starlette_session.user_index import SessionInfo, UserIndex
+from starlette_session.user_sessions import SessionInfo, UserSessions
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from starlette.types import Scope
 
 __all__ = ["DEFAULT_LIFETIME", "BackendErrorPolicy", "CookieUpdate", "SessionInfo", "SessionStore"]
 
@@ -44,7 +55,7 @@ DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 logger = logging.getLogger("starlette_session")
 
 
-class SessionStore(Generic[ModelT]):
+class SessionStore(UserSessions, Generic[ModelT]):
     """Binds a backend, an optional Pydantic model and the session policy.
 
     Args:
@@ -71,6 +82,9 @@ class SessionStore(Generic[ModelT]):
             return fixed data (validated again and saved), or None to start a fresh session.
         max_user_sessions: how many sessions one user may have (see ``session.set_user``);
             a log-in beyond it ends that user's oldest session.
+        track_devices: record the device (user agent, coarse address, last use) of each
+            session of a known user, for ``user_sessions``; ``True``, or a
+            :class:`~starlette_session.DeviceTracking` to choose how.
     """
 
     def __init__(
@@ -87,6 +101,7 @@ class SessionStore(Generic[ModelT]):
         on_backend_error: BackendErrorPolicy = "fail",
         migrate: Migrate | None = None,
         max_user_sessions: int = 100,
+        track_devices: bool | DeviceTracking = False,
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
             raise ValueError("set idle_timeout, absolute_timeout or both: every session expires")
@@ -112,6 +127,9 @@ class SessionStore(Generic[ModelT]):
         self.on_backend_error = on_backend_error
         self.migrate = migrate
         self.max_user_sessions = max_user_sessions
+        self.devices = DeviceTracking() if track_devices is True else (track_devices or None)
+        #: The handlers and observers of this store's session events (see ``on()``).
+        self.events = SessionEvents()
         self._views = TypedViews(migrate)
         self._signer: CookieSigner | None = None
         self._bound: StoreParts | None = None
@@ -159,6 +177,24 @@ class SessionStore(Generic[ModelT]):
             raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
         return self._bound
 
+    @property
+    def parts(self) -> StoreParts:
+        """The working parts (loader, executor, user index) of the bound store."""
+        return self._parts()
+
+    # Events
+
+    def on(self, event: SessionEvent, handler: Handler) -> None:
+        """Call ``handler`` (sync or async) with a ``SessionEventInfo`` after each ``event``, once
+        the operation is over; one that raises is logged (see ``docs/operations.md``)."""
+        self.events.on(event, handler)
+
+    def observe(self, observer: OperationObserver) -> None:
+        """Tell ``observer`` when each load and commit starts and ends (for telemetry)."""
+        self.events.observe(observer)
+        if self._bound is not None:
+            self._build()  # the backend is now called through a counting wrapper
+
     # One request's session
 
     def cookie(self, headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -172,19 +208,30 @@ class SessionStore(Generic[ModelT]):
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         """Load the session of ``cookie`` (or of the request ``headers``) into ``session``."""
+        if self.events.active and not observing():
+            return await observed_load(self.events, self.load, session, cookie, headers)
         data = await self._parts().loader.load(session.state, cookie, headers)
         if data:
             dict.update(session, data)
 
-    async def commit(self, session: StatefulDict, status: int) -> CookieUpdate | None:
-        """Save what the request did to ``session``; return what the cookie must become."""
+    async def commit(
+        self, session: StatefulDict, status: int, scope: Scope | None = None
+    ) -> CookieUpdate | None:
+        """Save what the request did to ``session``; return what the cookie must become.
+        ``scope`` (the request's) tells device tracking the user agent and client."""
         state = session.state
         if not state.loaded:
             return None
+        if self.events.active and not observing():
+            return await observed_commit(
+                self.events, "commit", lambda session: self.commit(session, status, scope), session
+            )
         parts = self._parts()
         try:
             self.sync_models(session)
             now = int(time.time())
+            if self.devices is not None:
+                self.devices.track(state, scope, now)
             plan = plan_commit(state, session, status, now, parts.rules)
             if state.degraded:
                 if plan.cookie is CookieAction.EXPIRE:
@@ -194,6 +241,8 @@ class SessionStore(Generic[ModelT]):
                 return None
             return await parts.executor.run(plan, state, session, now)
         except SessionBackendError:
+            if self.events.active:
+                note(SessionEvent.backend_error, state.store_key, state.loaded_user, "commit")
             if self.on_backend_error == "fail":
                 raise
             if state.destroyed:
@@ -219,31 +268,6 @@ class SessionStore(Generic[ModelT]):
         """The backend key of a session id: the prefix and a keyed BLAKE2b hash of the id,
         never the id itself, so a key listing yields nothing that can be made into a cookie."""
         return self._parts().keys.session_key(session_id, key_index)
-
-    # Sessions of a user
-
-    def _users(self) -> UserIndex:
-        users = self._parts().users
-        if users is None:
-            raise SessionSetupError("the cookie backend keeps no sessions on the server")
-        return users
-
-    async def user_sessions(self, user_id: str) -> list[SessionInfo]:
-        """The live sessions of ``user_id`` (those saved after ``session.set_user(user_id)``)."""
-        return await self._users().user_sessions(user_id)
-
-    async def revoke_user_sessions(self, user_id: str, *, keep: StatefulDict | None = None) -> int:
-        """End every session of ``user_id`` (except ``keep``); return how many were live.
-
-        Use it after a password change: ``await store.revoke_user_sessions(user, keep=session)``.
-        When it returns, none of those sessions can be used again, including one that a
-        concurrent request was moving to a new id.
-        """
-        kept = keep.state.store_key if keep is not None else None
-        revoked, at = await self._users().revoke(user_id, keep=kept)
-        if keep is not None:
-            keep.state.saw_revocation(at)  # it may log in again (a new id) in this request
-        return revoked
 
     # Typed views
 

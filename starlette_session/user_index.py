@@ -16,6 +16,9 @@ revocation. Its rules make ``revoke_user_sessions`` complete:
   first; see ``SessionBackend.eviction_warning``). A key leaves it only once its session is
   known to be gone: deleted by log-out or revocation, or found expired when its check time has
   passed (a key being created right now is never past its check time).
+- **Only listed keys are revoked.** ``revoke_one`` ends a session only if the user's index lists
+  it and the stored session still belongs to that user, so a key from a form cannot end
+  someone else's session.
 - **Bounded.** At each log-in, keys past their check time are looked up (each at most once per
   idle timeout) and dropped when gone; beyond ``max_sessions`` the oldest sessions are ended. A
   log-in costs the same however many log-ins came before.
@@ -33,11 +36,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend
+from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from starlette_session.keys import StoreKeys
 from starlette_session.records import RETIRED, RETIRED_TTL, decode_record, encode_record
 
-__all__ = ["REVOKED_MESSAGE", "IndexRecord", "SessionInfo", "UserIndex"]
+__all__ = ["REVOKED_MESSAGE", "IndexRecord", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
 #: A failed compare-and-set means another request updated the index, so retrying makes progress;
@@ -63,14 +67,6 @@ class IndexRecord(NamedTuple):
 Change = Callable[[IndexRecord], Awaitable[IndexRecord]]
 
 
-class SessionInfo(NamedTuple):
-    """One stored session of a user, as listed by ``SessionStore.user_sessions``."""
-
-    #: The opaque store key (a hash: it cannot be turned back into a cookie).
-    key: str
-    created_at: int | None
-
-
 class UserIndex:
     """The store keys of each user's sessions, in ``backend``."""
 
@@ -81,8 +77,10 @@ class UserIndex:
         *,
         max_sessions: int,
         recheck_after: int,
+        events: SessionEvents | None = None,
     ) -> None:
         self.backend = backend
+        self.events = events if events is not None else SessionEvents()
         self.keys = keys
         self.max_sessions = max_sessions
         self.recheck_after = recheck_after
@@ -101,20 +99,9 @@ class UserIndex:
                 found.setdefault(key, check_at)
         return list(found)
 
-    async def user_sessions(self, user_id: str) -> list[SessionInfo]:
-        """The live sessions listed for ``user_id`` that still belong to that user."""
-        sessions = []
-        for key in await self.sessions(user_id):
-            raw = await self.backend.read(key)
-            record = decode_record(raw) if raw is not None and raw != RETIRED else None
-            if record is not None and record.meta.get("u") == user_id:
-                created = record.meta.get("c")
-                sessions.append(SessionInfo(key, created if isinstance(created, int) else None))
-        return sessions
-
-    async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[int, float]:
+    async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[list[str], float]:
         """End every session of ``user_id`` but ``keep``: stamp the index, then delete every
-        session it lists. Return how many were live, and the stamp."""
+        session it lists. Return the keys that were live, and the stamp."""
         now = time.time()
         listed: Entries = {}
 
@@ -130,7 +117,27 @@ class UserIndex:
         # Keys found absent stay listed until their check time: one may belong to a log-in that
         # is writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
-        return len(live), now
+        return live, now
+
+    async def revoke_one(self, user_id: str, key: str) -> bool:
+        """End the session ``key`` of ``user_id``; True when a live session was ended.
+
+        Nothing happens unless the user's index lists ``key`` and the stored session still
+        belongs to the user (or is already gone, when the key is only unlisted). A session that
+        a log-in is moving to a new id meanwhile is ended too: the log-in finds it gone.
+        """
+        if key not in await self.sessions(user_id):
+            return False
+        raw = await self.backend.read(key)
+        if raw == RETIRED:
+            return False  # moved to a new id a moment ago: that one is listed on its own
+        if raw is not None:
+            record = decode_record(raw)
+            if record is None or record.meta.get("u") != user_id:
+                return False
+            await self.backend.delete(key)
+        await self.remove(user_id, [key], everywhere=True)
+        return raw is not None
 
     async def add(self, user_id: str, key: str, ttl: int, *, since: float) -> None:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now.
@@ -149,6 +156,7 @@ class UserIndex:
         for old_key in older:
             folded.update(_decode(await self.backend.read(old_key)).entries)
         alive: dict[str, bool] = {}
+        ended: set[str] = set()
 
         async def update(index: IndexRecord) -> IndexRecord:
             if index.revoked_at > since:
@@ -171,11 +179,15 @@ class UserIndex:
                 await self.backend.delete(*excess)
                 for listed in excess:
                     del entries[listed]
+                ended.update(excess)
             return index
 
         await self._update(self.index_key(user_id), update)
         for old_key in older:
             await self._update(old_key, _emptied)
+        if ended and self.events.active:
+            for listed in sorted(ended):
+                note(SessionEvent.revoked, listed, user_id, "max_user_sessions")
 
     async def revoked_since(self, user_id: str, since: float) -> bool:
         """Whether the user's sessions were revoked after ``since`` (checked after a write)."""

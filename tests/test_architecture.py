@@ -15,16 +15,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # backends it wraps, checked for cycles below).
 LAYERS: list[set[str]] = [
     {"exceptions", "interfaces", "durations", "secret_keys"},
-    {"cookies", "signing", "records", "lifetimes", "migration", "backends"},
-    {"keys", "state", "responses"},
-    {"loading", "user_index", "typed"},
+    {"cookies", "signing", "records", "lifetimes", "migration", "backends", "devices"},
+    {"keys", "state", "responses", "events"},
+    {"loading", "user_index", "typed", "mapping"},
     {"plan"},
     {"commit"},
-    {"parts"},
+    {"parts", "observing"},
+    {"user_sessions"},
     {"store"},
     {"arguments", "session"},
+    {"websocket"},
     {"middleware"},
-    {"dependencies", "testing", "telemetry", "events"},
+    {"dependencies", "testing", "telemetry"},
     {"cli"},
     {"__init__", "__main__"},
 ]

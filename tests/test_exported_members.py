@@ -39,7 +39,15 @@ ORIGINAL_DRIVER_ALIASES = {
     "Memcache": ("pymemcache", "pymemcache.client.base.Client"),
     "AioMemcache": ("aiomcache", "aiomcache.client.Client"),
 }
-OPTIONAL_DEPENDENCIES = ("fastapi", "pydantic", "redis", "aiomcache", "pymemcache", "sqlalchemy")
+OPTIONAL_DEPENDENCIES = (
+    "fastapi",
+    "pydantic",
+    "redis",
+    "aiomcache",
+    "pymemcache",
+    "sqlalchemy",
+    "opentelemetry",
+)
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

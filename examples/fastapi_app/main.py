@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from starlette_session import SessionMiddleware, SessionStore
+from starlette_session import DeviceTracking, SessionMiddleware, SessionStore
 
 from . import api, pages, storages
 from .models import ShopSession
@@ -43,7 +43,14 @@ def create_app(
 
     secret = Secret(secret_key, "argument") if secret_key else session_secret()
     store = SessionStore(
-        backend, model=ShopSession, idle_timeout=IDLE_TIMEOUT, absolute_timeout=ABSOLUTE_TIMEOUT
+        backend,
+        model=ShopSession,
+        idle_timeout=IDLE_TIMEOUT,
+        absolute_timeout=ABSOLUTE_TIMEOUT,
+        # Each logged-in session keeps its browser, /24 (or /48) network and last use, for the
+        # "your active sessions" page. Behind a reverse proxy, name it to read X-Forwarded-For:
+        # DeviceTracking(trusted_proxies=["10.0.0.0/8"]).
+        track_devices=DeviceTracking(),
     )
     app = FastAPI(title="Corner shop", summary="starlette-session example", lifespan=lifespan)
     app.add_middleware(

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette_session import SessionHandle
 
 from .accounts import DEMO_USERS, check_password, log_in, log_out
+from .devices import devices_of, revoke_device
 from .models import CATALOG, Flash, Shop, cart_view
 from .panel import panel_of
 
@@ -109,3 +110,37 @@ async def revoke_other_sessions(request: Request, session: SessionHandle, flash:
     ended = await panel_of(request).store.revoke_user_sessions(session.user_id, keep=session)
     flash.flash(f"Logged out {ended} other session{'s' if ended != 1 else ''}.", "success")
     return see_other("/")
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+async def active_sessions(
+    request: Request, session: SessionHandle, shop: Shop, flash: Flash
+) -> Response:
+    """ "Your active sessions": every device the user is signed in on, with a button each."""
+    user = session.user_id
+    if user is None:
+        return see_other("/login")
+    panel = panel_of(request)
+    context = {
+        "shop": shop,
+        "messages": flash.pop_all(),
+        "devices": await devices_of(panel.store, user, session),
+        "panel": await panel.view(request, session),
+    }
+    return templates.TemplateResponse(request, "sessions.html", context)
+
+
+@router.post("/sessions/revoke")
+async def revoke_one_session(
+    request: Request, fingerprint: Annotated[str, Form()], session: SessionHandle, flash: Flash
+) -> Response:
+    """Log one other device out, chosen by its session's fingerprint."""
+    user = session.user_id
+    if user is None:
+        return see_other("/login")
+    device = await revoke_device(panel_of(request).store, user, session, fingerprint)
+    if device is None:
+        flash.flash("That session has already ended.", "error")
+    else:
+        flash.flash(f"Logged out {device.name} ({device.place}).", "success")
+    return see_other("/sessions")

@@ -1,0 +1,21 @@
+"""OpenTelemetry spans and metrics of the sessions: pip install 'starlette-session[otel]'."""
+
+import os
+
+from fastapi import FastAPI
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+
+from starlette_session import SessionMiddleware, SessionStore
+from starlette_session.telemetry import instrument
+
+# Your application sets its providers up once (with exporters: OTLP, Prometheus...).
+trace.set_tracer_provider(TracerProvider())
+metrics.set_meter_provider(MeterProvider())
+
+store = SessionStore()
+instrument(store)  # the global providers; or instrument(store, tracer_provider, meter_provider)
+
+app = FastAPI()
+app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)

@@ -1,0 +1,285 @@
+"""WebSocket sessions that save: changes are written with the same compare-and-set and merge as
+an HTTP request's, when the connection ends and at ``await session.save()``.
+
+A WebSocket cannot set or expire a cookie, so it can only change a session that is already
+stored, on a server-side backend. Creating one, giving it a new id (``regenerate()``), ending it
+(``destroy()``) or changing its lifetime raise :class:`SessionWebSocketError`, whose message
+says what to do instead. A session that an HTTP request ends (a log-out, a revocation) or moves
+to a new id (a log-in) while the WebSocket is open is never written back: ``save()`` raises
+:class:`SessionDestroyedError`, the save at the end logs it, and ``await session.refresh()``
+returns False, so the handler can close the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
+
+from starlette_session.durations import Duration
+from starlette_session.events import SessionEvent, SessionEventInfo, note, observing
+from starlette_session.exceptions import (
+    SessionBackendError,
+    SessionConflictError,
+    SessionDestroyedError,
+    SessionWebSocketError,
+)
+from starlette_session.observing import observed_commit
+from starlette_session.plan import CommitPlan, CommitRules, Write
+from starlette_session.records import RECORD_VERSION, RETIRED, decode_record, encode_record
+from starlette_session.session import Session
+from starlette_session.state import SessionState, StatefulDict
+from starlette_session.store import SessionStore
+
+__all__ = ["WebSocketSession", "serve_websocket"]
+
+logger = logging.getLogger("starlette_session")
+
+CREATE = (
+    "a WebSocket cannot create a session, since it cannot set the cookie: store something in "
+    "the session in an HTTP request (a page or an API call) before the WebSocket opens"
+)
+REGENERATE = (
+    "a WebSocket cannot give the session a new id, since it cannot set the cookie: call "
+    "regenerate() in the HTTP request that logs the user in"
+)
+DESTROY = (
+    "a WebSocket cannot end the session, since it cannot expire the cookie: log out with an "
+    "HTTP request (a POST to your log-out endpoint), then close the WebSocket; "
+    "`await session.refresh()` returns False once the session has ended"
+)
+LIFETIME = (
+    "a WebSocket cannot change the session's lifetime, since the cookie's Max-Age changes with "
+    "it: call set_lifetime() in an HTTP request"
+)
+COOKIE_ONLY = (
+    "the cookie backend keeps the session in the cookie, which a WebSocket cannot set: use a "
+    "server-side backend to save from WebSockets, or change the session in an HTTP request"
+)
+ENDED = (
+    "this session ended (a log-out, a revocation, a timeout or a log-in elsewhere) while the "
+    "WebSocket was open; its changes were not saved: close the WebSocket"
+)
+
+
+class WebSocketSession(Session):
+    """The session of a WebSocket connection (``websocket.session``): saved when the connection
+    ends, and at ``await session.save()``; ``await session.refresh()`` reads it again."""
+
+    _ended = False
+    _lock: anyio.Lock | None = None
+    #: What device tracking reads of the connection (not its scope, which holds the session).
+    connection: dict[str, Any] | None = None
+
+    def regenerate(self, keep: Iterable[str] | None = None) -> None:
+        """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
+        raise SessionWebSocketError(REGENERATE)
+
+    def destroy(self) -> None:
+        """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
+        raise SessionWebSocketError(DESTROY)
+
+    def set_lifetime(self, lifetime: Duration | None) -> None:
+        """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
+        raise SessionWebSocketError(LIFETIME)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the session was found ended (by ``save()`` or ``refresh()``)."""
+        return self._ended
+
+    async def save(self) -> None:
+        """Write the changes made so far: compare-and-set on what was loaded (or last saved),
+        merging other requests' changes field by field (or :class:`SessionConflictError` with
+        ``strict=True``). Raises :class:`SessionDestroyedError` if the session has ended."""
+        async with self._locked():
+            await self._save()
+
+    async def refresh(self) -> bool:
+        """Save pending changes, then read the stored session again (other requests' changes
+        show in the data and the typed views). False when it has ended (or never existed): the
+        handler should close the socket. Reading does not extend the idle timeout."""
+        async with self._locked():
+            if not self.state.loaded:
+                await self.load()
+            if self._ended or self.state.is_new:
+                return False  # nothing stored to read (changes of a new one: see save())
+            try:
+                await self._save()
+            except SessionDestroyedError:
+                self._end()
+                return False
+            await self._reread()
+            return not self._ended
+
+    async def finish(self) -> None:
+        """Save at the end of the connection; what cannot be saved there is logged."""
+        if not (self.state.loaded and self.accessed):
+            return
+        try:
+            await self.save()
+        except SessionDestroyedError:
+            logger.info("WebSocket session changes not saved: the session ended meanwhile")
+        except (SessionWebSocketError, SessionConflictError) as error:
+            logger.warning("WebSocket session changes not saved: %s", error)
+
+    def _locked(self) -> anyio.Lock:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+    async def _save(self) -> None:
+        store = self.store
+        events = store.events
+        if events.active and not observing():
+            await observed_commit(events, "save", self._write, self)
+        else:
+            await self._write(self)
+
+    async def _write(self, session: StatefulDict) -> None:
+        store, state = self.store, self.state
+        store.sync_models(self)
+        now = int(time.time())
+        if store.devices is not None and not (state.is_new or self._ended):
+            store.devices.track(state, self.connection, now)
+        if not state.changed:
+            return
+        if self._ended:
+            raise SessionDestroyedError(ENDED)
+        if state.degraded:
+            logger.warning("session changes not saved: the backend is unavailable")
+            return
+        parts = store.parts
+        if parts.users is None:
+            raise SessionWebSocketError(COOKIE_ONLY)
+        if state.is_new:
+            if dict.__len__(self) or state.moved:
+                raise SessionWebSocketError(CREATE)
+            return
+        plan = socket_plan(state, self, now, parts.rules)
+        if plan.write is Write.NONE:
+            return
+        try:
+            await parts.executor.run(plan, state, self, now)
+        except SessionDestroyedError:
+            self._end()
+            raise
+        except SessionBackendError:
+            if store.events.active:
+                note(SessionEvent.backend_error, state.store_key, state.loaded_user, "save")
+            if store.on_backend_error == "fail":
+                raise
+            logger.error("session changes not saved: the backend is unavailable")
+            return
+        if state.raw != plan.raw and state.raw is not None:  # merged with another request's
+            self._replace_data(state.raw)
+
+    async def _reread(self) -> None:
+        state, store = self.state, self.store
+        backend, key = store.parts.loader.backend, state.store_key
+        if backend is None or key is None:
+            return  # the cookie backend: the session is the cookie, read at the handshake
+        raw = await backend.read(key)
+        record = decode_record(raw) if raw is not None and raw != RETIRED else None
+        if raw is None or record is None:
+            reason = "gone"
+        elif store.parts.rules.lifetimes.expired(record.meta, int(time.time())):
+            reason = "absolute"
+        else:
+            if raw != state.raw:
+                self._replace_data(raw)
+            return
+        if store.events.active:
+            expired = SessionEventInfo(SessionEvent.expired, key, state.loaded_user, reason)
+            await store.events.emit([expired])
+        self._end()
+
+    def _replace_data(self, raw: bytes) -> None:
+        """Take ``raw`` (stored by a merge, or found by a refresh) as the session's data."""
+        record = decode_record(raw)
+        if record is None:
+            return
+        state = self.state
+        state.loaded_from(
+            session_id=state.session_id,
+            store_key=state.store_key,
+            raw=raw,
+            meta=record.meta,
+            issued_at=state.issued_at,
+            key_index=state.key_index,
+        )
+        dict.clear(self)
+        dict.update(self, record.data)
+        _update_views(self, state)
+        self.store.rebase_models(self)
+
+    def _end(self) -> None:
+        self._ended = True
+        dict.clear(self)  # nothing of an ended session lingers in the handler
+
+
+def socket_plan(
+    state: SessionState, data: dict[str, Any], now: int, rules: CommitRules
+) -> CommitPlan:
+    """The write of a WebSocket's save: a compare-and-set of the stored session, or nothing.
+
+    Never a new id nor a deletion (the cookie cannot follow): an emptied session is stored
+    empty; a session past its absolute timeout is not written.
+    """
+    meta = dict(state.meta)
+    meta.setdefault("c", now)
+    meta.setdefault("v", RECORD_VERSION)
+    if rules.lifetimes.expired(meta, now):
+        raise SessionDestroyedError(ENDED)
+    raw = encode_record(data, meta, rules.max_size)
+    if raw == state.raw:
+        return CommitPlan()
+    user_changed = meta.get("u") != state.loaded_user
+    ttl = rules.lifetimes.ttl(meta, now)
+    return CommitPlan(write=Write.REPLACE, raw=raw, meta=meta, ttl=ttl, user_changed=user_changed)
+
+
+def _update_views(data: dict[str, Any], state: SessionState) -> None:
+    """Show the new data in the typed views the handler holds, in place."""
+    for model, (instance, _) in (state.models or {}).items():
+        try:
+            fresh = model.model_validate(dict.copy(data))
+        except Exception:  # noqa: S112 - a view that no longer validates keeps its values
+            continue
+        for name in type(instance).model_fields:
+            try:
+                setattr(instance, name, getattr(fresh, name))
+            except Exception:  # noqa: S112 - a frozen field keeps its value
+                continue
+
+
+async def serve_websocket(
+    app: ASGIApp,
+    store: SessionStore[Any],
+    autoload: bool,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Run a WebSocket connection with its session in ``scope["session"]``, saved at the end
+    (also after a disconnection; after another error only with ``save_on_error``)."""
+    session = WebSocketSession(store, headers=scope["headers"])
+    session.connection = {"headers": scope["headers"], "client": scope.get("client")}
+    scope["session"] = session
+    if autoload:
+        await session.preload()
+    try:
+        await app(scope, receive, send)
+    except WebSocketDisconnect:
+        await session.finish()
+        raise
+    except Exception:
+        if store.save_on_error:
+            await session.finish()
+        raise
+    await session.finish()

@@ -1,0 +1,481 @@
+"""Session events: every event with its key, user and reason, after the fact, on the memory
+backend and a real redis-server; failing handlers; and no cost at all without a handler."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import starlette_session.events
+import starlette_session.observing
+from starlette_session import (
+    Session,
+    SessionConflictError,
+    SessionDestroyedError,
+    SessionEvent,
+    SessionEventInfo,
+    SessionMiddleware,
+    SessionStore,
+    load_session,
+)
+from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
+from starlette_session.events import CountingBackend
+from starlette_session.records import RETIRED, encode_record
+from tests.servers import RedisServer
+
+SECRET = "events-tests-secret-0123456789abcdefghijklmnop"
+BASE = "http://testserver"
+
+
+async def set_values(request: Request) -> Response:
+    session = await load_session(request)
+    session.update(request.query_params)
+    return JSONResponse(dict(session))
+
+
+async def get_values(request: Request) -> Response:
+    return JSONResponse(dict(await load_session(request)))
+
+
+async def clear(request: Request) -> Response:
+    (await load_session(request)).clear()
+    return JSONResponse({})
+
+
+async def login(request: Request) -> Response:
+    session = await load_session(request)
+    session.regenerate()
+    session.set_user(request.query_params["user"])
+    session["user"] = request.query_params["user"]
+    return JSONResponse(dict(session))
+
+
+async def logout(request: Request) -> Response:
+    (await load_session(request)).destroy()
+    return JSONResponse({})
+
+
+async def revoke_others(request: Request) -> Response:
+    session = await load_session(request)
+    store: SessionStore[Any] = request.app.state.store
+    return JSONResponse(await store.revoke_user_sessions(session["user"], keep=session))
+
+
+def make_app(store: SessionStore[Any]) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/set", set_values),
+            Route("/get", get_values),
+            Route("/clear", clear),
+            Route("/login", login),
+            Route("/logout", logout),
+            Route("/revoke-others", revoke_others),
+        ]
+    )
+    app.state.store = store
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+    return app
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
+    if request.param == "memory":
+        yield MemoryBackend()
+        return
+    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield RedisBackend(client)
+    await client.aclose()
+
+
+class Recorder:
+    """Records every event of a store, as handlers see them."""
+
+    def __init__(self, store: SessionStore[Any]) -> None:
+        self.seen: list[SessionEventInfo] = []
+        for event in SessionEvent:
+            store.on(event, self.seen.append)
+
+    def take(self) -> list[tuple[str, str | None, str | None]]:
+        """The events since the last call, as (event, user, reason)."""
+        taken = [(info.event.value, info.user, info.reason) for info in self.seen]
+        self.seen.clear()
+        return taken
+
+
+def key_of(store: SessionStore[Any], cookie: str) -> str:
+    unsigned = store.signer.unsign(cookie)
+    assert unsigned is not None
+    return store.storage_key(unsigned.payload, unsigned.key_index)
+
+
+async def test_every_event_tells_the_key_the_user_and_the_reason(backend: SessionBackend) -> None:
+    store: SessionStore[Any] = SessionStore(backend, absolute_timeout=3600)
+    events = Recorder(store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        await http.get("/get")  # a new visitor who stores nothing
+        assert events.take() == []
+
+        await http.get("/set", params={"a": "1"})
+        first = http.cookies["session"]
+        assert events.take() == [("created", None, None)]
+        assert events.seen == []
+
+        await http.get("/get")
+        await http.get("/set", params={"a": "2"})
+        assert events.take() == [
+            ("loaded", None, None),
+            ("loaded", None, None),
+            ("saved", None, None),
+        ]
+
+        await http.get("/login", params={"user": "alice"})
+        assert events.take() == [("loaded", None, None), ("rotated", "alice", "regenerate")]
+
+        await http.get("/logout")
+        assert events.take() == [("loaded", "alice", None), ("destroyed", "alice", "destroy")]
+
+        await http.get("/set", params={"a": "1"})
+        emptied = http.cookies["session"]
+        await http.get("/clear")
+        assert events.take() == [
+            ("created", None, None),
+            ("loaded", None, None),
+            ("destroyed", None, "emptied"),
+        ]
+
+        http.cookies.set("session", emptied)  # the session of this cookie ended
+        await http.get("/get")
+        assert events.take() == [("expired", None, "gone")]
+
+        http.cookies.set("session", first[:-2] + "AA")  # a forged signature
+        await http.get("/get")
+        assert events.take() == [("tampered", None, "signature")]
+
+        # A session past its absolute timeout (its creation time written an hour ago).
+        old = encode_record({"a": "1"}, {"c": int(time.time()) - 3601, "u": "bob", "v": 1}, None)
+        await backend.create(store.storage_key("an-old-session-id"), old, 60)
+        http.cookies.set("session", store.signer.sign("an-old-session-id"))
+        await http.get("/get")
+        assert events.take() == [("expired", "bob", "absolute")]
+
+
+async def test_the_key_given_is_the_store_key_never_the_id_or_cookie(
+    backend: SessionBackend,
+) -> None:
+    store: SessionStore[Any] = SessionStore(backend)
+    events = Recorder(store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        await http.get("/set", params={"a": "1"})
+        before = http.cookies["session"]
+        await http.get("/login", params={"user": "alice"})
+        after = http.cookies["session"]
+        await http.get("/logout")
+    created, _, rotated, _, destroyed = events.seen
+    assert created.key == key_of(store, before)
+    assert rotated.key == destroyed.key == key_of(store, after)
+    for info in events.seen:
+        for cookie in (before, after):
+            assert cookie.split(".")[0] not in repr(info)
+            assert cookie not in repr(info)
+
+
+async def test_handlers_run_after_the_fact(backend: SessionBackend) -> None:
+    store: SessionStore[Any] = SessionStore(backend)
+    found: dict[str, Any] = {}
+
+    async def on_created(info: SessionEventInfo) -> None:
+        assert info.key is not None
+        found["created"] = await backend.read(info.key)
+
+    async def on_rotated(info: SessionEventInfo) -> None:
+        assert info.key is not None
+        found["new"] = await backend.read(info.key)
+        found["old"] = await backend.read(found["old key"])
+
+    store.on(SessionEvent.created, on_created)
+    store.on(SessionEvent.rotated, on_rotated)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        await http.get("/set", params={"a": "1"})
+        found["old key"] = key_of(store, http.cookies["session"])
+        await http.get("/login", params={"user": "alice"})
+    # When the handlers ran, the commit had made every one of its backend calls.
+    assert found["created"] is not None
+    assert found["new"] is not None
+    assert b'"u":"alice"' in found["new"]
+    assert found["old"] == RETIRED
+
+
+async def test_conflicts_merged_refused_and_ended(backend: SessionBackend) -> None:
+    for strict in (False, True):
+        store: SessionStore[Any] = SessionStore(backend, strict=strict)
+        SessionMiddleware(make_app(store), secret_key=SECRET, store=store)
+        events = Recorder(store)
+        first = await Session(store, None).load()
+        first["a"] = 1
+        update = await store.commit(first, 200)
+        assert update is not None
+        assert update.value is not None
+        slow = await Session(store, update.value).load()
+        fast = await Session(store, update.value).load()
+        fast["b"] = 2
+        slow["c"] = 3
+        await store.commit(fast, 200)
+        events.take()
+        if strict:
+            with pytest.raises(SessionConflictError):
+                await store.commit(slow, 200)
+            assert events.take() == [("conflict", None, "refused")]
+        else:
+            await store.commit(slow, 200)
+            assert events.take() == [("conflict", None, "merged"), ("saved", None, None)]
+
+    assert update is not None
+    assert update.value is not None
+    late = await Session(store, update.value).load()
+    ending = await Session(store, update.value).load()
+    ending.destroy()
+    await store.commit(ending, 200)
+    late["d"] = 4
+    events.take()
+    with pytest.raises(SessionDestroyedError):
+        await store.commit(late, 200)
+    assert events.take() == [("conflict", None, "ended")]
+
+
+async def test_revocations_are_told(backend: SessionBackend) -> None:
+    store: SessionStore[Any] = SessionStore(backend, max_user_sessions=2)
+    events = Recorder(store)
+    app = make_app(store)
+    cookies = []
+    for _ in range(3):  # the third log-in ends the oldest session
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+            await http.get("/login", params={"user": "alice"})
+            cookies.append(http.cookies["session"])
+    assert events.take()[-2:] == [
+        ("revoked", "alice", "max_user_sessions"),  # noted during the commit, told after it
+        ("created", "alice", None),
+    ]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        http.cookies.set("session", cookies[2])
+        assert (await http.get("/revoke-others")).json() == 1
+    assert ("revoked", "alice", "revoke_user_sessions") in events.take()
+    sessions = await store.user_sessions("alice")
+    assert len(sessions) == 1
+    assert await store.revoke_session("alice", sessions[0].key)
+    assert events.take() == [("revoked", "alice", "revoke_session")]
+
+
+@pytest.mark.redis
+async def test_backend_errors_are_told(fresh_redis_server: RedisServer) -> None:
+    client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
+    store: SessionStore[Any] = SessionStore(RedisBackend(client, timeout=1.0))
+    events = Recorder(store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        await http.get("/set", params={"a": "1"})
+        events.take()
+        fresh_redis_server.kill()
+        assert (await http.get("/get")).status_code == 503
+        assert events.take() == [("backend_error", None, "load")]
+    await client.aclose()
+
+
+# Handlers that fail, and handlers of both kinds
+
+
+async def test_a_failing_handler_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    store: SessionStore[Any] = SessionStore()
+    calls: list[str] = []
+
+    def broken(info: SessionEventInfo) -> None:
+        calls.append("sync")
+        raise RuntimeError(f"boom {info.key}")
+
+    async def broken_async(info: SessionEventInfo) -> None:
+        calls.append("async")
+        raise ValueError("async boom")
+
+    def works(info: SessionEventInfo) -> None:
+        calls.append("after")
+
+    for handler in (broken, broken_async, works):
+        store.on(SessionEvent.created, handler)
+    caplog.set_level(logging.ERROR, logger="starlette_session")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        response = await http.get("/set", params={"a": "1"})
+        assert response.status_code == 200
+        assert (await http.get("/get")).json() == {"a": "1"}  # it was saved
+    assert calls == ["sync", "async", "after"]
+    errors = [record for record in caplog.records if record.name == "starlette_session"]
+    assert [record.getMessage() for record in errors] == [
+        "a handler of the session event 'created' raised RuntimeError",
+        "a handler of the session event 'created' raised ValueError",
+    ]
+    cookie = http.cookies["session"]
+    assert all(cookie.split(".")[0] not in record.getMessage() for record in errors)
+
+
+def test_on_takes_a_session_event_and_a_callable() -> None:
+    store: SessionStore[Any] = SessionStore()
+    with pytest.raises(TypeError, match=r"SessionEvent\.created"):
+        store.on("created", print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        store.on(SessionEvent.created, None)  # type: ignore[arg-type]
+    assert not store.events.active
+
+
+# No handler: no cost. Counted in calls, not time.
+
+EVENT_MODULES = {
+    Path(starlette_session.events.__file__).resolve(),
+    Path(starlette_session.observing.__file__).resolve(),
+}
+
+
+class CallCounter:
+    """Counts Python function calls made in the event modules while it is installed."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.total = 0
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            self.total += 1
+            if Path(frame.f_code.co_filename).resolve() in EVENT_MODULES:
+                self.calls.append(frame.f_code.co_name)
+
+    async def run(self, flow: Callable[[], Any]) -> None:
+        sys.setprofile(self)
+        try:
+            await flow()
+        finally:
+            sys.setprofile(None)
+
+
+async def every_flow(store: SessionStore[Any]) -> None:
+    """New, read, change, log-in, revoke, log-out, emptied, forged and ended cookies."""
+    app = make_app(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        await http.get("/get")
+        await http.get("/set", params={"a": "1"})
+        first = http.cookies["session"]
+        await http.get("/get")
+        await http.get("/set", params={"a": "2"})
+        await http.get("/login", params={"user": "alice"})
+        await http.get("/revoke-others")
+        await store.user_sessions("alice")
+        await http.get("/logout")
+        await http.get("/set", params={"a": "1"})
+        await http.get("/clear")
+        http.cookies.set("session", first)
+        await http.get("/get")
+        http.cookies.set("session", first[:-2] + "AA")
+        await http.get("/get")
+
+
+async def test_without_a_handler_no_event_code_runs() -> None:
+    store: SessionStore[Any] = SessionStore(MemoryBackend())
+    counter = CallCounter()
+    await counter.run(lambda: every_flow(store))
+    assert counter.total > 1000  # the profiler saw the requests
+    assert counter.calls == []
+    assert not isinstance(store.parts.executor.backend, CountingBackend)
+
+    # The same flows with one handler do call into it: the counter would have seen them.
+    watched: SessionStore[Any] = SessionStore(MemoryBackend())
+    watched.on(SessionEvent.tampered, lambda info: None)
+    counter = CallCounter()
+    await counter.run(lambda: every_flow(watched))
+    assert "observed_load" in counter.calls
+    assert "observed_commit" in counter.calls
+
+
+# Nothing left for the cycle collector, with or without handlers, observers and device tracking
+
+
+async def call(
+    app: Any, method: str, path: str, cookie: str | None, query: bytes = b"a=1"
+) -> str | None:
+    """One request straight into the ASGI app; the session cookie it sets, if any."""
+    headers = [(b"cookie", f"session={cookie}".encode())] if cookie else []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), (b"user-agent", b"test"), *headers],
+        "client": ("203.0.113.9", 1234),
+        "server": ("testserver", 80),
+    }
+    set_cookie: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        for name, value in message.get("headers", ()):
+            if name == b"set-cookie" and value.startswith(b"session="):
+                set_cookie.append(value.decode().split(";")[0].removeprefix("session="))
+
+    await app(scope, receive, send)
+    return set_cookie[0] if set_cookie else None
+
+
+@pytest.mark.parametrize("setup", ["plain", "handlers", "devices"])
+async def test_a_request_leaves_nothing_for_the_cycle_collector(setup: str) -> None:
+    store: SessionStore[Any] = SessionStore(track_devices=setup == "devices")
+    if setup == "handlers":
+        Recorder(store)
+        store.observe(CountingObserver())
+    app = make_app(store)
+    await call(app, "GET", "/login", None, b"user=ann")  # warm up
+    cookie = await call(app, "GET", "/login", None, b"user=ann")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            await call(app, "GET", "/get", cookie)
+            await call(app, "GET", "/set", cookie)
+            await call(app, "GET", "/unused", None)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+class CountingObserver:
+    def __init__(self) -> None:
+        self.finished_operations = 0
+
+    def started(self, operation: Any) -> None:
+        return None
+
+    def finished(self, operation: Any, started: object) -> None:
+        self.finished_operations += 1
