@@ -17,8 +17,8 @@ __all__ = [
     "MAX_COOKIE_AGE",
     "CookieSettings",
     "SameSite",
-    "has_cookie",
     "read_cookie",
+    "read_session_cookies",
 ]
 
 SameSite = Literal["lax", "strict", "none"]
@@ -112,11 +112,6 @@ class CookieSettings:
         return f"{self.ended_name}={value}{self._flags}".encode("latin-1")
 
 
-def has_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bool:
-    """Whether the request's ``Cookie`` headers hold a cookie called ``name``."""
-    return read_cookie(headers, name) is not None
-
-
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     """The value of the first cookie called ``name`` in the request's ``Cookie`` headers.
 
@@ -126,14 +121,40 @@ def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | No
     the most specific; later duplicates are ignored. Values that are not ASCII are ignored.
     Surrounding double quotes are removed; nothing else is unescaped.
     """
+    return read_session_cookies(headers, name, None)[0]
+
+
+def read_session_cookies(
+    headers: Iterable[tuple[bytes, bytes]], name: bytes, marker: bytes | None
+) -> tuple[str | None, bool]:
+    """The session cookie's value (as :func:`read_cookie` reads it), and whether a cookie called
+    ``marker`` is there too, in one pass over the headers. ``marker`` must start with ``name``,
+    so that a header without the session cookie's name is skipped at once."""
+    found, has_found, has_marker = None, False, False
     for header_name, header_value in headers:
         if header_name != b"cookie" or name not in header_value:
             continue
-        for pair in header_value.split(b";"):
+        # Once the session cookie is found, a header only matters if it may hold the marker.
+        wanted = not has_found or (marker is not None and not has_marker and marker in header_value)
+        for pair in header_value.split(b";") if wanted else ():
             pair_name, has_value, value = pair.partition(b"=")
-            if has_value and pair_name.strip(_WHITESPACE) == name:
-                value = value.strip(_WHITESPACE)
-                if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
-                    value = value[1:-1]
-                return value.decode("ascii") if value.isascii() else None
-    return None
+            if has_value and name in pair_name:  # the marker's name starts with ``name``
+                pair_name = pair_name.strip(_WHITESPACE)
+                if pair_name == name and not has_found:
+                    found, has_found = _cookie_value(value), True
+                    if marker is None:
+                        return found, False
+                    if marker not in header_value:
+                        break
+                elif pair_name == marker:
+                    has_marker = True
+                    if has_found:
+                        return found, True
+    return found, has_marker
+
+
+def _cookie_value(value: bytes) -> str | None:
+    value = value.strip(_WHITESPACE)
+    if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
+        value = value[1:-1]
+    return value.decode("ascii") if value.isascii() else None

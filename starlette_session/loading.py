@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from starlette_session.backends.base import SessionBackend
-from starlette_session.cookies import has_cookie, read_cookie
+from starlette_session.cookies import read_cookie, read_session_cookies
 from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
@@ -78,8 +78,8 @@ class SessionLoader:
         return the session's data."""
         state.began(time.time())
         if headers is not None:
-            cookie = read_cookie(headers, self.cookie_name)
-            if has_cookie(headers, self.ended_name):
+            cookie, marker = read_session_cookies(headers, self.cookie_name, self.ended_name)
+            if marker:
                 state.saw_ended_marker()
         unsigned = None
         if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept

@@ -21,6 +21,8 @@ class SessionMapping(StatefulDict):
     """A real ``dict`` whose every access goes through ``_data_for_read`` (load, then sync the
     typed views) or ``_data_for_write`` (the same, and mark the session changed)."""
 
+    __slots__ = ()
+
     def __getitem__(self, key: str) -> Any:
         return self._handed_out(dict.__getitem__(self._data_for_read(), key))
 

@@ -41,11 +41,10 @@ class Session(SessionMapping):
     ``JSONResponse(request.session)`` and templates keep working.
     """
 
-    # Class-level defaults keep construction cheap: most requests never touch their session.
-    _accessed = False
-    _cookie: str | None = None
-    # Not the scope itself: the scope holds the session, and a request must leave no cycle.
-    _headers: list[tuple[bytes, bytes]] | None = None
+    # Slots keep construction cheap (no attribute dict): most requests never touch their session.
+    # ``_headers`` is not the scope itself: the scope holds the session, and a request must leave
+    # no reference cycle.
+    __slots__ = ("_accessed", "_cookie", "_headers", "_store")
 
     def __init__(
         self,
@@ -58,10 +57,9 @@ class Session(SessionMapping):
         the request ``headers`` when it is loaded (most requests never look)."""
         self._store = store
         self.state = SessionState()
-        if cookie is not None:
-            self._cookie = cookie
-        if headers is not None:
-            self._headers = headers
+        self._cookie = cookie
+        self._headers = headers
+        self._accessed = False
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""

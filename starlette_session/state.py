@@ -171,5 +171,7 @@ class StatefulDict(dict[str, Any]):
     module can sit above the store without an import cycle.
     """
 
+    __slots__ = ("state",)
+
     #: The library's bookkeeping for this session. Applications have no need to use it.
     state: SessionState

@@ -29,7 +29,6 @@ from starlette_session.events import (
 )
 from starlette_session.exceptions import (
     SessionBackendError,
-    SessionError,
     SessionModelNotConfiguredError,
     SessionSetupError,
 )
@@ -249,18 +248,6 @@ class SessionStore(UserSessions, Generic[ModelT]):
                 return _expire_undeleted()
             logger.error("session changes not saved: the backend is unavailable")
             return None
-
-    def has_changes(self, session: StatefulDict) -> bool:
-        """Whether committing ``session`` now would write or delete anything."""
-        self.sync_models(session)
-        state = session.state
-        if state.destroyed or state.rotate:
-            return True
-        try:
-            plan = plan_commit(state, session, 200, int(time.time()), self._parts().rules)
-        except SessionError:
-            return True
-        return plan.changes_anything
 
     # Keys
 

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from starlette_session.cookies import MAX_COOKIE_AGE, CookieSettings, read_cookie
+from starlette_session.cookies import (
+    MAX_COOKIE_AGE,
+    CookieSettings,
+    read_cookie,
+    read_session_cookies,
+)
 
 
 def test_the_defaults_build_an_http_only_lax_cookie_for_the_whole_site() -> None:
@@ -142,3 +147,23 @@ def test_a_host_cookie_hidden_in_another_cookies_value_is_not_read() -> None:
 def test_a_value_holding_the_name_does_not_hide_the_real_cookie() -> None:
     assert cookie(b"note=see session=; session=abc") == "abc"
     assert cookie(b"note=x session=", b"session=abc") == "abc"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([b"session=abc"], ("abc", False)),
+        ([b"session=abc; session-ended=1"], ("abc", True)),
+        ([b"session-ended=1; session=abc"], ("abc", True)),
+        ([b"session-ended=1"], (None, True)),
+        ([b"session=abc", b"a=1; session-ended=1"], ("abc", True)),
+        ([b"session=abc; session=def", b"session-ended=1"], ("abc", True)),
+        ([b"note=x session-ended=1; session=abc"], ("abc", False)),
+        ([b"session-endedx=1; session=abc"], ("abc", False)),
+    ],
+)
+def test_the_session_cookie_and_the_ended_marker_are_read_in_one_pass(
+    headers: list[bytes], expected: tuple[str | None, bool]
+) -> None:
+    listed = [(b"host", b"example.com"), *((b"cookie", header) for header in headers)]
+    assert read_session_cookies(listed, b"session", b"session-ended") == expected
