@@ -32,6 +32,7 @@ apt_install() {
 
 command -v wrk >/dev/null || apt_install wrk
 command -v redis-server >/dev/null || apt_install redis-server
+command -v memcached >/dev/null || apt_install memcached
 "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
 
 # A venv is rebuilt only when what it is made from changes.

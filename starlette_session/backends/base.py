@@ -96,8 +96,9 @@ class SessionBackend(abc.ABC):
         give up: always when ``current`` is None (the entry is gone). Returns what was stored.
 
         This default is written with :meth:`replace` alone. A backend may do better, as long as
-        every change is stored exactly as this loop would store it: ``RedisBackend`` combines
-        the concurrent updates of one key in its process into one compare-and-set.
+        every change is stored exactly as this loop would store it: the Redis, memcached and SQL
+        backends combine the concurrent updates of one key in their process into one
+        compare-and-set, so that none runs out of attempts while others keep winning.
         """
         for _ in range(MAX_UPDATE_ATTEMPTS):
             result = await self.replace(key, expected, value, ttl, logged_in=logged_in)

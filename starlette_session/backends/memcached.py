@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends.base import Replaced
 from starlette_session.backends.memcached_expiry import memcached_expiry as _expiry
 from starlette_session.exceptions import SessionBackendError
 
@@ -25,7 +26,7 @@ T = TypeVar("T")
 _DRIVER_ERRORS = (aiomcache.exceptions.ClientException, OSError, TimeoutError, EOFError)
 
 
-class MemcachedBackend(SessionBackend):
+class MemcachedBackend(CombinedUpdates):
     """Sessions in memcached, each with an expiry.
 
     ``client`` is an ``aiomcache.Client`` the application built and closes. A read costs two

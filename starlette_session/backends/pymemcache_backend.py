@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends.base import Replaced
 from starlette_session.backends.memcached_expiry import memcached_expiry
 from starlette_session.exceptions import SessionBackendError
 
@@ -37,7 +38,7 @@ _DRIVER_ERRORS = (MemcacheError, OSError, TimeoutError, EOFError, ValueError)
 _PROBE = b"\x00starlette-session\xff"
 
 
-class PymemcacheBackend(SessionBackend):
+class PymemcacheBackend(CombinedUpdates):
     """Sessions in memcached through a pymemcache client, each with an expiry.
 
     ``client`` is a ``pymemcache`` ``Client``, ``PooledClient`` or ``HashClient`` (or a

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends._combining import WriteCombiner
+from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends._pipelining import AutoPipeline, Once
 from starlette_session.backends._redis_cas import (
     REPLACE_SCRIPT,
@@ -31,7 +31,7 @@ from starlette_session.backends._redis_cas import (
     native_replace_args,
     supports_set_ifeq,
 )
-from starlette_session.backends.base import Merge, Replaced, SessionBackend
+from starlette_session.backends.base import Replaced
 from starlette_session.exceptions import SessionBackendError
 
 try:
@@ -62,7 +62,7 @@ class RedisLikeClient(Protocol):
     def register_script(self, script: Any) -> Any: ...
 
 
-class RedisBackend(SessionBackend):
+class RedisBackend(CombinedUpdates):
     """Sessions in Redis or Valkey, each key with a time to live.
 
     ``client`` is a ``redis.asyncio.Redis`` (also from ``Sentinel.master_for()``) or
@@ -111,7 +111,6 @@ class RedisBackend(SessionBackend):
             AutoPipeline(client).execute if pipelined else client.execute_command
         )
         self._native: bool | None = None if compare_and_set == "auto" else False
-        self._combiner = WriteCombiner(self._replace)
         # Concurrent first changes ask the server once, and load a missing script once.
         self._probing: Once[bool] = Once()
         self._loading: Once[Any] = Once()
@@ -158,26 +157,6 @@ class RedisBackend(SessionBackend):
         if result == 1:
             return Replaced(True, None)
         return Replaced(False, _as_bytes(result))
-
-    async def update(
-        self,
-        key: str,
-        expected: bytes,
-        value: bytes,
-        ttl: int | None,
-        merge: Merge,
-        *,
-        logged_in: bool = False,
-    ) -> bytes:
-        """The concurrent updates of one key in this process go out as one compare-and-set
-        (see ``_combining``): N requests changing one session cost about one round trip each,
-        not N."""
-        return await self._combiner.update(key, expected, value, ttl, merge, logged_in)
-
-    async def _replace(
-        self, key: str, expected: bytes, value: bytes, ttl: int | None, logged_in: bool
-    ) -> Replaced:
-        return await self.replace(key, expected, value, ttl, logged_in=logged_in)
 
     async def expire(self, key: str, ttl: int) -> None:
         await self._run(self._command, "EXPIRE", key, ttl)

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends.base import Replaced
 from starlette_session.exceptions import SessionBackendError
 
 try:
@@ -42,7 +43,7 @@ _EXP: sa.BindParameter[int] = sa.bindparam("exp")
 _NOW: sa.BindParameter[int] = sa.bindparam("now")
 
 
-class SQLBackend(SessionBackend):
+class SQLBackend(CombinedUpdates):
     """Sessions in one SQL table, through a SQLAlchemy ``AsyncEngine`` the application built.
 
     Tested on SQLite (``sqlite+aiosqlite``), PostgreSQL (``postgresql+asyncpg``) and MariaDB

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from starlette_session.backends import Replaced, SessionBackend
-from starlette_session.backends.base import Merge
+from starlette_session.backends.base import MAX_UPDATE_ATTEMPTS, Merge
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from tests.backends.conftest import BackendCase
 
@@ -222,6 +222,25 @@ async def test_concurrent_updates_of_one_key_all_keep_their_change(
     assert _read_tokens(final) == {"0", *tokens}
     assert final in stored  # the last write returns what the key holds
     assert all(_read_tokens(value) >= {"0", t} for value, t in zip(stored, tokens, strict=True))
+
+
+async def test_more_concurrent_writers_of_one_key_than_attempts_all_keep_their_change(
+    backend: SessionBackend,
+) -> None:
+    """A single-page app firing parallel requests: with one compare-and-set each and a retry
+    after every lost race, the k-th of N concurrent writers needs k attempts, so beyond
+    ``MAX_UPDATE_ATTEMPTS`` some would be refused (409) although nothing conflicts."""
+    await backend.create("session:a", _tokens("0"), 60)
+    tokens = [f"{n:03d}" for n in range(1, MAX_UPDATE_ATTEMPTS + 37)]
+
+    await asyncio.gather(
+        *(
+            backend.update("session:a", _tokens("0"), _tokens("0", t), 60, _adding(t))
+            for t in tokens
+        )
+    )
+
+    assert _read_tokens(await backend.read("session:a")) == {"0", *tokens}
 
 
 async def test_an_update_whose_merge_refuses_fails_alone(backend: SessionBackend) -> None:
