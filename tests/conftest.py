@@ -13,6 +13,8 @@
   that the test may fail over.
 - ``memcached_server`` (session): the shared ``MemcachedServer``, or ``$MEMCACHED_ADDRESS``'s.
 - ``memcached_address`` (function): its ``(host, port)``, flushed first when the suite owns it.
+- ``backend`` (function): a ``MemoryBackend``, then a ``RedisBackend`` on ``redis_url``, for the
+  tests that run through requests on both; a module or folder may define its own instead.
 
 A missing binary skips the test locally and fails it in CI (see ``tests.servers``).
 """
@@ -20,11 +22,12 @@ A missing binary skips the test locally and fails it in CI (see ``tests.servers`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import pytest
 
+from starlette_session.backends import MemoryBackend, SessionBackend
 from tests.servers import (
     ExternalServer,
     MemcachedServer,
@@ -217,3 +220,17 @@ def memcached_address(memcached_server: MemcachedServer | ExternalServer) -> tup
             memcached_server.restart()
         memcached_server.flush_all()
     return memcached_server.address
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
+    if request.param == "memory":
+        yield MemoryBackend()
+        return
+    import redis.asyncio  # only here: the core install's run (tox -e noextras) has no redis
+
+    from starlette_session.backends import RedisBackend
+
+    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield RedisBackend(client)
+    await client.aclose()

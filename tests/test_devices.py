@@ -5,7 +5,6 @@ stays one command."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 import redis.asyncio
 
 from starlette_session import DeviceTracking, SessionMiddleware, SessionSetupError, SessionStore
-from starlette_session.backends import CookieBackend, MemoryBackend, RedisBackend, SessionBackend
+from starlette_session.backends import CookieBackend, RedisBackend, SessionBackend
 from starlette_session.state import SessionState
 from tests.helpers import CommandCounter
 from tests.test_events import BASE, SECRET, key_of, make_app
@@ -132,16 +131,6 @@ def test_a_stamp_is_written_only_when_due() -> None:
 
 
 # Through requests, on a real redis-server
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisBackend(client)
-    await client.aclose()
 
 
 async def age(backend: SessionBackend, key: str, seconds: int) -> None:

@@ -7,7 +7,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -89,16 +89,6 @@ def make_app(store: SessionStore[Any]) -> Starlette:
     app.state.store = store
     app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
     return app
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisBackend(client)
-    await client.aclose()
 
 
 class Recorder:

@@ -3,7 +3,7 @@ metric reader, on the memory backend and a real redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -76,16 +76,6 @@ def telemetry() -> Iterator[Telemetry]:
     yield telemetry
     telemetry.tracer_provider.shutdown()
     telemetry.meter_provider.shutdown()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisBackend(client)
-    await client.aclose()
 
 
 def instrumented(backend: SessionBackend, telemetry: Telemetry) -> SessionStore[Any]:

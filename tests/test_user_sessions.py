@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from starlette_session import Session, SessionDestroyedError, SessionStore, load_session
-from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
+from starlette_session.backends import SessionBackend
 from starlette_session.records import RETIRED
 from tests.test_events import BASE, key_of, make_app
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisBackend(client)
-    await client.aclose()
 
 
 async def list_mine(request: Request) -> Response:

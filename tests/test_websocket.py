@@ -38,21 +38,12 @@ from starlette_session import (
 from starlette_session.backends import CookieBackend, MemoryBackend, RedisBackend
 from starlette_session.events import Operation
 from starlette_session.records import RETIRED
+from tests.test_events import get_values, set_values
 
 SECRET = "websocket-tests-secret-0123456789abcdefghijkl"
 
 
 # The app: HTTP routes to set, read, log in and log out; a WebSocket that obeys commands.
-
-
-async def set_values(request: Request) -> Response:
-    session = await load_session(request)
-    session.update(request.query_params)
-    return JSONResponse(dict(session))
-
-
-async def get_values(request: Request) -> Response:
-    return JSONResponse(dict(await load_session(request)))
 
 
 async def login(request: Request) -> Response:
