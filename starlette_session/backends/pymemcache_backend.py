@@ -44,7 +44,8 @@ class PymemcacheBackend(CombinedUpdates):
     ``client`` is a ``pymemcache`` ``Client``, ``PooledClient`` or ``HashClient`` (or a
     ``RetryingClient`` around one). Its calls run in worker threads, so they never block the
     event loop: a ``PooledClient`` (or ``HashClient(use_pooling=True)``) serves several requests
-    at once; any other client is not thread-safe and serves one command at a time. Build it
+    at once, at most ``max_pool_size`` (a full pool would raise instead of waiting, so the others
+    wait here); any other client is not thread-safe and serves one command at a time. Build it
     with ``connect_timeout`` and ``timeout`` (pymemcache waits forever by default); ``timeout``
     here (seconds) bounds how long a request waits for each operation, a worker thread
     included, and a failure or a timeout raises :class:`SessionBackendError`.
@@ -60,7 +61,7 @@ class PymemcacheBackend(CombinedUpdates):
     """
 
     def __init__(self, client: Any, *, timeout: float | None = 2.0) -> None:
-        serde, ignore_exc, thread_safe = _client_settings(client)
+        serde, ignore_exc, connections = _client_settings(client)
         if ignore_exc:
             raise ValueError(
                 "build the pymemcache client without ignore_exc=True: it answers an outage with "
@@ -70,11 +71,14 @@ class PymemcacheBackend(CombinedUpdates):
             _check_serde(serde)
         self.client = client
         self.timeout = timeout
-        # A client that is not thread-safe is used by one thread at a time: the limiter keeps
-        # waiting requests off the thread pool, the lock covers a thread left running by a
-        # request that timed out.
-        self._limiter = None if thread_safe else anyio.CapacityLimiter(1)
-        self._lock: AbstractContextManager[Any] = nullcontext() if thread_safe else threading.Lock()
+        # No more threads use the client at once than it has connections (one when it is not
+        # thread-safe; a full pool raises instead of waiting): the limiter keeps waiting
+        # requests off the thread pool, the semaphore covers a thread left running, holding its
+        # connection, by a request that timed out.
+        self._limiter = None if connections is None else anyio.CapacityLimiter(connections)
+        self._lock: AbstractContextManager[Any] = (
+            nullcontext() if connections is None else threading.BoundedSemaphore(connections)
+        )
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         return await self._run(self._read, key, ttl)
@@ -138,15 +142,20 @@ class PymemcacheBackend(CombinedUpdates):
         return f"PymemcacheBackend({type(self.client).__name__})"
 
 
-def _client_settings(client: Any) -> tuple[Any, bool, bool]:
-    """``(serde, ignore_exc, thread_safe)`` of the clients we know; ``(None, False, False)``
-    for a wrapper such as ``RetryingClient``, whose settings are its inner client's."""
+def _client_settings(client: Any) -> tuple[Any, bool, int | None]:
+    """``(serde, ignore_exc, connections)`` of the clients we know: how many threads may use
+    the client at once, None for no bound. ``(None, False, 1)`` for a wrapper such as
+    ``RetryingClient``, whose settings are its inner client's."""
     if isinstance(client, HashClient):
-        pooled = bool(client.use_pooling)
-        return client.default_kwargs.get("serde"), bool(client.ignore_exc), pooled
-    if isinstance(client, Client | PooledClient):
-        return client.serde, bool(client.ignore_exc), isinstance(client, PooledClient)
-    return None, False, False
+        # A pool per server, each of max_pool_size: that many at once is safe whatever the keys.
+        pool_size = client.default_kwargs.get("max_pool_size") if client.use_pooling else 1
+        return client.default_kwargs.get("serde"), bool(client.ignore_exc), pool_size
+    if isinstance(client, PooledClient):
+        pool_size = client.client_pool.max_size
+        return client.serde, bool(client.ignore_exc), pool_size if pool_size < 2**31 else None
+    if isinstance(client, Client):
+        return client.serde, bool(client.ignore_exc), 1
+    return None, False, 1
 
 
 def _check_serde(serde: Any) -> None:

@@ -184,3 +184,24 @@ async def test_a_server_that_is_down_raises_session_backend_error(
         assert "session:a" not in str(caught.value)
     finally:
         client.close()
+
+
+@pytest.mark.memcached
+@pytest.mark.parametrize("pooling", ["PooledClient", "HashClient"])
+async def test_more_requests_than_pooled_connections_wait_for_one(
+    pooling: str, memcached: MemcachedServer
+) -> None:
+    """A full pymemcache pool raises instead of waiting: the backend must never hand the
+    client more concurrent calls than it has connections."""
+    settings: dict[str, Any] = {"connect_timeout": 2, "timeout": 2, "max_pool_size": 2}
+    if pooling == "PooledClient":
+        client: Any = PooledClient(memcached.address, **settings)
+    else:
+        client = HashClient([memcached.address], use_pooling=True, **settings)
+    backend = PymemcacheBackend(client)
+    try:
+        await backend.create("session:a", VALUE, 60)
+        values = await asyncio.gather(*(backend.read("session:a", 60) for _ in range(200)))
+        assert values == [VALUE] * 200
+    finally:
+        client.close()
