@@ -18,13 +18,20 @@ in_ci() {
     [[ -n "$ci" && "$ci" != "0" && "$ci" != "false" ]]
 }
 
-if [[ ! -x .venv/bin/python ]]; then
-    echo "==> creating .venv with $(command -v "${PYTHON:-python3}")"
-    "${PYTHON:-python3}" -m venv .venv
+# Every tool and library the checks use is pinned in requirements/constraints.txt (re-locked by
+# scripts/lock.sh); scripts/test-latest.sh runs the same checks on the newest releases instead.
+venv="${VENV:-.venv}"
+constraints="${CONSTRAINTS:-requirements/constraints.txt}"
+pin=()
+[[ "$constraints" == none ]] || pin=(--constraint "$constraints")
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "==> creating $venv with $(command -v "${PYTHON:-python3}")"
+    "${PYTHON:-python3}" -m venv "$venv"
 fi
-echo "==> installing starlette-session[all,dev] (tests, docs, release tools) into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+echo "==> installing starlette-session[all,dev] (tests, docs, release tools) into $venv" \
+    "(${pin[*]:-newest releases})"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip "${pin[@]}"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[all,dev]" "${pin[@]}"
 
 if ! in_ci; then
     if ! command -v "${REDIS_SERVER_BIN:-redis-server}" >/dev/null; then
@@ -44,11 +51,12 @@ if ! in_ci; then
     fi
 fi
 
-echo "==> ruff check"
-.venv/bin/ruff check .
+echo "==> ruff check, ruff format --check"
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
 echo "==> mypy --strict"
-.venv/bin/mypy
+"$venv/bin/mypy"
 echo "==> mkdocs build --strict"
-NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir site
+NO_MKDOCS_2_WARNING=1 "$venv/bin/mkdocs" build --strict --quiet --site-dir site
 echo "==> pytest"
-.venv/bin/pytest "$@"
+"$venv/bin/pytest" "$@"
