@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import CookieSettings
-from starlette_session.events import SessionEvent, SessionEvents, note
+from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -185,7 +185,7 @@ class CommitExecutor:
     async def _create(
         self, plan: CommitPlan, state: SessionState, data: dict[str, Any]
     ) -> str | None:
-        backend, raw = self._server(), plan.raw
+        raw = plan.raw
         assert raw is not None  # noqa: S101 - CREATE always carries the bytes
         user = _user(plan)
         for _ in range(MAX_CREATE_ATTEMPTS):
@@ -193,7 +193,7 @@ class CommitExecutor:
             key = self.keys.session_key(session_id)
             if user is not None:
                 await self._index(user, key, plan.ttl, state)
-            if await backend.create(key, raw, plan.ttl, logged_in=user is not None):
+            if await self._server().create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
             raise SessionBackendError("could not find a free session id")
@@ -223,10 +223,10 @@ class CommitExecutor:
         """Retire the entry the session was loaded from, once the new one (``key``) holds every
         change made to it meanwhile; return what the new one holds. None when only a re-signing
         was due and another request did it."""
-        backend, expected = self._server(), state.raw
+        expected = state.raw
         assert expected is not None  # noqa: S101 - loaded with its key
         for _ in range(MAX_MERGE_ATTEMPTS):
-            result = await backend.replace(old_key, expected, RETIRED, RETIRED_TTL)
+            result = await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
             if result.stored:
                 return raw
             current = result.current
@@ -234,19 +234,20 @@ class CommitExecutor:
             if gone and state.key_index and raw == state.raw:
                 # Only re-signing after a secret rotation, which a parallel request did first
                 # (or a log-out ended the session): this request loses nothing.
-                await backend.delete(key)
+                await self._server().delete(key)
                 return None
             try:
                 merged = self._merged(current, plan, state, data)
             except (SessionDestroyedError, SessionConflictError):
-                await backend.delete(key)
+                await self._server().delete(key)
                 raise
             logged_in = _user(plan) is not None
-            if not (await backend.replace(key, raw, merged, plan.ttl, logged_in=logged_in)).stored:
+            written = await self._server().replace(key, raw, merged, plan.ttl, logged_in=logged_in)
+            if not written.stored:
                 raise SessionDestroyedError(DESTROYED_MESSAGE)  # revoked meanwhile
             assert current is not None  # noqa: S101 - not gone
             expected, raw = current, merged
-        await backend.delete(key)
+        await self._server().delete(key)
         raise SessionConflictError("the session kept changing under this request; nothing saved")
 
     async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> None:
@@ -282,7 +283,10 @@ class CommitExecutor:
         return CookieUpdate(value, plan.max_age)
 
     def _server(self) -> SessionBackend:
-        assert self.backend is not None  # noqa: S101 - the plan never writes for the cookie backend
+        """The backend, for one call (counted while an observer is registered)."""
+        assert self.backend is not None  # noqa: S101 - never called for the cookie backend
+        if self.events.observed:
+            count_round_trip()
         return self.backend
 
 

@@ -10,9 +10,11 @@ logged on the ``starlette_session`` logger and never fails the request.
 Observers (``store.observe()``, what ``starlette_session.telemetry`` uses) see each operation
 start and finish, with its outcome, duration and number of backend calls.
 
-Nothing here runs when no handler or observer is registered: the store checks one attribute
-(:attr:`SessionEvents.active`) before each operation, and every other emission site checks it
-too, so a store without handlers does no extra call and no extra allocation.
+Observing changes nothing: the store runs the same load and commit inside
+``events.operation(...)``, a context that only watches (no backend is wrapped, nothing is called
+twice). Nothing here runs when no handler or observer is registered: the store checks one
+attribute (:attr:`SessionEvents.active`) before each operation, and every other emission site
+checks it too, so a store without handlers does no extra call and no extra allocation.
 """
 
 from __future__ import annotations
@@ -23,20 +25,26 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.exceptions import (
+    SessionBackendError,
+    SessionConflictError,
+    SessionDestroyedError,
+)
+from starlette_session.state import SessionState
 
 __all__ = [
-    "CountingBackend",
     "Handler",
+    "Observed",
     "Operation",
     "OperationObserver",
     "SessionEvent",
     "SessionEventInfo",
     "SessionEvents",
+    "count_round_trip",
     "note",
-    "observing",
 ]
 
 logger = logging.getLogger("starlette_session")
@@ -130,9 +138,11 @@ def note(event: SessionEvent, key: str | None, user: str | None, reason: str | N
         operation.noted.append(SessionEventInfo(event, key, user, reason))
 
 
-def observing() -> bool:
-    """Whether an operation is being observed in this context (so it records its events)."""
-    return _current.get() is not None
+def count_round_trip() -> None:
+    """Count one backend call for the operation under way (called only while observed)."""
+    operation = _current.get()
+    if operation is not None:
+        operation.round_trips += 1
 
 
 class SessionEvents:
@@ -142,7 +152,7 @@ class SessionEvents:
         # Instance attributes, not class defaults: the interpreter reads those fastest.
         #: Whether any handler or observer is registered: the one attribute the hot path checks.
         self.active = False
-        #: Whether any observer is registered (backend calls are then counted).
+        #: Whether any observer is registered (the code calling the backend then counts calls).
         self.observed = False
         self.handlers: dict[SessionEvent, list[Handler]] = {}
         self.observers: list[OperationObserver] = []
@@ -160,6 +170,12 @@ class SessionEvents:
         """Tell ``observer`` when each operation starts and finishes."""
         self.observers.append(observer)
         self.active = self.observed = True
+
+    def operation(self, name: str, state: SessionState) -> Observed:
+        """``async with events.operation("load", state):`` around a load, a commit (``commit``)
+        or a WebSocket save (``save``) of the session whose state is ``state``: observers see it
+        start and end, and the handlers run once it is over."""
+        return Observed(self, name, state)
 
     def begin(self, name: str) -> tuple[Operation, Token[Operation | None], Started]:
         """Start observing an operation in this context."""
@@ -209,48 +225,116 @@ def _observer_failed(error: Exception) -> None:
     logger.error("a session observer raised %s", type(error).__name__, exc_info=error)
 
 
-def _count() -> None:
-    operation = _current.get()
-    if operation is not None:
-        operation.round_trips += 1
+#: Load outcomes named after the event noted while loading.
+_LOAD_OUTCOMES = {SessionEvent.tampered: "tampered", SessionEvent.expired: "expired"}
 
 
-class CountingBackend(SessionBackend):
-    """Counts the calls made to ``backend`` by the observed operation under way.
+class Observed:
+    """An operation on one session as events see it: what it did is told by comparing the
+    session's state before and after (``created``, ``saved``, ``rotated``, ``destroyed``)."""
 
-    The store's parts use it instead of the backend only while an observer is registered.
-    """
+    __slots__ = (
+        "destroyed",
+        "events",
+        "key",
+        "key_index",
+        "name",
+        "operation",
+        "raw",
+        "session_id",
+        "started",
+        "state",
+        "token",
+        "user",
+    )
 
-    def __init__(self, backend: SessionBackend) -> None:
-        self.backend = backend
+    def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
+        self.events, self.name, self.state = events, name, state
+        self.session_id, self.key, self.raw = state.session_id, state.store_key, state.raw
+        self.user, self.destroyed, self.key_index = (
+            state.loaded_user,
+            state.destroyed,
+            state.key_index,
+        )
 
-    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
-        _count()
-        return await self.backend.read(key, ttl)
+    async def __aenter__(self) -> Operation:
+        self.operation, self.token, self.started = self.events.begin(self.name)
+        return self.operation
 
-    async def create(
-        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
-    ) -> bool:
-        _count()
-        return await self.backend.create(key, value, ttl, logged_in=logged_in)
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        operation, state = self.operation, self.state
+        try:
+            if error is not None:
+                operation.error = error
+                operation.outcome = _failure(error)
+                if isinstance(error, SessionDestroyedError | SessionConflictError):
+                    reason = _conflict_reason(error, state)
+                    operation.noted.append(
+                        SessionEventInfo(SessionEvent.conflict, self.key, self.user, reason)
+                    )
+            elif self.name == "load":
+                self._loaded(operation, state)
+            else:
+                derived = self._derived(state)
+                if operation.noted and SessionEvent.backend_error in operation.noted_events():
+                    operation.outcome = "backend_error"  # logged, not raised
+                else:
+                    operation.outcome = derived[-1].event.value if derived else "unchanged"
+                operation.noted.extend(derived)
+        finally:
+            await self.events.end(operation, self.token, self.started)
 
-    async def replace(
-        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
-    ) -> Replaced:
-        _count()
-        return await self.backend.replace(key, expected, value, ttl, logged_in=logged_in)
+    @staticmethod
+    def _loaded(operation: Operation, state: SessionState) -> None:
+        if state.degraded:
+            operation.outcome = "degraded"
+        elif state.moved:
+            operation.outcome = "moved"
+        elif state.session_id is not None:
+            operation.outcome = "found"
+            operation.noted.append(
+                SessionEventInfo(SessionEvent.loaded, state.store_key, state.user)
+            )
+        else:
+            noted = operation.noted_events()
+            found = [outcome for event, outcome in _LOAD_OUTCOMES.items() if event in noted]
+            operation.outcome = found[0] if found else "new"
 
-    async def expire(self, key: str, ttl: int) -> None:
-        _count()
-        await self.backend.expire(key, ttl)
+    def _derived(self, state: SessionState) -> list[SessionEventInfo]:
+        """The events of a commit that left ``state`` as it is now."""
+        found: list[SessionEventInfo] = []
+        old_id, new_id = self.session_id, state.session_id
+        if old_id is not None and (new_id is None or (self.destroyed and new_id != old_id)):
+            reason = "destroy" if self.destroyed else "emptied"
+            found.append(SessionEventInfo(SessionEvent.destroyed, self.key, self.user, reason))
+            old_id = None
+        if new_id is None or (new_id == old_id and state.raw is self.raw):
+            return found
+        key, user = state.store_key, state.user
+        if old_id is None:
+            found.append(SessionEventInfo(SessionEvent.created, key, user))
+        elif key != self.key:  # a new id (the cookie backend has no key: its id is its data)
+            reason = "signing key" if self.key_index else "regenerate"
+            found.append(SessionEventInfo(SessionEvent.rotated, key, user, reason))
+        else:
+            found.append(SessionEventInfo(SessionEvent.saved, key, user))
+        return found
 
-    async def delete(self, *keys: str) -> None:
-        _count()
-        await self.backend.delete(*keys)
 
-    async def eviction_warning(self) -> str | None:
-        _count()
-        return await self.backend.eviction_warning()
+def _failure(error: BaseException) -> str:
+    if isinstance(error, SessionBackendError):
+        return "backend_error"
+    if isinstance(error, SessionDestroyedError | SessionConflictError):
+        return "conflict"
+    return "error" if isinstance(error, Exception) else "cancelled"
 
-    def __repr__(self) -> str:
-        return f"CountingBackend({self.backend!r})"
+
+def _conflict_reason(error: BaseException, state: SessionState) -> str:
+    if isinstance(error, SessionConflictError):
+        return "refused"
+    return "moved" if state.moved else "ended"

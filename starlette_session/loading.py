@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import read_cookie, read_session_cookies
-from starlette_session.events import SessionEvent, SessionEvents, note
+from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
@@ -113,7 +113,7 @@ class SessionLoader:
             raw = _decode_cookie_payload(unsigned.payload)
         else:
             key = self.keys.session_key(unsigned.payload, unsigned.key_index)
-            raw = await self.backend.read(key, lifetimes.idle_timeout)
+            raw = await self._counted().read(key, lifetimes.idle_timeout)
         if raw is None:
             if self.events.active:
                 note(SessionEvent.expired, key, None, "gone")
@@ -139,14 +139,14 @@ class SessionLoader:
             return {}
         if lifetimes.expired(meta, now):
             if self.backend is not None and key is not None:
-                await self.backend.delete(key)
+                await self._counted().delete(key)
             if self.events.active:
                 _note_expired(key, meta, "absolute")
             return {}
         lifetime = meta.get("l")
         own_lifetime = isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout
         if own_lifetime and self.backend is not None and key is not None:
-            await self.backend.expire(key, lifetimes.ttl(meta, now))
+            await self._counted().expire(key, lifetimes.ttl(meta, now))
         state.loaded_from(
             session_id=unsigned.payload,
             store_key=key,
@@ -157,6 +157,13 @@ class SessionLoader:
             rotate=unsigned.key_index > 0,
         )
         return record.data
+
+    def _counted(self) -> SessionBackend:
+        """The backend, for one call (counted while an observer is registered)."""
+        assert self.backend is not None  # noqa: S101 - never called for the cookie backend
+        if self.events.observed:
+            count_round_trip()
+        return self.backend
 
     def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
         """A cookie of the previous library: its data in a new session, saved at commit."""

@@ -13,7 +13,7 @@ from starlette_session.backends.cookie import CookieBackend
 from starlette_session.commit import CommitExecutor
 from starlette_session.cookies import CookieSettings
 from starlette_session.devices import DeviceTracking
-from starlette_session.events import CountingBackend, SessionEvents
+from starlette_session.events import SessionEvents
 from starlette_session.exceptions import SessionSetupError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
@@ -62,11 +62,7 @@ def build_parts(
     cookie: CookieSettings,
     old_cookies: OldCookieLoader | None,
 ) -> StoreParts:
-    """The parts of a store with ``settings``, bound to ``signer`` and ``cookie``.
-
-    While an observer is registered, the parts call the backend through a
-    :class:`CountingBackend`, which counts each operation's round trips.
-    """
+    """The parts of a store with ``settings``, bound to ``signer`` and ``cookie``."""
     backend, events = settings.backend, settings.events
     cookie_limit = backend.max_size if isinstance(backend, CookieBackend) else 0
     server = backend if isinstance(backend, SessionBackend) else None
@@ -75,8 +71,6 @@ def build_parts(
             "track_devices needs a server-side backend: the cookie backend keeps no list of a "
             "user's sessions"
         )
-    if server is not None and events.observed:
-        server = CountingBackend(server)
     keys = StoreKeys(signer, settings.key_prefix)
     lifetimes = Lifetimes(settings.idle_timeout, settings.absolute_timeout, cookie.max_age)
     users = None

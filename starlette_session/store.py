@@ -19,21 +19,13 @@ from starlette_session.commit import EXPIRE_COOKIE, CookieUpdate
 from starlette_session.cookies import CookieSettings
 from starlette_session.devices import DeviceTracking
 from starlette_session.durations import Duration, seconds
-from starlette_session.events import (
-    Handler,
-    OperationObserver,
-    SessionEvent,
-    SessionEvents,
-    note,
-    observing,
-)
+from starlette_session.events import Handler, OperationObserver, SessionEvent, SessionEvents, note
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionModelNotConfiguredError,
     SessionSetupError,
 )
 from starlette_session.loading import OldCookieLoader
-from starlette_session.observing import observed_commit, observed_load
 from starlette_session.parts import StoreParts, build_parts
 from starlette_session.plan import CookieAction, plan_commit
 from starlette_session.signing import CookieSigner
@@ -191,8 +183,6 @@ class SessionStore(UserSessions, Generic[ModelT]):
     def observe(self, observer: OperationObserver) -> None:
         """Tell ``observer`` when each load and commit starts and ends (for telemetry)."""
         self.events.observe(observer)
-        if self._bound is not None:
-            self._build()  # the backend is now called through a counting wrapper
 
     # One request's session
 
@@ -207,9 +197,12 @@ class SessionStore(UserSessions, Generic[ModelT]):
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         """Load the session of ``cookie`` (or of the request ``headers``) into ``session``."""
-        if self.events.active and not observing():
-            return await observed_load(self.events, self.load, session, cookie, headers)
-        data = await self._parts().loader.load(session.state, cookie, headers)
+        loader = self._parts().loader
+        if self.events.active:
+            async with self.events.operation("load", session.state):
+                data = await loader.load(session.state, cookie, headers)
+        else:
+            data = await loader.load(session.state, cookie, headers)
         if data:
             dict.update(session, data)
 
@@ -221,11 +214,15 @@ class SessionStore(UserSessions, Generic[ModelT]):
         state = session.state
         if not state.loaded:
             return None
-        if self.events.active and not observing():
-            return await observed_commit(
-                self.events, "commit", lambda session: self.commit(session, status, scope), session
-            )
-        parts = self._parts()
+        if self.events.active:
+            async with self.events.operation("commit", state):
+                return await self._commit(session, status, scope)
+        return await self._commit(session, status, scope)
+
+    async def _commit(
+        self, session: StatefulDict, status: int, scope: Scope | None
+    ) -> CookieUpdate | None:
+        state, parts = session.state, self._parts()
         try:
             self.sync_models(session)
             now = int(time.time())

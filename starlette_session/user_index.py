@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend
-from starlette_session.events import SessionEvent, SessionEvents, note
+from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from starlette_session.keys import StoreKeys
 from starlette_session.records import RETIRED, RETIRED_TTL, decode_record, encode_record
@@ -94,7 +94,7 @@ class UserIndex:
         """The store keys listed for ``user_id`` under every signing key (some may have ended)."""
         found: Entries = {}
         for key_index in range(self.keys.key_count):
-            raw = await self.backend.read(self.index_key(user_id, key_index))
+            raw = await self.counted().read(self.index_key(user_id, key_index))
             for key, check_at in _decode(raw).entries.items():
                 found.setdefault(key, check_at)
         return list(found)
@@ -113,7 +113,7 @@ class UserIndex:
         await self._update(self.index_key(user_id), stamp)
         keys = [key for key in {*listed, *await self.sessions(user_id)} if key != keep]
         live = [key for key in keys if await self._alive(key)]
-        await self.backend.delete(*keys)
+        await self.counted().delete(*keys)
         # Keys found absent stay listed until their check time: one may belong to a log-in that
         # is writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
@@ -128,14 +128,14 @@ class UserIndex:
         """
         if key not in await self.sessions(user_id):
             return False
-        raw = await self.backend.read(key)
+        raw = await self.counted().read(key)
         if raw == RETIRED:
             return False  # moved to a new id a moment ago: that one is listed on its own
         if raw is not None:
             record = decode_record(raw)
             if record is None or record.meta.get("u") != user_id:
                 return False
-            await self.backend.delete(key)
+            await self.counted().delete(key)
         await self.remove(user_id, [key], everywhere=True)
         return raw is not None
 
@@ -148,13 +148,13 @@ class UserIndex:
         """
         if not self._eviction_checked:
             self._eviction_checked = True
-            warning = await self.backend.eviction_warning()
+            warning = await self.counted().eviction_warning()
             if warning:
                 security_logger.error("%s", warning)
         older = [self.index_key(user_id, index) for index in range(1, self.keys.key_count)]
         folded: Entries = {}
         for old_key in older:
-            folded.update(_decode(await self.backend.read(old_key)).entries)
+            folded.update(_decode(await self.counted().read(old_key)).entries)
         alive: dict[str, bool] = {}
         ended: set[str] = set()
 
@@ -176,7 +176,7 @@ class UserIndex:
             entries[key] = now + ttl
             excess = list(entries)[: max(0, len(entries) - self.max_sessions)]
             if excess:  # the oldest sessions end, before they leave the index
-                await self.backend.delete(*excess)
+                await self.counted().delete(*excess)
                 for listed in excess:
                     del entries[listed]
                 ended.update(excess)
@@ -191,7 +191,7 @@ class UserIndex:
 
     async def revoked_since(self, user_id: str, since: float) -> bool:
         """Whether the user's sessions were revoked after ``since`` (checked after a write)."""
-        return _decode(await self.backend.read(self.index_key(user_id))).revoked_at > since
+        return _decode(await self.counted().read(self.index_key(user_id))).revoked_at > since
 
     async def remove(self, user_id: str, keys: Iterable[str], *, everywhere: bool = False) -> None:
         """Forget ``keys``, whose sessions are gone; ``everywhere`` also cleans the indexes of
@@ -205,13 +205,19 @@ class UserIndex:
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
 
+    def counted(self) -> SessionBackend:
+        """The backend, for one call (counted while an observer is registered)."""
+        if self.events.observed:
+            count_round_trip()
+        return self.backend
+
     async def _alive(self, key: str) -> bool:
-        raw = await self.backend.read(key)
+        raw = await self.counted().read(key)
         return raw is not None and raw != RETIRED
 
     async def _update(self, index_key: str, change: Change) -> None:
         for _ in range(MAX_WRITE_ATTEMPTS):
-            raw = await self.backend.read(index_key)
+            raw = await self.counted().read(index_key)
             index = await change(_decode(raw))
             if raw is None and not index.entries and not index.revoked_at:
                 return
@@ -223,11 +229,12 @@ class UserIndex:
             if not index.entries:
                 ttl = REVOKED_TTL if index.revoked_at else RETIRED_TTL
             if raw is None:
-                if await self.backend.create(index_key, new_raw, ttl):
-                    return
-            elif (
-                new_raw == raw or (await self.backend.replace(index_key, raw, new_raw, ttl)).stored
-            ):
+                stored = await self.counted().create(index_key, new_raw, ttl)
+            elif new_raw == raw:
+                return
+            else:
+                stored = (await self.counted().replace(index_key, raw, new_raw, ttl)).stored
+            if stored:
                 return
         raise SessionConflictError("the user's session index kept changing; try again")
 

@@ -68,7 +68,7 @@ class UserSessions:
         users, current_key = self._users(), current.state.store_key if current else None
         sessions = []
         for key in await users.sessions(user_id):
-            raw = await users.backend.read(key)
+            raw = await users.counted().read(key)
             record = decode_record(raw) if raw is not None and raw != RETIRED else None
             meta = record.meta if record is not None else {}
             if meta.get("u") == user_id:

@@ -22,18 +22,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from starlette_session.durations import Duration
-from starlette_session.events import SessionEvent, SessionEventInfo, note, observing
+from starlette_session.events import SessionEvent, SessionEventInfo, note
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
     SessionDestroyedError,
     SessionWebSocketError,
 )
-from starlette_session.observing import observed_commit
 from starlette_session.plan import CommitPlan, CommitRules, Write
 from starlette_session.records import RECORD_VERSION, RETIRED, decode_record, encode_record
 from starlette_session.session import Session
-from starlette_session.state import SessionState, StatefulDict
+from starlette_session.state import SessionState
 from starlette_session.store import SessionStore
 
 __all__ = ["WebSocketSession", "serve_websocket"]
@@ -134,14 +133,14 @@ class WebSocketSession(Session):
         return self._lock
 
     async def _save(self) -> None:
-        store = self.store
-        events = store.events
-        if events.active and not observing():
-            await observed_commit(events, "save", self._write, self)
+        events = self.store.events
+        if events.active:
+            async with events.operation("save", self.state):
+                await self._write()
         else:
-            await self._write(self)
+            await self._write()
 
-    async def _write(self, session: StatefulDict) -> None:
+    async def _write(self) -> None:
         store, state = self.store, self.state
         store.sync_models(self)
         now = int(time.time())
@@ -181,10 +180,10 @@ class WebSocketSession(Session):
 
     async def _reread(self) -> None:
         state, store = self.state, self.store
-        backend, key = store.parts.loader.backend, state.store_key
-        if backend is None or key is None:
+        users, key = store.parts.users, state.store_key
+        if users is None or key is None:
             return  # the cookie backend: the session is the cookie, read at the handshake
-        raw = await backend.read(key)
+        raw = await users.counted().read(key)
         record = decode_record(raw) if raw is not None and raw != RETIRED else None
         if raw is None or record is None:
             reason = "gone"

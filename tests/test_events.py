@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import starlette_session.events
-import starlette_session.observing
 from starlette_session import (
     Session,
     SessionConflictError,
@@ -33,7 +32,6 @@ from starlette_session import (
     load_session,
 )
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
-from starlette_session.events import CountingBackend
 from starlette_session.records import RETIRED, encode_record
 from tests.servers import RedisServer
 
@@ -339,10 +337,7 @@ def test_on_takes_a_session_event_and_a_callable() -> None:
 
 # No handler: no cost. Counted in calls, not time.
 
-EVENT_MODULES = {
-    Path(starlette_session.events.__file__).resolve(),
-    Path(starlette_session.observing.__file__).resolve(),
-}
+EVENT_MODULES = {Path(starlette_session.events.__file__).resolve()}
 
 
 class CallCounter:
@@ -393,15 +388,13 @@ async def test_without_a_handler_no_event_code_runs() -> None:
     await counter.run(lambda: every_flow(store))
     assert counter.total > 1000  # the profiler saw the requests
     assert counter.calls == []
-    assert not isinstance(store.parts.executor.backend, CountingBackend)
 
     # The same flows with one handler do call into it: the counter would have seen them.
     watched: SessionStore[Any] = SessionStore(MemoryBackend())
     watched.on(SessionEvent.tampered, lambda info: None)
     counter = CallCounter()
     await counter.run(lambda: every_flow(watched))
-    assert "observed_load" in counter.calls
-    assert "observed_commit" in counter.calls
+    assert counter.calls.count("operation") >= 2  # loads and commits, observed
 
 
 # Nothing left for the cycle collector, with or without handlers, observers and device tracking
