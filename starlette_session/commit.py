@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, NamedTuple
 
-from starlette_session.backends.base import SessionBackend
+from starlette_session.backends.base import CHANGING, SessionBackend, retry_compare_and_set
 from starlette_session.cookies import CookieSettings
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (
@@ -37,7 +37,7 @@ from starlette_session.records import (
     RETIRED,
     RETIRED_TTL,
     Record,
-    decode_record,
+    Stored,
     encode_record,
     merge_records,
 )
@@ -47,9 +47,6 @@ from starlette_session.user_index import REVOKED_MESSAGE, UserIndex
 __all__ = ["EXPIRE_COOKIE", "CommitExecutor", "CookieUpdate"]
 
 MAX_CREATE_ATTEMPTS = 8
-# A failed compare-and-set means another request's write succeeded, so merging always makes
-# progress, but with N requests saving one session at once the last needs N attempts.
-MAX_MERGE_ATTEMPTS = 64
 DESTROYED_MESSAGE = (
     "this session was destroyed by another request (a log-out) while this one ran; its changes "
     "were not saved"
@@ -169,13 +166,14 @@ class CommitExecutor:
         self, current: bytes | None, plan: CommitPlan, state: SessionState, data: dict[str, Any]
     ) -> bytes:
         """What to store instead, now that ``current`` was stored by another request."""
-        if current is None or current == RETIRED:
+        found = Stored(current)
+        if not found.live:
             raise SessionDestroyedError(DESTROYED_MESSAGE)
         if self.strict:
             raise SessionConflictError(CONFLICT_MESSAGE)
-        base = decode_record(state.raw) if state.raw is not None else None
+        base = Stored(state.raw).record
         ours = Record(dict.copy(data), dict(plan.meta))
-        merged = merge_records(base or Record({}, {}), ours, decode_record(current) or base or ours)
+        merged = merge_records(base or Record({}, {}), ours, found.record or base or ours)
         if plan.kept_only:  # what did not survive the log-in does not come back with a merge
             merged = Record({k: v for k, v in merged.data.items() if k in ours.data}, merged.meta)
         if self.events.active:
@@ -223,32 +221,41 @@ class CommitExecutor:
         """Retire the entry the session was loaded from, once the new one (``key``) holds every
         change made to it meanwhile; return what the new one holds. None when only a re-signing
         was due and another request did it."""
-        expected = state.raw
-        assert expected is not None  # noqa: S101 - loaded with its key
-        for _ in range(MAX_MERGE_ATTEMPTS):
+        expected: bytes = state.raw or b""  # loaded with its key: never empty
+        holds: bytes | None = raw
+
+        async def attempt() -> bool:
+            nonlocal expected, holds
+            assert holds is not None  # noqa: S101 - set to None only when settled
             result = await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
             if result.stored:
-                return raw
+                return True
             current = result.current
-            gone = current is None or current == RETIRED
-            if gone and state.key_index and raw == state.raw:
+            if not Stored(current).live and state.key_index and holds == state.raw:
                 # Only re-signing after a secret rotation, which a parallel request did first
                 # (or a log-out ended the session): this request loses nothing.
                 await self._server().delete(key)
-                return None
+                holds = None
+                return True
             try:
                 merged = self._merged(current, plan, state, data)
             except (SessionDestroyedError, SessionConflictError):
                 await self._server().delete(key)
                 raise
             logged_in = _user(plan) is not None
-            written = await self._server().replace(key, raw, merged, plan.ttl, logged_in=logged_in)
+            written = await self._server().replace(
+                key, holds, merged, plan.ttl, logged_in=logged_in
+            )
             if not written.stored:
                 raise SessionDestroyedError(DESTROYED_MESSAGE)  # revoked meanwhile
-            assert current is not None  # noqa: S101 - not gone
-            expected, raw = current, merged
-        await self._server().delete(key)
-        raise SessionConflictError("the session kept changing under this request; nothing saved")
+            assert current is not None  # noqa: S101 - live
+            expected, holds = current, merged
+            return False
+
+        if not await retry_compare_and_set(attempt):
+            await self._server().delete(key)
+            raise SessionConflictError(CHANGING)
+        return holds
 
     async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> None:
         assert self.users is not None  # noqa: S101 - server-side backends have an index
@@ -265,8 +272,7 @@ class CommitExecutor:
         """Whether the session's entry is still there (not deleted, not moved to a new id)."""
         if state.store_key is None:
             return False
-        raw = await self._server().read(state.store_key)
-        return raw is not None and raw != RETIRED
+        return Stored(await self._server().read(state.store_key)).live
 
     def _signed(
         self, payload: str, plan: CommitPlan, state: SessionState, now: int

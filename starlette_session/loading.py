@@ -20,7 +20,7 @@ from starlette_session.events import SessionEvent, SessionEvents, count_round_tr
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
-from starlette_session.records import RETIRED, decode_record
+from starlette_session.records import Stored
 from starlette_session.signing import Unsigned
 from starlette_session.state import SessionState
 
@@ -114,14 +114,15 @@ class SessionLoader:
         else:
             key = self.keys.session_key(unsigned.payload, unsigned.key_index)
             raw = await self._counted().read(key, lifetimes.idle_timeout)
+        found = Stored(raw)
         if raw is None:
             if self.events.active:
                 note(SessionEvent.expired, key, None, "gone")
             return {}
-        if raw == RETIRED:  # a log-in gave the session a new id a moment ago
+        if found.retired:  # a log-in gave the session a new id a moment ago
             state.found_moved()
             return {}
-        record = decode_record(raw)
+        record = found.record
         if record is None:
             # Undecodable data is dropped: a write gets a new id, else the entry is deleted.
             state.loaded_from(session_id=unsigned.payload, store_key=key, raw=raw, rotate=True)

@@ -28,6 +28,7 @@ __all__ = [
     "RETIRED",
     "RETIRED_TTL",
     "Record",
+    "Stored",
     "decode_record",
     "dump_json",
     "encode_record",
@@ -201,6 +202,31 @@ def decode_record(raw: bytes) -> Record | None:
         return Record(value["d"], value["m"])
     security_logger.warning("stored session data could not be decoded; starting a fresh session")
     return None
+
+
+class Stored:
+    """What a session's key holds, the one way it is read: a session (``record``; None when
+    undecodable), the ``retired`` marker of a session a log-in moved to a new id, or nothing
+    (``raw`` None). Decoded only when ``record`` is asked for."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes | None) -> None:
+        self.raw = raw
+
+    @property
+    def retired(self) -> bool:
+        return self.raw == RETIRED
+
+    @property
+    def live(self) -> bool:
+        """Whether it holds a session (decodable or not): neither gone nor retired."""
+        return self.raw is not None and self.raw != RETIRED
+
+    @property
+    def record(self) -> Record | None:
+        raw = self.raw
+        return decode_record(raw) if raw is not None and raw != RETIRED else None
 
 
 def _valid_meta(meta: dict[str, Any]) -> bool:

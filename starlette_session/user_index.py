@@ -35,18 +35,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
-from starlette_session.backends.base import SessionBackend
+from starlette_session.backends.base import SessionBackend, retry_compare_and_set
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from starlette_session.keys import StoreKeys
-from starlette_session.records import RETIRED, RETIRED_TTL, decode_record, encode_record
+from starlette_session.records import RETIRED_TTL, Stored, decode_record, encode_record
 
 __all__ = ["REVOKED_MESSAGE", "IndexRecord", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
-#: A failed compare-and-set means another request updated the index, so retrying makes progress;
-#: with N concurrent log-ins of one user the last needs N attempts.
-MAX_WRITE_ATTEMPTS = 64
 #: How long an index that lists nothing keeps its revocation stamp: far longer than any request.
 REVOKED_TTL = 3600
 REVOKED_MESSAGE = (
@@ -128,16 +125,16 @@ class UserIndex:
         """
         if key not in await self.sessions(user_id):
             return False
-        raw = await self.counted().read(key)
-        if raw == RETIRED:
+        found = Stored(await self.counted().read(key))
+        if found.retired:
             return False  # moved to a new id a moment ago: that one is listed on its own
-        if raw is not None:
-            record = decode_record(raw)
+        if found.live:
+            record = found.record
             if record is None or record.meta.get("u") != user_id:
                 return False
             await self.counted().delete(key)
         await self.remove(user_id, [key], everywhere=True)
-        return raw is not None
+        return found.live
 
     async def add(self, user_id: str, key: str, ttl: int, *, since: float) -> None:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now.
@@ -212,15 +209,15 @@ class UserIndex:
         return self.backend
 
     async def _alive(self, key: str) -> bool:
-        raw = await self.counted().read(key)
-        return raw is not None and raw != RETIRED
+        return Stored(await self.counted().read(key)).live
 
     async def _update(self, index_key: str, change: Change) -> None:
-        for _ in range(MAX_WRITE_ATTEMPTS):
+
+        async def attempt() -> bool:
             raw = await self.counted().read(index_key)
             index = await change(_decode(raw))
             if raw is None and not index.entries and not index.revoked_at:
-                return
+                return True
             new_raw = _encode(index)
             # An index listing nothing expires on its own: after a minute (a log-in racing this
             # write finds it, and its compare-and-set fails, instead of creating a second one),
@@ -229,14 +226,13 @@ class UserIndex:
             if not index.entries:
                 ttl = REVOKED_TTL if index.revoked_at else RETIRED_TTL
             if raw is None:
-                stored = await self.counted().create(index_key, new_raw, ttl)
-            elif new_raw == raw:
-                return
-            else:
-                stored = (await self.counted().replace(index_key, raw, new_raw, ttl)).stored
-            if stored:
-                return
-        raise SessionConflictError("the user's session index kept changing; try again")
+                return await self.counted().create(index_key, new_raw, ttl)
+            if new_raw == raw:
+                return True
+            return (await self.counted().replace(index_key, raw, new_raw, ttl)).stored
+
+        if not await retry_compare_and_set(attempt):
+            raise SessionConflictError("the user's session index kept changing; try again")
 
 
 async def _emptied(index: IndexRecord) -> IndexRecord:

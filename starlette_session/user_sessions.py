@@ -12,7 +12,7 @@ from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT
 from starlette_session.events import SessionEvent, SessionEventInfo, SessionEvents
 from starlette_session.exceptions import SessionSetupError
 from starlette_session.parts import StoreParts
-from starlette_session.records import RETIRED, decode_record
+from starlette_session.records import Stored
 from starlette_session.state import StatefulDict
 from starlette_session.user_index import UserIndex
 
@@ -68,8 +68,7 @@ class UserSessions:
         users, current_key = self._users(), current.state.store_key if current else None
         sessions = []
         for key in await users.sessions(user_id):
-            raw = await users.counted().read(key)
-            record = decode_record(raw) if raw is not None and raw != RETIRED else None
+            record = Stored(await users.counted().read(key)).record
             meta = record.meta if record is not None else {}
             if meta.get("u") == user_id:
                 created, last_used = _int(meta.get("c")), _int(meta.get(LAST_USED))

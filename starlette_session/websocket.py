@@ -30,7 +30,7 @@ from starlette_session.exceptions import (
     SessionWebSocketError,
 )
 from starlette_session.plan import CommitPlan, CommitRules, Write
-from starlette_session.records import RECORD_VERSION, RETIRED, decode_record, encode_record
+from starlette_session.records import RECORD_VERSION, Stored, decode_record, encode_record
 from starlette_session.session import Session
 from starlette_session.state import SessionState
 from starlette_session.store import SessionStore
@@ -184,7 +184,7 @@ class WebSocketSession(Session):
         if users is None or key is None:
             return  # the cookie backend: the session is the cookie, read at the handshake
         raw = await users.counted().read(key)
-        record = decode_record(raw) if raw is not None and raw != RETIRED else None
+        record = Stored(raw).record
         if raw is None or record is None:
             reason = "gone"
         elif store.parts.rules.lifetimes.expired(record.meta, int(time.time())):

@@ -20,7 +20,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Protocol
 
-from starlette_session.backends.base import MAX_UPDATE_ATTEMPTS, Merge, Replaced, SessionBackend
+from starlette_session.backends.base import (
+    CHANGING,
+    Merge,
+    Replaced,
+    SessionBackend,
+    retry_compare_and_set,
+)
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -101,32 +107,39 @@ class WriteCombiner:
     async def _store(self, key: str, changes: list[_Change], known: bytes | None) -> bytes | None:
         """Store ``changes`` with one compare-and-set; return what the key holds after, if known."""
         expected = known if known is not None else changes[0].expected
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+        holds: bytes | None = None
+
+        async def attempt() -> bool:
+            nonlocal expected, changes, holds
             value, applied = _apply(expected, changes)
             if not applied:
-                return expected
-            last = applied[-1]
-            ttl, logged_in = last.ttl, any(change.logged_in for change in applied)
+                holds = expected
+                return True
+            ttl, logged_in = applied[-1].ttl, any(change.logged_in for change in applied)
             try:
                 result = await self._replace(key, expected, value, ttl, logged_in=logged_in)
             except Exception as error:  # a backend error or a timeout: these changes failed
                 for change in applied:
                     _fail(change, error)
-                return None
+                return True
             if result.stored:
                 for change in applied:
                     if not change.future.done():
                         change.future.set_result(value)
-                return value
+                holds = value
+                return True
             if result.current is None:
                 for change in applied:
                     _fail(change, _destroyed(change))
-                return None
+                return True
             expected = result.current
             changes = [change for change in applied if not change.future.done()]
-        for change in changes:
-            _fail(change, SessionConflictError("the session kept changing; nothing saved"))
-        return None
+            return False
+
+        if not await retry_compare_and_set(attempt):
+            for change in changes:
+                _fail(change, SessionConflictError(CHANGING))
+        return holds
 
 
 class CombinedUpdates(SessionBackend):

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 
-__all__ = ["MAX_UPDATE_ATTEMPTS", "Merge", "Replaced", "SessionBackend"]
+__all__ = ["CAS_ATTEMPTS", "Merge", "Replaced", "SessionBackend", "retry_compare_and_set"]
 
 #: What :meth:`SessionBackend.update` stores instead when another write came first: given what is
 #: stored now (None: the entry is gone), the bytes to store; it raises to give up.
 Merge = Callable[[bytes | None], bytes]
-# A failed compare-and-set means another write succeeded, so merging always makes progress, but
-# with N requests saving one session at once the last needs N attempts.
-MAX_UPDATE_ATTEMPTS = 64
+#: How many compare-and-sets one change tries, everywhere (see :func:`retry_compare_and_set`).
+CAS_ATTEMPTS = 64
+
+
+async def retry_compare_and_set(attempt: Callable[[], Awaitable[bool]]) -> bool:
+    """Run ``attempt`` (one compare-and-set; True once settled) until it settles; False when it
+    never did in ``CAS_ATTEMPTS`` tries. The one retry loop of the library: a failed
+    compare-and-set means another write succeeded, so each retry makes progress, but with N
+    requests changing one key at once the last needs N attempts."""
+    for _ in range(CAS_ATTEMPTS):
+        if await attempt():
+            return True
+    return False
+
+
+CHANGING = "the session kept changing under this request; nothing was saved"
 
 
 class Replaced(NamedTuple):
@@ -92,7 +105,7 @@ class SessionBackend(abc.ABC):
 
         A compare-and-set (:meth:`replace`); when another write came first, ``merge(current)``
         is stored instead, against ``current``, and so on until one is stored (at most
-        ``MAX_UPDATE_ATTEMPTS`` tries, then :class:`SessionConflictError`). ``merge`` raises to
+        ``CAS_ATTEMPTS`` tries, then :class:`SessionConflictError`). ``merge`` raises to
         give up: always when ``current`` is None (the entry is gone). Returns what was stored.
 
         This default is written with :meth:`replace` alone. A backend may do better, as long as
@@ -100,16 +113,22 @@ class SessionBackend(abc.ABC):
         backends combine the concurrent updates of one key in their process into one
         compare-and-set, so that none runs out of attempts while others keep winning.
         """
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+
+        async def attempt() -> bool:
+            nonlocal expected, value
             result = await self.replace(key, expected, value, ttl, logged_in=logged_in)
             if result.stored:
-                return value
+                return True
             current = result.current
             value = merge(current)
             if current is None:  # a merge that did not refuse a missing entry
                 raise SessionDestroyedError("the session was destroyed while this request ran")
             expected = current
-        raise SessionConflictError("the session kept changing under this request; nothing saved")
+            return False
+
+        if not await retry_compare_and_set(attempt):
+            raise SessionConflictError(CHANGING)
+        return value
 
     async def eviction_warning(self) -> str | None:
         """Why entries stored without a time to live may be evicted, or None when they cannot.

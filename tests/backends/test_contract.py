@@ -12,7 +12,7 @@ import json
 import pytest
 
 from starlette_session.backends import Replaced, SessionBackend
-from starlette_session.backends.base import MAX_UPDATE_ATTEMPTS, Merge
+from starlette_session.backends.base import CAS_ATTEMPTS, Merge
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from tests.backends.conftest import BackendCase
 
@@ -229,9 +229,9 @@ async def test_more_concurrent_writers_of_one_key_than_attempts_all_keep_their_c
 ) -> None:
     """A single-page app firing parallel requests: with one compare-and-set each and a retry
     after every lost race, the k-th of N concurrent writers needs k attempts, so beyond
-    ``MAX_UPDATE_ATTEMPTS`` some would be refused (409) although nothing conflicts."""
+    ``CAS_ATTEMPTS`` some would be refused (409) although nothing conflicts."""
     await backend.create("session:a", _tokens("0"), 60)
-    tokens = [f"{n:03d}" for n in range(1, MAX_UPDATE_ATTEMPTS + 37)]
+    tokens = [f"{n:03d}" for n in range(1, CAS_ATTEMPTS + 37)]
 
     await asyncio.gather(
         *(
