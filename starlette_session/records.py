@@ -136,16 +136,15 @@ class Record(NamedTuple):
 
 
 def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | None) -> bytes:
-    """Serialize a session, or raise naming the key whose value JSON cannot hold exactly.
+    """Serialize a session's data (a plain dict), or raise naming the key whose value JSON
+    cannot hold exactly.
 
     Refused, with nothing written: keys that are not strings at any depth (JSON would turn ``1``
     into ``"1"``, or merge ``{1: .., "1": ..}`` into one key), lone surrogates, NaN and
     infinities, circular values, nesting deeper than Python can encode, and any type JSON has
     not.
     """
-    # A plain copy: ``data`` may be the session, a dict subclass (whose dict.copy() would go
-    # through its own methods).
-    raw = _fast_dumps({"m": meta, "d": dict(dict.items(data))})
+    raw = _fast_dumps({"m": meta, "d": data})
     if raw is None:
         raw = _strict_dumps(data, meta)
     if max_size is not None and len(raw) > max_size:

@@ -225,17 +225,19 @@ class SessionStore(UserSessions, Generic[ModelT]):
         state, parts = session.state, self._parts()
         try:
             self.sync_models(session)
+            # Plain data from here on: the plan and the executor never reach the lazy mapping.
+            data = dict(dict.items(session))
             now = int(time.time())
             if self.devices is not None:
                 self.devices.track(state, scope, now)
-            plan = plan_commit(state, session, status, now, parts.rules)
+            plan = plan_commit(state, data, status, now, parts.rules)
             if state.degraded:
                 if plan.cookie is CookieAction.EXPIRE:
                     return _expire_undeleted()
-                if dict.__len__(session):
+                if data:
                     logger.warning("session changes not saved: the backend is unavailable")
                 return None
-            return await parts.executor.run(plan, state, session, now)
+            return await parts.executor.run(plan, state, data, now)
         except SessionBackendError:
             if self.events.active:
                 note(SessionEvent.backend_error, state.store_key, state.loaded_user, "commit")

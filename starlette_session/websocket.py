@@ -160,11 +160,12 @@ class WebSocketSession(Session):
             if dict.__len__(self) or state.moved:
                 raise SessionWebSocketError(CREATE)
             return
-        plan = socket_plan(state, self, now, parts.rules)
+        data = dict(dict.items(self))
+        plan = socket_plan(state, data, now, parts.rules)
         if plan.write is Write.NONE:
             return
         try:
-            await parts.executor.run(plan, state, self, now)
+            await parts.executor.run(plan, state, data, now)
         except SessionDestroyedError:
             self._end()
             raise
