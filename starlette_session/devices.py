@@ -19,33 +19,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from starlette_session.durations import Duration, seconds
+from starlette_session.state import SessionState
 
-__all__ = ["CLIENT", "LAST_USED", "USER_AGENT", "ClientAddress", "DeviceTracking", "TrackedState"]
+__all__ = ["CLIENT", "LAST_USED", "USER_AGENT", "ClientAddress", "DeviceTracking"]
 
 #: Metadata keys.
 USER_AGENT, CLIENT, LAST_USED = "a", "i", "t"
 ClientAddress = Literal["none", "prefix", "full"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class TrackedState(Protocol):
-    """What device tracking needs of a session's state (``SessionState`` has it)."""
-
-    @property
-    def meta(self) -> dict[str, Any]: ...
-    @property
-    def is_new(self) -> bool: ...
-    @property
-    def user(self) -> str | None: ...
-
-    rotate: bool
-    destroyed: bool
-    degraded: bool
-
-    def mark_changed(self) -> None: ...
 
 
 class DeviceTracking:
@@ -84,12 +68,12 @@ class DeviceTracking:
         self.last_used_interval = seconds(last_used_interval, name="last_used_interval")
         self.user_agent_length = user_agent_length
 
-    def track(self, state: TrackedState, scope: Mapping[str, Any] | None, now: int) -> None:
+    def track(self, state: SessionState, scope: Mapping[str, Any] | None, now: int) -> None:
         """Stamp a user's session that is new, gets a new id, or was last stamped too long ago.
 
         Called at commit; marks the session changed when it stamps it, so the stamp is saved.
         """
-        if state.destroyed or state.degraded or scope is None:
+        if state.destroyed or state.degraded or state.ended or scope is None:
             return
         meta = state.meta
         if state.user is None:

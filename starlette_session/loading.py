@@ -7,22 +7,19 @@ returned to the session, which holds it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from starlette_session.backends.base import SessionBackend
 from starlette_session.cookies import read_cookie, read_session_cookies
-from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
+from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionBackendError
-from starlette_session.keys import StoreKeys
-from starlette_session.lifetimes import Lifetimes
+from starlette_session.plan import Lifetimes
 from starlette_session.records import Stored
-from starlette_session.signing import Unsigned
+from starlette_session.signing import StoreKeys, Unsigned
 from starlette_session.state import SessionState
+from starlette_session.storage import SessionStorage
 
 __all__ = ["SessionLoader"]
 
@@ -35,7 +32,7 @@ OldCookieLoader = Callable[[str], dict[str, Any] | None]
 
 
 class SessionLoader:
-    """Reads one request's session. ``backend=None`` means the cookie backend.
+    """Reads one request's session, from ``storage``.
 
     A signed cookie older than its Max-Age (the session's own lifetime, else the cookie's) is
     never honoured, even if the session lives on: the browser would have dropped it, so it was
@@ -47,7 +44,7 @@ class SessionLoader:
     def __init__(
         self,
         *,
-        backend: SessionBackend | None,
+        storage: SessionStorage,
         keys: StoreKeys,
         lifetimes: Lifetimes,
         cookie_name: str,
@@ -55,7 +52,7 @@ class SessionLoader:
         old_cookies: OldCookieLoader | None = None,
         events: SessionEvents | None = None,
     ) -> None:
-        self.backend = backend
+        self.storage = storage
         self.keys = keys
         self.lifetimes = lifetimes
         self.cookie_name = cookie_name.encode()
@@ -108,12 +105,8 @@ class SessionLoader:
     async def _read(self, state: SessionState, unsigned: Unsigned) -> dict[str, Any]:
         now = int(time.time())
         lifetimes = self.lifetimes
-        if self.backend is None:
-            key = None
-            raw = _decode_cookie_payload(unsigned.payload)
-        else:
-            key = self.keys.session_key(unsigned.payload, unsigned.key_index)
-            raw = await self._counted().read(key, lifetimes.idle_timeout)
+        storage = self.storage
+        key, raw = await storage.read(unsigned, lifetimes.idle_timeout)
         found = Stored(raw)
         if raw is None:
             if self.events.active:
@@ -128,7 +121,7 @@ class SessionLoader:
             state.loaded_from(session_id=unsigned.payload, store_key=key, raw=raw, rotate=True)
             return {}
         meta = record.meta
-        if key is None and lifetimes.lapsed(meta, unsigned.issued_at, now):
+        if storage.lapsed(meta, unsigned.issued_at, now):
             if self.events.active:
                 _note_expired(key, meta, "idle")
             return {}
@@ -139,15 +132,14 @@ class SessionLoader:
                 _note_expired(key, meta, "max_age")
             return {}
         if lifetimes.expired(meta, now):
-            if self.backend is not None and key is not None:
-                await self._counted().delete(key)
+            await storage.forget(key)
             if self.events.active:
                 _note_expired(key, meta, "absolute")
             return {}
         lifetime = meta.get("l")
         own_lifetime = isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout
-        if own_lifetime and self.backend is not None and key is not None:
-            await self._counted().expire(key, lifetimes.ttl(meta, now))
+        if own_lifetime:
+            await storage.extend(key, lifetimes.ttl(meta, now))
         state.loaded_from(
             session_id=unsigned.payload,
             store_key=key,
@@ -159,12 +151,19 @@ class SessionLoader:
         )
         return record.data
 
-    def _counted(self) -> SessionBackend:
-        """The backend, for one call (counted while an observer is registered)."""
-        assert self.backend is not None  # noqa: S101 - never called for the cookie backend
-        if self.events.observed:
-            count_round_trip()
-        return self.backend
+    async def reread(self, state: SessionState) -> Stored | str | None:
+        """The stored session read again (a WebSocket's refresh; the idle timeout is not
+        extended): what is stored, or why the session ended (``"gone"``, ``"absolute"``); None
+        when the cookie holds the session (it was read at the handshake)."""
+        found = await self.storage.reread(state)
+        if found is None:
+            return None
+        record = found.record
+        if record is None:
+            return "gone"
+        if self.lifetimes.expired(record.meta, int(time.time())):
+            return "absolute"
+        return found
 
     def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
         """A cookie of the previous library: its data in a new session, saved at commit."""
@@ -183,11 +182,3 @@ class SessionLoader:
 def _note_expired(key: str | None, meta: dict[str, Any], reason: str) -> None:
     user = meta.get("u")
     note(SessionEvent.expired, key, user if isinstance(user, str) else None, reason)
-
-
-def _decode_cookie_payload(payload: str) -> bytes | None:
-    try:
-        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    except (binascii.Error, ValueError):
-        security_logger.warning("a signed session cookie could not be decoded")
-        return None

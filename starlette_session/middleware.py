@@ -1,4 +1,6 @@
-"""SessionMiddleware: a lazy session in ``scope["session"]``, one commit at response start."""
+"""SessionMiddleware: a lazy session in ``scope["session"]``, one commit at response start, and
+what a session adds to responses (``Vary``, its one ``Set-Cookie``, ``Cache-Control``) or the
+answer to a session error that escaped the application."""
 
 from __future__ import annotations
 
@@ -6,16 +8,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_session.arguments import cookie_settings, middleware_store, old_cookie_reader
-from starlette_session.backends import BackendType
-from starlette_session.cookies import SameSite
-from starlette_session.durations import Duration
+from starlette_session.compat import BackendType, ISessionBackend, build_original_backend
+from starlette_session.cookies import CookieSettings, SameSite
+from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import SessionError
-from starlette_session.interfaces import ISessionBackend
-from starlette_session.migration import MigrateFrom
-from starlette_session.responses import ERROR_STATUSES, ResponseHeaders, error_response
+from starlette_session.migration import MigrateFrom, old_cookie_loader
 from starlette_session.session import Session
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
@@ -24,6 +24,97 @@ from starlette_session.websocket import serve_websocket
 __all__ = ["SessionMiddleware"]
 
 logger = logging.getLogger("starlette_session")
+
+
+_ERROR_BODIES = {
+    503: "The session store is unavailable. Please try again shortly.",
+    409: "Your session changed while this request ran. Please try again.",
+}
+#: The statuses of the session errors the middleware answers itself.
+ERROR_STATUSES = frozenset(_ERROR_BODIES)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def add_vary_cookie(headers: Headers) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header (a cache must not share the response)."""
+    for index, (name, value) in enumerate(headers):
+        if name == b"vary":
+            if b"cookie" not in value.lower() and value.strip() != b"*":
+                headers[index] = (name, value + b", Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
+
+
+class ResponseHeaders:
+    """What a used session adds to its response's headers.
+
+    Always ``Vary: Cookie``. The session cookie, when it changes, replacing any ``Set-Cookie`` of
+    the same name the application sent. ``cache_control`` (``no-store`` by default), replacing the
+    application's, on a response that sets the cookie or shows a session with data: neither a
+    shared cache nor the browser's back/forward cache may keep a signed-in page. And
+    ``clear_site_data`` (``"cache"`` by default) on the response of a log-out, so that the pages
+    the browser kept are gone too.
+    """
+
+    def __init__(
+        self, cookie: CookieSettings, cache_control: str | None, clear_site_data: str | None
+    ) -> None:
+        self.cookie = cookie
+        self.cookie_prefix = cookie.name.encode() + b"="
+        self.cache_control = cache_control.encode("latin-1") if cache_control else None
+        self.clear_site_data = clear_site_data.encode("latin-1") if clear_site_data else None
+
+    def apply(
+        self,
+        headers: Headers,
+        cookie: tuple[str | None, int | None] | None,
+        private: bool,
+        logged_out: bool,
+        ended_before: bool = False,
+    ) -> None:
+        """Add the session's headers to ``headers`` (a response's, changed in place).
+
+        ``cookie`` is the new cookie value and Max-Age (a value of None expires the cookie), or
+        None to leave the cookie alone. ``logged_out``: this response ends the session.
+        ``ended_before``: the browser's session ended a moment ago (its log-out set a marker):
+        the pages the browser kept of it are cleared now, once they are in its back/forward
+        cache (the log-out's own response may come before the page it left is stored there).
+        """
+        add_vary_cookie(headers)
+        set_cookie = None
+        if cookie is not None:
+            value, max_age = cookie
+            if value is None:
+                set_cookie = self.cookie.expire_cookie()
+            else:
+                set_cookie = self.cookie.set_cookie(value, max_age)
+        cache_control = self.cache_control if (private or set_cookie) else None
+        clear = self.clear_site_data if (logged_out or ended_before) else None
+        if set_cookie is None and cache_control is None and clear is None:
+            return
+        prefix = self.cookie_prefix
+        headers[:] = [
+            (name, value)
+            for name, value in headers
+            if not (name == b"set-cookie" and set_cookie and value.startswith(prefix))
+            and not (name == b"cache-control" and cache_control)
+        ]
+        if set_cookie:
+            headers.append((b"set-cookie", set_cookie))
+        if cache_control:
+            headers.append((b"cache-control", cache_control))
+        if clear:
+            headers.append((b"clear-site-data", clear))
+            headers.append((b"set-cookie", self.cookie.ended_cookie(logged_out)))
+
+
+def error_response(status_code: int) -> PlainTextResponse:
+    """The response to a session error with ``status_code`` (one of ``ERROR_STATUSES``)."""
+    response = PlainTextResponse(_ERROR_BODIES[status_code], status_code=status_code)
+    response.headers["Vary"] = "Cookie"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class SessionMiddleware:
@@ -73,23 +164,35 @@ class SessionMiddleware:
         migrate_from: MigrateFrom | None = None,
     ) -> None:
         self.app = app
-        self.cookie = cookie_settings(
-            cookie_name,
-            session_cookie,
-            max_age,
-            path,
-            domain,
-            https_only,
-            http_only,
-            same_site,
-            partitioned,
+        # Starlette's names: ``session_cookie`` for ``cookie_name``, a ``max_age`` of 0 or less
+        # for "expire at once" (``Max-Age=0``).
+        if cookie_name is not None and session_cookie is not None:
+            raise TypeError(
+                "pass cookie_name or session_cookie (Starlette's name for it), not both"
+            )
+        name = cookie_name if cookie_name is not None else session_cookie
+        self.cookie = CookieSettings(
+            name="session" if name is None else name,
+            max_age=seconds(max_age, name="max_age", allow_none=True, negative_as_zero=True),
+            path=path,
+            domain=domain,
+            secure=https_only,
+            http_only=http_only,
+            same_site=same_site,
+            partitioned=partitioned,
         )
-        store, original_api = middleware_store(
-            store, backend_type, backend_client, custom_session_backend
-        )
+        # The original API's arguments: its backend, and the session of every request loaded.
+        original = (backend_type, backend_client, custom_session_backend)
+        original_api = store is None
+        if store is None:
+            store = SessionStore(build_original_backend(*original))
+        elif any(argument is not None for argument in original):
+            raise ValueError("pass either store= or the original backend_* arguments, not both")
         self.store = store
         self.signer = CookieSigner(secret_key, salt="starlette-session.cookie")
-        old_cookies = old_cookie_reader(migrate_from, secret_key, self.cookie.max_age)
+        old_cookies = None
+        if migrate_from is not None:
+            old_cookies = old_cookie_loader(migrate_from, secret_key, max_age=self.cookie.max_age)
         store.bind(self.signer, self.cookie, old_cookies=old_cookies)
         self.autoload = original_api if autoload is None else autoload
         self.headers = ResponseHeaders(self.cookie, cache_control, clear_site_data)

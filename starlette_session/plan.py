@@ -20,6 +20,9 @@ the one place where the library's session semantics are written down:
 - A changed session is written with compare-and-set on the bytes loaded (``Write.REPLACE``).
 - A new session, or one due a new id (``regenerate()``, an old signing key, undecodable data),
   is created under a fresh id (``Write.CREATE``); the old entry is retired after.
+- A connection that cannot set a cookie (a WebSocket) only changes a session already stored
+  server-side, with a compare-and-set: never a new session, a new id or a deletion (an emptied
+  session is stored empty), nothing for the cookie backend, nothing past the absolute timeout.
 """
 
 from __future__ import annotations
@@ -29,12 +32,53 @@ import enum
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from starlette_session.exceptions import SessionDestroyedError
-from starlette_session.lifetimes import Lifetimes
+from starlette_session.exceptions import SessionDestroyedError, SessionWebSocketError
 from starlette_session.records import RECORD_VERSION, encode_record
 from starlette_session.state import SessionState
 
-__all__ = ["CommitPlan", "CommitRules", "CookieAction", "Write", "plan_commit"]
+__all__ = ["CommitPlan", "CommitRules", "CookieAction", "Lifetimes", "Write", "plan_commit"]
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """The timeouts of a store and the Max-Age of its middleware's cookie."""
+
+    idle_timeout: int | None
+    absolute_timeout: int | None
+    cookie_max_age: int | None
+
+    def idle_limit(self, meta: dict[str, Any]) -> int | None:
+        """Seconds a session lives unused: its own lifetime, else the store's idle timeout."""
+        lifetime = meta.get("l")
+        return lifetime if isinstance(lifetime, int) else self.idle_timeout
+
+    def expired(self, meta: dict[str, Any], now: int) -> bool:
+        """Whether the absolute timeout has ended the session (or it has no creation time)."""
+        if self.absolute_timeout is None:
+            return False
+        created = meta.get("c")
+        return not isinstance(created, int) or created + self.absolute_timeout <= now
+
+    def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
+        """Cookie backend: whether the session went unused (unsigned) for longer than its limit."""
+        limit = self.idle_limit(meta)
+        return limit is not None and now - issued_at > limit
+
+    def ttl(self, meta: dict[str, Any], now: int) -> int:
+        """The backend time to live: the idle limit, within the absolute timeout."""
+        ttl = self.idle_limit(meta)
+        if self.absolute_timeout is not None:
+            remaining = meta.get("c", now) + self.absolute_timeout - now
+            ttl = remaining if ttl is None else min(ttl, remaining)
+        return max(1, ttl or 1)
+
+    def max_age(self, meta: dict[str, Any], now: int) -> int | None:
+        """The cookie's Max-Age: the session's lifetime or the cookie's, within the absolute
+        timeout; None for a browser-session cookie."""
+        max_age = meta.get("l", self.cookie_max_age)
+        if max_age is not None and self.absolute_timeout is not None:
+            max_age = min(max_age, meta.get("c", now) + self.absolute_timeout - now)
+        return max_age
 
 
 class Write(enum.Enum):
@@ -107,22 +151,43 @@ MOVED_MESSAGE = (
     "this session was given a new id by another request (a log-in) while this one ran; its "
     "changes were not saved"
 )
+CREATE_MESSAGE = (
+    "a WebSocket cannot create a session, since it cannot set the cookie: store something in "
+    "the session in an HTTP request (a page or an API call) before the WebSocket opens"
+)
+COOKIE_ONLY_MESSAGE = (
+    "the cookie backend keeps the session in the cookie, which a WebSocket cannot set: use a "
+    "server-side backend to save from WebSockets, or change the session in an HTTP request"
+)
+ENDED_MESSAGE = (
+    "this session ended (a log-out, a revocation, a timeout or a log-in elsewhere) while the "
+    "WebSocket was open; its changes were not saved: close the WebSocket"
+)
 NOTHING = CommitPlan()
 EXPIRE = CommitPlan(cookie=CookieAction.EXPIRE)
 
 
 def plan_commit(
-    state: SessionState, data: dict[str, Any], status: int, now: int, rules: CommitRules
+    state: SessionState,
+    data: dict[str, Any],
+    status: int,
+    now: int,
+    rules: CommitRules,
+    *,
+    sets_cookie: bool = True,
 ) -> CommitPlan:
-    """Decide the commit of a loaded session whose response has ``status``."""
+    """Decide the commit of a loaded session whose response has ``status``; ``sets_cookie``
+    False for a connection that cannot set a cookie (a WebSocket)."""
     if state.degraded:  # the backend was down at load: only a log-out's cookie goes out
         return CommitPlan(cookie=CookieAction.EXPIRE) if state.destroyed else NOTHING
+    if not sets_cookie:
+        return _without_cookie(state, data, now, rules)
     if state.moved:
         if data or state.destroyed:
             raise SessionDestroyedError(MOVED_MESSAGE)
         return NOTHING
     failed = status >= 500 and not rules.save_on_error
-    existed = not state.is_new
+    existed = state.session_id is not None
     destroyed = state.destroyed and existed
     if destroyed:
         existed = False  # a log-out happens even on a 5xx
@@ -183,11 +248,39 @@ def plan_commit(
     )
 
 
+def _without_cookie(
+    state: SessionState, data: dict[str, Any], now: int, rules: CommitRules
+) -> CommitPlan:
+    """The commit of a connection that cannot set a cookie: a compare-and-set, or nothing."""
+    if not state.changed:
+        return NOTHING
+    if state.ended:
+        raise SessionDestroyedError(ENDED_MESSAGE)
+    if rules.cookie_only:
+        raise SessionWebSocketError(COOKIE_ONLY_MESSAGE)
+    if state.is_new:
+        if data or state.moved:
+            raise SessionWebSocketError(CREATE_MESSAGE)
+        return NOTHING
+    meta = dict(state.meta)
+    meta.setdefault("c", now)
+    meta.setdefault("v", RECORD_VERSION)
+    if rules.lifetimes.expired(meta, now):
+        raise SessionDestroyedError(ENDED_MESSAGE)
+    raw = encode_record(data, meta, rules.max_size)
+    if raw == state.raw:
+        return NOTHING
+    user_changed = meta.get("u") != state.loaded_user
+    ttl = rules.lifetimes.ttl(meta, now)
+    return CommitPlan(write=Write.REPLACE, raw=raw, meta=meta, ttl=ttl, user_changed=user_changed)
+
+
 def _refreshed(state: SessionState, now: int, rules: CommitRules) -> CommitPlan:
     """Re-send an unchanged cookie before it lapses."""
     lifetimes = rules.lifetimes
-    max_age = lifetimes.max_age(state.meta, now)
-    if rules.cookie_only and lifetimes.idle_limit(state.meta) is not None:
+    meta = state.meta
+    max_age = lifetimes.max_age(meta, now)
+    if rules.cookie_only and lifetimes.idle_limit(meta) is not None:
         # The cookie's issued-at is the time of last use: the idle timeout slides with it.
         due = now > state.issued_at
     else:

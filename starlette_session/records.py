@@ -208,24 +208,17 @@ class Stored:
     undecodable), the ``retired`` marker of a session a log-in moved to a new id, or nothing
     (``raw`` None). Decoded only when ``record`` is asked for."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("live", "raw", "retired")
 
     def __init__(self, raw: bytes | None) -> None:
         self.raw = raw
-
-    @property
-    def retired(self) -> bool:
-        return self.raw == RETIRED
-
-    @property
-    def live(self) -> bool:
-        """Whether it holds a session (decodable or not): neither gone nor retired."""
-        return self.raw is not None and self.raw != RETIRED
+        self.retired = raw == RETIRED
+        #: Whether it holds a session (decodable or not): neither gone nor retired.
+        self.live = raw is not None and not self.retired
 
     @property
     def record(self) -> Record | None:
-        raw = self.raw
-        return decode_record(raw) if raw is not None and raw != RETIRED else None
+        return decode_record(self.raw) if self.live else None  # type: ignore[arg-type]
 
 
 def _valid_meta(meta: dict[str, Any]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -16,20 +16,20 @@ from starlette_session.exceptions import (
     SessionNotLoadedError,
     SessionSetupError,
 )
-from starlette_session.mapping import SessionMapping
-from starlette_session.state import SessionState
+from starlette_session.state import SessionState, StatefulDict
 from starlette_session.store import SessionStore
 
 __all__ = ["Session", "load_session"]
 
 M = TypeVar("M")
+SessionT = TypeVar("SessionT", bound="Session")
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
     "its response starts"
 )
 
 
-class Session(SessionMapping):
+class Session(StatefulDict):
     """``request.session``: the session's data as a dict, plus its lifecycle.
 
     Nothing is read from the backend until the session is used. In async code, load it first
@@ -39,6 +39,11 @@ class Session(SessionMapping):
     ones included, are saved once, when the response starts (in a WebSocket handler: when the
     connection ends, and at ``await session.save()``). It is a real ``dict`` so that
     ``JSONResponse(request.session)`` and templates keep working.
+
+    Every access goes through ``_data_for_read`` (load, then sync the typed views) or
+    ``_data_for_write`` (the same, and mark the session changed). Reads that hand out a nested
+    list or dict, which the caller may change in place, mark it changed too; a session never
+    marked is known unchanged at commit without serializing it again.
     """
 
     # Slots keep construction cheap (no attribute dict): most requests never touch their session.
@@ -60,6 +65,84 @@ class Session(SessionMapping):
         self._cookie = cookie
         self._headers = headers
         self._accessed = False
+
+    # The dict protocol: every access loads the session first.
+
+    def __getitem__(self, key: str) -> Any:
+        return self._handed_out(dict.__getitem__(self._data_for_read(), key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._handed_out(dict.get(self._data_for_read(), key, default))
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self._data_for_write(), key, value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self._data_for_write(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self._data_for_read())
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(dict.keys(self._data_for_read()))
+
+    def __len__(self) -> int:
+        return dict.__len__(self._data_for_read())
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self._data_for_read(), key)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return dict.keys(self._data_for_read())
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        return dict.values(self._data_for_write())
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        return dict.items(self._data_for_write())
+
+    def pop(self, key: str, *default: Any) -> Any:
+        return dict.pop(self._data_for_write(), key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        return dict.popitem(self._data_for_write())
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return dict.setdefault(self._data_for_write(), key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        dict.update(self._data_for_write(), *args, **kwargs)
+
+    def clear(self) -> None:
+        dict.clear(self._data_for_write())
+
+    def copy(self) -> dict[str, Any]:
+        return dict.copy(self._data_for_write())
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        merged = dict.copy(self._data_for_write())
+        merged.update(other)
+        return merged
+
+    def __ior__(self: SessionT, other: Any) -> SessionT:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return dict.__eq__(self._data_for_read(), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        if not self.state.loaded:
+            return "<Session (not loaded)>"
+        return f"<Session {dict.__len__(self)} keys>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Session cannot be pickled; copy it with dict(session)")
 
     async def load(self) -> Session:
         """Read the session from the backend (once; later calls return at once)."""
@@ -197,6 +280,15 @@ class Session(SessionMapping):
         if state.models:
             self._store.sync_models(self)
         return self
+
+    def _data_for_write(self) -> Session:
+        self.state.mark_changed()
+        return self._data_for_read()
+
+    def _handed_out(self, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            self.state.mark_changed()
+        return value
 
     def _require_loaded(self) -> None:
         if not self.state.loaded:

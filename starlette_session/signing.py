@@ -10,6 +10,17 @@ characters), keyed by the whole signed value. A value is remembered only after i
 verified: a forged one is checked in full every time and never takes a place in the cache. What is
 remembered is what the signature proves (payload, issued-at, which key), never a decision: the
 cookie's age (its issued-at against its Max-Age) is checked on every request by the loader.
+
+The secret keys are checked once, at start-up. Refused: nothing, an empty or blank string,
+``None``, bytes (which would be split into one-byte keys). Warned about, naming the line of the
+application that passed them: a key shorter than 32 characters, and a placeholder from
+documentation or a tutorial ("change me", "secret", ...), long enough but known to everyone.
+
+Backend keys (:class:`StoreKeys`) are a keyed hash of a session id or user id, never the id
+itself: a listing of the backend's keys yields nothing that can be turned into a cookie, and a
+user's index key does not reveal the user id. The hash keys derive from the signing keys, one
+per signing key, so that sessions stored before a secret rotation are still found; only ids
+whose signature verified, or that the store made, are ever hashed.
 """
 
 from __future__ import annotations
@@ -19,16 +30,77 @@ import hashlib
 import hmac
 import logging
 import re
+import sys
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import SigningAlgorithm
+from starlette.datastructures import Secret
 
-from starlette_session.secret_keys import SecretKey, checked_secret_keys
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "CookieSigner",
+    "SecretKey",
+    "StoreKeys",
+    "Unsigned",
+    "checked_secret_keys",
+]
 
-__all__ = ["CookieSigner", "SecretKey", "Unsigned"]
+SecretKey = str | Secret
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDER = re.compile(
+    r"change[\s_-]*(?:me|this|it)|replace[\s_-]*(?:me|this)|your[\s_-]*secret|"
+    r"^(?:secret|secret[\s_-]*key|password|s3cr3t|insecure|development|dev|test)$",
+    re.IGNORECASE,
+)
+_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: Frames of these packages are the library's or the framework's, not the application's.
+_LIBRARIES = ("starlette_session", "starlette", "fastapi")
+
+
+def checked_secret_keys(secret_key: SecretKey | Sequence[SecretKey]) -> list[str]:
+    """The keys as strings, newest first; raise or warn as the module docstring says."""
+    single = isinstance(secret_key, str | Secret)
+    # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
+    raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
+    keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
+    if not keys or len(keys) != len(raw_keys) or not all(key.strip() for key in keys):
+        raise ValueError("secret_key must be a non-empty string or a list of them")
+    if any(_PLACEHOLDER.search(key.strip()) for key in keys):
+        _warn(f"the session secret_key is a placeholder, known to everyone: {_GENERATE}")
+    elif any(len(key) < MIN_SECRET_LENGTH for key in keys):
+        _warn(
+            f"a session secret_key shorter than {MIN_SECRET_LENGTH} characters is easy to "
+            f"guess; {_GENERATE}"
+        )
+    return keys
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=_application_stacklevel())
+
+
+def _application_stacklevel() -> int:
+    """The stacklevel of the first frame outside this library and Starlette/FastAPI."""
+    directories = tuple(
+        str(Path(module.__file__).resolve().parent)
+        for module in map(sys.modules.get, _LIBRARIES)
+        if module is not None and module.__file__
+    )
+    # sys._getframe(2) is the caller of _warn, which is warnings.warn's stacklevel 2 in _warn.
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
+    while frame is not None:
+        if not str(Path(frame.f_code.co_filename).resolve()).startswith(directories):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 3
+
 
 MAX_SIGNED_LENGTH = 4096
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
@@ -153,3 +225,47 @@ class CookieSigner:
 
     def __repr__(self) -> str:
         return f"CookieSigner(keys={len(self._keys)})"
+
+
+class StoreKeys:
+    """Derives the backend keys of sessions and of users' session indexes."""
+
+    __slots__ = ("_hash_keys", "_index_keys", "_session_keys", "prefix", "signer")
+
+    def __init__(self, signer: CookieSigner, prefix: str) -> None:
+        self.signer = signer
+        self.prefix = prefix
+        self._hash_keys: dict[int, bytes] = {}
+        self._index_keys: dict[int, bytes] = {}
+        self._session_keys: dict[tuple[str, int], str] = {}
+
+    def session_key(self, session_id: str, key_index: int = 0) -> str:
+        """The prefix and a keyed BLAKE2b hash of ``session_id``."""
+        known = self._session_keys.get((session_id, key_index))
+        if known is not None:
+            return known
+        hash_key = self._hash_keys.get(key_index)
+        if hash_key is None:
+            hash_key = self._hash_keys[key_index] = self.signer.derive(b"store-key", key_index)
+        digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
+        key = self.prefix + digest
+        cache = self._session_keys
+        if len(cache) >= VERIFIED_CACHE_SIZE:
+            # The oldest goes first (another thread may have removed it: then another went).
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del cache[next(iter(cache))]
+        cache[session_id, key_index] = key
+        return key
+
+    def user_key(self, user_id: str, key_index: int = 0) -> str:
+        """The key of ``user_id``'s session index under one signing key."""
+        hash_key = self._index_keys.get(key_index)
+        if hash_key is None:
+            hash_key = self._index_keys[key_index] = self.signer.derive(b"user-index", key_index)
+        digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
+        return f"{self.prefix}user:{digest}"
+
+    @property
+    def key_count(self) -> int:
+        """How many signing keys, hence how many generations of keys, are live."""
+        return self.signer.key_count

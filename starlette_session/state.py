@@ -46,8 +46,12 @@ class SessionState:
     degraded = False
     #: The cookie named a session that a log-in moved to a new id while this request ran.
     moved = False
+    #: A WebSocket found the session ended (a log-out, a revocation) while it was open.
+    ended = False
     #: The browser carried the marker of a session that ended a moment ago (a log-out).
     ended_before = False
+    #: The last write merged other requests' changes in: ``raw`` holds more than this request's.
+    merged = False
     #: ``regenerate(keep=...)``: the keys that survive the new id (None: every key).
     keep: frozenset[str] | None = None
     #: Typed views: model -> (instance, snapshot of its dump), kept by ``typed.py``.
@@ -112,6 +116,10 @@ class SessionState:
         self.loaded_from(session_id=None, store_key=None, raw=None)
         self.degraded = True
 
+    def end(self) -> None:
+        """A WebSocket found the session ended: nothing of it is ever written again."""
+        self.ended = True
+
     def mark_changed(self) -> None:
         """The data may differ from what was loaded."""
         self.changed = True
@@ -147,9 +155,9 @@ class SessionState:
         self.session_id, self.store_key, self.raw, self._meta = session_id, store_key, raw, meta
         self.rotate = False
 
-    def written(self, raw: bytes, meta: dict[str, Any]) -> None:
+    def written(self, raw: bytes, meta: dict[str, Any], *, merged: bool) -> None:
         """Record a successful compare-and-set of the stored entry to ``raw``."""
-        self.raw, self._meta = raw, meta
+        self.raw, self._meta, self.merged = raw, meta, merged
 
     def indexed_as(self, user: str | None) -> None:
         """The per-user index now lists the session under ``user``."""

@@ -1,37 +1,43 @@
 """SessionStore: the public object that binds a backend, an optional model and the session policy.
 
 It composes the pieces that each do one job: ``loading`` (cookie to session), ``plan`` (what the
-end of a request does, pure) and ``commit`` (doing it), ``typed`` (model views), ``user_index``
-(a user's sessions) and ``keys`` (backend keys). ``SessionMiddleware`` binds it to its signing
-keys and cookie settings.
+end of a request does, pure), ``storage`` (where sessions live, and carrying a plan out),
+``typed`` (model views), ``user_index`` (a user's sessions) and ``keys`` (backend keys).
+``SessionMiddleware`` binds it to its signing keys and cookie settings.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
 
 from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.commit import EXPIRE_COOKIE, CookieUpdate
 from starlette_session.cookies import CookieSettings
-from starlette_session.devices import DeviceTracking
+from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT, DeviceTracking
 from starlette_session.durations import Duration, seconds
-from starlette_session.events import Handler, OperationObserver, SessionEvent, SessionEvents, note
+from starlette_session.events import (
+    Handler,
+    OperationObserver,
+    SessionEvent,
+    SessionEventInfo,
+    SessionEvents,
+    note,
+)
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionModelNotConfiguredError,
     SessionSetupError,
 )
-from starlette_session.loading import OldCookieLoader
-from starlette_session.parts import StoreParts, build_parts
-from starlette_session.plan import CookieAction, plan_commit
-from starlette_session.signing import CookieSigner
+from starlette_session.loading import OldCookieLoader, SessionLoader
+from starlette_session.plan import NOTHING, CommitRules, CookieAction, Lifetimes, plan_commit
+from starlette_session.records import Stored
+from starlette_session.signing import CookieSigner, StoreKeys
 from starlette_session.state import StatefulDict
+from starlette_session.storage import EXPIRE_COOKIE, CookieUpdate, SessionStorage, storage_for
 from starlette_session.typed import Migrate, TypedViews
-from starlette_session.user_sessions import SessionInfo, UserSessions
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -46,7 +52,37 @@ DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 logger = logging.getLogger("starlette_session")
 
 
-class SessionStore(UserSessions, Generic[ModelT]):
+class SessionInfo(NamedTuple):
+    """One stored session of a user, as listed by ``SessionStore.user_sessions``.
+
+    ``user_agent``, ``client`` and ``last_used`` are recorded with
+    ``SessionStore(track_devices=True)``; without it they are None.
+    """
+
+    #: The opaque store key (a hash: it cannot be turned back into a cookie).
+    key: str
+    #: When the session was first stored (Unix time).
+    created_at: int | None
+    #: The ``User-Agent`` of the device, truncated.
+    user_agent: str | None = None
+    #: The client address, as coarse as configured (``"203.0.113.0/24"`` by default).
+    client: str | None = None
+    #: When the session was last used, to within ``last_used_interval`` (Unix time).
+    last_used: int | None = None
+    #: Whether this is the session passed as ``current=``.
+    current: bool = False
+
+
+class _Bound(NamedTuple):
+    """What a bound store works with: key derivation, loading, the plan's rules, the storage."""
+
+    keys: StoreKeys
+    loader: SessionLoader
+    rules: CommitRules
+    storage: SessionStorage
+
+
+class SessionStore(Generic[ModelT]):
     """Binds a backend, an optional Pydantic model and the session policy.
 
     Args:
@@ -123,7 +159,7 @@ class SessionStore(UserSessions, Generic[ModelT]):
         self.events = SessionEvents()
         self._views = TypedViews(migrate)
         self._signer: CookieSigner | None = None
-        self._bound: StoreParts | None = None
+        self._bound: _Bound | None = None
         self._binding: tuple[CookieSigner, CookieSettings, OldCookieLoader | None] | None = None
 
     def bind(
@@ -156,22 +192,46 @@ class SessionStore(UserSessions, Generic[ModelT]):
 
     def _build(self) -> None:
         assert self._binding is not None  # noqa: S101 - called once bound
-        self._bound = build_parts(self, *self._binding)
+        signer, cookie, old_cookies = self._binding
+        keys = StoreKeys(signer, self.key_prefix)
+        lifetimes = Lifetimes(self.idle_timeout, self.absolute_timeout, cookie.max_age)
+        storage = storage_for(
+            self._backend,
+            keys,
+            lifetimes,
+            self.events,
+            cookie_name=cookie.name,
+            max_size=self.max_size,
+            strict=self.strict,
+            max_user_sessions=self.max_user_sessions,
+            track_devices=self.devices is not None,
+        )
+        loader = SessionLoader(
+            storage=storage,
+            keys=keys,
+            lifetimes=lifetimes,
+            cookie_name=cookie.name,
+            degrade_on_error=self.on_backend_error == "anonymous",
+            old_cookies=old_cookies,
+            events=self.events,
+        )
+        rules = CommitRules(lifetimes, self.max_size, self.save_on_error, storage.in_cookie)
+        self._bound = _Bound(keys, loader, rules, storage)
 
     @property
     def signer(self) -> CookieSigner:
         """The signer of the middleware this store is bound to."""
         return self._parts().keys.signer
 
-    def _parts(self) -> StoreParts:
+    def _parts(self) -> _Bound:
         if self._bound is None:
             raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
         return self._bound
 
     @property
-    def parts(self) -> StoreParts:
-        """The working parts (loader, executor, user index) of the bound store."""
-        return self._parts()
+    def storage(self) -> SessionStorage:
+        """Where the bound store's sessions live (its backend, or the cookie)."""
+        return self._parts().storage
 
     # Events
 
@@ -207,46 +267,122 @@ class SessionStore(UserSessions, Generic[ModelT]):
             dict.update(session, data)
 
     async def commit(
-        self, session: StatefulDict, status: int, scope: Scope | None = None
+        self,
+        session: StatefulDict,
+        status: int,
+        scope: Scope | None = None,
+        *,
+        sets_cookie: bool = True,
     ) -> CookieUpdate | None:
         """Save what the request did to ``session``; return what the cookie must become.
-        ``scope`` (the request's) tells device tracking the user agent and client."""
+        ``scope`` (the request's) tells device tracking the user agent and client;
+        ``sets_cookie=False``: a connection that cannot set a cookie (a WebSocket's save)."""
         state = session.state
         if not state.loaded:
             return None
         if self.events.active:
-            async with self.events.operation("commit", state):
-                return await self._commit(session, status, scope)
-        return await self._commit(session, status, scope)
+            async with self.events.operation("commit" if sets_cookie else "save", state):
+                return await self._commit(session, status, scope, sets_cookie)
+        return await self._commit(session, status, scope, sets_cookie)
 
     async def _commit(
-        self, session: StatefulDict, status: int, scope: Scope | None
+        self,
+        session: StatefulDict,
+        status: int,
+        scope: Scope | None,
+        sets_cookie: bool,
     ) -> CookieUpdate | None:
         state, parts = session.state, self._parts()
         try:
-            self.sync_models(session)
+            if state.models:
+                self.sync_models(session)
             # Plain data from here on: the plan and the executor never reach the lazy mapping.
             data = dict(dict.items(session))
             now = int(time.time())
             if self.devices is not None:
                 self.devices.track(state, scope, now)
-            plan = plan_commit(state, data, status, now, parts.rules)
+            plan = plan_commit(state, data, status, now, parts.rules, sets_cookie=sets_cookie)
             if state.degraded:
                 if plan.cookie is CookieAction.EXPIRE:
                     return _expire_undeleted()
                 if data:
                     logger.warning("session changes not saved: the backend is unavailable")
                 return None
-            return await parts.executor.run(plan, state, data, now)
+            if plan is NOTHING:
+                return None
+            return await parts.storage.apply(plan, state, data, now)
         except SessionBackendError:
             if self.events.active:
-                note(SessionEvent.backend_error, state.store_key, state.loaded_user, "commit")
+                reason = "commit" if sets_cookie else "save"
+                note(SessionEvent.backend_error, state.store_key, state.loaded_user, reason)
             if self.on_backend_error == "fail":
                 raise
             if state.destroyed:
                 return _expire_undeleted()
             logger.error("session changes not saved: the backend is unavailable")
             return None
+
+    async def reread(self, session: StatefulDict) -> Stored | str | None:
+        """Read a WebSocket's session again: see ``SessionLoader.reread``."""
+        return await self._parts().loader.reread(session.state)
+
+    # A user's sessions (the rules are the per-user index's: see ``user_index.py``)
+
+    async def user_sessions(
+        self, user_id: str, *, current: StatefulDict | None = None
+    ) -> list[SessionInfo]:
+        """The live sessions of ``user_id`` (saved after ``session.set_user(user_id)``), most
+        recently used first, the one of ``current`` (this request's session) marked ``current``.
+
+        With ``SessionStore(track_devices=True)`` each also tells its device (user agent),
+        client address and last use.
+        """
+        users = self._parts().storage.user_index()
+        current_key = current.state.store_key if current else None
+        sessions = []
+        for key in await users.sessions(user_id):
+            record = (await users.read(key)).record
+            meta = record.meta if record is not None else {}
+            if meta.get("u") == user_id:
+                created, last_used = _int(meta.get("c")), _int(meta.get(LAST_USED))
+                agent, client = _text(meta.get(USER_AGENT)), _text(meta.get(CLIENT))
+                info = SessionInfo(key, created, agent, client, last_used, key == current_key)
+                sessions.append(info)
+        sessions.sort(key=lambda info: info.last_used or info.created_at or 0, reverse=True)
+        return sessions
+
+    async def revoke_user_sessions(self, user_id: str, *, keep: StatefulDict | None = None) -> int:
+        """End every session of ``user_id`` (except ``keep``); return how many were live.
+
+        Use it after a password change: ``await store.revoke_user_sessions(user, keep=session)``.
+        When it returns, none of those sessions can be used again, including one that a
+        concurrent request was moving to a new id.
+        """
+        kept = keep.state.store_key if keep is not None else None
+        ended, at = await self._parts().storage.user_index().revoke(user_id, keep=kept)
+        if keep is not None:
+            keep.state.saw_revocation(at)  # it may log in again (a new id) in this request
+        await self._revoked(user_id, ended, "revoke_user_sessions")
+        return len(ended)
+
+    async def revoke_session(self, user_id: str, key: str) -> bool:
+        """End one session of ``user_id`` ("log out this device"); True when one was live.
+
+        ``key`` is a :attr:`SessionInfo.key` from :meth:`user_sessions`. Nothing happens to a key
+        that is not listed as one of the user's sessions, so a key sent by a browser cannot end
+        another user's session. To end the current request's own session, use ``destroy()``
+        (which also expires its cookie).
+        """
+        ended = await self._parts().storage.user_index().revoke_one(user_id, key)
+        await self._revoked(user_id, [key] if ended else [], "revoke_session")
+        return ended
+
+    async def _revoked(self, user_id: str, keys: list[str], reason: str) -> None:
+        if keys and self.events.active:
+            revoked = SessionEvent.revoked
+            await self.events.emit(
+                [SessionEventInfo(revoked, key, user_id, reason) for key in keys]
+            )
 
     # Keys
 
@@ -287,3 +423,11 @@ def _expire_undeleted() -> CookieUpdate:
         "session could not be deleted (the backend is unavailable); its cookie was expired"
     )
     return EXPIRE_COOKIE
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -38,8 +38,8 @@ from typing import NamedTuple
 from starlette_session.backends.base import SessionBackend, retry_compare_and_set
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
-from starlette_session.keys import StoreKeys
 from starlette_session.records import RETIRED_TTL, Stored, decode_record, encode_record
+from starlette_session.signing import StoreKeys
 
 __all__ = ["REVOKED_MESSAGE", "IndexRecord", "UserIndex"]
 
@@ -201,6 +201,10 @@ class UserIndex:
 
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
+
+    async def read(self, key: str) -> Stored:
+        """What the session ``key`` holds (without extending its time to live)."""
+        return Stored(await self.counted().read(key))
 
     def counted(self) -> SessionBackend:
         """The backend, for one call (counted while an observer is registered)."""

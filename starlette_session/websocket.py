@@ -1,19 +1,19 @@
-"""WebSocket sessions that save: changes are written with the same compare-and-set and merge as
-an HTTP request's, when the connection ends and at ``await session.save()``.
+"""WebSocket sessions that save: through the same loader, plan and storage as an HTTP request
+(``store.commit(..., sets_cookie=False)``), when the connection ends and at ``await
+session.save()``.
 
 A WebSocket cannot set or expire a cookie, so it can only change a session that is already
-stored, on a server-side backend. Creating one, giving it a new id (``regenerate()``), ending it
-(``destroy()``) or changing its lifetime raise :class:`SessionWebSocketError`, whose message
-says what to do instead. A session that an HTTP request ends (a log-out, a revocation) or moves
-to a new id (a log-in) while the WebSocket is open is never written back: ``save()`` raises
-:class:`SessionDestroyedError`, the save at the end logs it, and ``await session.refresh()``
-returns False, so the handler can close the socket.
+stored, on a server-side backend (the plan's rule). Creating one, giving it a new id
+(``regenerate()``), ending it (``destroy()``) or changing its lifetime raise
+:class:`SessionWebSocketError`, whose message says what to do instead. A session that an HTTP
+request ends (a log-out, a revocation) or moves to a new id (a log-in) while the WebSocket is
+open is never written back: ``save()`` raises :class:`SessionDestroyedError`, the save at the
+end logs it, and ``await session.refresh()`` returns False, so the handler can close the socket.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,15 +22,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from starlette_session.durations import Duration
-from starlette_session.events import SessionEvent, SessionEventInfo, note
+from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
-    SessionBackendError,
     SessionConflictError,
     SessionDestroyedError,
     SessionWebSocketError,
 )
-from starlette_session.plan import CommitPlan, CommitRules, Write
-from starlette_session.records import RECORD_VERSION, Stored, decode_record, encode_record
+from starlette_session.records import decode_record
 from starlette_session.session import Session
 from starlette_session.state import SessionState
 from starlette_session.store import SessionStore
@@ -39,10 +37,6 @@ __all__ = ["WebSocketSession", "serve_websocket"]
 
 logger = logging.getLogger("starlette_session")
 
-CREATE = (
-    "a WebSocket cannot create a session, since it cannot set the cookie: store something in "
-    "the session in an HTTP request (a page or an API call) before the WebSocket opens"
-)
 REGENERATE = (
     "a WebSocket cannot give the session a new id, since it cannot set the cookie: call "
     "regenerate() in the HTTP request that logs the user in"
@@ -56,21 +50,12 @@ LIFETIME = (
     "a WebSocket cannot change the session's lifetime, since the cookie's Max-Age changes with "
     "it: call set_lifetime() in an HTTP request"
 )
-COOKIE_ONLY = (
-    "the cookie backend keeps the session in the cookie, which a WebSocket cannot set: use a "
-    "server-side backend to save from WebSockets, or change the session in an HTTP request"
-)
-ENDED = (
-    "this session ended (a log-out, a revocation, a timeout or a log-in elsewhere) while the "
-    "WebSocket was open; its changes were not saved: close the WebSocket"
-)
 
 
 class WebSocketSession(Session):
     """The session of a WebSocket connection (``websocket.session``): saved when the connection
     ends, and at ``await session.save()``; ``await session.refresh()`` reads it again."""
 
-    _ended = False
     _lock: anyio.Lock | None = None
     #: What device tracking reads of the connection (not its scope, which holds the session).
     connection: dict[str, Any] | None = None
@@ -90,7 +75,7 @@ class WebSocketSession(Session):
     @property
     def ended(self) -> bool:
         """Whether the session was found ended (by ``save()`` or ``refresh()``)."""
-        return self._ended
+        return self.state.ended
 
     async def save(self) -> None:
         """Write the changes made so far: compare-and-set on what was loaded (or last saved),
@@ -106,7 +91,7 @@ class WebSocketSession(Session):
         async with self._locked():
             if not self.state.loaded:
                 await self.load()
-            if self._ended or self.state.is_new:
+            if self.state.ended or self.state.is_new:
                 return False  # nothing stored to read (changes of a new one: see save())
             try:
                 await self._save()
@@ -114,7 +99,7 @@ class WebSocketSession(Session):
                 self._end()
                 return False
             await self._reread()
-            return not self._ended
+            return not self.state.ended
 
     async def finish(self) -> None:
         """Save at the end of the connection; what cannot be saved there is logged."""
@@ -133,69 +118,29 @@ class WebSocketSession(Session):
         return self._lock
 
     async def _save(self) -> None:
-        events = self.store.events
-        if events.active:
-            async with events.operation("save", self.state):
-                await self._write()
-        else:
-            await self._write()
-
-    async def _write(self) -> None:
-        store, state = self.store, self.state
-        store.sync_models(self)
-        now = int(time.time())
-        if store.devices is not None and not (state.is_new or self._ended):
-            store.devices.track(state, self.connection, now)
-        if not state.changed:
-            return
-        if self._ended:
-            raise SessionDestroyedError(ENDED)
-        if state.degraded:
-            logger.warning("session changes not saved: the backend is unavailable")
-            return
-        parts = store.parts
-        if parts.users is None:
-            raise SessionWebSocketError(COOKIE_ONLY)
-        if state.is_new:
-            if dict.__len__(self) or state.moved:
-                raise SessionWebSocketError(CREATE)
-            return
-        data = dict(dict.items(self))
-        plan = socket_plan(state, data, now, parts.rules)
-        if plan.write is Write.NONE:
-            return
+        # The same commit as an HTTP request's, for a connection that cannot set a cookie.
         try:
-            await parts.executor.run(plan, state, data, now)
+            await self.store.commit(self, 200, self.connection, sets_cookie=False)
         except SessionDestroyedError:
             self._end()
             raise
-        except SessionBackendError:
-            if store.events.active:
-                note(SessionEvent.backend_error, state.store_key, state.loaded_user, "save")
-            if store.on_backend_error == "fail":
-                raise
-            logger.error("session changes not saved: the backend is unavailable")
-            return
-        if state.raw != plan.raw and state.raw is not None:  # merged with another request's
+        state = self.state
+        if state.merged and state.raw is not None:  # merged with another request's changes
             self._replace_data(state.raw)
 
     async def _reread(self) -> None:
         state, store = self.state, self.store
-        users, key = store.parts.users, state.store_key
-        if users is None or key is None:
+        found = await store.reread(self)
+        if found is None:
             return  # the cookie backend: the session is the cookie, read at the handshake
-        raw = await users.counted().read(key)
-        record = Stored(raw).record
-        if raw is None or record is None:
-            reason = "gone"
-        elif store.parts.rules.lifetimes.expired(record.meta, int(time.time())):
-            reason = "absolute"
-        else:
-            if raw != state.raw:
-                self._replace_data(raw)
+        if not isinstance(found, str):
+            if found.raw is not None and found.raw != state.raw:
+                self._replace_data(found.raw)
             return
         if store.events.active:
-            expired = SessionEventInfo(SessionEvent.expired, key, state.loaded_user, reason)
+            expired = SessionEventInfo(
+                SessionEvent.expired, state.store_key, state.loaded_user, found
+            )
             await store.events.emit([expired])
         self._end()
 
@@ -219,29 +164,8 @@ class WebSocketSession(Session):
         self.store.rebase_models(self)
 
     def _end(self) -> None:
-        self._ended = True
+        self.state.end()
         dict.clear(self)  # nothing of an ended session lingers in the handler
-
-
-def socket_plan(
-    state: SessionState, data: dict[str, Any], now: int, rules: CommitRules
-) -> CommitPlan:
-    """The write of a WebSocket's save: a compare-and-set of the stored session, or nothing.
-
-    Never a new id nor a deletion (the cookie cannot follow): an emptied session is stored
-    empty; a session past its absolute timeout is not written.
-    """
-    meta = dict(state.meta)
-    meta.setdefault("c", now)
-    meta.setdefault("v", RECORD_VERSION)
-    if rules.lifetimes.expired(meta, now):
-        raise SessionDestroyedError(ENDED)
-    raw = encode_record(data, meta, rules.max_size)
-    if raw == state.raw:
-        return CommitPlan()
-    user_changed = meta.get("u") != state.loaded_user
-    ttl = rules.lifetimes.ttl(meta, now)
-    return CommitPlan(write=Write.REPLACE, raw=raw, meta=meta, ttl=ttl, user_changed=user_changed)
 
 
 def _update_views(data: dict[str, Any], state: SessionState) -> None:

@@ -11,19 +11,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 
-# Bottom to top. A module may import modules of lower layers only (and, inside backends/, the
-# backends it wraps, checked for cycles below).
+# Bottom to top. A module may import modules of lower layers only (and, inside backends/ and
+# compat/, the original API beside them, the backends they wrap: checked for cycles below).
 LAYERS: list[set[str]] = [
-    {"exceptions", "interfaces", "durations", "secret_keys"},
-    {"cookies", "signing", "records", "lifetimes", "migration", "backends", "devices", "state"},
-    {"keys", "responses", "events"},
-    {"loading", "user_index", "typed", "mapping"},
-    {"plan"},
-    {"commit"},
-    {"parts"},
-    {"user_sessions"},
+    {"exceptions", "durations"},
+    {"cookies", "signing", "records", "migration", "backends", "compat", "state"},
+    {"events", "devices", "interfaces"},
+    {"user_index", "typed", "plan"},
+    {"storage"},
+    {"loading"},
     {"store"},
-    {"arguments", "session"},
+    {"session"},
     {"websocket"},
     {"middleware"},
     {"dependencies", "testing", "telemetry"},
@@ -98,15 +96,15 @@ def test_every_module_is_in_a_layer() -> None:
 
 @pytest.mark.parametrize("name", sorted(GRAPH))
 def test_modules_import_only_lower_layers(name: str) -> None:
-    if name.startswith("backends."):
-        return  # the backends package: checked for cycles, and it imports nothing above it
+    if name.startswith(("backends.", "compat.")):
+        return  # the backends and the original API: checked for cycles, nothing above them
     upward = [other for other in GRAPH[name] if layer_of(other) >= layer_of(name)]
     assert not upward, f"{name} imports {upward} from its own layer or above"
 
 
 def test_backends_import_nothing_above_the_bottom_layers() -> None:
     for name, targets in GRAPH.items():
-        if name.startswith("backends."):
+        if name.startswith(("backends.", "compat.")):
             above = [other for other in targets if layer_of(other) > layer_of("backends")]
             assert not above, f"{name} imports {above}"
 

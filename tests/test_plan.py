@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 
 from starlette_session.exceptions import SessionNotSerializableError, SessionTooLargeError
-from starlette_session.lifetimes import Lifetimes
-from starlette_session.plan import CommitPlan, CommitRules, CookieAction, Write, plan_commit
+from starlette_session.plan import (
+    CommitPlan,
+    CommitRules,
+    CookieAction,
+    Lifetimes,
+    Write,
+    plan_commit,
+)
 from starlette_session.records import encode_record
 from starlette_session.state import SessionState
 

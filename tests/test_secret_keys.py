@@ -9,7 +9,7 @@ import pytest
 from starlette.applications import Starlette
 
 from starlette_session import SessionMiddleware, SessionStore
-from starlette_session.secret_keys import checked_secret_keys
+from starlette_session.signing import checked_secret_keys
 
 PLACEHOLDERS = [
     "change me: 32+ random characters",  # what this project's docs once showed

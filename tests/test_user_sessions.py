@@ -61,7 +61,7 @@ async def test_revoke_session_ends_one_device(backend: SessionBackend) -> None:
     assert (await phone.get("/get")).json() == {}  # the phone is signed out
     assert (await laptop.get("/get")).json() == {"user": "alice"}
     assert [info.key for info in await store.user_sessions("alice")] == [laptop_key]
-    assert phone_key not in await store.parts.users.sessions("alice")  # type: ignore[union-attr]
+    assert phone_key not in await store.storage.user_index().sessions("alice")
     assert not await store.revoke_session("alice", phone_key)  # already ended
     await laptop.aclose()
     await phone.aclose()
@@ -75,7 +75,7 @@ async def test_revoke_session_never_ends_someone_elses_session(backend: SessionB
     assert not await store.revoke_session("alice", bob_key)  # not in alice's index
     assert not await store.revoke_session("alice", "session:not-a-key")
     # Even listed under alice (an index entry left behind), bob's session is not hers.
-    users = store.parts.users
+    users = store.storage.user_index()
     assert users is not None
     await users.add("alice", bob_key, 3600, since=time.time())
     assert not await store.revoke_session("alice", bob_key)

@@ -1,9 +1,10 @@
-"""Where sessions are kept. ``BackendType`` is the original API's way of choosing one.
+"""Where sessions are kept: :class:`SessionBackend` (the contract) and its implementations.
 
-The original starlette-session's names are all here: ``BackendType``, ``MemcacheJSONSerde``,
-its four ``ISessionBackend`` classes (JSON instead of pickle) and ``UnknownPredefinedBackend``.
-The driver classes its module happened to import are served too, on first use: ``Redis``
-(``redis.Redis``), ``AioRedis`` (``redis.asyncio.Redis``, which replaced aioredis), ``Memcache``
+The original starlette-session's names are served here too, from ``starlette_session.compat``:
+``BackendType``, ``MemcacheJSONSerde``, its four ``ISessionBackend`` classes (JSON instead of
+pickle), ``LegacyBackend`` and ``UnknownPredefinedBackend``; and, on first use, the driver
+classes its module happened to import: ``Redis`` (``redis.Redis``), ``AioRedis``
+(``redis.asyncio.Redis``, which replaced aioredis), ``Memcache``
 (``pymemcache.client.base.Client``) and ``AioMemcache`` (``aiomcache.Client``).
 """
 
@@ -12,25 +13,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from starlette_session.backends.backend_type import BackendType
 from starlette_session.backends.base import Replaced, SessionBackend
 from starlette_session.backends.cookie import CookieBackend
-from starlette_session.backends.legacy import LegacyBackend
-from starlette_session.backends.memcache_serde import MemcacheJSONSerde
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.backends.original import UnknownPredefinedBackend
-from starlette_session.backends.original_backends import (
-    AioMemcacheSessionBackend,
-    AioRedisSessionBackend,
-    MemcacheSessionBackend,
-    RedisSessionBackend,
-)
 
 if TYPE_CHECKING:
     from starlette_session.backends.memcached import MemcachedBackend
     from starlette_session.backends.pymemcache_backend import PymemcacheBackend
     from starlette_session.backends.redis import RedisBackend
     from starlette_session.backends.sql import SQLBackend
+    from starlette_session.compat import (
+        AioMemcacheSessionBackend,
+        AioRedisSessionBackend,
+        BackendType,
+        LegacyBackend,
+        MemcacheJSONSerde,
+        MemcacheSessionBackend,
+        RedisSessionBackend,
+        UnknownPredefinedBackend,
+    )
 
 __all__ = [
     "AioMemcacheSessionBackend",
@@ -51,8 +52,20 @@ __all__ = [
     "UnknownPredefinedBackend",
 ]
 
-# Imported on first use, so that the package never requires the redis, memcached or sql extra.
+# Imported on first use: the original API (``compat`` builds on this package), and the backends
+# of the redis, memcached and sql extras, which the package never requires.
+_COMPAT = (
+    "AioMemcacheSessionBackend",
+    "AioRedisSessionBackend",
+    "BackendType",
+    "LegacyBackend",
+    "MemcacheJSONSerde",
+    "MemcacheSessionBackend",
+    "RedisSessionBackend",
+    "UnknownPredefinedBackend",
+)
 _LAZY = {
+    **{name: ("starlette_session.compat", name) for name in _COMPAT},
     "RedisBackend": ("starlette_session.backends.redis", "RedisBackend"),
     "SQLBackend": ("starlette_session.backends.sql", "SQLBackend"),
     "MemcachedBackend": ("starlette_session.backends.memcached", "MemcachedBackend"),

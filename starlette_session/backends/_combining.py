@@ -17,13 +17,10 @@ change was sent is left out; one cancelled after may still be stored, as with a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Protocol
 
 from starlette_session.backends.base import (
     CHANGING,
     Merge,
-    Replaced,
     SessionBackend,
     retry_compare_and_set,
 )
@@ -34,14 +31,6 @@ from starlette_session.exceptions import (
 )
 
 __all__ = ["CombinedUpdates", "WriteCombiner"]
-
-
-class Replace(Protocol):
-    """A backend's :meth:`SessionBackend.replace`."""
-
-    def __call__(
-        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
-    ) -> Awaitable[Replaced]: ...
 
 
 class _Change:
@@ -63,8 +52,8 @@ class _Change:
 class WriteCombiner:
     """Runs :meth:`SessionBackend.update` for a backend: one writer task per key being changed."""
 
-    def __init__(self, replace: Replace) -> None:
-        self._replace = replace
+    def __init__(self, backend: SessionBackend) -> None:
+        self.backend = backend
         self._queues: dict[str, list[_Change]] = {}
         # Keep a reference to each writer task: the event loop only keeps a weak one.
         self._writers: dict[str, asyncio.Task[None]] = {}
@@ -117,7 +106,7 @@ class WriteCombiner:
                 return True
             ttl, logged_in = applied[-1].ttl, any(change.logged_in for change in applied)
             try:
-                result = await self._replace(key, expected, value, ttl, logged_in=logged_in)
+                result = await self.backend.replace(key, expected, value, ttl, logged_in=logged_in)
             except Exception as error:  # a backend error or a timeout: these changes failed
                 for change in applied:
                     _fail(change, error)
@@ -165,7 +154,7 @@ class CombinedUpdates(SessionBackend):
     ) -> bytes:
         combiner = self._write_combiner
         if combiner is None:
-            combiner = self._write_combiner = WriteCombiner(self.replace)
+            combiner = self._write_combiner = WriteCombiner(self)
         return await combiner.update(key, expected, value, ttl, merge, logged_in)
 
 

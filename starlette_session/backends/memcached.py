@@ -10,7 +10,7 @@ import anyio
 
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
-from starlette_session.backends.memcached_expiry import memcached_expiry as _expiry
+from starlette_session.durations import memcached_expiry as _expiry
 from starlette_session.exceptions import SessionBackendError
 
 try:

@@ -17,7 +17,7 @@ import anyio.to_thread
 
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
-from starlette_session.backends.memcached_expiry import memcached_expiry
+from starlette_session.durations import memcached_expiry
 from starlette_session.exceptions import SessionBackendError
 
 try:

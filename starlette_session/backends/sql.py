@@ -10,19 +10,27 @@ milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reason
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
-from starlette_session.exceptions import SessionBackendError
+from starlette_session.exceptions import SessionBackendError, SessionSetupError
 
 try:
     import sqlalchemy as sa
     from sqlalchemy import event
     from sqlalchemy import exc as sa_exc
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+    from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
@@ -30,17 +38,189 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
         "'starlette-session[sqlite]' (or [postgresql], [mysql]; [sql] for SQLAlchemy alone)"
     ) from error
 
-from starlette_session.backends import _sql_dialects as dialects
-from starlette_session.backends import _sql_tasks as tasks
 
-__all__ = ["SQLBackend"]
+__all__ = ["SQLBackend", "build_table"]
 
 T = TypeVar("T")
+logger = logging.getLogger("starlette_session")
 _DRIVER_ERRORS = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
 _K: sa.BindParameter[str] = sa.bindparam("k")
 _V: sa.BindParameter[bytes] = sa.bindparam("v")
 _EXP: sa.BindParameter[int] = sa.bindparam("exp")
 _NOW: sa.BindParameter[int] = sa.bindparam("now")
+
+
+# What differs between SQLite, PostgreSQL and MariaDB/MySQL
+
+KEY_LENGTH = 255
+
+
+def build_table(name: str, schema: str | None = None) -> sa.Table:
+    """The one table: a key, the value, and an indexed expiry in Unix milliseconds (NULL: none)."""
+    # MariaDB/MySQL compare strings case-insensitively by default; the keys are case-sensitive.
+    key = sa.String(KEY_LENGTH).with_variant(
+        mysql.VARCHAR(KEY_LENGTH, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+    )
+    # A MariaDB/MySQL BLOB holds 64 KiB, the store's default max_size before the envelope.
+    value = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("store_key", key, primary_key=True),
+        sa.Column("value", value, nullable=False),
+        sa.Column("expires_at", sa.BigInteger, nullable=True),
+        sa.Index(f"ix_{name}_expires_at", "expires_at"),
+        schema=schema,
+    )
+
+
+def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
+    """``INSERT`` that takes over the key's row only when that row has expired.
+
+    Its row count is 1 when it stored, 0 when a live row holds the key. Parameters: ``k``,
+    ``v``, ``exp`` and ``now``. On MariaDB/MySQL (no such statement) this is a plain ``INSERT``
+    that fails on any existing key; the backend then updates an expired row itself.
+    """
+    columns = table.c
+    values: dict[str, Any] = {"store_key": sa.bindparam("k"), "value": sa.bindparam("v")}
+    values["expires_at"] = sa.bindparam("exp")
+    expired = columns.expires_at <= sa.bindparam("now")
+    if dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(values)
+        return pg.on_conflict_do_update(
+            index_elements=[columns.store_key],
+            set_={"value": pg.excluded.value, "expires_at": pg.excluded.expires_at},
+            where=expired,
+        )
+    if dialect.name == "sqlite":
+        lite = sqlite.insert(table).values(values)
+        return lite.on_conflict_do_update(
+            index_elements=[columns.store_key],
+            set_={"value": lite.excluded.value, "expires_at": lite.excluded.expires_at},
+            where=expired,
+        )
+    return sa.insert(table).values(values)
+
+
+def batch_delete(dialect: Dialect, table: sa.Table, limit: int) -> sa.Delete:
+    """Delete at most ``limit`` rows expired at ``now``, found through the expiry index."""
+    columns, now = table.c, sa.bindparam("now", type_=sa.BigInteger)
+    if dialect.name in ("mysql", "mariadb"):
+        # MariaDB/MySQL refuse LIMIT in an IN sub-select, but take it on the DELETE itself.
+        statement = sa.delete(table).where(columns.expires_at <= now)
+        return statement.with_dialect_options(mysql_limit=limit)
+    expired = sa.select(columns.store_key).where(columns.expires_at <= now).limit(limit)
+    return sa.delete(table).where(columns.store_key.in_(expired.scalar_subquery()))
+
+
+def sqlite_file(database: str | None) -> str | None:
+    """The file of a SQLite URL's database, or None when it lives in memory."""
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename
+        database = database[len("file:") :].split("?", 1)[0]
+    return os.path.abspath(database)
+
+
+def sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    """A ``connect`` listener that sets up every new SQLite connection for several processes.
+
+    WAL lets readers run while one process writes; the busy timeout makes a writer wait for the
+    lock (up to the backend's own timeout) instead of failing at once; ``synchronous=NORMAL`` is
+    WAL's recommended durability (a power cut may lose the last commits, an application crash
+    loses nothing).
+    """
+
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def check_writable_directory(path: str) -> None:
+    """Fail at start-up, naming the file, if SQLite could not create it and its WAL files."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise SessionSetupError(
+            f"the SQLite session database {path} cannot be created: its directory {directory} "
+            "does not exist; create it first"
+        )
+    try:  # a real attempt: os.access() says yes to root on a read-only file system
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        raise SessionSetupError(
+            f"the SQLite session database {path} cannot be written: this process cannot create "
+            f"files in its directory {directory} ({error.strerror}), where SQLite keeps the "
+            "-wal and -shm files beside it; choose a writable directory or fix its permissions"
+        ) from None
+
+
+# Abandoned operations still cleaning up; a task needs a reference until it is done.
+_abandoned: set[asyncio.Future[Any]] = set()
+
+
+async def within(seconds: float | None, operation: Coroutine[Any, Any, T]) -> T:
+    """Run ``operation`` and return its result, or raise ``TimeoutError`` after ``seconds``.
+
+    The operation runs in a task of its own, so that the caller stops waiting as soon as the
+    time is up, while the cancelled task discards its connection in the background (asyncpg
+    gives a stalled server 2 s to answer a polite close, from inside the cancelled statement).
+    """
+    if seconds is None:
+        return await operation
+    task = asyncio.ensure_future(operation)
+    try:
+        await asyncio.wait((task,), timeout=seconds)
+    finally:
+        if not task.done():  # the time is up, or the caller itself was cancelled
+            task.cancel()
+            _abandoned.add(task)
+            task.add_done_callback(_forget)
+    if not task.done():
+        raise TimeoutError(f"no answer within {seconds} s")
+    return task.result()
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("an abandoned session database operation failed: %r", task.exception())
+
+
+@contextlib.asynccontextmanager
+async def periodically(
+    every: float, job: Callable[[], Awaitable[Any]], what: str
+) -> AsyncIterator[None]:
+    """Run ``job`` every ``every`` seconds while the block runs, the first time after a random
+    part of ``every`` (so that several workers spread out). A failure is logged, not raised."""
+    if every <= 0:
+        raise ValueError("every must be a positive number of seconds")
+
+    async def loop() -> None:
+        await asyncio.sleep(random.uniform(0, every))  # noqa: S311 - spreading, not secrecy
+        while True:
+            try:
+                result = await job()
+            except Exception as error:  # logged; the next round tries again
+                logger.warning("%s failed: %s", what, error)
+            else:
+                logger.debug("%s: %s", what, result)
+            await asyncio.sleep(every)
+
+    task = asyncio.ensure_future(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class SQLBackend(CombinedUpdates):
@@ -73,7 +253,7 @@ class SQLBackend(CombinedUpdates):
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
-        self.table = dialects.build_table(table, schema)
+        self.table = build_table(table, schema)
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
@@ -89,12 +269,12 @@ class SQLBackend(CombinedUpdates):
         self._prepare_statements(dialect)
 
     def _setup_sqlite(self, engine: AsyncEngine) -> None:
-        self._sqlite_file = dialects.sqlite_file(engine.url.database)
+        self._sqlite_file = sqlite_file(engine.url.database)
         if self._sqlite_file is not None:
-            dialects.check_writable_directory(self._sqlite_file)
+            check_writable_directory(self._sqlite_file)
         # Shorter than the timeout, so that a lock held too long is reported as such.
         busy_ms = int((self.timeout if self.timeout is not None else 5.0) * 800)
-        event.listen(engine.sync_engine, "connect", dialects.sqlite_pragmas(busy_ms))
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas(busy_ms))
 
     def _prepare_statements(self, dialect: Any) -> None:
         c = self.table.c
@@ -103,7 +283,7 @@ class SQLBackend(CombinedUpdates):
         self._select = sa.select(c.value).where(this_live)
         self._slide = sa.update(self.table).where(this_live).values(expires_at=_EXP)
         self._slide_returning = self._slide.returning(c.value)
-        self._insert = dialects.upsert_if_expired(dialect, self.table)
+        self._insert = upsert_if_expired(dialect, self.table)
         self._take_expired = (
             sa.update(self.table)
             .where(c.store_key == _K, c.expires_at <= _NOW)
@@ -205,7 +385,7 @@ class SQLBackend(CombinedUpdates):
         through the expiry index, so each batch locks few rows briefly); return how many."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        statement = dialects.batch_delete(self.engine.dialect, self.table, batch_size)
+        statement = batch_delete(self.engine.dialect, self.table, batch_size)
         params, total = {"now": self._now()}, 0
         while True:
             deleted = await self._run(self._rowcount, statement, params, write=True)
@@ -224,7 +404,7 @@ class SQLBackend(CombinedUpdates):
         async def purge() -> str:
             return f"{await self.purge_expired(batch_size=batch_size)} rows deleted"
 
-        return tasks.periodically(every, purge, "purging expired sessions")
+        return periodically(every, purge, "purging expired sessions")
 
     # Running statements
 
@@ -243,7 +423,7 @@ class SQLBackend(CombinedUpdates):
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
         try:
-            return await tasks.within(self.timeout, self._attempts(operation, args, write))
+            return await within(self.timeout, self._attempts(operation, args, write))
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
 

@@ -1,8 +1,13 @@
-"""Carries a :class:`CommitPlan` out against the backend, and says what the cookie becomes.
+"""Where a session lives: a server-side backend or the signed cookie itself, one interface.
 
-Every write is a compare-and-set or a create, never a blind overwrite, and every step is ordered
-so that whatever runs between two steps (another request, a log-out, a revocation, a failure)
-cannot lose an acknowledged change or bring an ended session back:
+Loading reads through a :class:`SessionStorage` what a verified cookie names; the store hands it
+each :class:`~starlette_session.plan.CommitPlan` to carry out, and it says what the cookie
+becomes. :class:`ServerStorage` keeps sessions in a :class:`SessionBackend`, :class:`CookieStorage`
+in the cookie; nothing outside this module asks which one it holds.
+
+On the server every write is a compare-and-set or a create, never a blind overwrite, and every
+step is ordered so that whatever runs between two steps (another request, a log-out, a
+revocation, a failure) cannot lose an acknowledged change or bring an ended session back:
 
 - A change is a compare-and-set on the bytes loaded. When another request saved first, the
   top-level fields this request changed are applied to what is stored now and the write is tried
@@ -19,20 +24,24 @@ cannot lose an acknowledged change or bring an ended session back:
 
 from __future__ import annotations
 
+import abc
+import base64
+import binascii
+import logging
 import secrets
 from typing import Any, NamedTuple
 
 from starlette_session.backends.base import CHANGING, SessionBackend, retry_compare_and_set
-from starlette_session.cookies import CookieSettings
+from starlette_session.backends.cookie import CookieBackend
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
     SessionDestroyedError,
+    SessionSetupError,
     SessionTooLargeError,
 )
-from starlette_session.keys import StoreKeys
-from starlette_session.plan import CommitPlan, CookieAction, Write
+from starlette_session.plan import CommitPlan, CookieAction, Lifetimes, Write
 from starlette_session.records import (
     RETIRED,
     RETIRED_TTL,
@@ -41,12 +50,23 @@ from starlette_session.records import (
     encode_record,
     merge_records,
 )
+from starlette_session.signing import StoreKeys, Unsigned
 from starlette_session.state import SessionState
 from starlette_session.user_index import REVOKED_MESSAGE, UserIndex
 
-__all__ = ["EXPIRE_COOKIE", "CommitExecutor", "CookieUpdate"]
+__all__ = [
+    "EXPIRE_COOKIE",
+    "CookieStorage",
+    "CookieUpdate",
+    "ServerStorage",
+    "SessionStorage",
+    "storage_for",
+]
 
+security_logger = logging.getLogger("starlette_session.security")
 MAX_CREATE_ATTEMPTS = 8
+#: Rechecked this often when a store has neither timeout set (it cannot: one is required).
+_FALLBACK_RECHECK = 14 * 24 * 60 * 60
 DESTROYED_MESSAGE = (
     "this session was destroyed by another request (a log-out) while this one ran; its changes "
     "were not saved"
@@ -68,47 +88,87 @@ class CookieUpdate(NamedTuple):
 EXPIRE_COOKIE = CookieUpdate(None)
 
 
-class CommitExecutor:
-    """Runs commit plans for one store. ``backend=None`` means the cookie backend."""
+class SessionStorage(abc.ABC):
+    """Where one store's sessions live: read what a cookie names, carry a commit plan out."""
 
-    def __init__(
-        self,
-        *,
-        backend: SessionBackend | None,
-        keys: StoreKeys,
-        users: UserIndex | None,
-        cookie: CookieSettings,
-        cookie_limit: int,
-        max_size: int | None,
-        strict: bool,
-        events: SessionEvents | None = None,
-    ) -> None:
-        self.backend = backend
+    #: The session travels in the cookie: a rule the plan follows (``CommitRules.cookie_only``).
+    in_cookie = False
+
+    def __init__(self, keys: StoreKeys) -> None:
         self.keys = keys
-        self.users = users
-        self.cookie = cookie
-        self.cookie_limit = cookie_limit
-        self.max_size = max_size
-        self.strict = strict
-        self.events = events if events is not None else SessionEvents()
 
-    async def run(
+    @abc.abstractmethod
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
+        """The store key and the stored bytes of the session a verified cookie names (bytes
+        None: nothing stored), its time to live reset to ``ttl``."""
+
+    def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
+        """Whether the idle timeout passed, when the storage cannot expire entries itself."""
+        return False
+
+    async def forget(self, key: str | None) -> None:  # noqa: B027 - nothing to do in a cookie
+        """Drop the entry of a session found past its absolute timeout."""
+
+    async def extend(self, key: str | None, ttl: int) -> None:  # noqa: B027
+        """Give the entry of a session with its own lifetime that time to live."""
+
+    @abc.abstractmethod
+    async def apply(
         self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
     ) -> CookieUpdate | None:
         """Carry ``plan`` out; return the cookie to send, if any."""
+
+    async def reread(self, state: SessionState) -> Stored | None:
+        """What is stored for the session now; None when the cookie holds it (nothing to read)."""
+        return None
+
+    def user_index(self) -> UserIndex:
+        """The per-user index (``revoke_user_sessions``, ``user_sessions``, ...)."""
+        raise SessionSetupError("the cookie backend keeps no sessions on the server")
+
+    def _signed(
+        self, payload: str, plan: CommitPlan, state: SessionState, now: int
+    ) -> CookieUpdate:
+        value = self.keys.signer.sign(payload, now)
+        self._check_size(value)
+        state.signed(now)
+        return CookieUpdate(value, plan.max_age)
+
+    def _check_size(self, value: str) -> None:  # noqa: B027 - a server's cookie is an id
+        """Refuse a cookie value the browser would drop."""
+
+
+class CookieStorage(SessionStorage):
+    """The session in the signed cookie (:class:`CookieBackend`): nothing on the server."""
+
+    in_cookie = True
+
+    def __init__(self, keys: StoreKeys, lifetimes: Lifetimes, cookie_name: str, limit: int) -> None:
+        super().__init__(keys)
+        self.lifetimes = lifetimes
+        self.cookie_name = cookie_name
+        self.limit = limit
+
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
+        payload = unsigned.payload
+        try:
+            return None, base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        except (binascii.Error, ValueError):
+            security_logger.warning("a signed session cookie could not be decoded")
+            return None, None
+
+    def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
+        # The cookie's issued-at is the time of last use: the idle timeout slides with it.
+        return self.lifetimes.lapsed(meta, issued_at, now)
+
+    async def apply(
+        self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
+    ) -> CookieUpdate | None:
         if plan.delete_loaded:
-            await self.delete(state)
-        if plan.write is Write.REPLACE:
-            await self._replace(plan, state, data)
-        elif plan.write is Write.CREATE:
-            session_id = await self._create(plan, state, data)
-            return None if session_id is None else self._signed(session_id, plan, state, now)
+            state.forgotten()
         cookie = plan.cookie
         if cookie is CookieAction.EXPIRE:
             return EXPIRE_COOKIE
-        verify = cookie is CookieAction.REFRESH and plan.write is Write.NONE and self.backend
-        if verify and not await self._current(state):
-            return None  # a log-in or log-out replaced it meanwhile: never re-send it
         if cookie in (CookieAction.RESIGN, CookieAction.REFRESH, CookieAction.DATA):
             assert plan.payload is not None  # noqa: S101 - the plan always names it
             update = self._signed(plan.payload, plan, state, now)
@@ -117,12 +177,77 @@ class CommitExecutor:
             return update
         return None
 
-    async def delete(self, state: SessionState) -> None:
+    def _check_size(self, value: str) -> None:
+        size = len(self.cookie_name) + 1 + len(value)
+        if size > self.limit:
+            raise SessionTooLargeError(
+                f"the session cookie would take {size} bytes, over the {self.limit} "
+                "browsers keep; store less, or use a server-side backend. Nothing was saved."
+            )
+
+
+class ServerStorage(SessionStorage):
+    """Sessions in a :class:`SessionBackend`, with the per-user index beside them."""
+
+    def __init__(
+        self,
+        backend: SessionBackend,
+        keys: StoreKeys,
+        users: UserIndex,
+        *,
+        max_size: int | None,
+        strict: bool,
+        events: SessionEvents,
+    ) -> None:
+        super().__init__(keys)
+        self.backend = backend
+        self.users = users
+        self.max_size = max_size
+        self.strict = strict
+        self.events = events
+
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
+        key = self.keys.session_key(unsigned.payload, unsigned.key_index)
+        return key, await self._server().read(key, ttl)
+
+    async def forget(self, key: str | None) -> None:
+        if key is not None:
+            await self._server().delete(key)
+
+    async def extend(self, key: str | None, ttl: int) -> None:
+        if key is not None:
+            await self._server().expire(key, ttl)
+
+    def user_index(self) -> UserIndex:
+        return self.users
+
+    async def apply(
+        self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
+    ) -> CookieUpdate | None:
+        if plan.delete_loaded:
+            await self._delete(state)
+        if plan.write is Write.REPLACE:
+            await self._replace(plan, state, data)
+        elif plan.write is Write.CREATE:
+            session_id = await self._create(plan, state, data)
+            return None if session_id is None else self._signed(session_id, plan, state, now)
+        cookie = plan.cookie
+        if cookie is CookieAction.EXPIRE:
+            return EXPIRE_COOKIE
+        refresh = cookie is CookieAction.REFRESH and plan.write is Write.NONE
+        if refresh and not (await self.reread(state)).live:
+            return None  # a log-in or log-out replaced it meanwhile: never re-send it
+        if cookie in (CookieAction.RESIGN, CookieAction.REFRESH):
+            assert plan.payload is not None  # noqa: S101 - the plan always names it
+            return self._signed(plan.payload, plan, state, now)
+        return None
+
+    async def _delete(self, state: SessionState) -> None:
         """Delete the stored session and drop it from its user's index."""
         key = state.store_key
         if key is not None:
             await self._server().delete(key)
-            if state.loaded_user and self.users is not None:
+            if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
         state.forgotten()
 
@@ -137,9 +262,9 @@ class CommitExecutor:
         raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
         if plan.user_changed and user is not None:
             await self._check_not_revoked(user, key, state)
-        state.written(raw, plan.meta)
+        state.written(raw, plan.meta, merged=raw != plan.raw)
         if plan.user_changed:
-            if state.loaded_user and self.users is not None:
+            if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
             state.indexed_as(user)
 
@@ -201,7 +326,7 @@ class CommitExecutor:
             if retired is None:
                 return None
             raw = retired
-            if state.loaded_user and self.users is not None:
+            if state.loaded_user:
                 await self.users.remove(state.loaded_user, [old_key])
         if user is not None:
             await self._check_not_revoked(user, key, state)
@@ -258,39 +383,20 @@ class CommitExecutor:
         return holds
 
     async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> None:
-        assert self.users is not None  # noqa: S101 - server-side backends have an index
         await self.users.add(user, key, ttl, since=state.since)
 
     async def _check_not_revoked(self, user: str, key: str, state: SessionState) -> None:
         """After writing ``key`` with ``user``: undo it if the user was revoked meanwhile."""
-        assert self.users is not None  # noqa: S101 - server-side backends have an index
         if await self.users.revoked_since(user, state.since):
             await self._server().delete(key)
             raise SessionDestroyedError(REVOKED_MESSAGE)
 
-    async def _current(self, state: SessionState) -> bool:
-        """Whether the session's entry is still there (not deleted, not moved to a new id)."""
-        if state.store_key is None:
-            return False
-        return Stored(await self._server().read(state.store_key)).live
-
-    def _signed(
-        self, payload: str, plan: CommitPlan, state: SessionState, now: int
-    ) -> CookieUpdate:
-        value = self.keys.signer.sign(payload, now)
-        if self.backend is None:
-            size = len(self.cookie.name) + 1 + len(value)
-            if size > self.cookie_limit:
-                raise SessionTooLargeError(
-                    f"the session cookie would take {size} bytes, over the {self.cookie_limit} "
-                    "browsers keep; store less, or use a server-side backend. Nothing was saved."
-                )
-        state.signed(now)
-        return CookieUpdate(value, plan.max_age)
+    async def reread(self, state: SessionState) -> Stored:
+        key = state.store_key
+        return Stored(None if key is None else await self._server().read(key))
 
     def _server(self) -> SessionBackend:
         """The backend, for one call (counted while an observer is registered)."""
-        assert self.backend is not None  # noqa: S101 - never called for the cookie backend
         if self.events.observed:
             count_round_trip()
         return self.backend
@@ -299,3 +405,31 @@ class CommitExecutor:
 def _user(plan: CommitPlan) -> str | None:
     user = plan.meta.get("u")
     return user if isinstance(user, str) else None
+
+
+def storage_for(
+    backend: SessionBackend | CookieBackend,
+    keys: StoreKeys,
+    lifetimes: Lifetimes,
+    events: SessionEvents,
+    *,
+    cookie_name: str,
+    max_size: int | None,
+    strict: bool,
+    max_user_sessions: int,
+    track_devices: bool,
+) -> SessionStorage:
+    """The storage of ``backend``: the one place that tells a server-side backend from the
+    cookie backend."""
+    if isinstance(backend, CookieBackend):
+        if track_devices:
+            raise SessionSetupError(
+                "track_devices needs a server-side backend: the cookie backend keeps no list of "
+                "a user's sessions"
+            )
+        return CookieStorage(keys, lifetimes, cookie_name, backend.max_size)
+    recheck = lifetimes.idle_timeout or lifetimes.absolute_timeout or _FALLBACK_RECHECK
+    users = UserIndex(
+        backend, keys, max_sessions=max_user_sessions, recheck_after=recheck, events=events
+    )
+    return ServerStorage(backend, keys, users, max_size=max_size, strict=strict, events=events)

@@ -1,0 +1,456 @@
+"""The original starlette-session 0.4.3 API, whole, so that applications written for it run
+unchanged; the rest of the library reads without it.
+
+- :class:`BackendType`, ``backend_client=`` and ``custom_session_backend=``: how the original's
+  ``SessionMiddleware`` chose a backend; :func:`build_original_backend` turns them into one of
+  ours, checking everything at start-up.
+- :class:`ISessionBackend`: the original's custom-backend interface (JSON objects in and out),
+  run through :class:`LegacyBackend`.
+- The original's four backend classes (JSON instead of pickle) and :class:`MemcacheJSONSerde`.
+- :func:`original_session_reader`: what reads a session the original stored, for
+  ``migrate_from=``.
+
+The old import paths (``starlette_session.backends.BackendType``,
+``starlette_session.interfaces.ISessionBackend``, ...) serve these same objects.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+
+from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.memory import MemoryBackend
+from starlette_session.durations import memcached_expiry
+from starlette_session.exceptions import SessionBackendError
+
+if TYPE_CHECKING:
+    from starlette_session.backends.memcached import MemcachedBackend
+    from starlette_session.backends.pymemcache_backend import PymemcacheBackend
+    from starlette_session.backends.redis import RedisBackend
+
+__all__ = [
+    "AioMemcacheSessionBackend",
+    "AioRedisSessionBackend",
+    "BackendType",
+    "ISessionBackend",
+    "LegacyBackend",
+    "MemcacheJSONSerde",
+    "MemcacheSessionBackend",
+    "RedisSessionBackend",
+    "UnknownPredefinedBackend",
+    "build_original_backend",
+    "original_session_reader",
+]
+
+T = TypeVar("T")
+
+
+class BackendType(enum.Enum):
+    """The backends of the original API, chosen with ``SessionMiddleware(backend_type=...)``.
+
+    With ``backend_client=`` the client the application built:
+
+    - ``redis``: a sync ``redis.Redis`` (run in a worker thread), and ``aioRedis``: a
+      ``redis.asyncio.Redis`` (the original's aioredis is now part of redis-py); both through
+      :class:`RedisBackend`.
+    - ``memcache``: a pymemcache client (``Client``, ``PooledClient``, ``HashClient``; run in a
+      worker thread) through :class:`PymemcacheBackend`, and ``aioMemcache``: an
+      ``aiomcache.Client`` through :class:`MemcachedBackend`.
+    - ``cookie`` (the default): the session in the signed cookie, no client.
+    - ``memory``: in this process, no client (not in the original).
+    """
+
+    redis = "redis"
+    aioRedis = "aioRedis"
+    cookie = "cookie"
+    memcache = "memcache"
+    aioMemcache = "aioMemcache"
+    memory = "memory"
+
+
+class ISessionBackend(abc.ABC):
+    """A backend of the original starlette-session API: JSON objects in and out.
+
+    Pass one as ``SessionMiddleware(..., custom_session_backend=MyBackend())``, or wrap it with
+    :class:`starlette_session.backends.LegacyBackend` to use it in a ``SessionStore``. ``value`` is
+    a JSON object (never a pickle) and ``exp`` is its lifetime in seconds. This interface has no
+    compare-and-set, so two requests saving one session at the same instant can overwrite each
+    other; write a :class:`~starlette_session.backends.SessionBackend` to avoid that.
+    """
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> dict[str, Any] | None:
+        """Return the object stored under ``key``, or None."""
+
+    @abc.abstractmethod
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> Any:
+        """Store ``value`` under ``key`` for ``exp`` seconds (``None``: until deleted)."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> Any:
+        """Remove ``key``."""
+
+
+class LegacyBackend(SessionBackend):
+    """Adapts an :class:`~starlette_session.interfaces.ISessionBackend` to :class:`SessionBackend`.
+
+    The old interface has no atomic operations, so ``create`` and ``replace`` read then write, and
+    reading does not slide the expiry (a session's lifetime is renewed when it is written). Any
+    exception the wrapped backend raises becomes a :class:`SessionBackendError`.
+    """
+
+    def __init__(self, backend: ISessionBackend) -> None:
+        self.backend = backend
+
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        value = await self._call(self.backend.get(key))
+        return None if value is None else _encode(value)
+
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
+        if await self._call(self.backend.get(key)) is not None:
+            return False
+        await self._call(self.backend.set(key, json.loads(value), ttl))
+        return True
+
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
+        current = await self.read(key)
+        if current != expected:
+            return Replaced(False, current)
+        await self._call(self.backend.set(key, json.loads(value), ttl))
+        return Replaced(True, None)
+
+    async def expire(self, key: str, ttl: int) -> None:
+        value = await self._call(self.backend.get(key))
+        if value is not None:
+            await self._call(self.backend.set(key, value, ttl))
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            await self._call(self.backend.delete(key))
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        try:
+            return await operation
+        except Exception as error:
+            raise SessionBackendError(
+                f"the custom session backend failed ({type(error).__name__})"
+            ) from error
+
+    def __repr__(self) -> str:
+        return f"LegacyBackend({type(self.backend).__name__})"
+
+
+def _encode(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_BYTES, _TEXT, _JSON = 0, 1, 2
+
+
+class MemcacheJSONSerde:
+    """A pymemcache ``serde`` that never unpickles: ``Client(..., serde=MemcacheJSONSerde())``.
+
+    As in the original starlette-session: a ``str`` is stored as is (flags 1, read back as the
+    raw bytes pymemcache received), anything else as JSON (flags 2, read back with
+    ``json.loads``). One addition: ``bytes`` are stored as is with flags 0 and read back
+    unchanged, which is what :class:`~starlette_session.backends.PymemcacheBackend` stores.
+    Any other flags raise ``ValueError``: the value was not written through this serde.
+    """
+
+    def serialize(self, key: Any, value: Any) -> tuple[Any, int]:
+        """``(data, flags)`` for memcached."""
+        if isinstance(value, bytes):
+            return value, _BYTES
+        if isinstance(value, str):
+            return value, _TEXT
+        return json.dumps(value), _JSON
+
+    def deserialize(self, key: Any, value: Any, flags: int) -> Any:
+        """The value stored with ``flags``."""
+        if flags in (_BYTES, _TEXT):
+            return value
+        if flags == _JSON:
+            return json.loads(value)
+        raise ValueError(f"Unknown flags for value: {flags}")
+
+
+async def _in_thread(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _loads(value: bytes | str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        loaded = json.loads(value)
+    except (ValueError, RecursionError):  # e.g. a pickle the original wrote: never unpickled
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+class RedisSessionBackend(ISessionBackend):
+    """The original's backend over a sync ``redis.Redis``; JSON values, calls in a worker thread."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+        return _loads(await _in_thread(self.redis.get, key, **kwargs))
+
+    async def set(
+        self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
+        await _in_thread(self.redis.set, key, _dumps(value), exp, **kwargs)
+        return None
+
+    async def delete(self, key: str, **kwargs: Any) -> Any:
+        """Remove ``key``."""
+        return await _in_thread(self.redis.delete, key, **kwargs)
+
+
+class AioRedisSessionBackend(ISessionBackend):
+    """The original's backend over an async Redis client; now ``redis.asyncio.Redis``."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+        return _loads(await self.redis.get(key, **kwargs))
+
+    async def set(
+        self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
+        return await self.redis.set(key, _dumps(value), exp, **kwargs)
+
+    async def delete(self, key: str, **kwargs: Any) -> Any:
+        """Remove ``key``."""
+        return await self.redis.delete(key, **kwargs)
+
+
+class MemcacheSessionBackend(ISessionBackend):
+    """The original's backend over a pymemcache client; calls in a worker thread.
+
+    As in the original, it sets the client's ``serde`` to :class:`MemcacheJSONSerde`, so
+    sessions are stored as JSON (flags 2): give it a client of its own.
+    """
+
+    def __init__(self, memcache: Any) -> None:
+        self.memcache = memcache
+        self.memcache.serde = MemcacheJSONSerde()
+
+    async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+        value = await _in_thread(self.memcache.get, key, **kwargs)
+        return value if isinstance(value, dict) and value else None
+
+    async def set(
+        self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
+        expire = memcached_expiry(exp)
+        return await _in_thread(self.memcache.set, key, value, expire=expire, **kwargs)
+
+    async def delete(self, key: str, **kwargs: Any) -> Any:
+        """Remove ``key``."""
+        return await _in_thread(self.memcache.delete, key, **kwargs)
+
+
+class AioMemcacheSessionBackend(ISessionBackend):
+    """The original's backend over an ``aiomcache.Client``; JSON values."""
+
+    def __init__(self, memcache: Any) -> None:
+        self.memcache = memcache
+
+    async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+        return _loads(await self.memcache.get(key.encode(), **kwargs))
+
+    async def set(
+        self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
+        data = _dumps(value).encode()
+        expire = memcached_expiry(exp)
+        return await self.memcache.set(key.encode(), data, exptime=expire, **kwargs)
+
+    async def delete(self, key: str, **kwargs: Any) -> Any:
+        """Remove ``key``."""
+        return await self.memcache.delete(key.encode(), **kwargs)
+
+
+_CLIENTS = {
+    BackendType.redis: "a redis.Redis client",
+    BackendType.aioRedis: "a redis.asyncio.Redis client",
+    BackendType.memcache: "a pymemcache client (Client, PooledClient or HashClient)",
+    BackendType.aioMemcache: "an aiomcache.Client",
+}
+
+
+class UnknownPredefinedBackend(ValueError):
+    """``backend_type`` is not a :class:`BackendType` member (the original's exception)."""
+
+
+def build_original_backend(
+    backend_type: BackendType | None,
+    backend_client: Any,
+    custom_session_backend: ISessionBackend | None,
+) -> SessionBackend | CookieBackend:
+    """The backend the original API's three arguments describe.
+
+    - ``custom_session_backend`` (an :class:`ISessionBackend`) wins, wrapped in
+      :class:`LegacyBackend`, whatever ``backend_type`` says. (The original only used it when
+      ``backend_type`` named a server-side type, and otherwise silently kept the session in the
+      cookie.)
+    - ``None`` or ``BackendType.cookie``: :class:`CookieBackend`; ``backend_client`` is ignored.
+    - ``BackendType.memory``: :class:`MemoryBackend`.
+    - ``BackendType.redis`` / ``aioRedis``: :class:`RedisBackend` over ``backend_client``, a
+      ``redis.Redis`` (run in worker threads) or a ``redis.asyncio.Redis``/``RedisCluster``.
+    - ``BackendType.memcache``: :class:`PymemcacheBackend` over a pymemcache client, whose
+      ``serde`` is set to :class:`MemcacheJSONSerde` as the original did.
+    - ``BackendType.aioMemcache``: :class:`MemcachedBackend` over an ``aiomcache.Client``.
+
+    Raises :class:`UnknownPredefinedBackend` for anything else as ``backend_type``,
+    ``ValueError`` when a server-side type has no ``backend_client``, ``TypeError`` when the
+    client belongs to another library, and ``ImportError`` naming the extra to install.
+    """
+    if custom_session_backend is not None:
+        if isinstance(custom_session_backend, SessionBackend):
+            raise TypeError(
+                "custom_session_backend takes an ISessionBackend (get/set/delete); a "
+                "SessionBackend goes in SessionMiddleware(store=SessionStore(backend))"
+            )
+        return LegacyBackend(custom_session_backend)
+    if backend_type is None or backend_type is BackendType.cookie:
+        return CookieBackend()
+    if not isinstance(backend_type, BackendType):
+        choices = ", ".join(f"BackendType.{member.name}" for member in BackendType)
+        raise UnknownPredefinedBackend(
+            f"backend_type={backend_type!r} is not a BackendType; use one of {choices}"
+        )
+    if backend_type is BackendType.memory:
+        return MemoryBackend()
+    if backend_client is None:
+        raise ValueError(
+            f"backend_type=BackendType.{backend_type.name} needs "
+            f"backend_client=<{_CLIENTS[backend_type]}>"
+        )
+    if backend_type is BackendType.memcache:
+        return _pymemcache_backend(backend_client)
+    if backend_type is BackendType.aioMemcache:
+        return _aiomcache_backend(backend_client)
+    return _redis_backend(backend_type, backend_client)
+
+
+def original_session_reader(
+    backend_type: BackendType | None,
+    backend_client: Any,
+    custom_session_backend: ISessionBackend | None,
+) -> ISessionBackend | None:
+    """What reads a session the original stored server-side, or None where it cannot be read.
+
+    The original kept the bare session dict under the id in its cookie (``{"_cssid": id}``,
+    see :func:`starlette_session.migration.original_session_key`). A custom backend stored it
+    as it was given (it is returned as is), and ``BackendType.memcache`` as JSON
+    (:class:`MemcacheSessionBackend` reads it). The Redis and aiomcache backends stored pickles,
+    which this library never unpickles: None.
+    """
+    if custom_session_backend is not None:
+        return custom_session_backend
+    if backend_type is BackendType.memcache and backend_client is not None:
+        return MemcacheSessionBackend(backend_client)
+    return None
+
+
+def _redis_backend(backend_type: BackendType, client: Any) -> RedisBackend:
+    if _library(client) == "aioredis":
+        raise TypeError(
+            "aioredis is now part of redis-py: pass a redis.asyncio.Redis client "
+            "(pip install 'starlette-session[redis]'; from redis.asyncio import Redis)"
+        )
+    from starlette_session.backends.redis import RedisBackend  # names the extra if missing
+
+    if not _is_redis_client(client):
+        raise TypeError(
+            f"backend_type=BackendType.{backend_type.name} needs {_CLIENTS[backend_type]} "
+            f"(or a redis.asyncio.RedisCluster), not {type(client).__name__}"
+        )
+    return RedisBackend(client)
+
+
+def _pymemcache_backend(client: Any) -> PymemcacheBackend:
+    if _library(client) == "aiomcache":
+        raise TypeError(
+            "backend_type=BackendType.memcache takes a pymemcache client; an aiomcache.Client "
+            "goes with backend_type=BackendType.aioMemcache"
+        )
+    from starlette_session.backends.pymemcache_backend import PymemcacheBackend
+
+    _set_serde(client, MemcacheJSONSerde())
+    return PymemcacheBackend(client)
+
+
+def _aiomcache_backend(client: Any) -> MemcachedBackend:
+    if _library(client) == "pymemcache":
+        raise TypeError(
+            "backend_type=BackendType.aioMemcache takes an aiomcache.Client; a pymemcache "
+            "client goes with backend_type=BackendType.memcache"
+        )
+    from starlette_session.backends.memcached import MemcachedBackend  # names the extra if missing
+
+    if not _is_aiomcache_client(client):
+        raise TypeError(
+            "backend_type=BackendType.aioMemcache needs an aiomcache.Client, "
+            f"not {type(client).__name__}"
+        )
+    return MemcachedBackend(client)
+
+
+def _is_redis_client(client: Any) -> bool:
+    import redis
+    import redis.asyncio
+
+    return isinstance(client, redis.Redis | redis.asyncio.Redis | redis.asyncio.RedisCluster)
+
+
+def _is_aiomcache_client(client: Any) -> bool:
+    import aiomcache
+
+    return isinstance(client, aiomcache.Client)
+
+
+def _set_serde(client: Any, serde: Any) -> None:
+    """Give a pymemcache client ``serde``, as the original did (a ``HashClient`` keeps one per
+    server, and a ``PooledClient`` passes its own to the clients it creates)."""
+    from pymemcache.client.base import Client, PooledClient
+    from pymemcache.client.hash import HashClient
+
+    if isinstance(client, HashClient):
+        client.default_kwargs["serde"] = serde
+        for server_client in client.clients.values():
+            server_client.serde = serde
+    elif isinstance(client, Client | PooledClient):
+        client.serde = serde
+
+
+def _library(client: Any) -> str:
+    return type(client).__module__.partition(".")[0]
