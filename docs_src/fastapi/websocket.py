@@ -27,7 +27,9 @@ async def login(user: str, account: Annotated[Account, Depends(get_session)]) ->
 
 
 @app.websocket("/ws")
-async def greet(websocket: WebSocket, account: Annotated[Account, Depends(get_session)]) -> None:
+async def greet(
+    websocket: WebSocket, account: Annotated[Account, Depends(get_session)]
+) -> None:
     await websocket.accept()
     await websocket.send_text(f"hello, {account.user or 'stranger'}")
     await websocket.close()

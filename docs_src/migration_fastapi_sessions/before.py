@@ -1,4 +1,4 @@
-"""Before: fastapi-sessions 0.3, the application creates, reads and deletes sessions itself."""
+"""Before: fastapi-sessions 0.3; the app creates, reads and deletes sessions itself."""
 
 import os
 from uuid import UUID, uuid4

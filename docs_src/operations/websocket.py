@@ -6,7 +6,12 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
 
 
 class Board(BaseModel):
@@ -18,7 +23,8 @@ app = FastAPI()
 app.add_middleware(
     SessionMiddleware,
     secret_key=os.environ["SESSION_SECRET"],
-    store=SessionStore(model=Board),  # a server-side backend: memory here, Redis in production
+    # a server-side backend: memory here, Redis in production
+    store=SessionStore(model=Board),
 )
 
 
@@ -29,7 +35,9 @@ async def add_note(note: str, board: BoardSession) -> Board:
 
 
 @app.websocket("/ws")
-async def live_notes(websocket: WebSocket, board: BoardSession, session: SessionHandle) -> None:
+async def live_notes(
+    websocket: WebSocket, board: BoardSession, session: SessionHandle
+) -> None:
     await websocket.accept()
     try:
         while True:

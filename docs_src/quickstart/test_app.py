@@ -1,4 +1,4 @@
-"""Tests for app.py, with the session seeded and read back through the app's own store."""
+"""Tests for app.py: the session seeded and read back through the app's own store."""
 
 from starlette.testclient import TestClient
 

@@ -28,5 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(lifespan=lifespan)
 app.add_middleware(
-    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore(backend)
+    SessionMiddleware,
+    secret_key=os.environ["SESSION_SECRET"],
+    store=SessionStore(backend),
 )
