@@ -104,3 +104,24 @@ def test_without_an_order_the_confirmation_page_sends_home(client: TestClient) -
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     assert "set-cookie" not in response.headers
+
+
+def test_checking_out_through_the_api(client: TestClient, sessions: SessionTester) -> None:
+    client.post("/api/cart", json={"product": "jam", "quantity": 2})
+    refused = client.post("/api/checkout")
+    assert refused.status_code == 401
+    assert refused.json() == {"detail": "log in to check out"}
+
+    client.post("/api/login", json={"username": "alice", "password": "wonderland"})
+    order = client.post("/api/checkout").json()
+
+    assert order["count"] == 2
+    assert order["total_cents"] == 1150
+    assert [line["product"]["id"] for line in order["lines"]] == ["jam"]
+    assert client.get("/api/cart").json()["count"] == 0
+    placed = sessions.read_model(ShopSession).last_order
+    assert placed is not None
+    assert placed.number == order["number"]
+    again = client.post("/api/checkout")
+    assert again.status_code == 409
+    assert again.json() == {"detail": "the cart is empty"}
