@@ -66,33 +66,43 @@ def _is_library(name: object) -> bool:
 
 def _adding_line(app: object) -> tuple[ModuleType, int] | None:
     """The module and line that add ``SessionMiddleware``: searched first in the modules that
-    hold ``app``, then in those that imported ``SessionMiddleware``."""
+    hold ``app`` (preferring the calls on the names they hold it by), then in those that
+    imported ``SessionMiddleware``."""
     modules = [
         module
         for module in list(sys.modules.values())
         if getattr(module, "__file__", None) and not _is_library(module.__name__)
     ]
-    holding = [module for module in modules if _holds(module, app)]
+    names = {
+        module: {name for name, value in list(vars(module).items()) if value is app}
+        for module in modules
+        if app is not None
+    }
+    holding = [module for module in modules if names.get(module)]
     importing = [module for module in modules if "SessionMiddleware" in vars(module)]
     for module in [*holding, *importing]:
-        line = _call_line(module)
+        line = _call_line(module, names.get(module, set()))
         if line is not None:
             return module, line
     return (holding[0], 1) if holding else None
 
 
-def _holds(module: ModuleType, app: object) -> bool:
-    return app is not None and any(value is app for value in list(vars(module).values()))
-
-
-def _call_line(module: ModuleType) -> int | None:
+def _call_line(module: ModuleType, app_names: set[str]) -> int | None:
     try:
         with open(module.__file__ or "", encoding="utf-8") as source:
             tree = ast.parse(source.read())
     except (OSError, SyntaxError, ValueError):
         return None
+    # `app.add_middleware(SessionMiddleware, ...)`, or `app = Starlette(middleware=[...])`.
+    of_app = {
+        id(node)
+        for statement in ast.walk(tree)
+        if isinstance(statement, ast.Assign)
+        and any(_name(target) in app_names for target in statement.targets)
+        for node in ast.walk(statement.value)
+    }
     lines = [
-        node.lineno
+        (not (id(node) in of_app or _receiver(node.func) in app_names), node.lineno)
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and (
@@ -104,7 +114,11 @@ def _call_line(module: ModuleType) -> int | None:
             )
         )
     ]
-    return min(lines, default=None)
+    return min(lines)[1] if lines else None
+
+
+def _receiver(node: ast.expr) -> str | None:
+    return _name(node.value) if isinstance(node, ast.Attribute) else None
 
 
 def _name(node: ast.expr) -> str | None:
