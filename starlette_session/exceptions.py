@@ -75,9 +75,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
 
     def __init__(self) -> None:
         super().__init__(
-            "This SessionStore has no model: build it with SessionStore(model=YourModel), use "
-            "session_dependency(YourModel) for a model of its own, or depend on get_session_handle "
-            "for the untyped mapping."
+            "Depends(get_session) returns the session as the model of the application's "
+            "SessionStore, and it has none (SessionMiddleware builds a store without a model "
+            "when given no store=). Pass one: app.add_middleware(SessionMiddleware, "
+            "secret_key=..., store=SessionStore(model=YourModel)); or depend on "
+            "session_dependency(YourModel) for a model of the endpoint's own, or on "
+            "get_session_handle (SessionHandle) for the untyped session."
         )
 
 

@@ -1,10 +1,10 @@
 """The secret keys an application gives the middleware: checked once, at start-up.
 
 Refused (``ValueError``): no key at all (the message says how to make one), an empty or blank
-string, bytes (which would be split into one-byte keys). Warned about, at the application's line that
-adds the middleware (see ``setup_warnings``): a key shorter than 32 characters, and a key that
-is a placeholder from documentation or a tutorial ("change me", "secret", ...), which is long
-enough to pass the length check but known to everyone.
+string, bytes (which would be split into one-byte keys). Warned about, at the application's line
+that adds the middleware (see ``setup_warnings``): a key shorter than 32 characters, and a key
+that is a placeholder from documentation or a tutorial ("change me", "secret", ...), which is
+long enough to pass the length check but known to everyone.
 """
 
 from __future__ import annotations
