@@ -71,7 +71,9 @@ def _adding_line(app: object) -> tuple[ModuleType, int] | None:
     modules = [
         module
         for module in list(sys.modules.values())
-        if getattr(module, "__file__", None) and not _is_library(module.__name__)
+        if isinstance(module, ModuleType)
+        and getattr(module, "__file__", None)
+        and not _is_library(getattr(module, "__name__", None))
     ]
     names = {
         module: {name for name, value in list(vars(module).items()) if value is app}

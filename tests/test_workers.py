@@ -63,6 +63,47 @@ def test_a_lone_spawned_server_process_is_one_worker() -> None:
     assert spawned_counts(1, together=False) == [1]
 
 
+FORKING_MASTER = textwrap.dedent(
+    """
+    import os
+    import sys
+
+    from starlette_session.backends.memory import server_workers
+
+    os.environ["SERVER_SOFTWARE"] = "gunicorn/23.0.0"  # as gunicorn's Arbiter sets it
+    workers = int(sys.argv[1])
+    go, counted, done = os.pipe(), os.pipe(), os.pipe()
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: counts once every worker exists, ends once all have counted
+            os.read(go[0], 1)
+            os.write(counted[1], str(server_workers()).encode())
+            os.read(done[0], 1)
+            os._exit(0)
+        children.append(pid)
+    os.write(go[1], b"x" * workers)
+    print(*(os.read(counted[0], 1).decode() for _ in range(workers)))
+    os.write(done[1], b"x" * workers)
+    for pid in children:
+        os.waitpid(pid, 0)
+    """
+)
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_forked_workers_of_a_gunicorn_master_count_each_other(workers: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FORKING_MASTER, str(workers)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == [str(workers)] * workers
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "expected"),
     [
