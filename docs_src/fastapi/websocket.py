@@ -1,4 +1,8 @@
-"""A WebSocket endpoint reads the typed session sent with its handshake (read-only)."""
+"""A WebSocket endpoint reads the typed session sent with its handshake (read-only).
+
+uvicorn serves WebSockets with a WebSocket library, which the standard extra brings:
+pip install "starlette-session[fastapi,standard]>=1.0"
+"""
 
 import os
 from typing import Annotated

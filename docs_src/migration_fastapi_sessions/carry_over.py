@@ -8,16 +8,16 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
 
-# The fastapi-sessions backend the old application kept its sessions in: here the
-# in-memory one of the "before" sample, so that the test runs both applications in one
-# process.
-from docs_src.migration_fastapi_sessions.before import backend as old_backend
 from starlette_session import (
     SessionHandle,
     SessionMiddleware,
     SessionStore,
     get_session,
 )
+
+# The fastapi-sessions backend the old application keeps its sessions in, from its
+# module: here before.py, the "before" sample, saved beside this file.
+from before import backend as old_backend
 
 OLD_COOKIE = "cookie"  # the old SessionCookie's cookie_name, which was also its salt
 old_cookies = URLSafeTimedSerializer(os.environ["OLD_SESSION_SECRET"], salt=OLD_COOKIE)

@@ -1,4 +1,4 @@
-"""Before: starsessions 2, sessions in Redis."""
+"""Before: starsessions 2, sessions in Redis (pip install starsessions)."""
 
 import os
 

@@ -1,4 +1,8 @@
-"""OpenTelemetry spans and metrics of the sessions (the ``otel`` extra)."""
+"""OpenTelemetry spans and metrics of the sessions.
+
+The otel extra brings the OpenTelemetry API; the application brings an SDK:
+pip install "starlette-session[fastapi,otel]>=1.0" opentelemetry-sdk
+"""
 
 import os
 

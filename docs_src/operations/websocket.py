@@ -1,4 +1,8 @@
-"""A WebSocket that changes the session: saved with the same compare-and-set as HTTP."""
+"""A WebSocket that changes the session: saved with the same compare-and-set as HTTP.
+
+uvicorn serves WebSockets with a WebSocket library, which the standard extra brings:
+pip install "starlette-session[fastapi,standard]>=1.0"
+"""
 
 import os
 from typing import Annotated
