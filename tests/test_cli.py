@@ -9,6 +9,7 @@ installed" is hidden the way it would be missing: ``sys.modules[name] = None`` m
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,13 @@ def test_every_option_has_help_text(command: str) -> None:
         elif option is None:
             assert line.startswith(" " * 10), f"{command}: {line!r}"
     assert len(lines) >= 4
+
+
+def test_a_database_that_never_answers_is_given_up_after_the_timeout() -> None:
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        url = f"postgresql+asyncpg://u:{PASSWORD}@127.0.0.1:{port}/db"
+        line = one_line_error(run("purge", "--timeout", "1", "--url", url))
+    assert f"the database at 127.0.0.1:{port} did not answer in 1 s" in line
