@@ -3,9 +3,9 @@
 ``mkdocs build`` renders the site into a temporary folder; each page's code blocks are read back
 from its HTML (what a reader copies), and README.md's fenced blocks from the file (what GitHub
 and PyPI show). Every block is looked up in ``SAMPLES`` below: by the ``docs_src/`` file it
-shows (its text is that file whole) or, for a block written in the page, by its page and first
-line. A block missing from the table fails the test: classify it there, as runnable or as
-reference only with the reason.
+shows (its text is that file whole) or, for a block written in the page, by its page and the
+first words of its first line (`` #2`` for a repeat). A block missing from the table fails the
+test: classify it there, as runnable or as reference only with the reason.
 
 Runnable blocks run in one fresh virtualenv holding this project's wheel, which the README's own
 "build a wheel" block builds (in a copy of the repository's files). Every ``pip install`` is
@@ -21,13 +21,24 @@ here: before 1.0 is published it would install 0.4.3.
 - A test file is run with ``pytest`` next to the module it tests.
 - A shell block is run with bash; one that starts ``uvicorn`` is started, asked for a page and
   stopped.
+- A page that is a session at the terminal (the tutorial: save main.py, start uvicorn, curl it
+  from a second terminal) is run block after block in one folder, with what a block exports
+  kept for the next, while the last server it started runs; the table names what each
+  command's output must show.
 - Where the reader needs more than the README's install (``[fastapi,redis,standard]``), the page
   says so in an install line: a shell block, run in page order, or a line the table quotes and
   checks is on the page (such as a sample's own docstring), run just before that sample.
 
+One virtualenv serves the whole run, in the site's order (README.md first), so what a page
+installs stays for the pages after it: a page that forgot its install line passes if an earlier
+page installed the same package. The README's install brings FastAPI, Redis and uvicorn; the
+other extras the samples need are installed by lines on their own pages today (the Backends and
+SQL pages, the OpenTelemetry and WebSocket samples' docstrings, the tutorial).
+
 The counts (blocks, runnable, run and passed, reference only) are printed at the end
-(``pytest -s`` shows them). Marked ``slow``: it builds a wheel and a virtualenv and starts about
-forty servers (about two minutes with a warm pip cache).
+(``pytest -s`` shows them). Marked ``slow``: it builds a wheel and two virtualenvs (the
+tutorial makes its own, as it says) and starts about fifty servers: about two minutes with a
+warm pip cache.
 """
 
 from __future__ import annotations
@@ -139,7 +150,34 @@ class PytestFile:
     beside: tuple[str, ...]
 
 
-Kind = Reference | Shell | App | Module | PytestFile
+@dataclass(frozen=True)
+class SaveAs:
+    """A file the page has the reader save in the folder of its terminal (below), and serve
+    with the next ``Start``: it passes when that server does."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A shell block typed in the page's one terminal, in order: one folder, and what a block
+    exports (or activates) stays for the next. Run while the last ``Start`` serves, with
+    ``http://127.0.0.1:8000`` pointed at its port and ``redis-cli`` at the test's Redis; its
+    output must hold each of ``expect``."""
+
+    expect: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Start:
+    """A server command of the page's terminal (``uvicorn main:app``), started with a free
+    ``--port`` and kept up, as in a second terminal, until the next ``Start`` or the page's end;
+    ``servers``: what it needs (REDIS_URL names the test's own Redis)."""
+
+    servers: tuple[str, ...] = ()
+
+
+Kind = Reference | Shell | App | Module | PytestFile | SaveAs | Terminal | Start
 
 GET_404 = (Call("GET", "/", 404),)  # a middleware set-up without routes: it starts and answers
 
@@ -160,7 +198,7 @@ SAMPLES: dict[str, Kind] = {
             Call("POST", "/login?user=ann", contains='"owner":"ann"'),
         )
     ),
-    "quickstart: export SESSION_SECRET=": Shell(
+    'quickstart: export SESSION_SECRET="$(python -c': Shell(
         serve=(Call("POST", "/cart?item=pear", contains="pear"), Call("GET", "/docs")),
         beside=("docs_src/quickstart/app.py",),  # "Save this as app.py"
     ),
@@ -186,6 +224,57 @@ SAMPLES: dict[str, Kind] = {
         (Call("POST", "/login?user=ann"), WebSocket("/ws", contains="hello, ann")),
         install='pip install "starlette-session[fastapi,standard]>=1.0"',
     ),
+    # Testing your app
+    "testing: pip install pytest httpx2": Shell(),
+    # Tutorial: one terminal, in order, as the reader types it
+    "tutorial: python -m venv .venv": Terminal(),
+    'tutorial: export SESSION_SECRET="$(python -c': Terminal(),
+    "docs_src/tutorial/step1.py": SaveAs("main.py"),
+    "tutorial: uvicorn main:app": Start(),
+    "tutorial: curl -i -c cookies.txt -b cookies.txt": Terminal(
+        expect=("set-cookie: session=", '{"visits":1}', '{"visits":2}')
+    ),
+    "tutorial: HTTP/1.1 200 OK": Reference("the output of the block above"),
+    "docs_src/tutorial/step2.py": SaveAs("main.py"),
+    "tutorial: uvicorn main:app #2": Start(),
+    "tutorial: rm -f cookies.txt": Terminal(
+        expect=('{"items":[]}', '{"items":["apple"]}', '{"items":["apple","pear"]}')
+    ),
+    "tutorial: HTTP/1.1 200 OK #2": Reference("the output of the block above"),
+    "docs_src/tutorial/step3.py": SaveAs("main.py"),
+    "tutorial: uvicorn main:app #3": Start(),
+    "tutorial: rm -f cookies.txt #2": Terminal(expect=('{"items":["apple"],"user":"ann"}',)),
+    "tutorial: HTTP/1.1 200 OK #3": Reference("the output of the block above"),
+    "tutorial: curl -b before-login.txt": Terminal(
+        expect=('{"items":[],"user":null}', "clear-site-data", '{"status":"logged out"}')
+    ),
+    'tutorial: {"items":[],"user":null}': Reference("the output of the block above"),
+    "tutorial: python -m pip install": Terminal(),
+    "docs_src/tutorial/step4.py": SaveAs("main.py"),
+    "tutorial: uvicorn main:app --workers 2": Start(servers=("redis",)),
+    "tutorial: rm -f cookies.txt #3": Terminal(expect=('{"items":["apple"],"user":null}',)),
+    "tutorial: redis-cli --scan --pattern 'session:*'": Terminal(expect=("session:",)),
+    "tutorial: session:98265ec1c0e0c7800eea379f936d28c7737f551da55f9138e9881ae04b3fcc3f": (
+        Reference("the output of the block above")
+    ),
+    # Deployment
+    "docs_src/deployment/app.py": App(
+        (Call("POST", "/cart?item=tea", contains="tea"),), servers=("redis",)
+    ),
+    "deployment: uvicorn main:app --host 0.0.0.0 --port": Reference(
+        "the production command line (every interface, four workers, behind a proxy) of the "
+        "app above, which is served above"
+    ),
+    "deployment: sudo install -d -o shop -g shop -m 0700": Reference(
+        "run as root on the production host"
+    ),
+    "deployment: python -m starlette_session purge --url": Reference(
+        "the purge of the production file under /var/lib/shop, from cron or systemd below"
+    ),
+    "deployment: # crontab -e, as the app's user: every": Reference("a crontab, as configuration"),
+    "deployment: # /etc/systemd/system/shop-purge-sessions.service": Reference(
+        "systemd units, as configuration"
+    ),
     # Plain Starlette
     "docs_src/starlette/app.py": App((Call("POST", "/visit"), Call("GET", "/peek"))),
     "docs_src/starlette/autoload.py": App((Call("GET", "/"),)),
@@ -209,9 +298,11 @@ SAMPLES: dict[str, Kind] = {
     "sql: pip install": Shell(),
     "docs_src/sql/app.py": App((Call("GET", "/docs"),)),
     "docs_src/sql/engines.py": Module(),
-    "sql: CREATE TABLE": Reference("the table SQLBackend.create_table() makes, per database"),
+    "sql: CREATE TABLE starlette_sessions (": Reference("the table create_table() makes: SQLite"),
+    "sql: CREATE TABLE starlette_sessions ( #2": Reference("the same, in PostgreSQL"),
+    "sql: CREATE TABLE starlette_sessions ( #3": Reference("the same, in MariaDB and MySQL"),
     # Security (SECURITY.md, included whole, then the recipes)
-    'security: """A Starlette app with production session settings': App(
+    'security: """A Starlette app with production': App(
         (
             Call(
                 "POST",
@@ -222,10 +313,10 @@ SAMPLES: dict[str, Kind] = {
         ),
         servers=("redis",),
     ),
-    "security: ended = await store.revoke_user_sessions(user_id)": Reference(
+    "security: ended = await": Reference(
         "a fragment: two calls inside an async function of the application above"
     ),
-    "security: from starlette.testclient import TestClient": Reference(
+    "security: from starlette.testclient import": Reference(
         "a fragment: the lines that change in a test of the application above"
     ),
     "docs_src/security/rotation.py": App(GET_404),
@@ -242,7 +333,7 @@ SAMPLES: dict[str, Kind] = {
     "docs_src/reliability/anonymous.py": Module(),
     "docs_src/reliability/redis_client.py": Module(),
     "reliability: HTTP/1.1 409 Conflict": Reference("a response, as output"),
-    "reliability: pytest -m load": Reference(
+    "reliability: pytest -m load # the short form, as CI": Reference(
         "the repository's load test, in a clone with scripts/test.sh's .venv; CI runs it"
     ),
     # Operating it
@@ -291,7 +382,7 @@ SAMPLES: dict[str, Kind] = {
         (Call("GET", "/whoami", 403),), beside=("docs_src/migration_fastapi_sessions/before.py",)
     ),
     # API reference
-    "reference: SessionError": Reference("the exception tree, drawn"),
+    "reference: SessionError base class: catch this to": Reference("the exception tree, drawn"),
 }
 # The API reference's signatures, rendered by mkdocstrings from the code.
 SIGNATURE = Reference("an API signature generated from the code")
@@ -307,8 +398,15 @@ class Block:
     signature: bool = False
 
     @property
-    def first_line(self) -> str:
-        return self.code.lstrip("\n").split("\n", 1)[0]
+    def start(self) -> str:
+        """The first words of its first line, up to 40 characters."""
+        words = self.code.lstrip("\n").split("\n", 1)[0].split()
+        start = words[0] if words else ""
+        for word in words[1:]:
+            if len(start) + 1 + len(word) > 40 and start != words[0]:
+                break
+            start += f" {word}"
+        return start
 
 
 class _CodeBlocks(html.parser.HTMLParser):
@@ -375,14 +473,16 @@ def docs_src_files() -> dict[str, str]:
     }
 
 
-def key_of(block: Block, files: Mapping[str, str]) -> str:
-    if block.code in files:
-        return files[block.code]
-    for key in SAMPLES:
-        page, _, start = key.partition(": ")
-        if page == block.page and start and block.first_line.startswith(start):
-            return key
-    return f"{block.page}: {block.first_line}"
+def keys_of(blocks: list[Block], files: Mapping[str, str]) -> list[str]:
+    """Each block's key: its docs_src file, or "page: the start of its first line" (" #2" for
+    a repeat)."""
+    keys: list[str] = []
+    for block in blocks:
+        key = files.get(block.code) or f"{block.page}: {block.start}"
+        if key in keys and key not in files.values():
+            key += f" #{sum(other == key or other.startswith(f'{key} #') for other in keys) + 1}"
+        keys.append(key)
+    return keys
 
 
 # Running them.
@@ -528,6 +628,15 @@ def ask(port: int, requests: tuple[Request, ...]) -> None:
 
 
 @dataclass
+class TerminalState:
+    page: str
+    folder: Path
+    server: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    port: int = 0
+    saved: list[str] = field(default_factory=list)  # SaveAs keys waiting for a Start
+
+
+@dataclass
 class Run:
     """The one virtualenv, the wheel, the folders and the servers of a whole run."""
 
@@ -539,6 +648,7 @@ class Run:
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     servers: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # key -> block text
+    terminal: TerminalState | None = None
 
     def __post_init__(self) -> None:
         self.venv = self.root / "venv"
@@ -559,7 +669,9 @@ class Run:
             "NEW_SESSION_SECRET": "new-" + SECRET,
             "SESSION_SECRET_KEYS": f"new-{SECRET} {SECRET}",
             "REDIS_SENTINELS": "127.0.0.1:26379",  # the Sentinel sample only builds its client
+            "SESSION_SECRET_FILE": str(self.root / "session-secret"),  # the deployment sample's
         }
+        (self.root / "session-secret").write_text(f"new-{SECRET}\n{SECRET}\n")
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             cwd=ROOT,
@@ -616,7 +728,55 @@ class Run:
         (folder / f"{module}.py").write_text(self.sources.get(key) or (ROOT / key).read_text())
         return module
 
+    def close_terminal(self) -> dict[str, str | None]:
+        """The page's server stopped; files saved but never served have failed."""
+        if self.terminal is None:
+            return {}
+        self.terminal.server.close()
+        unserved = {key: "saved, but no server command follows" for key in self.terminal.saved}
+        self.terminal = None
+        return dict(unserved)
+
+    def in_terminal(self, key: str, kind: SaveAs | Terminal | Start, block: Block) -> None:
+        if self.terminal is None:
+            folder = self.root / "pages" / block.page / "terminal"
+            folder.mkdir(parents=True)
+            (folder.parent / "state.sh").write_text("")
+            self.terminal = TerminalState(block.page, folder)
+        terminal = self.terminal
+        state = terminal.folder.parent / "state.sh"
+        if isinstance(kind, SaveAs):
+            (terminal.folder / kind.name).write_text(block.code)
+            terminal.saved.append(key)
+            return
+        if isinstance(kind, Start):
+            terminal.server.close()
+            terminal.server = contextlib.ExitStack()
+            env = self.server_env(kind.servers)
+            terminal.port = free_port()
+            port = rf"\1 --port {terminal.port}"
+            code = re.sub(r"^(\s*uvicorn .*)$", port, block.code, flags=re.M)
+            script = f"source {shlex.quote(str(state))}\n{code}"
+            command = ["bash", "-euo", "pipefail", "-c", script]
+            terminal.server.enter_context(
+                serving(command, cwd=terminal.folder, env=env, port=terminal.port)
+            )
+            return
+        code = to_local_wheel(block.code, self.wheel) if self.wheel else block.code
+        if terminal.port:
+            code = code.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{terminal.port}")
+        if "redis" in self.servers:
+            code = re.sub(r"\bredis-cli\b", f"redis-cli -u {self.servers['redis']}", code)
+        script = f"source {shlex.quote(str(state))}\n{code}\nexport -p > {shlex.quote(str(state))}"
+        output = run(["bash", "-euo", "pipefail", "-c", script], cwd=terminal.folder, env=self.env)
+        missing = [text for text in kind.expect if text not in output]
+        if missing:
+            raise Failed(f"the output lacks {missing}:\n{output[-2000:]}")
+
     def block(self, key: str, kind: Kind, block: Block, page_text: str) -> None:
+        if isinstance(kind, SaveAs | Terminal | Start):
+            self.in_terminal(key, kind, block)
+            return
         folder = self.folder(block, key)
         if isinstance(kind, Shell):
             cwd = self.clone if kind.cwd == "clone" else folder
@@ -683,14 +843,12 @@ def test_every_sample_runs_as_pasted(tmp_path: Path) -> None:
     started = time.monotonic()
     build_site(tmp_path / "site")
     blocks = readme_blocks() + site_blocks(tmp_path / "site")
-    files = docs_src_files()
     texts = page_texts(tmp_path / "site", blocks)
 
     failures: list[str] = []
     unknown = []
     keyed: list[tuple[str, Kind, Block]] = []
-    for block in blocks:
-        key = key_of(block, files)
+    for key, block in zip(keys_of(blocks, docs_src_files()), blocks, strict=True):
         kind = SIGNATURE if block.signature else SAMPLES.get(key)
         if kind is None:
             unknown.append(key)
@@ -708,24 +866,33 @@ def test_every_sample_runs_as_pasted(tmp_path: Path) -> None:
         for key, kind, block in keyed:
             if isinstance(kind, Reference) or key in results:
                 continue
+            if run_.terminal is not None and run_.terminal.page != block.page:
+                results |= run_.close_terminal()
             try:
                 run_.block(key, kind, block, texts[block.page])
                 results[key] = None
             except (Failed, subprocess.SubprocessError, StopIteration, OSError) as error:
                 results[key] = f"{type(error).__name__}: {error}"
+            if isinstance(kind, Start) and run_.terminal is not None:
+                results |= {saved: results[key] for saved in run_.terminal.saved}
+                run_.terminal.saved.clear()
+            if isinstance(kind, SaveAs):
+                results.pop(key)  # decided by the next Start
             if key == WHEEL_BLOCK and run_.wheel is None:
                 pytest.fail(
                     f"the README's wheel block failed, nothing else can run:\n{results[key]}"
                 )
+        results |= run_.close_terminal()
 
     runnable = [key for key, kind, _ in keyed if not isinstance(kind, Reference)]
     passed = [key for key in runnable if results.get(key, "not run") is None]
     signatures = sum(block.signature for block in blocks)
+    reference = len(keyed) - len(runnable) - signatures
     print(
-        f"\ndocs samples: {len(blocks)} blocks ({len(blocks) - signatures} samples and "
-        f"{signatures} API signatures): {len(runnable)} runnable, {len(passed)} run and passed, "
-        f"{len(keyed) - len(runnable)} reference only; {len(set(runnable))} distinct runnable "
-        f"samples; {time.monotonic() - started:.0f} s"
+        f"\ndocs samples: {len(blocks) - signatures} blocks ({len(readme_blocks())} in README.md), "
+        f"{len(runnable)} runnable, {len(passed)} run and passed, {reference} reference only; "
+        f"{len(unknown)} not classified; and {signatures} API signatures (reference only); "
+        f"{len(set(runnable))} distinct runnable samples; {time.monotonic() - started:.0f} s"
     )
     failures += [f"{key}: {why}" for key, why in results.items() if why is not None]
     failures += [f"{key}: a block not in SAMPLES; classify it there" for key in unknown]
