@@ -42,6 +42,7 @@ from starlette_session.testing import SessionTester
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
 SECRET = "troubleshooting-secret-0123456789abcdefghijkl"
 SHOP_DIR = "/var/lib/shop"  # the page's example directory
+SHOP_DATABASE = f"{SHOP_DIR}/sessions.db"
 
 
 def quotations() -> list[str]:
@@ -311,6 +312,12 @@ def test_every_quotation_is_a_real_message(
     for url in ("sqlite:////var/lib/shop/sessions.db", "postgresql+asyncpg://u@127.0.0.1:1/db"):
         assert cli.main(["purge", "--url", url, "--timeout", "2"]) == 2
         messages.append(one_line(capsys.readouterr().err))
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert cli.main(["purge", "--url", f"sqlite+aiosqlite:///{empty}"]) == 1
+    messages.append(one_line(capsys.readouterr().err).replace(str(empty), SHOP_DATABASE))
+    messages += produced(lambda: get(starlette_app(secret_key="")))
 
     unmatched = [
         quote for quote in quotations() if not any(quote.endswith(m) for m in messages if m)
