@@ -883,6 +883,14 @@ def test_every_sample_runs_as_pasted(tmp_path: Path) -> None:
                     f"the README's wheel block failed, nothing else can run:\n{results[key]}"
                 )
         results |= run_.close_terminal()
+        # Whatever the pages installed, the venvs still hold this project's wheel, not 0.4.3.
+        for python in sorted(tmp_path.glob("**/bin/python")):
+            version = "import importlib.metadata as m; print(m.version('starlette-session'))"
+            found = subprocess.run(
+                [str(python), "-c", version], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            if found and found != "1.0.0":
+                failures.append(f"{python}: starlette-session {found} installed, not 1.0.0")
 
     runnable = [key for key, kind, _ in keyed if not isinstance(kind, Reference)]
     passed = [key for key in runnable if results.get(key, "not run") is None]
