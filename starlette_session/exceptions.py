@@ -3,17 +3,17 @@
 ::
 
     SessionError                       base class: catch this to catch them all
-    ├── SessionSetupError              the application is wired wrongly (a programming error)
+    ├── SessionSetupError              the application is wired wrongly (a bug)
     │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
-    │   ├── SessionNotLoadedError           session touched in async code before it was loaded
+    │   ├── SessionNotLoadedError           used in async code before it was loaded
     │   ├── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
-    │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end a session
-    ├── SessionDataError               a value the session cannot store (nothing was written)
-    │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
-    │   └── SessionTooLargeError            over the store's max_size, or a cookie over 4096 bytes
-    ├── SessionBackendError            the backend failed or timed out                    -> 503
-    ├── SessionConflictError           another request changed the session first (strict) -> 409
-    └── SessionDestroyedError          another request destroyed the session meanwhile    -> 409
+    │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end it
+    ├── SessionDataError               a value the session cannot store (nothing written)
+    │   ├── SessionNotSerializableError     a value JSON cannot hold; names the key
+    │   └── SessionTooLargeError            over max_size, or a cookie over 4096 bytes
+    ├── SessionBackendError            the backend failed or timed out            -> 503
+    ├── SessionConflictError           changed first by another request (strict)  -> 409
+    └── SessionDestroyedError          destroyed by another request meanwhile     -> 409
 
 ``SessionMiddleware`` answers the last three with their ``status_code`` when they escape the
 application before the response started. Messages never contain session ids or secrets.
