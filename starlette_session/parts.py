@@ -75,6 +75,12 @@ def build_parts(
             "track_devices needs a server-side backend: the cookie backend keeps no list of a "
             "user's sessions"
         )
+    if server is None and settings.strict:
+        raise SessionSetupError(
+            "strict=True needs a server-side backend: the cookie backend cannot see that another "
+            "request changed the session (each response's cookie replaces the last); use Redis, "
+            "SQL, memcached or memory for sessions changed by concurrent requests"
+        )
     if server is not None and events.observed:
         server = CountingBackend(server)
     keys = StoreKeys(signer, settings.key_prefix)
