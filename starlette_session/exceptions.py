@@ -7,6 +7,7 @@
     │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
     │   ├── SessionNotLoadedError           session touched in async code before it was loaded
     │   ├── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
+    │   ├── SessionSettingsError            a setting that cannot work, refused at start-up
     │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end a session
     ├── SessionDataError               a value the session cannot store (nothing was written)
     │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
@@ -31,6 +32,7 @@ __all__ = [
     "SessionModelNotConfiguredError",
     "SessionNotLoadedError",
     "SessionNotSerializableError",
+    "SessionSettingsError",
     "SessionSetupError",
     "SessionTooLargeError",
     "SessionWebSocketError",
@@ -79,6 +81,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
             "session_dependency(YourModel) for a model of its own, or depend on get_session_handle "
             "for the untyped mapping."
         )
+
+
+class SessionSettingsError(SessionSetupError, ValueError):
+    """A setting that cannot work (a cookie domain no browser accepts, a ``key_prefix`` too long
+    for memcached's keys, a SQL table of another shape), refused at start-up. The message names
+    the setting and what to change."""
 
 
 class SessionWebSocketError(SessionSetupError):
