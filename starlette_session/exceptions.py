@@ -11,7 +11,7 @@
     │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end a session
     ├── SessionDataError               a value the session cannot store (nothing was written)
     │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
-    │   └── SessionTooLargeError            over the store's max_size, or a cookie over 4096 bytes
+    │   └── SessionTooLargeError            over max_size, memcached's item size, a cookie's 4 KiB
     ├── SessionBackendError            the backend failed or timed out                    -> 503
     ├── SessionConflictError           another request changed the session first (strict) -> 409
     └── SessionDestroyedError          another request destroyed the session meanwhile    -> 409
