@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
-from starlette_session.exceptions import SessionBackendError
+from starlette_session.exceptions import SessionBackendError, SessionSettingsError
 
 try:
     import sqlalchemy as sa
@@ -60,6 +60,9 @@ class SQLBackend(CombinedUpdates):
     hint is ignored: a table evicts nothing, every row stays until it expires or is deleted.
     Expired rows are never returned; :meth:`purge_expired` deletes them.
     """
+
+    #: The key column is ``VARCHAR(255)``: a ``key_prefix`` making longer keys is refused.
+    max_key_length = dialects.KEY_LENGTH
 
     def __init__(
         self,
@@ -182,7 +185,9 @@ class SQLBackend(CombinedUpdates):
 
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (safe to run on every start,
-        from several processes at once)."""
+        from several processes at once). A table that exists but cannot serve as the session
+        table (another shape: missing columns, other types, another primary key) raises
+        :class:`SessionSettingsError` naming each difference."""
 
         async def create(conn: AsyncConnection) -> None:
             await conn.run_sync(self.table.metadata.create_all, checkfirst=True)
@@ -193,6 +198,24 @@ class SQLBackend(CombinedUpdates):
             # Another process may have created it between our check and our CREATE.
             if not await self._run(self._has_table):
                 raise
+        await self.check_table()
+
+    async def check_table(self) -> None:
+        """Raise :class:`SessionSettingsError` naming what differs when the existing table's
+        columns, types or primary key are not those the backend needs."""
+
+        async def differences(conn: AsyncConnection) -> list[str]:
+            return await conn.run_sync(dialects.table_differences, self.table)
+
+        found = await self._run(differences)
+        if found:
+            kind = self.engine.dialect.name
+            raise SessionSettingsError(
+                f"the table {self.table.fullname} exists but cannot hold sessions: "
+                + "; ".join(found)
+                + ". Migrate it to the DDL that `python -m starlette_session ddl --dialect "
+                f"{kind}` prints, or give SQLBackend(table=...) a table of its own"
+            )
 
     async def _has_table(self, conn: AsyncConnection) -> bool:
         def check(sync_conn: Any) -> bool:
