@@ -45,7 +45,7 @@ def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = No
     from sqlalchemy.engine import Dialect
     from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
-    from starlette_session.backends._sql_dialects import build_table
+    from starlette_session.backends._sql_schema import build_table
 
     compilers: dict[str, Dialect] = {
         "sqlite": sqlite.dialect(),

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
-from starlette_session.exceptions import SessionBackendError, SessionSettingsError
+from starlette_session.exceptions import SessionBackendError
 
 try:
     import sqlalchemy as sa
@@ -31,6 +31,7 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 from starlette_session.backends import _sql_dialects as dialects
+from starlette_session.backends import _sql_schema as shape
 from starlette_session.backends import _sql_tasks as tasks
 
 __all__ = ["SQLBackend"]
@@ -61,8 +62,7 @@ class SQLBackend(CombinedUpdates):
     Expired rows are never returned; :meth:`purge_expired` deletes them.
     """
 
-    #: The key column is ``VARCHAR(255)``: a ``key_prefix`` making longer keys is refused.
-    max_key_length = dialects.KEY_LENGTH
+    max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
 
     def __init__(
         self,
@@ -76,7 +76,7 @@ class SQLBackend(CombinedUpdates):
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
-        self.table = dialects.build_table(table, schema)
+        self.table = shape.build_table(table, schema)
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
@@ -185,43 +185,18 @@ class SQLBackend(CombinedUpdates):
 
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (safe to run on every start,
-        from several processes at once). A table that exists but cannot serve as the session
-        table (another shape: missing columns, other types, another primary key) raises
-        :class:`SessionSettingsError` naming each difference."""
-
-        async def create(conn: AsyncConnection) -> None:
-            await conn.run_sync(self.table.metadata.create_all, checkfirst=True)
-
+        from several processes at once); an existing table of another shape raises
+        :class:`SessionSettingsError` naming what differs."""
         try:
-            await self._run(create, write=True)
+            await self._run(self._sync, shape.create_table, write=True)
         except SessionBackendError:
             # Another process may have created it between our check and our CREATE.
-            if not await self._run(self._has_table):
+            if not await self._run(self._sync, shape.has_table):
                 raise
-        await self.check_table()
+        await self._run(self._sync, shape.check_table)
 
-    async def check_table(self) -> None:
-        """Raise :class:`SessionSettingsError` naming what differs when the existing table's
-        columns, types or primary key are not those the backend needs."""
-
-        async def differences(conn: AsyncConnection) -> list[str]:
-            return await conn.run_sync(dialects.table_differences, self.table)
-
-        found = await self._run(differences)
-        if found:
-            kind = self.engine.dialect.name
-            raise SessionSettingsError(
-                f"the table {self.table.fullname} exists but cannot hold sessions: "
-                + "; ".join(found)
-                + ". Migrate it to the DDL that `python -m starlette_session ddl --dialect "
-                f"{kind}` prints, or give SQLBackend(table=...) a table of its own"
-            )
-
-    async def _has_table(self, conn: AsyncConnection) -> bool:
-        def check(sync_conn: Any) -> bool:
-            return bool(sa.inspect(sync_conn).has_table(self.table.name, self.table.schema))
-
-        return await conn.run_sync(check)
+    async def _sync(self, conn: AsyncConnection, function: Callable[..., T]) -> T:
+        return await conn.run_sync(function, self.table)
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every expired row, ``batch_size`` rows per statement and transaction (found
