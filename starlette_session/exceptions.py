@@ -13,6 +13,7 @@
     │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
     │   └── SessionTooLargeError            over max_size, memcached's item size, a cookie's 4 KiB
     ├── SessionBackendError            the backend failed or timed out                    -> 503
+    │   └── SessionReplicationError         too few replicas confirmed a deletion in time
     ├── SessionConflictError           another request changed the session first (strict) -> 409
     └── SessionDestroyedError          another request destroyed the session meanwhile    -> 409
 
@@ -32,6 +33,7 @@ __all__ = [
     "SessionModelNotConfiguredError",
     "SessionNotLoadedError",
     "SessionNotSerializableError",
+    "SessionReplicationError",
     "SessionSettingsError",
     "SessionSetupError",
     "SessionTooLargeError",
@@ -114,6 +116,12 @@ class SessionBackendError(SessionError):
     """
 
     status_code = 503
+
+
+class SessionReplicationError(SessionBackendError):
+    """``RedisBackend(wait_for_replicas=N)``: a deletion (a log-out, a revocation) was done on
+    the master, but fewer than N replicas confirmed it within ``wait_timeout``, so a failover
+    now could bring the deleted sessions back. The message says what to check."""
 
 
 class SessionConflictError(SessionError):
