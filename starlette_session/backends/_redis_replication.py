@@ -3,8 +3,10 @@
 Replication is asynchronous: a master acknowledges a ``DEL`` before its replicas have it, and a
 replica promoted after the master dies may still hold the sessions a log-out or a revocation
 deleted. ``WAIT N timeout`` blocks until N replicas have every write of *its own connection*, so
-the deletion and the ``WAIT`` go in one pipeline on one connection. Replication is in order, so
-a confirmed deletion confirms every write the master took before it (a revocation's stamp).
+the deletion and the ``WAIT`` go in one pipeline on one connection, with a ``PUBLISH`` between
+them: a ``DEL`` that finds nothing is not replicated, a ``PUBLISH`` always is, so the ``WAIT``
+covers everything the master took before it (a revocation's stamp, an earlier attempt's
+``DEL``). A ``PUBLISH`` the server's ACL refuses is only needed when nothing was deleted.
 A cluster spreads one deletion over several masters, each with its own replicas: not supported.
 """
 
@@ -14,7 +16,10 @@ from typing import Any
 
 from starlette_session.exceptions import SessionReplicationError, SessionSettingsError
 
-__all__ = ["ReplicaWait"]
+__all__ = ["CHANNEL", "ReplicaWait"]
+
+#: Where the ``PUBLISH`` goes (nobody listens); an ACL user needs ``&starlette-session:*``.
+CHANNEL = "starlette-session:replicated"
 
 
 class ReplicaWait:
@@ -41,18 +46,33 @@ class ReplicaWait:
         self._wait = ("WAIT", replicas, max(1, round(wait_timeout * 1000)))
 
     async def delete(self, client: Any, keys: tuple[str, ...]) -> int:
-        """``DEL`` and ``WAIT`` on one connection of an asyncio client; how many confirmed."""
-        pipeline = client.pipeline(transaction=False)
-        pipeline.delete(*keys)
-        pipeline.execute_command(*self._wait)
-        return int((await pipeline.execute())[-1])
+        """``DEL``, ``PUBLISH`` and ``WAIT`` on one connection of an asyncio client; how many
+        replicas confirmed."""
+        return self._confirmed(await self._pipeline(client, keys).execute(raise_on_error=False))
 
     def delete_sync(self, client: Any, keys: tuple[str, ...]) -> int:
         """The same with a sync client (run in a worker thread)."""
+        return self._confirmed(self._pipeline(client, keys).execute(raise_on_error=False))
+
+    def _pipeline(self, client: Any, keys: tuple[str, ...]) -> Any:
         pipeline = client.pipeline(transaction=False)
         pipeline.delete(*keys)
+        pipeline.publish(CHANNEL, b"")
         pipeline.execute_command(*self._wait)
-        return int(pipeline.execute()[-1])
+        return pipeline
+
+    def _confirmed(self, replies: list[Any]) -> int:
+        deleted, published, confirmed = replies
+        for reply in (deleted, confirmed):
+            if isinstance(reply, Exception):
+                raise reply
+        if isinstance(published, Exception) and not deleted:
+            raise SessionReplicationError(
+                f"nothing was left to delete, and the Redis user may not PUBLISH to {CHANNEL}, "
+                "so the backend cannot tell whether the replicas have the earlier deletions: "
+                "allow the channel (ACL &starlette-session:*) or check INFO replication"
+            )
+        return int(confirmed)
 
     def confirm(self, confirmed: int) -> None:
         """Raise :class:`SessionReplicationError` when too few replicas confirmed."""

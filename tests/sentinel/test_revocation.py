@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 import redis.asyncio
+import redis.sentinel
 
 from starlette_session import SessionReplicationError, SessionSettingsError, SessionStore
 from starlette_session.backends.redis import RedisBackend
@@ -129,10 +130,26 @@ async def test_a_revocation_that_returned_survives_a_failover(
     assert [await opened(app, cookie) for cookie in cookies] == [{}, {}]
 
 
+@pytest.fixture(params=["async", "sync"])
+def any_client(request: pytest.FixtureRequest, redis_sentinel: RedisSentinelGroup) -> Iterator[Any]:
+    """The asyncio Sentinel client, or a sync one (whose calls run in worker threads)."""
+    if request.param == "async":
+        yield request.getfixturevalue("sentinel_redis")
+        return
+    sentinel = redis.sentinel.Sentinel(
+        redis_sentinel.sentinel_addresses, sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT}
+    )
+    client = sentinel.master_for(redis_sentinel.service, socket_timeout=SOCKET_TIMEOUT)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 async def test_a_revocation_no_replica_confirms_in_time_raises(
-    redis_sentinel: RedisSentinelGroup, lagging: TcpProxy, sentinel_redis: Any
+    redis_sentinel: RedisSentinelGroup, lagging: TcpProxy, any_client: Any
 ) -> None:
-    backend = RedisBackend(sentinel_redis, wait_for_replicas=1, wait_timeout=WAIT_TIMEOUT)
+    backend = RedisBackend(any_client, wait_for_replicas=1, wait_timeout=WAIT_TIMEOUT)
     store: SessionStore[Any] = SessionStore(backend)
     app = App(store)
     cookies = await log_in_twice(app)
@@ -142,8 +159,28 @@ async def test_a_revocation_no_replica_confirms_in_time_raises(
         assert "a failover now could bring them back" in str(raised.value)
         # Deleted on the master all the same: the application knows it is not safe yet.
         assert [await opened(app, cookie) for cookie in cookies] == [{}, {}]
-    # Once the replica has caught up, the revocation can be confirmed by running it again.
+        # Trying again finds nothing left to delete, and still cannot confirm the deletions.
+        with pytest.raises(SessionReplicationError, match="0 of the 1 replicas"):
+            await store.revoke_user_sessions("alice")
+    # Once the replica has caught up, trying again confirms the revocation.
     assert await store.revoke_user_sessions("alice") == 0
+
+
+async def test_a_log_out_no_replica_confirms_in_time_answers_503(
+    redis_sentinel: RedisSentinelGroup, lagging: TcpProxy, sentinel_redis: Any
+) -> None:
+    backend = RedisBackend(sentinel_redis, wait_for_replicas=1, wait_timeout=WAIT_TIMEOUT)
+    app = App(SessionStore(backend))
+    [cookie, _] = await log_in_twice(app)
+    async with app.client() as c:
+        headers = {"cookie": f"session={cookie}"}
+        with lagging.frozen():
+            response = await c.get("/logout", headers=headers)
+            assert response.status_code == 503
+            assert session_cookie(response) is None  # not confirmed: the browser keeps it
+        response = await c.get("/logout", headers=headers)  # the replica is back
+        assert response.status_code == 200
+    assert await opened(app, cookie) == {}
 
 
 def test_waiting_is_refused_where_it_cannot_work() -> None:
