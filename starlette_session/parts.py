@@ -76,7 +76,7 @@ def build_parts(
             "user's sessions"
         )
     if server is None and settings.strict:
-        raise SessionSetupError(
+        raise SessionSettingsError(
             "strict=True needs a server-side backend: the cookie backend cannot see that another "
             "request changed the session (each response's cookie replaces the last); use Redis, "
             "SQL, memcached or memory for sessions changed by concurrent requests"
