@@ -43,7 +43,7 @@ class AutoPipeline:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self._node_of: Callable[[str], Any] | None = getattr(client, "get_node_from_key", None)
+        self._node_of: Callable[[Any], Any] | None = getattr(client, "get_node_from_key", None)
         # The loop in whose current turn a command went out at once (a loop that closed before
         # its turn ended leaves its own here, which is not the running one).
         self._turn: asyncio.AbstractEventLoop | None = None
@@ -66,30 +66,12 @@ class AutoPipeline:
             return
         self._turn = None
         queue, self._queue = self._queue, []
-        for group in self._by_node(queue) if self._node_of is not None else (queue,):
+        groups = [queue] if self._node_of is None else _by_node(queue, self._node_of)
+        for group in groups:
             if group:
                 write = loop.create_task(self._write(group))
                 self._writes.add(write)
                 write.add_done_callback(self._writes.discard)
-
-    def _by_node(self, queue: list[_Queued]) -> list[list[_Queued]]:
-        """The queued commands grouped by the node that serves their key; a command whose node
-        is not known (no slots yet, a command without a key) goes alone."""
-        assert self._node_of is not None  # noqa: S101 - only called for a cluster client
-        groups: dict[Any, list[_Queued]] = {}
-        alone: list[list[_Queued]] = []
-        for queued in queue:
-            key = _key_of(queued[0])
-            try:
-                node = self._node_of(key) if key is not None else None
-            except Exception:  # the slot is not covered (yet): redis-py will tell that caller
-                node = None
-            name = getattr(node, "name", None)
-            if name is None:
-                alone.append([queued])
-            else:
-                groups.setdefault(name, []).append(queued)
-        return [*groups.values(), *alone]
 
     async def _write(self, queue: list[_Queued]) -> None:
         queue = [queued for queued in queue if not queued[2].done()]  # cancelled meanwhile
@@ -119,6 +101,25 @@ class AutoPipeline:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _by_node(queue: list[_Queued], node_of: Callable[[Any], Any]) -> list[list[_Queued]]:
+    """The queued commands grouped by the node that serves their key; a command whose node is
+    not known (no slots yet, a command without a key) goes alone."""
+    groups: dict[Any, list[_Queued]] = {}
+    alone: list[list[_Queued]] = []
+    for queued in queue:
+        key = _key_of(queued[0])
+        try:
+            node = node_of(key) if key is not None else None
+        except Exception:  # the slot is not covered (yet): redis-py will tell that caller
+            node = None
+        name = getattr(node, "name", None)
+        if name is None:
+            alone.append([queued])
+        else:
+            groups.setdefault(name, []).append(queued)
+    return [*groups.values(), *alone]
 
 
 def _key_of(args: tuple[Any, ...]) -> Any:
