@@ -12,8 +12,9 @@ from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionSetupError, SessionStore
 from starlette_session.backends import CookieBackend, MemoryBackend
-from tests.helpers import session_cookie
-from tests.test_events import BASE, SECRET, make_app
+from tests.helpers import SECRET, make_app, session_cookie
+
+BASE = "http://testserver"
 
 
 def test_strict_is_refused_with_the_cookie_backend_at_start_up() -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionSettingsError, SessionStore
@@ -16,8 +15,7 @@ from starlette_session.cookies import (
     read_cookie,
     read_session_cookies,
 )
-from tests.helpers import cookie_attributes
-from tests.test_events import SECRET, set_values
+from tests.helpers import SECRET, cookie_attributes, make_app
 
 
 def test_the_defaults_build_an_http_only_lax_cookie_for_the_whole_site() -> None:
@@ -101,9 +99,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def app_with_domain(domain: str) -> Starlette:
-    app = Starlette(routes=[Route("/set", set_values)])
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=SessionStore(), domain=domain)
-    return app
+    return make_app(SessionStore(), domain=domain)
 
 
 REFUSED_DOMAINS = {

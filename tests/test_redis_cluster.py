@@ -22,7 +22,6 @@ from starlette_session import SessionBackendError, SessionMiddleware, SessionSto
 from starlette_session.records import RETIRED
 from tests.helpers import SECRET, cookie_attributes, session_cookie
 from tests.servers import free_port
-from tests.test_events import key_of
 
 if TYPE_CHECKING:
     from redis.asyncio import RedisCluster
@@ -112,6 +111,13 @@ async def call(
     response = await http.get(path, params=params, headers=headers)
     assert response.status_code == 200, response.text
     return response
+
+
+def key_of(store: SessionStore[Any], cookie: str) -> str:
+    """The store key of the session ``cookie`` names."""
+    unsigned = store.signer.unsign(cookie)
+    assert unsigned is not None
+    return store.storage_key(unsigned.payload, unsigned.key_index)
 
 
 def node_of(cluster: RedisCluster, key: str) -> str:
