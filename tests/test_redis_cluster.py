@@ -273,15 +273,27 @@ async def _new_session(app: Starlette, n: int) -> str:
     return cookie
 
 
-@pytest.mark.redis
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("valkey", marks=pytest.mark.valkey),
+    ]
+)
+def any_cluster(request: pytest.FixtureRequest) -> tuple[RedisClusterServer, str]:
+    """A Redis Cluster, or a Valkey one, and its URL (every node flushed)."""
+    server: RedisClusterServer = request.getfixturevalue(f"{request.param}_cluster")
+    return server, request.getfixturevalue(f"{request.param}_cluster_url")
+
+
 async def test_one_turns_commands_for_a_frozen_node_fail_alone(
-    redis_cluster: RedisClusterServer, redis_cluster_url: str
+    any_cluster: tuple[RedisClusterServer, str],
 ) -> None:
     """The fast form of the test above: 30 reads that share one event-loop turn (hence one
     automatic pipeline per node) while a master is stopped; only that master's reads fail."""
     from starlette_session.backends import RedisBackend
 
-    client = redis.asyncio.RedisCluster.from_url(redis_cluster_url)
+    redis_cluster, url = any_cluster
+    client = redis.asyncio.RedisCluster.from_url(url)
     backend = RedisBackend(client, timeout=0.3)
     keys = [f"session:{n}" for n in range(30)]
     try:
