@@ -7,11 +7,13 @@
     │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
     │   ├── SessionNotLoadedError           used in async code before it was loaded
     │   ├── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
+    │   ├── SessionSettingsError            a setting that cannot work (start-up)
     │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end it
     ├── SessionDataError               a value the session cannot store (nothing written)
     │   ├── SessionNotSerializableError     a value JSON cannot hold; names the key
-    │   └── SessionTooLargeError            over max_size, or a cookie over 4096 bytes
+    │   └── SessionTooLargeError            over max_size, memcached's item size, 4 KiB
     ├── SessionBackendError            the backend failed or timed out            -> 503
+    │   └── SessionReplicationError         too few replicas confirmed a deletion
     ├── SessionConflictError           changed first by another request (strict)  -> 409
     └── SessionDestroyedError          destroyed by another request meanwhile     -> 409
 
@@ -31,6 +33,8 @@ __all__ = [
     "SessionModelNotConfiguredError",
     "SessionNotLoadedError",
     "SessionNotSerializableError",
+    "SessionReplicationError",
+    "SessionSettingsError",
     "SessionSetupError",
     "SessionTooLargeError",
     "SessionWebSocketError",
@@ -84,6 +88,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
         )
 
 
+class SessionSettingsError(SessionSetupError, ValueError):
+    """A setting that cannot work (a cookie domain no browser accepts, a ``key_prefix`` too long
+    for memcached's keys, a SQL table of another shape), refused at start-up. The message names
+    the setting and what to change."""
+
+
 class SessionWebSocketError(SessionSetupError):
     """A WebSocket handler did what only an HTTP response can: set or expire the session cookie
     (create a session, give it a new id, destroy it, change its lifetime). The message says
@@ -109,6 +119,12 @@ class SessionBackendError(SessionError):
     """
 
     status_code = 503
+
+
+class SessionReplicationError(SessionBackendError):
+    """``RedisBackend(wait_for_replicas=N)``: a deletion (a log-out, a revocation) was done on
+    the master, but fewer than N replicas confirmed it within ``wait_timeout``, so a failover
+    now could bring the deleted sessions back. The message says what to check."""
 
 
 class SessionConflictError(SessionError):
