@@ -69,3 +69,19 @@ def test_every_sample_fits_the_column() -> None:
                 if len(line) - len(block["indent"]) > COLUMN:
                     too_long.append(f"{page.relative_to(ROOT)}:{first + offset} ({len(line)})")
     assert not too_long, f"lines longer than {COLUMN} characters: {too_long}"
+
+
+# How the project's own work was organized means nothing to a reader: "issue 3", "round 2".
+INTERNAL = re.compile(r"\b(?:issue|round|scenario) #?\d+\b", re.IGNORECASE)
+
+
+def test_no_page_refers_to_the_projects_internal_work() -> None:
+    # SECURITY.md and CHANGELOG.md are included whole in the site; README.md is the front page.
+    shown = [ROOT / "SECURITY.md", ROOT / "CHANGELOG.md", ROOT / "README.md"]
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {match[0]}"
+        for page in [*shown, *sorted((ROOT / "docs").glob("**/*.md"))]
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        for match in INTERNAL.finditer(line)
+    ]
+    assert not found, f"internal references in the documentation: {found}"
