@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import math
 import operator
-import time
 from datetime import timedelta
 from typing import Literal, overload
 
-__all__ = ["MAX_SECONDS", "RELATIVE_EXPIRY_LIMIT", "Duration", "memcached_expiry", "seconds"]
-
-#: memcached reads an expiry over 30 days as a Unix timestamp, not a number of seconds.
-RELATIVE_EXPIRY_LIMIT = 30 * 24 * 60 * 60
+__all__ = ["MAX_SECONDS", "Duration", "seconds"]
 
 Duration = int | float | timedelta
 #: The longest duration accepted, about 68 years: more than any backend's expiry or any
@@ -114,10 +110,3 @@ def _whole_seconds(value: object, name: str) -> tuple[int, bool]:
         f"{name} must be a number of seconds (int or float) or a datetime.timedelta, "
         f"not {type(value).__name__}"
     )
-
-
-def memcached_expiry(ttl: int | None) -> int:
-    """The ``exptime`` memcached needs for a time to live of ``ttl`` seconds (None: never)."""
-    if ttl is None:
-        return 0  # memcached's "no expiry"
-    return ttl if ttl <= RELATIVE_EXPIRY_LIMIT else int(time.time()) + ttl

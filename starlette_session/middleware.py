@@ -17,6 +17,7 @@ from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import SessionError
 from starlette_session.migration import MigrateFrom, old_cookie_loader
 from starlette_session.session import Session
+from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
 from starlette_session.websocket import serve_websocket
@@ -143,7 +144,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        secret_key: SecretKey | Sequence[SecretKey],
+        secret_key: SecretKey | Sequence[SecretKey] | None = None,  # None: an error saying why
         cookie_name: str | None = None,
         max_age: Duration | None = DEFAULT_LIFETIME,
         same_site: SameSite = "lax",
@@ -164,6 +165,7 @@ class SessionMiddleware:
         migrate_from: MigrateFrom | None = None,
     ) -> None:
         self.app = app
+        _warn_if_added_twice(app)
         # Starlette's names: ``session_cookie`` for ``cookie_name``, a ``max_age`` of 0 or less
         # for "expire at once" (``Max-Age=0``).
         if cookie_name is not None and session_cookie is not None:
@@ -191,7 +193,7 @@ class SessionMiddleware:
         self.store = store
         self.signer = CookieSigner(secret_key, salt="starlette-session.cookie")
         old_cookies = None
-        if migrate_from is not None:
+        if migrate_from is not None and secret_key is not None:  # no key: the signer refused it
             old_cookies = old_cookie_loader(migrate_from, secret_key, max_age=self.cookie.max_age)
         store.bind(self.signer, self.cookie, old_cookies=old_cookies)
         self.autoload = original_api if autoload is None else autoload
@@ -244,3 +246,20 @@ class SessionMiddleware:
         update = await self.store.commit(session, message["status"], scope)
         headers = message["headers"] = list(message.get("headers", ()))
         self.headers.apply(headers, update, private, logged_out, state.ended_before)
+
+
+def _warn_if_added_twice(app: object) -> None:
+    """Warn when ``app`` (what a new ``SessionMiddleware`` wraps) already holds one.
+
+    A warning, not an error: such an application works (the inner middleware serves
+    ``request.session``, the outer one is never used), so it must not stop at an upgrade."""
+    node, depth = app, 0
+    while node is not None and depth < 100:  # the ASGI chain: each middleware's .app
+        if isinstance(node, SessionMiddleware):
+            warn_setup(
+                "SessionMiddleware is added twice: the inner one serves request.session and the "
+                "outer one is never used (its settings are ignored). Remove one of the "
+                "add_middleware(SessionMiddleware, ...) or Middleware(SessionMiddleware, ...)."
+            )
+            return
+        node, depth = getattr(node, "app", None), depth + 1

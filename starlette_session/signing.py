@@ -11,10 +11,11 @@ verified: a forged one is checked in full every time and never takes a place in 
 remembered is what the signature proves (payload, issued-at, which key), never a decision: the
 cookie's age (its issued-at against its Max-Age) is checked on every request by the loader.
 
-The secret keys are checked once, at start-up. Refused: nothing, an empty or blank string,
-``None``, bytes (which would be split into one-byte keys). Warned about, naming the line of the
-application that passed them: a key shorter than 32 characters, and a placeholder from
-documentation or a tutorial ("change me", "secret", ...), long enough but known to everyone.
+The secret keys are checked once, at start-up. Refused (``ValueError``): no key at all (the
+message says how to make one), an empty or blank string, bytes (which would be split into
+one-byte keys). Warned about, at the application's line that adds the middleware (see
+``setup_warnings``): a key shorter than 32 characters, and a placeholder from documentation or a
+tutorial ("change me", "secret", ...), long enough but known to everyone.
 
 Backend keys (:class:`StoreKeys`) are a keyed hash of a session id or user id, never the id
 itself: a listing of the backend's keys yields nothing that can be turned into a cookie, and a
@@ -30,17 +31,15 @@ import hashlib
 import hmac
 import logging
 import re
-import sys
 import time
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
 from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import SigningAlgorithm
 from starlette.datastructures import Secret
+
+from starlette_session.setup_warnings import warn_setup
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -59,47 +58,29 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 _GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-#: Frames of these packages are the library's or the framework's, not the application's.
-_LIBRARIES = ("starlette_session", "starlette", "fastapi")
 
 
-def checked_secret_keys(secret_key: SecretKey | Sequence[SecretKey]) -> list[str]:
+def checked_secret_keys(secret_key: SecretKey | Sequence[SecretKey] | None) -> list[str]:
     """The keys as strings, newest first; raise or warn as the module docstring says."""
+    if secret_key is None:
+        raise ValueError(
+            "SessionMiddleware needs a secret_key to sign its cookies: pass "
+            "secret_key=os.environ['SESSION_SECRET'] (keep it out of the source code); " + _GENERATE
+        )
     single = isinstance(secret_key, str | Secret)
     # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
     raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
     keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
     if not keys or len(keys) != len(raw_keys) or not all(key.strip() for key in keys):
-        raise ValueError("secret_key must be a non-empty string or a list of them")
+        raise ValueError(f"secret_key must be a non-empty string or a list of them; {_GENERATE}")
     if any(_PLACEHOLDER.search(key.strip()) for key in keys):
-        _warn(f"the session secret_key is a placeholder, known to everyone: {_GENERATE}")
+        warn_setup(f"the session secret_key is a placeholder, known to everyone: {_GENERATE}")
     elif any(len(key) < MIN_SECRET_LENGTH for key in keys):
-        _warn(
+        warn_setup(
             f"a session secret_key shorter than {MIN_SECRET_LENGTH} characters is easy to "
             f"guess; {_GENERATE}"
         )
     return keys
-
-
-def _warn(message: str) -> None:
-    warnings.warn(message, UserWarning, stacklevel=_application_stacklevel())
-
-
-def _application_stacklevel() -> int:
-    """The stacklevel of the first frame outside this library and Starlette/FastAPI."""
-    directories = tuple(
-        str(Path(module.__file__).resolve().parent)
-        for module in map(sys.modules.get, _LIBRARIES)
-        if module is not None and module.__file__
-    )
-    # sys._getframe(2) is the caller of _warn, which is warnings.warn's stacklevel 2 in _warn.
-    frame: FrameType | None = sys._getframe(2)
-    level = 2
-    while frame is not None:
-        if not str(Path(frame.f_code.co_filename).resolve()).startswith(directories):
-            return level
-        frame, level = frame.f_back, level + 1
-    return 3
 
 
 MAX_SIGNED_LENGTH = 4096
@@ -157,7 +138,7 @@ class CookieSigner:
 
     __slots__ = ("_keys", "_signers", "_verified")
 
-    def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
+    def __init__(self, secret_key: SecretKey | Sequence[SecretKey] | None, salt: str) -> None:
         keys = checked_secret_keys(secret_key)
         # Derived once here, so signing does no key derivation per request.
         self._keys = [hmac.digest(key.encode(), salt.encode(), "sha256") for key in keys]
@@ -227,6 +208,9 @@ class CookieSigner:
         return f"CookieSigner(keys={len(self._keys)})"
 
 
+_DIGEST_SIZE = 32
+
+
 class StoreKeys:
     """Derives the backend keys of sessions and of users' session indexes."""
 
@@ -247,7 +231,9 @@ class StoreKeys:
         hash_key = self._hash_keys.get(key_index)
         if hash_key is None:
             hash_key = self._hash_keys[key_index] = self.signer.derive(b"store-key", key_index)
-        digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
+        digest = hashlib.blake2b(
+            session_id.encode(), key=hash_key, digest_size=_DIGEST_SIZE
+        ).hexdigest()
         key = self.prefix + digest
         cache = self._session_keys
         if len(cache) >= VERIFIED_CACHE_SIZE:
@@ -264,6 +250,11 @@ class StoreKeys:
             hash_key = self._index_keys[key_index] = self.signer.derive(b"user-index", key_index)
         digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}user:{digest}"
+
+    @property
+    def longest_key(self) -> int:
+        """The length in bytes of the longest key made: a user's index key, or a session's."""
+        return max(len(self.user_key("").encode()), len(self.prefix) + 2 * _DIGEST_SIZE)
 
     @property
     def key_count(self) -> int:

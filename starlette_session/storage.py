@@ -38,6 +38,7 @@ from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
     SessionDestroyedError,
+    SessionSettingsError,
     SessionSetupError,
     SessionTooLargeError,
 )
@@ -427,7 +428,21 @@ def storage_for(
                 "track_devices needs a server-side backend: the cookie backend keeps no list of "
                 "a user's sessions"
             )
+        if strict:
+            raise SessionSettingsError(
+                "strict=True needs a server-side backend: the cookie backend cannot see that "
+                "another request changed the session (each response's cookie replaces the last); "
+                "use Redis, SQL, memcached or memory for sessions changed by concurrent requests"
+            )
         return CookieStorage(keys, lifetimes, cookie_name, backend.max_size)
+    limit = backend.max_key_length
+    if limit is not None and keys.longest_key > limit:
+        longest, prefix = keys.longest_key, len(keys.prefix)
+        raise SessionSettingsError(
+            f"key_prefix is {prefix} characters: the longest key the store makes (a user's "
+            f"session index) would be {longest} bytes, over the {limit} bytes {backend!r} "
+            f"accepts; use a key_prefix of at most {limit - (longest - prefix)} characters"
+        )
     recheck = lifetimes.idle_timeout or lifetimes.absolute_timeout or _FALLBACK_RECHECK
     users = UserIndex(
         backend, keys, max_sessions=max_user_sessions, recheck_after=recheck, events=events

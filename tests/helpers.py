@@ -33,6 +33,7 @@ __all__ = [
     "ManualClock",
     "cookie_attributes",
     "make_app",
+    "make_login_app",
     "session_cookie",
     "set_cookie_headers",
 ]
@@ -209,4 +210,19 @@ def make_app(store: SessionStore[Any] | None = None, **middleware: Any) -> Starl
     app.add_middleware(
         SessionMiddleware, store=store if store is not None else SessionStore(), **middleware
     )
+    return app
+
+
+async def _login(request: Request) -> Response:
+    session = await load_session(request)
+    session.regenerate()
+    session.set_user(request.query_params["user"])
+    session["user"] = request.query_params["user"]
+    return JSONResponse(dict(session))
+
+
+def make_login_app(store: SessionStore[Any], **middleware: Any) -> Starlette:
+    """:func:`make_app`'s routes and ``/login?user=u``: a new id, indexed for the user."""
+    app = make_app(store, **middleware)
+    app.router.routes.append(Route("/login", _login))
     return app

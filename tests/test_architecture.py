@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # Bottom to top. A module may import modules of lower layers only (and, inside backends/ and
 # compat/, the original API beside them, the backends they wrap: checked for cycles below).
 LAYERS: list[set[str]] = [
-    {"exceptions", "durations"},
+    {"exceptions", "durations", "setup_warnings"},
     {"cookies", "signing", "records", "migration", "backends", "compat", "state"},
     {"events", "devices", "interfaces"},
     {"user_index", "typed", "plan"},

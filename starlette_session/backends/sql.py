@@ -29,7 +29,7 @@ try:
     import sqlalchemy as sa
     from sqlalchemy import event
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.dialects import mysql, postgresql, sqlite
+    from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
@@ -38,8 +38,9 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
         "'starlette-session[sqlite]' (or [postgresql], [mysql]; [sql] for SQLAlchemy alone)"
     ) from error
 
+from starlette_session.backends import _sql_schema as shape
 
-__all__ = ["SQLBackend", "build_table"]
+__all__ = ["SQLBackend"]
 
 T = TypeVar("T")
 logger = logging.getLogger("starlette_session")
@@ -51,27 +52,6 @@ _NOW: sa.BindParameter[int] = sa.bindparam("now")
 
 
 # What differs between SQLite, PostgreSQL and MariaDB/MySQL
-
-KEY_LENGTH = 255
-
-
-def build_table(name: str, schema: str | None = None) -> sa.Table:
-    """The one table: a key, the value, and an indexed expiry in Unix milliseconds (NULL: none)."""
-    # MariaDB/MySQL compare strings case-insensitively by default; the keys are case-sensitive.
-    key = sa.String(KEY_LENGTH).with_variant(
-        mysql.VARCHAR(KEY_LENGTH, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
-    )
-    # A MariaDB/MySQL BLOB holds 64 KiB, the store's default max_size before the envelope.
-    value = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        sa.Column("store_key", key, primary_key=True),
-        sa.Column("value", value, nullable=False),
-        sa.Column("expires_at", sa.BigInteger, nullable=True),
-        sa.Index(f"ix_{name}_expires_at", "expires_at"),
-        schema=schema,
-    )
 
 
 def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
@@ -241,6 +221,8 @@ class SQLBackend(CombinedUpdates):
     Expired rows are never returned; :meth:`purge_expired` deletes them.
     """
 
+    max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -253,7 +235,7 @@ class SQLBackend(CombinedUpdates):
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
-        self.table = build_table(table, schema)
+        self.table = shape.build_table(table, schema)
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
@@ -362,23 +344,18 @@ class SQLBackend(CombinedUpdates):
 
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (safe to run on every start,
-        from several processes at once)."""
-
-        async def create(conn: AsyncConnection) -> None:
-            await conn.run_sync(self.table.metadata.create_all, checkfirst=True)
-
+        from several processes at once); an existing table of another shape raises
+        :class:`SessionSettingsError` naming what differs."""
         try:
-            await self._run(create, write=True)
+            await self._run(self._sync, shape.create_table, write=True)
         except SessionBackendError:
             # Another process may have created it between our check and our CREATE.
-            if not await self._run(self._has_table):
+            if not await self._run(self._sync, shape.has_table):
                 raise
+        await self._run(self._sync, shape.check_table)
 
-    async def _has_table(self, conn: AsyncConnection) -> bool:
-        def check(sync_conn: Any) -> bool:
-            return bool(sa.inspect(sync_conn).has_table(self.table.name, self.table.schema))
-
-        return await conn.run_sync(check)
+    async def _sync(self, conn: AsyncConnection, function: Callable[..., T]) -> T:
+        return await conn.run_sync(function, self.table)
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every expired row, ``batch_size`` rows per statement and transaction (found

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 
+from starlette_session.backends._memcached_limits import memcached_expiry
 from starlette_session.backends.base import Replaced, SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.durations import memcached_expiry
 from starlette_session.exceptions import SessionBackendError
 
 if TYPE_CHECKING:
@@ -211,18 +211,15 @@ class RedisSessionBackend(ISessionBackend):
         self.redis = redis
 
     async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
-        """The value stored under ``key``, or None."""
         return _loads(await _in_thread(self.redis.get, key, **kwargs))
 
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
         await _in_thread(self.redis.set, key, _dumps(value), exp, **kwargs)
         return None
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
-        """Remove ``key``."""
         return await _in_thread(self.redis.delete, key, **kwargs)
 
 
@@ -233,17 +230,14 @@ class AioRedisSessionBackend(ISessionBackend):
         self.redis = redis
 
     async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
-        """The value stored under ``key``, or None."""
         return _loads(await self.redis.get(key, **kwargs))
 
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
         return await self.redis.set(key, _dumps(value), exp, **kwargs)
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
-        """Remove ``key``."""
         return await self.redis.delete(key, **kwargs)
 
 
@@ -259,19 +253,16 @@ class MemcacheSessionBackend(ISessionBackend):
         self.memcache.serde = MemcacheJSONSerde()
 
     async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
-        """The value stored under ``key``, or None."""
         value = await _in_thread(self.memcache.get, key, **kwargs)
         return value if isinstance(value, dict) and value else None
 
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
         expire = memcached_expiry(exp)
         return await _in_thread(self.memcache.set, key, value, expire=expire, **kwargs)
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
-        """Remove ``key``."""
         return await _in_thread(self.memcache.delete, key, **kwargs)
 
 
@@ -282,19 +273,16 @@ class AioMemcacheSessionBackend(ISessionBackend):
         self.memcache = memcache
 
     async def get(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
-        """The value stored under ``key``, or None."""
         return _loads(await self.memcache.get(key.encode(), **kwargs))
 
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        """Store ``value`` for ``exp`` seconds (None: until deleted)."""
         data = _dumps(value).encode()
         expire = memcached_expiry(exp)
         return await self.memcache.set(key.encode(), data, exptime=expire, **kwargs)
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
-        """Remove ``key``."""
         return await self.memcache.delete(key.encode(), **kwargs)
 
 
