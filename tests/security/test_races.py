@@ -1,12 +1,12 @@
-"""Security round 2, scenarios 8 to 10: no acknowledged change lost, no dead id re-sent, and
-nothing planted before a log-in carried into it.
+"""Races around a log-in: no acknowledged change lost, no dead id re-sent, and nothing planted
+before a log-in carried into it.
 
-8. A log-in (a new id) racing another tab's change: the change is carried into the new session,
-   or the other tab is answered 409; never acknowledged and lost.
-9. A read-only request whose cookie is due for a refresh re-sends its id only if it is still
-   current: a log-in that replaced it meanwhile is not undone.
-10. ``regenerate(keep=[...])`` keeps only the named keys (plus what the request writes after),
-    on the plain and the typed path, and a concurrent change cannot bring the others back.
+- A log-in (a new id) racing another tab's change: the change is carried into the new session,
+  or the other tab is answered 409; never acknowledged and lost.
+- A read-only request whose cookie is due for a refresh re-sends its id only if it is still
+  current: a log-in that replaced it meanwhile is not undone.
+- ``regenerate(keep=[...])`` keeps only the named keys (plus what the request writes after),
+  on the plain and the typed path, and a concurrent change cannot bring the others back.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from starlette_session import (
     load_session,
 )
 from tests.security.conftest import SECRET, Client, Real, build_app, session_id
-from tests.security.round2_support import PausingBackend, paused_at
+from tests.security.pausing import PausingBackend, paused_at
 
 MAX_CALLS = 40
 
 
-# Scenario 8
+# A log-in racing another tab's change.
 
 
 async def test_a_log_in_never_drops_a_change_another_tab_had_acknowledged(real: Real) -> None:
@@ -67,7 +67,7 @@ async def test_a_log_in_never_drops_a_change_another_tab_had_acknowledged(real: 
             break
 
 
-# Scenario 9
+# A refreshed cookie racing a log-in.
 
 
 async def test_a_refreshed_cookie_never_re_sends_an_id_a_log_in_replaced(real: Real) -> None:
@@ -99,7 +99,7 @@ async def test_a_refreshed_cookie_never_re_sends_an_id_a_log_in_replaced(real: R
     assert reply.cookie_value() in (None, ""), "the replaced id was sent back to the browser"
 
 
-# Scenario 10
+# regenerate(keep=[...]) keeps only the named keys.
 
 
 async def _login_keeping_the_cart(request: Request) -> Response:
