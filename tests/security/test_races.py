@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,11 +25,11 @@ from starlette.routing import Route
 
 from starlette_session import (
     SessionHandle,
-    SessionMiddleware,
     SessionStore,
     get_session,
     load_session,
 )
+from tests.helpers import make_app
 from tests.security.conftest import SECRET, Client, Real, build_app, session_id
 from tests.security.pausing import PausingBackend, paused_at
 
@@ -171,32 +171,33 @@ class Shop(BaseModel):
 ShopSession = Annotated[Shop, Depends(get_session)]
 
 
-def typed_app(store: SessionStore[Shop]) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+shop_routes = APIRouter()
 
-    @app.post("/plant")
-    async def plant(shop: ShopSession) -> Shop:
-        shop.csrf = "attacker-token"
-        shop.cart.append("apple")
-        return shop
 
-    @app.post("/login")
-    async def login(shop: ShopSession, session: SessionHandle) -> Shop:
-        session.regenerate(keep=["cart"])
-        shop.user = "ann"  # changed after the rotation: saved
-        return shop
+@shop_routes.post("/plant")
+async def plant(shop: ShopSession) -> Shop:
+    shop.csrf = "attacker-token"
+    shop.cart.append("apple")
+    return shop
 
-    @app.get("/stored")
-    async def stored(session: SessionHandle) -> dict[str, Any]:
-        return dict(session)
 
-    return app
+@shop_routes.post("/login")
+async def login(shop: ShopSession, session: SessionHandle) -> Shop:
+    session.regenerate(keep=["cart"])
+    shop.user = "ann"  # changed after the rotation: saved
+    return shop
+
+
+@shop_routes.get("/stored")
+async def stored(session: SessionHandle) -> dict[str, Any]:
+    return dict(session)
 
 
 async def test_the_typed_path_keeps_only_the_named_keys_across_a_log_in(real: Real) -> None:
     store = SessionStore(real.counting, model=Shop)
-    transport = httpx.ASGITransport(app=typed_app(store))
+    transport = httpx.ASGITransport(
+        app=make_app(store, routes=shop_routes.routes, fastapi=True, secret_key=SECRET)
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         await client.post("/plant")
         await client.post("/login")

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +34,7 @@ from starlette_session import (
     load_session,
 )
 from starlette_session.testing import find_session_middleware
+from tests.helpers import make_app
 from tests.security.conftest import SECRET, SECURITY_LOGGER, Client, Real, asgi_request, build_app
 
 # Change detection compares what is stored.
@@ -108,15 +109,12 @@ class Strict(BaseModel):
         return {"alice": "alice", "anonymous": "anonymous"}[value]  # KeyError on old data
 
 
-def typed(store: SessionStore[Strict]) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+strict_routes = APIRouter()
 
-    @app.get("/name")
-    async def name(model: Annotated[Strict, Depends(get_session)]) -> dict[str, str]:
-        return {"name": model.name}
 
-    return app
+@strict_routes.get("/name")
+async def name(model: Annotated[Strict, Depends(get_session)]) -> dict[str, str]:
+    return {"name": model.name}
 
 
 @pytest.mark.parametrize("hook", ["none", "raising-migrate"])
@@ -127,7 +125,7 @@ async def test_a_validator_or_migrate_hook_that_raises_gives_a_fresh_session_onc
         raise AttributeError("the hook has a bug")
 
     store = SessionStore(real.counting, model=Strict, migrate=migrate if hook != "none" else None)
-    app = typed(store)
+    app = make_app(store, routes=strict_routes.routes, fastapi=True, secret_key=SECRET)
     signer = find_session_middleware(app).signer
     sid = secrets.token_urlsafe(32)
     record = b'{"m":{"c":2000000000},"d":{"name":"renamed-user"}}'
@@ -149,7 +147,7 @@ async def test_a_successful_migration_logs_nothing(
     real: Real, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = SessionStore(real.counting, model=Strict, migrate=lambda data: {"name": "alice"})
-    app = typed(store)
+    app = make_app(store, routes=strict_routes.routes, fastapi=True, secret_key=SECRET)
     signer = find_session_middleware(app).signer
     sid = secrets.token_urlsafe(32)
     await real.put(store.storage_key(sid), b'{"m":{"c":2000000000},"d":{"name":"old"}}')

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from starlette_session import SessionStore
-from tests.reliability.support import SLACK, make_app
+from tests.helpers import make_app
+from tests.reliability.support import SLACK
 from tests.sentinel.failover import (
     BACKEND_TIMEOUT,
     FailoverReport,

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.reliability.support import make_app
+from tests.helpers import make_app
 from tests.servers import RedisSentinelGroup
 from tests.test_tutorial.conftest import LoadSample
 
