@@ -253,6 +253,7 @@ async def test_slow_request_that_only_reads_does_not_fail_after_logout(real: Rea
 # 9. Nothing stored and no cookie for sessions never written.
 
 
+@pytest.mark.slow  # 10,000 generated cookies on every backend
 async def test_ten_thousand_unknown_ids_store_nothing_and_send_no_cookie(real: Real) -> None:
     app = build_app(SessionStore(real.counting))
     keeper = Client(app)
