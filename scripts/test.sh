@@ -4,11 +4,12 @@
 # This is the one test command, for newcomers and for CI (.ci/run) alike.
 #
 #   scripts/test.sh                   # everything, the slow tests included
-#   scripts/test.sh -m "not slow" -x  # arguments go to pytest, after -m ""
+#   scripts/test.sh -m "not slow" -x  # arguments go to pytest, after -m "" -n 0
 #
-# Plain `pytest` runs the fast tier (pyproject.toml's addopts leave out the tests marked slow:
-# release, load, browser, failover and large generated inputs); this script passes -m "" so
-# that every test runs, and a -m among the arguments still chooses.
+# Plain `pytest` runs the fast tier on four workers (pyproject.toml's addopts leave out the tests
+# marked slow: release, load, browser, failover and large generated inputs); this script passes
+# -m "" -n 0 so that every test runs, in one process (the slow tests time themselves), and a -m
+# or -n among the arguments still chooses.
 #
 # No server needs to be running: the fixtures start their own redis-server, memcached and
 # Chromium (the browser tests drive /usr/bin/chromium, or $CHROMIUM_BIN, through Playwright).
@@ -63,4 +64,4 @@ echo "==> mypy --strict"
 echo "==> mkdocs build --strict"
 NO_MKDOCS_2_WARNING=1 "$venv/bin/mkdocs" build --strict --quiet --site-dir site
 echo "==> pytest (every test, the slow ones included)"
-"$venv/bin/pytest" -m "" "$@"
+"$venv/bin/pytest" -m "" -n 0 "$@"

@@ -23,7 +23,9 @@ A missing binary skips the test locally and fails it in CI (see ``tests.servers`
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -109,6 +111,15 @@ def _no_leaked_server_processes() -> Iterator[None]:
         server.kill()
     if leaked:
         pytest.fail(f"server processes outlived their fixtures: {leaked}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_spare_sql_tables() -> Iterator[None]:
+    """At the end of the run, drop the SQL tables the tests left for each other to reuse."""
+    yield
+    sql_support = sys.modules.get("tests.sql_support")  # imported only by the SQL tests
+    if sql_support is not None:
+        asyncio.run(sql_support.drop_spare_tables())
 
 
 @pytest.fixture(scope="session")
