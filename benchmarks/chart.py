@@ -125,7 +125,8 @@ def draw(results: dict[str, Any], path: Path) -> None:
     panels = [p for p in PANELS if results.get(p.driver)]
     verdicts = sum(v.value is not None for v in evaluate(results))
     heights = [max(2.0, 0.22 * verdicts), *(3.6 for _ in panels)]
-    figure = Figure(figsize=(12, sum(heights) + 1.6))
+    height = sum(heights) + 1.6
+    figure = Figure(figsize=(12, height))
     axes = figure.subplots(
         len(panels) + 1, 1, squeeze=False, gridspec_kw={"height_ratios": heights}
     )
@@ -138,5 +139,7 @@ def draw(results: dict[str, Any], path: Path) -> None:
         f"starlette-session benchmarks ({results['mode']} mode, {results['environment']['date']})",
         fontsize=11,
     )
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    # tight_layout() places the panels, not the suptitle: keep half an inch free at the top for
+    # it, or the first panel's title is drawn over it.
+    figure.tight_layout(rect=(0, 0.07, 1, 1 - 0.5 / height))
     figure.savefig(path, dpi=100)

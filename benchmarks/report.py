@@ -1,4 +1,5 @@
-"""Render one run's results as docs/benchmarks.md and docs/benchmarks.png.
+"""Render one run's results as docs/benchmarks.md, docs/benchmarks.png, the README's performance
+section and the figures other pages quote (benchmarks/summary.py's marked sections).
 
 Re-render without measuring again::
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import chart
+from benchmarks import summary
 from benchmarks.contenders import CELLS, REPO_DIR
 from benchmarks.targets import Verdict, evaluate
 
@@ -294,13 +295,18 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], docs_dir: Path) -> tuple[Path, Path]:
-    """Write ``benchmarks.md`` and ``benchmarks.png`` into ``docs_dir``; when that is the
-    repository's ``docs/``, the README's performance section too."""
+    """Write ``benchmarks.md`` and ``benchmarks.png`` into ``docs_dir``, and the marked figures
+    of its pages; when that is the repository's ``docs/``, the README's performance section too."""
+    # matplotlib only where the chart is drawn: the tests import this module to compare the
+    # pages with the saved results, in an environment without it.
+    from benchmarks import chart
+
     docs_dir.mkdir(parents=True, exist_ok=True)
     markdown = docs_dir / "benchmarks.md"
     png = docs_dir / "benchmarks.png"
     markdown.write_text(render_markdown(results))
     chart.draw(results, png)
+    summary.write_pages(results, docs_dir)
     if docs_dir.resolve() == (REPO_DIR / "docs").resolve():
         write_readme(results, REPO_DIR / "README.md")
     return markdown, png
@@ -309,7 +315,7 @@ def write(results: dict[str, Any], docs_dir: Path) -> tuple[Path, Path]:
 def main() -> None:
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "benchmarks/results/latest.json"
     markdown, png = write(json.loads(source.read_text()), REPO_DIR / "docs")
-    print(f"wrote {markdown}, {png} and the README's performance section")
+    print(f"wrote {markdown}, {png}, the pages' figures and the README's performance section")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from starlette_session.durations import Duration, seconds
 from starlette_session.interfaces import ISessionBackend
 from starlette_session.loading import OldCookieLoader
 from starlette_session.migration import MigrateFrom, old_cookie_loader
+from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import SecretKey
 from starlette_session.store import SessionStore
 
-__all__ = ["cookie_settings", "middleware_store", "old_cookie_reader"]
+__all__ = ["cookie_settings", "middleware_store", "old_cookie_reader", "warn_if_added_twice"]
 
 
 def cookie_settings(
@@ -69,10 +70,30 @@ def middleware_store(
 
 def old_cookie_reader(
     migrate_from: MigrateFrom | None,
-    secret_key: SecretKey | Sequence[SecretKey],
+    secret_key: SecretKey | Sequence[SecretKey] | None,
     max_age: int | None,
 ) -> OldCookieLoader | None:
     """How to read the previous library's cookies, for ``migrate_from=`` (None: not at all)."""
-    if migrate_from is None:
+    if migrate_from is None or secret_key is None:  # no key: the signer has refused it already
         return None
     return old_cookie_loader(migrate_from, secret_key, max_age=max_age)
+
+
+def warn_if_added_twice(app: object) -> None:
+    """Warn when ``app`` (what a new ``SessionMiddleware`` wraps) already holds one.
+
+    A warning, not an error: such an application works (the inner middleware serves
+    ``request.session``, the outer one is never used), so it must not stop at an upgrade."""
+    node, depth = app, 0
+    while node is not None and depth < 100:  # the ASGI chain: each middleware's .app
+        if any(
+            cls.__module__ == "starlette_session.middleware" and cls.__name__ == "SessionMiddleware"
+            for cls in type(node).__mro__
+        ):
+            warn_setup(
+                "SessionMiddleware is added twice: the inner one serves request.session and the "
+                "outer one is never used (its settings are ignored). Remove one of the "
+                "add_middleware(SessionMiddleware, ...) or Middleware(SessionMiddleware, ...)."
+            )
+            return
+        node, depth = getattr(node, "app", None), depth + 1

@@ -11,6 +11,9 @@
 of the process list. ``purge`` deletes the expired rows in batches (run it from cron or a
 systemd timer), ``create-table`` creates the table unless it exists, and ``ddl`` prints the SQL
 that creates it, for a migration.
+
+Exit status: 0 done; 2 the command cannot run (a bad or unreachable ``--url``, a missing driver,
+a wrong option), with one line on stderr naming the fix; 1 the database refused the operation.
 """
 
 from __future__ import annotations
@@ -20,32 +23,52 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["main"]
 
 DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb")
+#: The async driver each database is tested with, and the other async drivers SQLAlchemy has.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "asyncmy"}
+_OTHER_ASYNC = {"psycopg", "aiomysql"}
+_EXAMPLES = "sqlite+aiosqlite:///sessions.db or postgresql+asyncpg://user@host/db"
+_INSTALL_SQL = "pip install 'sqlalchemy[asyncio]' aiosqlite (or asyncpg, or asyncmy)"
+
+
+class _CommandError(Exception):
+    """The command cannot run; the message (one line) says how to fix it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    if args.command == "ddl":
-        print(";\n\n".join(ddl(args.dialect, args.table, args.schema)) + ";")
-        return 0
-    url = args.url or os.environ.get("DATABASE_URL")
-    if not url:
-        print("error: give --url or set DATABASE_URL", file=sys.stderr)
+    try:
+        if args.command == "ddl":
+            print(";\n\n".join(ddl(args.dialect, args.table, args.schema)) + ";")
+            return 0
+        url = args.url or os.environ.get("DATABASE_URL")
+        if not url:
+            raise _CommandError(f"give --url or set DATABASE_URL, for example {_EXAMPLES}")
+        return asyncio.run(_run(args, url))
+    except _CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(args, url))
 
 
 def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = None) -> list[str]:
     """The statements that create the session table and its index in ``dialect``."""
-    from sqlalchemy.dialects import mysql, postgresql, sqlite
-    from sqlalchemy.engine import Dialect
-    from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+    try:
+        from sqlalchemy.dialects import mysql, postgresql, sqlite
+        from sqlalchemy.engine import Dialect
+        from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+    except ImportError as error:
+        raise _CommandError(f"SQLAlchemy is not installed: {_INSTALL_SQL}") from error
 
-    from starlette_session.backends._sql_dialects import build_table
+    from starlette_session.backends._sql_schema import build_table
 
     compilers: dict[str, Dialect] = {
         "sqlite": sqlite.dialect(),
@@ -62,14 +85,16 @@ def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = No
 
 
 async def _run(args: argparse.Namespace, url: str) -> int:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
+    engine = _engine(url)  # first: it says what to install when SQLAlchemy is missing
     from starlette_session.backends.sql import SQLBackend
-    from starlette_session.exceptions import SessionError
+    from starlette_session.exceptions import SessionError, SessionSetupError
 
-    engine = create_async_engine(url)
     try:
-        backend = SQLBackend(engine, table=args.table, schema=args.schema, timeout=args.timeout)
+        try:
+            backend = SQLBackend(engine, table=args.table, schema=args.schema, timeout=args.timeout)
+        except SessionSetupError as error:  # such as an SQLite file in a missing directory
+            raise _CommandError(str(error)) from error
+        await _connect(engine, args.timeout)
         if args.command == "create-table":
             await backend.create_table()
             print(f"table {backend.table.fullname} is ready")
@@ -84,6 +109,78 @@ async def _run(args: argparse.Namespace, url: str) -> int:
     return 0
 
 
+def _engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``, or a ``_CommandError`` naming the fix. The URL is never
+    printed: it may hold a password."""
+    try:
+        from sqlalchemy import exc
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.ext.asyncio import create_async_engine
+    except ImportError as error:
+        raise _CommandError(f"SQLAlchemy is not installed: {_INSTALL_SQL}") from error
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise _CommandError(f"--url is not a database URL; give one like {_EXAMPLES}") from error
+    backend = parsed.get_backend_name()
+    if backend not in DIALECTS:
+        raise _CommandError(
+            f"--url names {backend!r}; sessions live in SQLite, PostgreSQL, "
+            f"MariaDB or MySQL: give a URL like {_EXAMPLES}"
+        )
+    driver = ASYNC_DRIVERS["mysql" if backend == "mariadb" else backend]
+    suggested = parsed.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=True)
+    use_async = f"use the async driver {driver}: --url {suggested} (pip install {driver})"
+    try:
+        return create_async_engine(parsed)
+    except exc.NoSuchModuleError as error:
+        raise _CommandError(f"--url names an unknown driver; {use_async}") from error
+    except exc.InvalidRequestError as error:  # a synchronous driver (sqlite://, psycopg2, ...)
+        raise _CommandError(f"{_synchronous(parsed)}; {use_async}") from error
+    except ImportError as error:
+        name = parsed.get_driver_name()
+        if name == driver:
+            raise _CommandError(
+                f"the {name} driver is not installed: pip install {name}"
+            ) from error
+        if name in _OTHER_ASYNC:
+            message = f"the {name} driver is not installed: pip install {name}, or {use_async}"
+            raise _CommandError(message) from error
+        raise _CommandError(f"{_synchronous(parsed)}; {use_async}") from error
+
+
+def _synchronous(url: URL) -> str:
+    return f"{url.drivername}:// means the synchronous driver {url.get_driver_name()}"
+
+
+async def _connect(engine: AsyncEngine, timeout: float) -> None:
+    url = engine.url
+    port = f":{url.port}" if url.port else ""
+    where = f"{url.database}" if url.get_backend_name() == "sqlite" else f"{url.host}{port}"
+    fix = "check the host, port, user, password and database of --url (or $DATABASE_URL)"
+
+    async def connect() -> None:
+        async with engine.connect():
+            pass
+
+    try:
+        await asyncio.wait_for(connect(), timeout)
+    except asyncio.TimeoutError as error:
+        message = f"the database at {where} did not answer in {timeout:g} s; {fix}"
+        raise _CommandError(message) from error
+    except Exception as error:  # every driver has errors of its own
+        cause = getattr(error, "orig", None) or error
+        detail = (str(cause).strip().splitlines() or [""])[0][:200]
+        if "greenlet" in detail:
+            raise _CommandError(
+                "SQLAlchemy's asyncio needs greenlet: pip install greenlet"
+            ) from error
+        raise _CommandError(
+            f"cannot connect to the database at {where} ({type(cause).__name__}: "
+            f"{detail}); {fix} and that the server is running"
+        ) from error
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m starlette_session", description="Maintain a SQL session table."
@@ -92,12 +189,25 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="delete the expired sessions")
     create = commands.add_parser("create-table", help="create the table unless it exists")
     show = commands.add_parser("ddl", help="print the SQL that creates the table")
-    show.add_argument("--dialect", choices=DIALECTS, required=True)
+    show.add_argument("--dialect", choices=DIALECTS, required=True, help="the database's SQL")
     for command in (purge, create, show):
-        command.add_argument("--table", default="starlette_sessions")
-        command.add_argument("--schema", default=None)
+        command.add_argument(
+            "--table", default="starlette_sessions", help="the session table (%(default)s)"
+        )
+        command.add_argument(
+            "--schema", default=None, help="the table's schema (default: the database's own)"
+        )
     for command in (purge, create):
-        command.add_argument("--url", help="SQLAlchemy async URL (default: $DATABASE_URL)")
-        command.add_argument("--timeout", type=float, default=60.0, help="seconds per statement")
-    purge.add_argument("--batch-size", type=int, default=1000, help="rows per DELETE")
+        command.add_argument(
+            "--url",
+            help="SQLAlchemy async URL, such as sqlite+aiosqlite:///sessions.db or "
+            "postgresql+asyncpg://user@host/db (default: $DATABASE_URL)",
+        )
+        command.add_argument(
+            "--timeout",
+            type=float,
+            default=60.0,
+            help="seconds to connect and per statement (%(default)g)",
+        )
+    purge.add_argument("--batch-size", type=int, default=1000, help="rows per DELETE (%(default)s)")
     return parser

@@ -7,10 +7,13 @@ instead of silently logging every user out in production.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from starlette_session.exceptions import SessionSettingsError
 
 __all__ = [
     "ENDED_MARKER_AGE",
@@ -27,6 +30,8 @@ SameSite = Literal["lax", "strict", "none"]
 MAX_COOKIE_AGE = 400 * 24 * 60 * 60
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+#: A host name's label: letters, digits, hyphens (underscores too, which browsers accept).
+_LABEL = re.compile(r"[0-9A-Za-z_-]{1,63}")
 _WHITESPACE = b" \t"
 _EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 #: How long the ended-session marker lives: the log-out's redirect and the next page, at most.
@@ -50,7 +55,9 @@ class CookieSettings:
     def __post_init__(self) -> None:
         problems = list(self._problems())
         if problems:
-            raise ValueError("invalid session cookie settings: " + "; ".join(problems))
+            raise SessionSettingsError("invalid session cookie settings: " + "; ".join(problems))
+        if self.domain is not None:
+            object.__setattr__(self, "domain", _ascii_domain(self.domain))
         if self.max_age is not None:
             object.__setattr__(self, "max_age", min(self.max_age, MAX_COOKIE_AGE))
         flags = [f"Path={self.path}"]
@@ -86,8 +93,10 @@ class CookieSettings:
             yield f"path {self.path!r} must start with '/' and hold no ';' or control characters"
         if self.domain == "":
             yield "domain must not be empty: pass None to leave the Domain attribute out"
-        if self.domain and not _ATTRIBUTE_VALUE.fullmatch(self.domain):
-            yield f"domain {self.domain!r} holds a ';', a space or a control character"
+        if self.domain:
+            problem = _domain_problem(self.domain)
+            if problem is not None:
+                yield problem
         if self.max_age is not None and self.max_age < 0:
             yield "max_age must be 0 or more, or None for a browser-session cookie"
 
@@ -110,6 +119,52 @@ class CookieSettings:
         """Set (for a minute) or remove the ended-session marker."""
         value = f"1; Max-Age={ENDED_MARKER_AGE}" if ended else _EXPIRED
         return f"{self.ended_name}={value}{self._flags}".encode("latin-1")
+
+
+def _ascii_domain(domain: str) -> str:
+    """``domain`` as browsers match it: internationalized labels as their ``xn--`` form."""
+    if domain.isascii():
+        return domain
+    dot = "." if domain.startswith(".") else ""
+    return dot + domain.removeprefix(".").encode("idna").decode("ascii")
+
+
+def _domain_problem(domain: str) -> str | None:
+    """Why no browser would store a cookie with this Domain attribute, or None.
+
+    The attribute must be able to match a request's host name (RFC 6265bis 5.1.3): a host name
+    with an optional leading dot (ignored by browsers), internationalized or not, or an IP
+    address; never a URL, a port, a path or empty labels.
+    """
+    quoted = repr(domain)
+    if not _ATTRIBUTE_VALUE.fullmatch(domain) and domain.isascii():
+        return f"domain {quoted} holds a ';', a space or a control character"
+    if "://" in domain:
+        return f"domain {quoted} is a URL: give the host name alone (domain='example.com')"
+    if "/" in domain or "?" in domain or "#" in domain:
+        return f"domain {quoted} holds a path: give the host name alone (the path goes in path=)"
+    if domain.startswith("[") and domain.endswith("]"):
+        try:
+            ipaddress.IPv6Address(domain[1:-1])
+        except ValueError:
+            return f"domain {quoted} is not an IPv6 address"
+        return None
+    if domain.count(":") > 1:
+        return f"domain {quoted} is an IPv6 address: write it in brackets ('[::1]')"
+    if ":" in domain:
+        return f"domain {quoted} holds a port: give the host name alone (cookies ignore ports)"
+    host = domain.removeprefix(".")
+    try:
+        ascii_host = _ascii_domain(host)
+    except UnicodeError:
+        return f"domain {quoted} is not a host name (its internationalized form is invalid)"
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return (
+            f"domain {quoted} is not a host name: labels of letters, digits and hyphens, at most "
+            "63 characters each, separated by single dots (one leading dot is allowed)"
+        )
+    return None
 
 
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -3,17 +3,19 @@
 ::
 
     SessionError                       base class: catch this to catch them all
-    ├── SessionSetupError              the application is wired wrongly (a programming error)
+    ├── SessionSetupError              the application is wired wrongly (a bug)
     │   ├── SessionMiddlewareMissingError   no SessionMiddleware in front of the endpoint
-    │   ├── SessionNotLoadedError           session touched in async code before it was loaded
+    │   ├── SessionNotLoadedError           used in async code before it was loaded
     │   ├── SessionModelNotConfiguredError  typed access without SessionStore(model=...)
-    │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end a session
-    ├── SessionDataError               a value the session cannot store (nothing was written)
-    │   ├── SessionNotSerializableError     a value JSON cannot hold; the message names the key
-    │   └── SessionTooLargeError            over the store's max_size, or a cookie over 4096 bytes
-    ├── SessionBackendError            the backend failed or timed out                    -> 503
-    ├── SessionConflictError           another request changed the session first (strict) -> 409
-    └── SessionDestroyedError          another request destroyed the session meanwhile    -> 409
+    │   ├── SessionSettingsError            a setting that cannot work (start-up)
+    │   └── SessionWebSocketError           a WebSocket tried to create, rotate or end it
+    ├── SessionDataError               a value the session cannot store (nothing written)
+    │   ├── SessionNotSerializableError     a value JSON cannot hold; names the key
+    │   └── SessionTooLargeError            over max_size, memcached's item size, 4 KiB
+    ├── SessionBackendError            the backend failed or timed out            -> 503
+    │   └── SessionReplicationError         too few replicas confirmed a deletion
+    ├── SessionConflictError           changed first by another request (strict)  -> 409
+    └── SessionDestroyedError          destroyed by another request meanwhile     -> 409
 
 ``SessionMiddleware`` answers the last three with their ``status_code`` when they escape the
 application before the response started. Messages never contain session ids or secrets.
@@ -31,6 +33,8 @@ __all__ = [
     "SessionModelNotConfiguredError",
     "SessionNotLoadedError",
     "SessionNotSerializableError",
+    "SessionReplicationError",
+    "SessionSettingsError",
     "SessionSetupError",
     "SessionTooLargeError",
     "SessionWebSocketError",
@@ -75,10 +79,19 @@ class SessionModelNotConfiguredError(SessionSetupError):
 
     def __init__(self) -> None:
         super().__init__(
-            "This SessionStore has no model: build it with SessionStore(model=YourModel), use "
-            "session_dependency(YourModel) for a model of its own, or depend on get_session_handle "
-            "for the untyped mapping."
+            "Depends(get_session) returns the session as the model of the application's "
+            "SessionStore, and it has none (SessionMiddleware builds a store without a model "
+            "when given no store=). Pass one: app.add_middleware(SessionMiddleware, "
+            "secret_key=..., store=SessionStore(model=YourModel)); or depend on "
+            "session_dependency(YourModel) for a model of the endpoint's own, or on "
+            "get_session_handle (SessionHandle) for the untyped session."
         )
+
+
+class SessionSettingsError(SessionSetupError, ValueError):
+    """A setting that cannot work (a cookie domain no browser accepts, a ``key_prefix`` too long
+    for memcached's keys, a SQL table of another shape), refused at start-up. The message names
+    the setting and what to change."""
 
 
 class SessionWebSocketError(SessionSetupError):
@@ -106,6 +119,12 @@ class SessionBackendError(SessionError):
     """
 
     status_code = 503
+
+
+class SessionReplicationError(SessionBackendError):
+    """``RedisBackend(wait_for_replicas=N)``: a deletion (a log-out, a revocation) was done on
+    the master, but fewer than N replicas confirmed it within ``wait_timeout``, so a failover
+    now could bring the deleted sessions back. The message says what to check."""
 
 
 class SessionConflictError(SessionError):

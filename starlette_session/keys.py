@@ -19,6 +19,8 @@ from starlette_session.signing import VERIFIED_CACHE_SIZE, CookieSigner
 
 __all__ = ["StoreKeys"]
 
+_DIGEST_SIZE = 32
+
 
 class StoreKeys:
     """Derives the backend keys of sessions and of users' session indexes."""
@@ -40,7 +42,9 @@ class StoreKeys:
         hash_key = self._hash_keys.get(key_index)
         if hash_key is None:
             hash_key = self._hash_keys[key_index] = self.signer.derive(b"store-key", key_index)
-        digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=32).hexdigest()
+        digest = hashlib.blake2b(
+            session_id.encode(), key=hash_key, digest_size=_DIGEST_SIZE
+        ).hexdigest()
         key = self.prefix + digest
         cache = self._session_keys
         if len(cache) >= VERIFIED_CACHE_SIZE:
@@ -57,6 +61,11 @@ class StoreKeys:
             hash_key = self._index_keys[key_index] = self.signer.derive(b"user-index", key_index)
         digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}user:{digest}"
+
+    @property
+    def longest_key(self) -> int:
+        """The length in bytes of the longest key made: a user's index key, or a session's."""
+        return max(len(self.user_key("").encode()), len(self.prefix) + 2 * _DIGEST_SIZE)
 
     @property
     def key_count(self) -> int:

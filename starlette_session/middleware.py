@@ -8,7 +8,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_session.arguments import cookie_settings, middleware_store, old_cookie_reader
+from starlette_session.arguments import (
+    cookie_settings,
+    middleware_store,
+    old_cookie_reader,
+    warn_if_added_twice,
+)
 from starlette_session.backends import BackendType
 from starlette_session.cookies import SameSite
 from starlette_session.durations import Duration
@@ -52,7 +57,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        secret_key: SecretKey | Sequence[SecretKey],
+        secret_key: SecretKey | Sequence[SecretKey] | None = None,  # None: an error saying why
         cookie_name: str | None = None,
         max_age: Duration | None = DEFAULT_LIFETIME,
         same_site: SameSite = "lax",
@@ -73,6 +78,7 @@ class SessionMiddleware:
         migrate_from: MigrateFrom | None = None,
     ) -> None:
         self.app = app
+        warn_if_added_twice(app)
         self.cookie = cookie_settings(
             cookie_name,
             session_cookie,

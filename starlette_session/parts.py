@@ -14,7 +14,7 @@ from starlette_session.commit import CommitExecutor
 from starlette_session.cookies import CookieSettings
 from starlette_session.devices import DeviceTracking
 from starlette_session.events import CountingBackend, SessionEvents
-from starlette_session.exceptions import SessionSetupError
+from starlette_session.exceptions import SessionSettingsError, SessionSetupError
 from starlette_session.keys import StoreKeys
 from starlette_session.lifetimes import Lifetimes
 from starlette_session.loading import OldCookieLoader, SessionLoader
@@ -75,9 +75,23 @@ def build_parts(
             "track_devices needs a server-side backend: the cookie backend keeps no list of a "
             "user's sessions"
         )
+    if server is None and settings.strict:
+        raise SessionSettingsError(
+            "strict=True needs a server-side backend: the cookie backend cannot see that another "
+            "request changed the session (each response's cookie replaces the last); use Redis, "
+            "SQL, memcached or memory for sessions changed by concurrent requests"
+        )
+    keys = StoreKeys(signer, settings.key_prefix)
+    limit = server.max_key_length if server is not None else None
+    if limit is not None and keys.longest_key > limit:
+        longest, prefix = keys.longest_key, len(settings.key_prefix)
+        raise SessionSettingsError(
+            f"key_prefix is {prefix} characters: the longest key the store makes (a user's "
+            f"session index) would be {longest} bytes, over the {limit} bytes {server!r} "
+            f"accepts; use a key_prefix of at most {limit - (longest - prefix)} characters"
+        )
     if server is not None and events.observed:
         server = CountingBackend(server)
-    keys = StoreKeys(signer, settings.key_prefix)
     lifetimes = Lifetimes(settings.idle_timeout, settings.absolute_timeout, cookie.max_age)
     users = None
     if server is not None:

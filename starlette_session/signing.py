@@ -85,7 +85,7 @@ class CookieSigner:
 
     __slots__ = ("_keys", "_signers", "_verified")
 
-    def __init__(self, secret_key: SecretKey | Sequence[SecretKey], salt: str) -> None:
+    def __init__(self, secret_key: SecretKey | Sequence[SecretKey] | None, salt: str) -> None:
         keys = checked_secret_keys(secret_key)
         # Derived once here, so signing does no key derivation per request.
         self._keys = [hmac.digest(key.encode(), salt.encode(), "sha256") for key in keys]

@@ -71,6 +71,7 @@ class SessionStore(UserSessions, Generic[ModelT]):
             :class:`SessionTooLargeError` and nothing is written.
         strict: when two requests change one session at once, raise
             :class:`SessionConflictError` instead of merging their changes field by field.
+            Refused with the cookie backend, which cannot see concurrent changes.
         save_on_error: also save sessions when the response is a 5xx (by default they are not).
         on_backend_error: ``"fail"`` (default): a backend failure raises
             :class:`SessionBackendError`, answered with 503. ``"anonymous"``: a request whose

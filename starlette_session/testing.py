@@ -30,7 +30,7 @@ import anyio.from_thread
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
-from starlette_session.exceptions import SessionMiddlewareMissingError
+from starlette_session.exceptions import SessionMiddlewareMissingError, SessionSetupError
 from starlette_session.middleware import SessionMiddleware
 from starlette_session.session import Session
 
@@ -67,7 +67,16 @@ class SessionTester:
 
     def seed(self, data: Mapping[str, Any] | Any, *, user_id: str | None = None) -> None:
         """Store a session holding ``data`` (a mapping or a Pydantic model) and give the client
-        its cookie, replacing any session the client had."""
+        its cookie, replacing any session the client had. Raises ``SessionSetupError`` when the
+        client's host is outside the cookie's ``domain`` (its cookie jar would drop the cookie)."""
+        domain = (self.middleware.cookie.domain or "").lstrip(".").lower()
+        host = self.client.base_url.host.lower()
+        if domain and host != domain and not host.endswith(f".{domain}"):
+            raise SessionSetupError(
+                f"seed() cannot give the client the session cookie: the cookie is for the domain "
+                f"{domain!r} (SessionMiddleware(domain=...)), which the client's host {host!r} "
+                f"is not in. Build the client with TestClient(app, base_url='http://{domain}')."
+            )
         if not isinstance(data, Mapping):
             data = data.model_dump(mode="json", by_alias=True)
         values = dict(data)

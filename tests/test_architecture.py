@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # Bottom to top. A module may import modules of lower layers only (and, inside backends/, the
 # backends it wraps, checked for cycles below).
 LAYERS: list[set[str]] = [
-    {"exceptions", "interfaces", "durations", "secret_keys"},
+    {"exceptions", "interfaces", "durations", "setup_warnings"},
+    {"secret_keys"},
     {"cookies", "signing", "records", "lifetimes", "migration", "backends", "devices"},
     {"keys", "state", "responses", "events"},
     {"loading", "user_index", "typed", "mapping"},

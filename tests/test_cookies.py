@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
+from starlette_session import SessionMiddleware, SessionSettingsError, SessionStore
 from starlette_session.cookies import (
     MAX_COOKIE_AGE,
     CookieSettings,
     read_cookie,
     read_session_cookies,
 )
+from tests.helpers import SECRET, cookie_attributes, make_app
 
 
 def test_the_defaults_build_an_http_only_lax_cookie_for_the_whole_site() -> None:
@@ -88,6 +92,72 @@ def test_settings_a_browser_would_refuse_fail_at_start_up(
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ValueError, match=r"same_site='none'.*partitioned=True"):
         CookieSettings(same_site="none", partitioned=True)
+
+
+# The Domain attribute: refused unless it can match a host name, since a browser drops a cookie
+# whose Domain does not match the request's host, and every request is then a new session.
+
+
+def app_with_domain(domain: str) -> Starlette:
+    return make_app(SessionStore(), domain=domain)
+
+
+REFUSED_DOMAINS = {
+    "example.com:8443": "holds a port",
+    "localhost:8000": "holds a port",
+    "https://example.com": "is a URL",
+    "http://example.com/": "is a URL",
+    "example.com/app": "holds a path",
+    "example.com?x=1": "holds a path",
+    "exa mple.com": "a space",
+    " example.com": "a space",
+    "example.com\t": "a control character",
+    "example..com": "not a host name",
+    "..example.com": "not a host name",
+    "example.com.": "not a host name",
+    ".": "not a host name",
+    "*.example.com": "not a host name",
+    "user@example.com": "not a host name",
+    "exa_mple$.com": "not a host name",
+    "a" * 64 + ".example": "not a host name",
+    ".".join(["a" * 60] * 5): "not a host name",
+    "::1": "in brackets",
+    "[example.com]": "not an IPv6 address",
+}
+
+
+@pytest.mark.parametrize(("domain", "problem"), REFUSED_DOMAINS.items())
+def test_a_cookie_domain_no_browser_accepts_is_refused_at_start_up(
+    domain: str, problem: str
+) -> None:
+    with pytest.raises(SessionSettingsError, match=problem) as refused:
+        SessionMiddleware(Starlette(), secret_key=SECRET, domain=domain)
+    assert isinstance(refused.value, ValueError)  # as every invalid cookie setting was before
+    with pytest.raises(SessionSettingsError, match=problem), TestClient(app_with_domain(domain)):
+        pass
+
+
+ACCEPTED_DOMAINS = {
+    "example.com": "example.com",
+    ".example.com": ".example.com",
+    "Sub.Example.COM": "Sub.Example.COM",
+    "localhost": "localhost",
+    "my-app.internal": "my-app.internal",
+    "_dmarc.example.com": "_dmarc.example.com",
+    "xn--bcher-kva.example": "xn--bcher-kva.example",
+    "bücher.example": "xn--bcher-kva.example",
+    ".münchen.de": ".xn--mnchen-3ya.de",
+    "127.0.0.1": "127.0.0.1",
+    "[::1]": "[::1]",
+    "a" * 63 + ".example": "a" * 63 + ".example",
+}
+
+
+@pytest.mark.parametrize(("domain", "sent"), ACCEPTED_DOMAINS.items())
+def test_a_domain_that_can_match_a_host_name_is_sent_over_http(domain: str, sent: str) -> None:
+    with TestClient(app_with_domain(domain)) as client:
+        response = client.get("/set", params={"a": "1"})
+    assert cookie_attributes(response)["domain"] == sent
 
 
 # The reader

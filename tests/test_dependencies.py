@@ -832,6 +832,28 @@ async def test_a_model_without_defaults_raises_a_named_error() -> None:
             await client.get("/")
 
 
+@pytest.mark.parametrize("store", [SessionStore(MemoryBackend()), None], ids=["store", "none"])
+async def test_get_session_without_a_model_says_how_to_give_one(
+    store: SessionStore[Any] | None,
+) -> None:
+    # Also to a user who built no SessionStore at all: the middleware built one without a model.
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+
+    @app.get("/cart")
+    async def show(session: Cart = Depends(get_session)) -> Cart:  # noqa: B008
+        return session
+
+    async with http_client(app, raise_app_exceptions=True) as client:
+        with pytest.raises(SessionModelNotConfiguredError) as error:
+            await client.get("/cart")
+    message = str(error.value)
+    assert message.startswith("Depends(get_session) returns the session as the model")
+    assert "store=SessionStore(model=YourModel)" in message
+    assert "session_dependency(YourModel)" in message
+    assert "get_session_handle" in message
+
+
 def test_the_errors_are_setup_errors() -> None:
     assert issubclass(SessionMiddlewareMissingError, SessionSetupError)
     assert issubclass(SessionModelNotConfiguredError, SessionSetupError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -537,3 +538,41 @@ def test_an_exception_in_the_endpoint_saves_nothing() -> None:
     assert response.status_code == 500
     assert "set-cookie" not in response.headers
     assert len(backend) == 0
+
+
+ADDED_TWICE = "SessionMiddleware is added twice: the inner one serves request.session"
+
+
+def test_the_middleware_added_twice_warns_naming_it() -> None:
+    app = Starlette()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=SessionStore())
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=SessionStore())
+    with pytest.warns(UserWarning, match=ADDED_TWICE), TestClient(app):
+        pass
+
+
+def test_a_middleware_wrapping_another_one_directly_warns_at_the_line_doing_it() -> None:
+    inner = SessionMiddleware(Starlette(), secret_key=SECRET)
+    with pytest.warns(UserWarning, match=ADDED_TWICE) as caught:
+        SessionMiddleware(PassThroughMiddleware(inner), secret_key=SECRET)
+    assert caught[0].filename == __file__
+
+
+class PassThroughMiddleware:
+    """Another middleware between the two (any ASGI middleware keeping ``self.app``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def test_one_middleware_among_others_does_not_warn() -> None:
+    app = Starlette()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=SessionStore())
+    app.add_middleware(PassThroughMiddleware)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with TestClient(app):
+            pass

@@ -23,6 +23,8 @@ from tests.servers import free_port
 if TYPE_CHECKING:
     from redis.asyncio import RedisCluster
 
+    from tests.servers import RedisClusterServer
+
 redis = pytest.importorskip("redis")
 
 
@@ -58,6 +60,13 @@ async def call(
     response = await http.get(path, params=params, headers=headers)
     assert response.status_code == 200, response.text
     return response
+
+
+def key_of(store: SessionStore[Any], cookie: str) -> str:
+    """The store key of the session ``cookie`` names."""
+    unsigned = store.signer.unsign(cookie)
+    assert unsigned is not None
+    return store.storage_key(unsigned.payload, unsigned.key_index)
 
 
 def node_of(cluster: RedisCluster, key: str) -> str:
@@ -151,5 +160,109 @@ async def test_a_cluster_that_cannot_be_reached_raises_session_backend_error() -
         async with client_for(make_app(SessionStore(backend))) as http:
             response = await http.get("/set", params={"cart": "1"})
         assert response.status_code == 503
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.parametrize("frozen_index", [0, 2], ids=["startup-node", "other-node"])
+async def test_a_frozen_master_fails_no_read_of_a_session_on_the_healthy_ones(
+    redis_cluster: RedisClusterServer, redis_cluster_url: str, frozen_index: int
+) -> None:
+    """60 users read their sessions while one of the 3 masters is stopped (SIGSTOP) for 3 s:
+    every read of a session on a healthy master answers 200; those on the frozen one 200 or 503."""
+    from starlette_session.backends import RedisBackend
+
+    client = redis.asyncio.RedisCluster.from_url(redis_cluster_url)
+    store: SessionStore[Any] = SessionStore(RedisBackend(client))
+    app = make_app(store)
+    try:
+        async with client_for(app) as http:
+            cookies = await asyncio.gather(*(_new_session(app, n) for n in range(60)))
+            nodes = [node_of(client, key_of(store, cookie)) for cookie in cookies]
+            frozen = redis_cluster.nodes[frozen_index]
+            frozen_name = f"{frozen.host}:{frozen.port}"
+            assert 0 < nodes.count(frozen_name) < len(nodes)
+            outcomes: list[tuple[bool, int]] = []
+
+            async def reader(cookie: str, node: str, until: float) -> None:
+                loop = asyncio.get_running_loop()
+                while loop.time() < until:
+                    http.cookies.clear()
+                    response = await http.get("/get", headers={"cookie": f"session={cookie}"})
+                    outcomes.append((node == frozen_name, response.status_code))
+                    await asyncio.sleep(0.01)
+
+            frozen.freeze()
+            try:
+                until = asyncio.get_running_loop().time() + 3.0
+                await asyncio.gather(*(map(reader, cookies, nodes, [until] * len(cookies))))
+            finally:
+                frozen.thaw()
+
+            healthy = [status for on_frozen, status in outcomes if not on_frozen]
+            stalled = [status for on_frozen, status in outcomes if on_frozen]
+            assert len(healthy) > 100, "the healthy masters kept serving"
+            failed = [status for status in healthy if status != 200]
+            assert failed == [], f"{len(failed)} of {len(healthy)} healthy-node reads failed"
+            assert set(stalled) <= {200, 503}
+            # Once thawed, every session is there again.
+            for n, cookie in enumerate(cookies):
+                assert (await call(http, "/get", cookie)).json() == {"n": str(n)}
+    finally:
+        await client.aclose()
+
+
+async def _new_session(app: Starlette, n: int) -> str:
+    async with client_for(app) as http:  # a visitor of its own: no cookie jar shared
+        response = await http.get("/set", params={"n": str(n)})
+    cookie = session_cookie(response)
+    assert cookie is not None
+    return cookie
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("valkey", marks=pytest.mark.valkey),
+    ]
+)
+def any_cluster(request: pytest.FixtureRequest) -> tuple[RedisClusterServer, str]:
+    """A Redis Cluster, or a Valkey one, and its URL (every node flushed)."""
+    server: RedisClusterServer = request.getfixturevalue(f"{request.param}_cluster")
+    return server, request.getfixturevalue(f"{request.param}_cluster_url")
+
+
+async def test_one_turns_commands_for_a_frozen_node_fail_alone(
+    any_cluster: tuple[RedisClusterServer, str],
+) -> None:
+    """The fast form of the test above: 30 reads that share one event-loop turn (hence one
+    automatic pipeline per node) while a master is stopped; only that master's reads fail."""
+    from starlette_session.backends import RedisBackend
+
+    redis_cluster, url = any_cluster
+    client = redis.asyncio.RedisCluster.from_url(url)
+    backend = RedisBackend(client, timeout=0.3)
+    keys = [f"session:{n}" for n in range(30)]
+    try:
+        for key in keys:
+            await backend.create(key, key.encode(), 60)
+        frozen = redis_cluster.nodes[1]
+        frozen_name = f"{frozen.host}:{frozen.port}"
+        on_frozen = [node_of(client, key) == frozen_name for key in keys]
+        assert 0 < sum(on_frozen) < len(keys)
+        frozen.freeze()
+        try:
+            results = await asyncio.gather(
+                *(backend.read(key, 60) for key in keys), return_exceptions=True
+            )
+        finally:
+            frozen.thaw()
+        for key, stalled, result in zip(keys, on_frozen, results, strict=True):
+            if stalled:
+                assert isinstance(result, SessionBackendError)
+            else:
+                assert result == key.encode()
     finally:
         await client.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 from starlette_session import (
     SessionHandle,
     SessionMiddlewareMissingError,
+    SessionSetupError,
     SessionStore,
     get_session,
 )
@@ -183,3 +185,22 @@ def test_find_session_middleware_before_the_first_request() -> None:
     store = SessionStore(model=Cart)
     middleware = find_session_middleware(make_app(store, routes=cart_routes.routes, fastapi=True))
     assert middleware.store is store
+
+
+@pytest.mark.parametrize("base_url", ["http://shop.example", "http://www.shop.example"])
+def test_seed_works_for_a_host_in_the_cookies_domain(base_url: str) -> None:
+    app = make_app(SessionStore(model=Cart), domain="shop.example")
+    with TestClient(app, base_url=base_url) as client:
+        SessionTester(client).seed(Cart(items=["apple"]))
+        assert client.get("/cart").json()["items"] == ["apple"]
+
+
+def test_seed_refuses_a_host_outside_the_cookies_domain() -> None:
+    # The client's cookie jar would silently drop the cookie: the test would run without it.
+    backend = MemoryBackend()
+    with TestClient(make_app(SessionStore(backend, model=Cart), domain="shop.example")) as client:
+        fix = re.escape("TestClient(app, base_url='http://shop.example')")
+        with pytest.raises(SessionSetupError, match=fix) as error:
+            SessionTester(client).seed(Cart(items=["apple"]))
+        assert "'testserver'" in str(error.value)
+        assert len(backend) == 0  # nothing was stored

@@ -76,3 +76,46 @@ def test_the_test_kit_works_with_only_one_http_library(hidden: str, used: str) -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [used, "True"]
+
+
+QUIET = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from starlette_session import SessionMiddleware, SessionStore
+    from starlette_session.testing import SessionTester
+
+    app = Starlette()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key="a-test-secret-that-is-long-enough-0123456789",
+        store=SessionStore(),
+    )
+    with TestClient(app) as client:
+        sessions = SessionTester(client)
+        sessions.seed({"items": ["apple"]})
+        assert sessions.read() == {"items": ["apple"]}
+    print(type(client.cookies).__module__.partition(".")[0])
+    """
+)
+
+
+def test_with_httpx2_installed_the_test_kit_runs_without_a_warning() -> None:
+    pytest.importorskip("httpx2")
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", QUIET],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["httpx2"]
+    assert "deprecated" not in result.stderr
+
+
+def test_the_testing_page_says_to_install_httpx2() -> None:
+    page = (ROOT / "docs" / "testing.md").read_text()
+    assert "pip install pytest httpx2" in page

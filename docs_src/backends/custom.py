@@ -1,9 +1,10 @@
 """A backend of your own: five async methods on bytes.
 
-This one keeps sessions in a dict, to show the contract; a real one calls its store where the
-dict is used. Every operation on one key must be atomic: here no method awaits between reading
-and writing the dict, so no other request can run in between. When the store fails, raise
-``SessionBackendError`` from the driver's error (``raise SessionBackendError(...) from error``):
+This one keeps sessions in a dict, to show the contract; a real one calls its store
+where the dict is used. Every operation on one key must be atomic: here no method awaits
+between reading and writing the dict, so no other request can run in between. When the
+store fails, raise ``SessionBackendError`` from the driver's error
+(``raise SessionBackendError(...) from error``):
 the middleware answers 503, or serves an anonymous session if the store was built with
 ``on_backend_error="anonymous"``.
 """
@@ -19,7 +20,8 @@ from starlette_session.backends import Replaced, SessionBackend
 
 class DictBackend(SessionBackend):
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[bytes, float | None]] = {}  # key -> (value, expires at)
+        # key -> (value, expires at)
+        self.entries: dict[str, tuple[bytes, float | None]] = {}
 
     def _live(self, key: str) -> bytes | None:
         entry = self.entries.get(key)
@@ -50,7 +52,13 @@ class DictBackend(SessionBackend):
         return True
 
     async def replace(
-        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+        self,
+        key: str,
+        expected: bytes,
+        value: bytes,
+        ttl: int | None,
+        *,
+        logged_in: bool = False,
     ) -> Replaced:
         current = self._live(key)
         if current != expected:

@@ -11,7 +11,8 @@ from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import MemcachedBackend
 
 client = aiomcache.Client(
-    os.environ.get("MEMCACHED_HOST", "localhost"), int(os.environ.get("MEMCACHED_PORT", "11211"))
+    os.environ.get("MEMCACHED_HOST", "localhost"),
+    int(os.environ.get("MEMCACHED_PORT", "11211")),
 )
 store = SessionStore(MemcachedBackend(client, timeout=2.0))
 
@@ -23,4 +24,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(lifespan=lifespan)
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

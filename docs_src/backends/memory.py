@@ -12,4 +12,6 @@ from starlette_session.backends import MemoryBackend
 store = SessionStore(MemoryBackend(max_entries=100_000))
 
 app = Starlette()
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

@@ -12,7 +12,8 @@ from starlette_session.backends import RedisBackend
 
 client = redis.asyncio.Redis.from_url(
     os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
-    socket_connect_timeout=0.5,  # bounded waits: see Reliability for the full recommendation
+    # bounded waits: see Reliability for the full recommendation
+    socket_connect_timeout=0.5,
     socket_timeout=0.5,
 )
 # Keys are "session:<keyed hash of the id>", each with the session's time to live.
@@ -26,4 +27,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(lifespan=lifespan)
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

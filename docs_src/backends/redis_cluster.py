@@ -11,7 +11,9 @@ from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import RedisBackend
 
 # One node's address is enough: the client discovers the others.
-client = RedisCluster.from_url(os.environ.get("REDIS_CLUSTER_URL", "redis://localhost:7000/0"))
+client = RedisCluster.from_url(
+    os.environ.get("REDIS_CLUSTER_URL", "redis://localhost:7000/0")
+)
 store = SessionStore(RedisBackend(client))
 
 
@@ -22,4 +24,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(lifespan=lifespan)
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

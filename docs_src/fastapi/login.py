@@ -7,9 +7,15 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
 
-# Demo only: a real application checks a password hash (argon2, bcrypt) from its database.
+# Demo only: a real application checks a password hash (argon2, bcrypt) from its
+# database.
 PASSWORDS = {"ann": "correct horse battery staple"}
 THIRTY_DAYS = 30 * 24 * 60 * 60
 
@@ -22,7 +28,9 @@ AccountSession = Annotated[Account, Depends(get_session)]
 
 store = SessionStore(model=Account, idle_timeout=2 * 60 * 60)  # 2 hours without use
 app = FastAPI()
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)
 
 
 class Credentials(BaseModel):
@@ -32,14 +40,19 @@ class Credentials(BaseModel):
 
 
 @app.post("/login")
-async def login(form: Credentials, account: AccountSession, session: SessionHandle) -> Account:
+async def login(
+    form: Credentials, account: AccountSession, session: SessionHandle
+) -> Account:
     expected = PASSWORDS.get(form.user, "")
-    if not (expected and hmac.compare_digest(form.password.encode(), expected.encode())):
+    if not (
+        expected and hmac.compare_digest(form.password.encode(), expected.encode())
+    ):
         raise HTTPException(401, "wrong user name or password")
     session.regenerate()  # a new id when saved, data kept: the old cookie finds nothing
     session.set_user(form.user)  # indexed: store.user_sessions / revoke_user_sessions
     if form.remember:
-        session.set_lifetime(THIRTY_DAYS)  # the cookie's Max-Age and the server-side lifetime
+        # the cookie's Max-Age and the server-side lifetime
+        session.set_lifetime(THIRTY_DAYS)
     account.user = form.user
     return account
 

@@ -1,4 +1,4 @@
-"""Converting stored data that no longer validates, instead of starting a fresh session."""
+"""Converting stored data that no longer validates, instead of starting afresh."""
 
 import os
 from typing import Annotated, Any

@@ -19,7 +19,9 @@ class Cart(BaseModel):
 
 CartSession = Annotated[Cart, Depends(get_session)]
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
 store = SessionStore(RedisBackend(client), model=Cart)
 
 
@@ -30,7 +32,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)
 
 
 @app.post("/cart")

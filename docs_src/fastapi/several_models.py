@@ -6,7 +6,12 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
-from starlette_session import SessionMiddleware, SessionStore, get_session, session_dependency
+from starlette_session import (
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+    session_dependency,
+)
 
 
 class Cart(BaseModel):
@@ -14,7 +19,8 @@ class Cart(BaseModel):
 
 
 class Flash(BaseModel):
-    messages: list[str] = []  # field names are session keys: keep them distinct between models
+    # field names are session keys: keep them distinct between models
+    messages: list[str] = []
 
 
 CartSession = Annotated[Cart, Depends(get_session)]

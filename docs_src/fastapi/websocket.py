@@ -1,4 +1,8 @@
-"""A WebSocket endpoint reads the typed session sent with its handshake (read-only)."""
+"""A WebSocket endpoint reads the typed session sent with its handshake (read-only).
+
+uvicorn serves WebSockets with a WebSocket library, which the standard extra brings:
+pip install "starlette-session[fastapi,standard]>=1.0"
+"""
 
 import os
 from typing import Annotated
@@ -27,7 +31,9 @@ async def login(user: str, account: Annotated[Account, Depends(get_session)]) ->
 
 
 @app.websocket("/ws")
-async def greet(websocket: WebSocket, account: Annotated[Account, Depends(get_session)]) -> None:
+async def greet(
+    websocket: WebSocket, account: Annotated[Account, Depends(get_session)]
+) -> None:
     await websocket.accept()
     await websocket.send_text(f"hello, {account.user or 'stranger'}")
     await websocket.close()

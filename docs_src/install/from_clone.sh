@@ -1,2 +1,3 @@
-# In a clone of the repository: the package, with the FastAPI and Redis extras.
-python -m pip install ".[fastapi,redis]"
+# In a clone of the repository: the package with the FastAPI and Redis extras, and
+# standard: uvicorn (with websockets) to serve the app.
+python -m pip install ".[fastapi,redis,standard]"

@@ -1,4 +1,4 @@
-"""After: this library, the session is the middleware's; the application changes a model."""
+"""After: this library; the session is the middleware's, the app changes a model."""
 
 import os
 from typing import Annotated
@@ -6,20 +6,30 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
 from starlette_session.backends import MemoryBackend
 
 
 class SessionData(BaseModel):
-    username: str | None = None  # every field needs a default: a new visitor's session is empty
+    # every field needs a default: a new visitor's session is empty
+    username: str | None = None
 
 
 CurrentSession = Annotated[SessionData, Depends(get_session)]
 
-store = SessionStore(MemoryBackend(), model=SessionData)  # or RedisBackend(redis.asyncio.Redis())
+# or RedisBackend(redis.asyncio.Redis())
+store = SessionStore(MemoryBackend(), model=SessionData)
 app = FastAPI()
 app.add_middleware(
-    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], cookie_name="cookie", store=store
+    SessionMiddleware,
+    secret_key=os.environ["SESSION_SECRET"],
+    cookie_name="cookie",
+    store=store,
 )
 
 
@@ -30,7 +40,9 @@ async def signed_in(session: CurrentSession) -> SessionData:  # the verifier
 
 
 @app.post("/create_session/{name}")
-async def create_session(name: str, data: CurrentSession, session: SessionHandle) -> None:
+async def create_session(
+    name: str, data: CurrentSession, session: SessionHandle
+) -> None:
     session.regenerate()  # a new id at log-in
     session.set_user(name)  # store.revoke_user_sessions(name) finds it later
     data.username = name  # saved before the response starts

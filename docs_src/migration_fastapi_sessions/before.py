@@ -1,4 +1,7 @@
-"""Before: fastapi-sessions 0.3, the application creates, reads and deletes sessions itself."""
+"""Before: fastapi-sessions 0.3; the app creates, reads and deletes sessions itself.
+
+It runs with pip install fastapi-sessions.
+"""
 
 import os
 from uuid import UUID, uuid4

@@ -1,4 +1,4 @@
-"""During the transition: each fastapi-sessions session imported once, at its next request."""
+"""The transition: each fastapi-sessions session imported once, at its next request."""
 
 import os
 from typing import Annotated
@@ -8,10 +8,16 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
 
-# The fastapi-sessions backend the old application kept its sessions in: here the in-memory one
-# of the "before" sample, so that the test runs both applications in one process.
-from docs_src.migration_fastapi_sessions.before import backend as old_backend
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
+
+# The fastapi-sessions backend the old application keeps its sessions in, from its
+# module: here before.py, the "before" sample, saved beside this file.
+from before import backend as old_backend
 
 OLD_COOKIE = "cookie"  # the old SessionCookie's cookie_name, which was also its salt
 old_cookies = URLSafeTimedSerializer(os.environ["OLD_SESSION_SECRET"], salt=OLD_COOKIE)
@@ -36,11 +42,13 @@ app.add_middleware(
 async def carried_over(
     request: Request, response: Response, data: CurrentSession, session: SessionHandle
 ) -> SessionData:
-    """The session, with the visitor's fastapi-sessions session imported into it first."""
+    """The session, with the visitor's fastapi-sessions session imported first."""
     signed = request.cookies.get(OLD_COOKIE)
     if session.is_new and signed:
         try:
-            old_id: UUID | None = UUID(old_cookies.loads(signed, max_age=14 * 24 * 3600))
+            old_id: UUID | None = UUID(
+                old_cookies.loads(signed, max_age=14 * 24 * 3600)
+            )
         except (BadSignature, ValueError):
             old_id = None
         old = await old_backend.read(old_id) if old_id else None
@@ -52,7 +60,9 @@ async def carried_over(
     return data
 
 
-async def signed_in(session: Annotated[SessionData, Depends(carried_over)]) -> SessionData:
+async def signed_in(
+    session: Annotated[SessionData, Depends(carried_over)],
+) -> SessionData:
     if session.username is None:
         raise HTTPException(403, "invalid session")
     return session

@@ -1,4 +1,4 @@
-"""An application written for starlette-session 0.4.3, unchanged: it runs on this library."""
+"""An app written for starlette-session 0.4.3, unchanged: it runs on this library."""
 
 import os
 
@@ -29,5 +29,7 @@ app.add_middleware(
     secret_key=os.environ["SESSION_SECRET"],
     cookie_name="cookie22",
     backend_type=BackendType.redis,
-    backend_client=Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0")),
+    backend_client=Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+    ),
 )

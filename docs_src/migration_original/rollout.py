@@ -21,5 +21,6 @@ app.add_middleware(
     # The first key signs, both verify: the new key, then the one 0.4.3 used.
     secret_key=[os.environ["SESSION_SECRET"], os.environ["OLD_SESSION_SECRET"]],
     cookie_name="cookie22",
-    migrate_from="starlette-session-0.4",  # for one max_age (14 days by default), then remove
+    # for one max_age (14 days by default), then remove
+    migrate_from="starlette-session-0.4",
 )

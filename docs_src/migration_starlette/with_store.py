@@ -15,11 +15,14 @@ from starlette.routing import Route
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import RedisBackend
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
 
 
 async def visit(request: Request) -> JSONResponse:
-    session = await load_session(request)  # with a store, async code loads the session first
+    # with a store, async code loads the session first
+    session = await load_session(request)
     session["visits"] = session.get("visits", 0) + 1
     return JSONResponse(dict(session))
 

@@ -13,7 +13,9 @@ from starlette.routing import Route
 from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import RedisBackend
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
 
 
 async def visit(request: Request) -> JSONResponse:
@@ -26,7 +28,8 @@ app = Starlette(
     middleware=[
         Middleware(
             SessionMiddleware,
-            secret_key=os.environ["SESSION_SECRET"],  # ids are signed: a secret is required
+            # ids are signed: a secret is required
+            secret_key=os.environ["SESSION_SECRET"],
             store=SessionStore(RedisBackend(client)),
             max_age=timedelta(days=14),  # lifetime + rolling=True: an idle timeout
             https_only=True,

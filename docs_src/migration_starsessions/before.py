@@ -1,4 +1,4 @@
-"""Before: starsessions 2, sessions in Redis."""
+"""Before: starsessions 2, sessions in Redis (pip install starsessions)."""
 
 import os
 
@@ -11,7 +11,9 @@ from starlette.routing import Route
 from starsessions import SessionAutoloadMiddleware, SessionMiddleware
 from starsessions.stores.redis import RedisStore
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
 
 
 async def visit(request: Request) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""During the transition: each starsessions session in Redis imported once, at its next request."""
+"""The transition: each starsessions session in Redis imported once, at its next use."""
 
 import json
 import os
@@ -15,14 +15,18 @@ from starlette.routing import Route
 from starlette_session import Session, SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import RedisBackend
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
-OLD_ID = re.compile(r"[0-9a-f]{32}")  # starsessions' session id, unsigned, in the cookie
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
+# starsessions' session id, unsigned, in the cookie
+OLD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def session_of(request: Request) -> Session:
-    """``load_session``, importing the visitor's starsessions session first if there is one.
+    """``load_session``, importing the visitor's starsessions session first, if any.
 
-    Use it in place of ``load_session`` until starsessions' lifetime has passed since the deploy.
+    Use it in place of ``load_session`` until starsessions' lifetime has passed since
+    the deploy.
     """
     session = await load_session(request)
     old_id = request.cookies.get("session", "")

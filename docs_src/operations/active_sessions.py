@@ -1,4 +1,4 @@
-"""Your active sessions: each device of the user, and a button (an endpoint) to end one."""
+"""Your active sessions: each device of the user, and an endpoint to end one."""
 
 import os
 from typing import Any
@@ -14,13 +14,16 @@ from starlette_session import (
 
 store = SessionStore(
     track_devices=DeviceTracking(
-        client_address="prefix",  # 203.0.113.0/24, 2001:db8:1::/48; or "full", or "none"
+        # 203.0.113.0/24, 2001:db8:1::/48; or "full", or "none"
+        client_address="prefix",
         trusted_proxies=["10.0.0.0/8"],  # whose X-Forwarded-For is believed
         last_used_interval=300,  # a read writes the last use at most every 5 minutes
     )
 )
 app = FastAPI()
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)
 
 
 @app.post("/login")
@@ -43,6 +46,7 @@ async def my_sessions(session: SessionHandle) -> list[dict[str, Any]]:
 async def revoke(key: str, session: SessionHandle) -> None:
     if session.user_id is None:
         raise HTTPException(401)
-    # Ends the session only if it is one of this user's: a key sent by the browser is checked.
+    # Ends the session only if it is one of this user's: a key sent by the browser is
+    # checked.
     if not await store.revoke_session(session.user_id, key):
         raise HTTPException(404, "no such session")

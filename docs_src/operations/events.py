@@ -1,4 +1,4 @@
-"""Session events: an audit log of log-ins and revocations, and a count of forged cookies."""
+"""Session events: an audit log of log-ins and revocations; forged cookies counted."""
 
 import logging
 import os
@@ -6,7 +6,12 @@ from collections import Counter
 
 from fastapi import FastAPI
 
-from starlette_session import SessionEvent, SessionEventInfo, SessionMiddleware, SessionStore
+from starlette_session import (
+    SessionEvent,
+    SessionEventInfo,
+    SessionMiddleware,
+    SessionStore,
+)
 
 audit = logging.getLogger("shop.audit")
 store = SessionStore()
@@ -14,8 +19,11 @@ tampered = Counter[str]()
 
 
 async def audit_session(info: SessionEventInfo) -> None:  # async handlers are awaited
-    # info.key is the store key (a keyed hash of the session id): never the id or the cookie.
-    audit.info("session %s: user=%s reason=%s", info.event.value, info.user, info.reason)
+    # info.key is the store key (a keyed hash of the session id): never the id or the
+    # cookie.
+    audit.info(
+        "session %s: user=%s reason=%s", info.event.value, info.user, info.reason
+    )
 
 
 def count_tampered(info: SessionEventInfo) -> None:  # sync handlers are called
@@ -27,4 +35,6 @@ for event in (SessionEvent.rotated, SessionEvent.destroyed, SessionEvent.revoked
 store.on(SessionEvent.tampered, count_tampered)
 
 app = FastAPI()
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

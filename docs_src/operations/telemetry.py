@@ -1,4 +1,8 @@
-"""OpenTelemetry spans and metrics of the sessions: pip install 'starlette-session[otel]'."""
+"""OpenTelemetry spans and metrics of the sessions.
+
+The otel extra brings the OpenTelemetry API; the application brings an SDK:
+pip install "starlette-session[fastapi,otel]>=1.0" opentelemetry-sdk
+"""
 
 import os
 
@@ -15,7 +19,10 @@ trace.set_tracer_provider(TracerProvider())
 metrics.set_meter_provider(MeterProvider())
 
 store = SessionStore()
-instrument(store)  # the global providers; or instrument(store, tracer_provider, meter_provider)
+# the global providers; or instrument(store, tracer_provider, meter_provider)
+instrument(store)
 
 app = FastAPI()
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store)
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
+)

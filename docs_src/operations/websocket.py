@@ -1,4 +1,8 @@
-"""A WebSocket that changes the session: saved with the same compare-and-set as HTTP."""
+"""A WebSocket that changes the session: saved with the same compare-and-set as HTTP.
+
+uvicorn serves WebSockets with a WebSocket library, which the standard extra brings:
+pip install "starlette-session[fastapi,standard]>=1.0"
+"""
 
 import os
 from typing import Annotated
@@ -6,7 +10,12 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
 
 
 class Board(BaseModel):
@@ -18,7 +27,8 @@ app = FastAPI()
 app.add_middleware(
     SessionMiddleware,
     secret_key=os.environ["SESSION_SECRET"],
-    store=SessionStore(model=Board),  # a server-side backend: memory here, Redis in production
+    # a server-side backend: memory here, Redis in production
+    store=SessionStore(model=Board),
 )
 
 
@@ -29,7 +39,9 @@ async def add_note(note: str, board: BoardSession) -> Board:
 
 
 @app.websocket("/ws")
-async def live_notes(websocket: WebSocket, board: BoardSession, session: SessionHandle) -> None:
+async def live_notes(
+    websocket: WebSocket, board: BoardSession, session: SessionHandle
+) -> None:
     await websocket.accept()
     try:
         while True:

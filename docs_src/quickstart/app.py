@@ -6,11 +6,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
-from starlette_session import SessionHandle, SessionMiddleware, SessionStore, get_session
+from starlette_session import (
+    SessionHandle,
+    SessionMiddleware,
+    SessionStore,
+    get_session,
+)
 
 
 class Cart(BaseModel):
-    items: list[str] = []  # every field needs a default: a new visitor's session is empty
+    # every field needs a default: a new visitor's session is empty
+    items: list[str] = []
     owner: str | None = None
 
 
@@ -19,7 +25,8 @@ CartSession = Annotated[Cart, Depends(get_session)]
 app = FastAPI()
 app.add_middleware(
     SessionMiddleware,
-    secret_key=os.environ["SESSION_SECRET"],  # 32+ random characters, kept out of the code
+    # 32+ random characters, kept out of the code
+    secret_key=os.environ["SESSION_SECRET"],
     store=SessionStore(model=Cart),  # in this process's memory; see Backends for Redis
 )
 

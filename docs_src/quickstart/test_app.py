@@ -1,10 +1,13 @@
-"""Tests for app.py, with the session seeded and read back through the app's own store."""
+"""Tests for app.py, beside it: ``pytest`` in that folder (pip install pytest httpx2).
+
+The session is seeded and read back through the app's own store.
+"""
 
 from starlette.testclient import TestClient
 
 from starlette_session.testing import SessionTester
 
-from .app import Cart, app
+from app import Cart, app
 
 
 def test_adding_to_a_seeded_cart() -> None:

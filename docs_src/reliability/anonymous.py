@@ -7,5 +7,7 @@ import redis.asyncio
 from starlette_session import SessionStore
 from starlette_session.backends import RedisBackend
 
-client = redis.asyncio.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+client = redis.asyncio.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+)
 store = SessionStore(RedisBackend(client), on_backend_error="anonymous")

@@ -1,4 +1,4 @@
-"""Answering a backend outage yourself, where the application has a better answer than 503."""
+"""Answering a backend outage yourself, when the app has a better answer than 503."""
 
 import os
 
@@ -7,7 +7,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from starlette_session import SessionBackendError, SessionMiddleware, SessionStore, load_session
+from starlette_session import (
+    SessionBackendError,
+    SessionMiddleware,
+    SessionStore,
+    load_session,
+)
 from starlette_session.backends import RedisBackend
 
 
@@ -28,7 +33,9 @@ async def login(request: Request) -> HTMLResponse:
 
 
 def create_app(backend: RedisBackend) -> Starlette:
-    app = Starlette(routes=[Route("/", homepage), Route("/login", login, methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/", homepage), Route("/login", login, methods=["POST"])]
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=os.environ["SESSION_SECRET"],

@@ -1,4 +1,4 @@
-"""What survives a log-in: only the keys named in ``regenerate(keep=...)``, under a new id."""
+"""What survives a log-in: only the keys named in ``regenerate(keep=...)``."""
 
 import os
 
@@ -9,15 +9,16 @@ from starlette.routing import Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 
-# Kept across a log-in (the visitor's own choices); everything else is dropped at log-in.
+# Kept across a log-in (the visitor's own choices); everything else is dropped at
+# log-in.
 KEPT_AT_LOGIN = ("cart", "language")
 
 
 async def login(request: Request) -> JSONResponse:
     user = request.query_params["user"]  # (check the user's password here)
     session = await load_session(request)
-    # A new id: a cookie planted before the log-in is worth nothing; and nothing an anonymous
-    # visitor's session held carries over, but the keys listed.
+    # A new id: a cookie planted before the log-in is worth nothing; and nothing an
+    # anonymous visitor's session held carries over, but the keys listed.
     session.regenerate(keep=KEPT_AT_LOGIN)
     session.set_user(user)  # in the user's index, for revoke_user_sessions
     session["user"] = user
@@ -36,4 +37,6 @@ app = Starlette(
         Route("/remember", remember, methods=["POST"]),
     ]
 )
-app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore())
+app.add_middleware(
+    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore()
+)

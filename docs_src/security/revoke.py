@@ -1,4 +1,4 @@
-"""Log a user out everywhere, from outside a request: a password reset, a locked account."""
+"""Log a user out everywhere, from outside a request: a password reset, a lock."""
 
 import logging
 from typing import Any
@@ -12,4 +12,5 @@ async def log_out_everywhere(store: SessionStore[Any], user_id: str) -> int:
     """End every session of ``user_id``; return how many were ended."""
     sessions = await store.user_sessions(user_id)  # [SessionInfo(key, created_at), ...]
     logger.info("ending %d sessions of a user", len(sessions))
-    return await store.revoke_user_sessions(user_id)  # no keep=: every session of the user
+    # no keep=: every session of the user
+    return await store.revoke_user_sessions(user_id)

@@ -6,9 +6,9 @@ from starlette.applications import Starlette
 
 from starlette_session import SessionMiddleware, SessionStore
 
-# The first key signs; every key verifies; a cookie signed by an older key is re-issued, with a
-# new session id, signed by the newest. Make a key with:
-#   python -c 'import secrets; print(secrets.token_urlsafe(32))'
+# The first key signs; every key verifies; a cookie signed by an older key is re-issued,
+# with a new session id, signed by the newest. Make a key with:   python -c 'import
+# secrets; print(secrets.token_urlsafe(32))'
 SECRET_KEYS = os.environ["SESSION_SECRET_KEYS"].split()
 
 app = Starlette()

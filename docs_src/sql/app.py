@@ -11,7 +11,9 @@ from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import SQLBackend
 
 engine = create_async_engine(
-    os.environ.get("DATABASE_URL", "sqlite+aiosqlite:////var/lib/shop/sessions.db"),
+    # sessions.db in the working directory. In production, set DATABASE_URL: an absolute
+    # path has four slashes (sqlite+aiosqlite:////var/lib/shop/sessions.db)
+    os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///sessions.db"),
     pool_size=1,  # SQLite: one connection per process (see the table below)
     max_overflow=0,
 )
@@ -28,5 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(lifespan=lifespan)
 app.add_middleware(
-    SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=SessionStore(backend)
+    SessionMiddleware,
+    secret_key=os.environ["SESSION_SECRET"],
+    store=SessionStore(backend),
 )

@@ -4,10 +4,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def sqlite_engine(path: str) -> AsyncEngine:
-    """``path``: an absolute path, on a local disk, in a directory the application can write."""
+    """``path``: absolute, on a local disk, in a directory the application can write."""
     return create_async_engine(
         f"sqlite+aiosqlite:///{path}",
-        pool_size=1,  # one connection per process: requests queue in the pool, not in SQLite
+        # one connection per process: requests queue in the pool, not in SQLite
+        pool_size=1,
         max_overflow=0,
     )
 
@@ -27,7 +28,8 @@ def mariadb_engine(url: str) -> AsyncEngine:
     """``url``: ``mysql+asyncmy://app:password@db/app`` (MariaDB or MySQL)."""
     return create_async_engine(
         url,
-        isolation_level="AUTOCOMMIT",  # an engine of its own: no COMMIT, no ROLLBACK per request
+        # an engine of its own: no COMMIT, no ROLLBACK per request
+        isolation_level="AUTOCOMMIT",
         skip_autocommit_rollback=True,  # SQLAlchemy 2.0.43+
         pool_recycle=3600,
         hide_parameters=True,

@@ -12,7 +12,8 @@ from starlette_session import SessionMiddleware, SessionStore, load_session
 
 
 async def visit(request: Request) -> JSONResponse:
-    session = await load_session(request)  # async code loads explicitly: nothing blocks the loop
+    # async code loads explicitly: nothing blocks the loop
+    session = await load_session(request)
     session["visits"] = session.get("visits", 0) + 1
     return JSONResponse({"visits": session["visits"]})
 

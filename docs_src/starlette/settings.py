@@ -1,4 +1,4 @@
-"""The middleware and the store with every setting spelled out, as a production site might."""
+"""The middleware and the store with every setting spelled out, as in production."""
 
 import os
 from datetime import timedelta
@@ -13,14 +13,16 @@ from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import MemoryBackend
 
 store = SessionStore(
-    MemoryBackend(max_entries=100_000, max_bytes=64 * 1024 * 1024),  # see Backends for Redis
+    # see Backends for Redis
+    MemoryBackend(max_entries=100_000, max_bytes=64 * 1024 * 1024),
     idle_timeout="max_age",  # the default: unused for max_age (8 hours below), it ends
     absolute_timeout=timedelta(days=7),  # however active, a week after it began
     max_size=64 * 1024,  # bytes of JSON; a larger session raises SessionTooLargeError
     max_user_sessions=10,  # an 11th log-in of one user ends that user's oldest session
     strict=False,  # merge concurrent changes field by field (True: 409 instead)
     save_on_error=False,  # a 5xx response saves nothing
-    on_backend_error="fail",  # a backend outage answers 503 ("anonymous": an unsaved session)
+    # a backend outage answers 503 ("anonymous": an unsaved session)
+    on_backend_error="fail",
 )
 
 
@@ -37,7 +39,8 @@ async def show(request: Request) -> JSONResponse:
 async def login(request: Request) -> JSONResponse:
     session = await load_session(request)
     # (check the user's password here)
-    session.regenerate(keep=["cart"])  # a new id; of the anonymous data only the cart is kept
+    # a new id; of the anonymous data only the cart is kept
+    session.regenerate(keep=["cart"])
     session.set_user(request.query_params["user"])
     return JSONResponse(dict(session))
 
@@ -58,16 +61,19 @@ app = Starlette(
     middleware=[
         Middleware(
             SessionMiddleware,
-            secret_key=os.environ["SESSION_SECRET"].split(","),  # newest first: rotation
+            # newest first: rotation
+            secret_key=os.environ["SESSION_SECRET"].split(","),
             store=store,
-            cookie_name="__Host-session",  # the browser refuses it over HTTP or for subdomains
+            # the browser refuses it over HTTP or for subdomains
+            cookie_name="__Host-session",
             max_age=timedelta(hours=8),
             https_only=True,
             same_site="lax",
             path="/",
             domain=None,
             http_only=True,
-            cache_control="no-store",  # on responses that set the cookie or show session data
+            # on responses that set the cookie or show session data
+            cache_control="no-store",
             clear_site_data='"cache"',  # on the response of a log-out
         )
     ],

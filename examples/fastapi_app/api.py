@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from starlette_session import SessionHandle
 
 from .accounts import check_password, log_in, log_out
-from .models import CATALOG, CartView, Flash, FlashMessage, Product, Shop, cart_view
+from .models import CATALOG, CartView, Flash, FlashMessage, Order, Product, Shop, cart_view
 from .panel import panel_of
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -78,6 +78,17 @@ async def add_to_cart(item: CartItem, shop: Shop) -> CartView:
 async def remove_from_cart(product: str, shop: Shop) -> CartView:
     shop.remove(product)
     return cart_view(shop)
+
+
+@router.post("/checkout")
+async def checkout(shop: Shop) -> Order:
+    """Place the order: the logged-in user's cart becomes an order, and the cart empties."""
+    if not shop.username:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in to check out")
+    order = shop.check_out()
+    if order is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the cart is empty")
+    return order
 
 
 @router.get("/flashes")

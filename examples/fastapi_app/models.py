@@ -7,6 +7,8 @@ not overlap.
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import Depends
@@ -32,19 +34,6 @@ CATALOG = {
         Product(id="bread", name="Sourdough loaf", price_cents=600, blurb="Baked this morning"),
     )
 }
-
-
-class ShopSession(BaseModel):
-    """Who is logged in, and what is in the cart (product id -> quantity)."""
-
-    username: str | None = None
-    cart: dict[str, int] = {}
-
-    def add(self, product_id: str, quantity: int = 1) -> None:
-        self.cart[product_id] = self.cart.get(product_id, 0) + quantity
-
-    def remove(self, product_id: str) -> None:
-        self.cart.pop(product_id, None)
 
 
 class FlashMessage(BaseModel):
@@ -75,6 +64,44 @@ class CartView(BaseModel):
     lines: list[CartLine]
     count: int
     total_cents: int
+
+
+class Order(CartView):
+    """A cart that was checked out."""
+
+    number: str
+    placed_at: datetime
+
+
+class ShopSession(BaseModel):
+    """Who is logged in, what is in the cart (product id -> quantity), the last order placed."""
+
+    username: str | None = None
+    cart: dict[str, int] = {}
+    #: For the confirmation page; a real shop keeps its orders in its database.
+    last_order: Order | None = None
+
+    def add(self, product_id: str, quantity: int = 1) -> None:
+        self.cart[product_id] = self.cart.get(product_id, 0) + quantity
+
+    def remove(self, product_id: str) -> None:
+        self.cart.pop(product_id, None)
+
+    def check_out(self) -> Order | None:
+        """Turn the cart into an order and empty it; ``None`` if there is nothing to buy."""
+        cart = cart_view(self)
+        if not cart.lines:
+            return None
+        order = Order(
+            number=secrets.token_hex(3).upper(),
+            placed_at=datetime.now(timezone.utc),
+            lines=cart.lines,
+            count=cart.count,
+            total_cents=cart.total_cents,
+        )
+        self.cart = {}
+        self.last_order = order
+        return order
 
 
 def cart_view(shop: ShopSession) -> CartView:

@@ -1,7 +1,9 @@
-"""The HTML pages: the shop with its cart, and the log-in form.
+"""The HTML pages: the shop with its cart, the log-in form, checking out.
 
-Every form posts and redirects (303) to a page, which shows the flash messages and removes them.
-The session cookie is SameSite=Lax, so browsers do not send it with another site's form posts.
+Every form posts and redirects (303) to a page, which shows the flash messages and removes them;
+a failed log-in instead shows the form again at once, with the user name kept. The session cookie
+is SameSite=Lax, so browsers do not send it with another site's form posts: such a post reaches
+the app as an anonymous visitor's, which can change nothing that is the user's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from starlette_session import SessionHandle
 
 from .accounts import DEMO_USERS, check_password, log_in, log_out
 from .devices import devices_of, revoke_device
-from .models import CATALOG, Flash, Shop, cart_view
+from .models import CATALOG, Flash, FlashMessage, Shop, cart_view
 from .panel import panel_of
 
 router = APIRouter(include_in_schema=False)
@@ -59,20 +61,61 @@ async def remove_from_cart(product: Annotated[str, Form()], shop: Shop, flash: F
     return see_other("/")
 
 
+@router.post("/checkout")
+async def checkout(shop: Shop, flash: Flash) -> Response:
+    """Place the order: the logged-in user's cart becomes an order, and the cart empties."""
+    if not shop.username:
+        flash.flash("Log in to check out; your cart stays.")
+        return see_other("/login")
+    if shop.check_out() is None:
+        flash.flash("Your cart is empty: add something first.", "error")
+        return see_other("/")
+    return see_other("/order")
+
+
+@router.get("/order", response_class=HTMLResponse)
+async def order_placed(
+    request: Request, session: SessionHandle, shop: Shop, flash: Flash
+) -> Response:
+    """The confirmation of the last order this session placed."""
+    if shop.last_order is None:
+        return see_other("/")
+    context = {
+        "shop": shop,
+        "order": shop.last_order,
+        "messages": flash.pop_all(),
+        "panel": await panel_of(request).view(request, session),
+    }
+    return templates.TemplateResponse(request, "order.html", context)
+
+
+async def login_page(
+    request: Request,
+    session: SessionHandle,
+    shop: Shop,
+    messages: list[FlashMessage],
+    *,
+    logged_out: bool = False,
+    username: str = "",
+) -> Response:
+    context = {
+        "shop": shop,
+        "messages": messages,
+        "logged_out": logged_out,
+        "username": username,
+        "demo_users": DEMO_USERS,
+        "panel": await panel_of(request).view(request, session),
+    }
+    return templates.TemplateResponse(request, "login.html", context)
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(
     request: Request, session: SessionHandle, shop: Shop, flash: Flash, logged_out: bool = False
 ) -> Response:
     if shop.username:
         return see_other("/")
-    context = {
-        "shop": shop,
-        "messages": flash.pop_all(),
-        "logged_out": logged_out,
-        "demo_users": DEMO_USERS,
-        "panel": await panel_of(request).view(request, session),
-    }
-    return templates.TemplateResponse(request, "login.html", context)
+    return await login_page(request, session, shop, flash.pop_all(), logged_out=logged_out)
 
 
 @router.post("/login")
@@ -84,10 +127,12 @@ async def login(
     shop: Shop,
     flash: Flash,
 ) -> Response:
-    username = username.strip().lower()
+    typed, username = username, username.strip().lower()
     if not check_password(username, password):
-        flash.flash("Wrong user name or password.", "error")
-        return see_other("/login")
+        # The form again, the name as typed and the password empty. Not a redirect: the name
+        # would have to wait in the session, and a visitor who only mistyped needs none.
+        error = FlashMessage(text="Wrong user name or password.", level="error")
+        return await login_page(request, session, shop, [*flash.pop_all(), error], username=typed)
     log_in(
         session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
     )

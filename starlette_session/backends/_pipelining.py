@@ -15,6 +15,10 @@ response callbacks parse it), an error reply raised to its caller alone (the pip
 write. The pipeline runs in a task of its own, so that a caller that times out or is cancelled
 never cuts a read half-way: its reply is read and dropped. A caller cancelled before its command
 was written is left out of the write.
+
+On a cluster, the commands of a turn are written as one pipeline *per node* (the master of each
+command's key), each in a task of its own: a node that stalls or fails holds up and fails only
+the commands sent to it, never those of the healthy nodes.
 """
 
 from __future__ import annotations
@@ -31,10 +35,15 @@ _Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
 
 class AutoPipeline:
-    """Sends ``execute_command`` calls of an asyncio redis-py (or valkey-py) client, pipelined."""
+    """Sends ``execute_command`` calls of an asyncio redis-py (or valkey-py) client, pipelined.
+
+    For a cluster client (one with ``get_node_from_key``), the commands of a turn are split by
+    the node their key lives on, one pipeline each.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._node_of: Callable[[Any], Any] | None = getattr(client, "get_node_from_key", None)
         # The loop in whose current turn a command went out at once (a loop that closed before
         # its turn ended leaves its own here, which is not the running one).
         self._turn: asyncio.AbstractEventLoop | None = None
@@ -57,10 +66,12 @@ class AutoPipeline:
             return
         self._turn = None
         queue, self._queue = self._queue, []
-        if queue:
-            write = loop.create_task(self._write(queue))
-            self._writes.add(write)
-            write.add_done_callback(self._writes.discard)
+        groups = [queue] if self._node_of is None else _by_node(queue, self._node_of)
+        for group in groups:
+            if group:
+                write = loop.create_task(self._write(group))
+                self._writes.add(write)
+                write.add_done_callback(self._writes.discard)
 
     async def _write(self, queue: list[_Queued]) -> None:
         queue = [queued for queued in queue if not queued[2].done()]  # cancelled meanwhile
@@ -90,6 +101,36 @@ class AutoPipeline:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _by_node(queue: list[_Queued], node_of: Callable[[Any], Any]) -> list[list[_Queued]]:
+    """The queued commands grouped by the node that serves their key; a command whose node is
+    not known (no slots yet, a command without a key) goes alone."""
+    groups: dict[Any, list[_Queued]] = {}
+    alone: list[list[_Queued]] = []
+    for queued in queue:
+        key = _key_of(queued[0])
+        try:
+            node = node_of(key) if key is not None else None
+        except Exception:  # the slot is not covered (yet): redis-py will tell that caller
+            node = None
+        name = getattr(node, "name", None)
+        if name is None:
+            alone.append([queued])
+        else:
+            groups.setdefault(name, []).append(queued)
+    return [*groups.values(), *alone]
+
+
+def _key_of(args: tuple[Any, ...]) -> Any:
+    """The key of a command of the backend's: ``EVALSHA sha numkeys key ...``, else the first
+    argument (``GET``, ``GETEX``, ``SET``, ``EXPIRE``); None when it has none."""
+    if not args:
+        return None
+    name = args[0].upper() if isinstance(args[0], str) else args[0]
+    if name in ("EVALSHA", "EVAL", b"EVALSHA", b"EVAL"):
+        return args[3] if len(args) > 3 and args[2] in (1, "1", b"1") else None
+    return args[1] if len(args) > 1 else None
 
 
 class Once(Generic[T]):

@@ -5,7 +5,8 @@ Only four things do: the column types of MariaDB/MySQL (a case-sensitive key, a 
 SQLite and PostgreSQL; a plain ``INSERT`` then an ``UPDATE`` on MariaDB/MySQL, which has no
 conditional upsert that says whether it wrote), a batched delete (``DELETE ... LIMIT`` on
 MariaDB/MySQL, a ``LIMIT`` sub-select elsewhere), and SQLite's connection settings. Whether a
-read can slide the expiry in one statement is the dialect's own ``update_returning`` flag.
+read can slide the expiry in one statement is the dialect's own ``update_returning`` flag. The
+table's shape (MariaDB/MySQL's column types too) is in ``_sql_schema``.
 """
 
 from __future__ import annotations
@@ -15,40 +16,18 @@ import tempfile
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from starlette_session.exceptions import SessionSetupError
 
 __all__ = [
     "batch_delete",
-    "build_table",
     "check_writable_directory",
     "sqlite_file",
     "sqlite_pragmas",
     "upsert_if_expired",
 ]
-
-KEY_LENGTH = 255
-
-
-def build_table(name: str, schema: str | None = None) -> sa.Table:
-    """The one table: a key, the value, and an indexed expiry in Unix milliseconds (NULL: none)."""
-    # MariaDB/MySQL compare strings case-insensitively by default; the keys are case-sensitive.
-    key = sa.String(KEY_LENGTH).with_variant(
-        mysql.VARCHAR(KEY_LENGTH, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
-    )
-    # A MariaDB/MySQL BLOB holds 64 KiB, the store's default max_size before the envelope.
-    value = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        sa.Column("store_key", key, primary_key=True),
-        sa.Column("value", value, nullable=False),
-        sa.Column("expires_at", sa.BigInteger, nullable=True),
-        sa.Index(f"ix_{name}_expires_at", "expires_at"),
-        schema=schema,
-    )
 
 
 def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:

@@ -52,7 +52,13 @@ class SessionBackend(abc.ABC):
     ``logged_in=True`` marks the session of a known user. A backend that evicts entries to make
     room should evict anonymous sessions first, and entries without a time to live never; a backend
     that cannot choose (Redis, memcached) ignores the flag, and SECURITY.md says what that means.
+
+    ``max_key_length``: the longest key, in bytes, the backend can store (None: no limit). The
+    store checks its longest key against it when it is bound, so that a ``key_prefix`` too long
+    fails at start-up rather than at every log-in.
     """
+
+    max_key_length: int | None = None
 
     @abc.abstractmethod
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:

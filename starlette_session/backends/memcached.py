@@ -9,6 +9,13 @@ from typing import Any, TypeVar
 import anyio
 
 from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends._memcached_limits import (
+    DEFAULT_ITEM_SIZE,
+    KEY_LIMIT,
+    check_item_size,
+    is_too_large,
+    too_large,
+)
 from starlette_session.backends.base import Replaced
 from starlette_session.backends.memcached_expiry import memcached_expiry as _expiry
 from starlette_session.exceptions import SessionBackendError
@@ -33,11 +40,25 @@ class MemcachedBackend(CombinedUpdates):
     round trips when the idle timeout slides (``get``, then ``touch``), since aiomcache has no
     get-and-touch; a change is ``gets`` + ``cas``, a new session one ``add``. memcached may evict
     sessions under memory pressure: size it so that it does not.
+
+    ``max_item_size`` is the server's largest item (``memcached -I``, 1 MiB by default): a larger
+    session raises :class:`SessionTooLargeError` without being sent, as does one the server
+    itself refuses as too large. Keys are at most 250 bytes: a ``key_prefix`` that makes longer
+    keys is refused when the store is bound.
     """
 
-    def __init__(self, client: aiomcache.Client, *, timeout: float | None = 2.0) -> None:
+    max_key_length = KEY_LIMIT
+
+    def __init__(
+        self,
+        client: aiomcache.Client,
+        *,
+        timeout: float | None = 2.0,
+        max_item_size: int = DEFAULT_ITEM_SIZE,
+    ) -> None:
         self.client = client
         self.timeout = timeout
+        self.max_item_size = max_item_size
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         value: bytes | None = await self._run(self.client.get(key.encode()))
@@ -48,11 +69,13 @@ class MemcachedBackend(CombinedUpdates):
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
+        check_item_size(value, self.max_item_size, "MemcachedBackend")
         return bool(await self._run(self.client.add(key.encode(), value, _expiry(ttl))))
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
+        check_item_size(value, self.max_item_size, "MemcachedBackend")
         while True:
             current, token = await self._run(self.client.gets(key.encode()))
             if current is None or current != expected or token is None:
@@ -84,6 +107,8 @@ class MemcachedBackend(CombinedUpdates):
             with anyio.fail_after(self.timeout):
                 return await asyncio.shield(command)
         except _DRIVER_ERRORS as error:
+            if is_too_large(error):
+                raise too_large(None, self.max_item_size, "MemcachedBackend") from error
             raise SessionBackendError(
                 f"the memcached session backend failed ({type(error).__name__}); "
                 "check that memcached is reachable"

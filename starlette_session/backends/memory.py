@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import heapq
+import multiprocessing
+import os
+import re
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.setup_warnings import warn_setup
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "server_workers"]
 
 #: Bytes counted for an entry on top of its key and value (the Python objects holding it).
 ENTRY_OVERHEAD = 200
@@ -27,6 +32,12 @@ class MemoryBackend(SessionBackend):
     session, and a logged-in session only when no anonymous one is left (their users are logged
     out). Entries stored without a time to live (the per-user index) are never evicted. Expired
     entries are also dropped when read. All methods are thread-safe.
+
+    The first session created in a process checks that this process is not one worker of a
+    multi-process server (``uvicorn --workers N``, gunicorn), and warns if it is: each worker
+    would have sessions of its own. Checked then rather than when the backend is built, which
+    may happen in a process that never serves (gunicorn's ``--preload`` builds the app in the
+    master before it forks), or in the lifespan, which some servers do not run.
     """
 
     def __init__(
@@ -50,6 +61,7 @@ class MemoryBackend(SessionBackend):
         # (expires_at, key), no later than each live entry's expiry; stale items are skipped.
         self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self._checked_workers = False
 
     def __len__(self) -> int:
         """The number of entries held, expired ones not yet swept included."""
@@ -67,6 +79,9 @@ class MemoryBackend(SessionBackend):
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
+        if not self._checked_workers:
+            self._checked_workers = True
+            _warn_if_worker()
         with self._lock:
             if self._read(key, None) is not None:
                 return False
@@ -161,3 +176,71 @@ class MemoryBackend(SessionBackend):
 
 def _cost(key: str, value: bytes) -> int:
     return len(key) + len(value) + ENTRY_OVERHEAD
+
+
+def server_workers(
+    proc: str = "/proc",
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """How many worker processes of a multi-process server serve this application, this one
+    included; 1 when this process is not such a worker.
+
+    A worker is known by how the servers start one: multiprocessing's spawn (uvicorn and
+    hypercorn ``--workers``) gives it a parent process, gunicorn's master sets
+    ``SERVER_SOFTWARE=gunicorn/...`` before it forks. Its fellow workers are the children of the
+    same parent running the same command line but for numbers (spawn passes each its own pipe),
+    read from Linux's ``/proc``: that leaves out multiprocessing's resource tracker and the lone
+    server process of ``uvicorn --reload``. Without ``/proc``: the ``--workers``/``-w`` option
+    of the command line (which spawn passes on to the worker) or ``$WEB_CONCURRENCY``.
+    """
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    if multiprocessing.parent_process() is None and not environ.get(
+        "SERVER_SOFTWARE", ""
+    ).startswith("gunicorn/"):
+        return 1
+    own = _command_line(proc, "self")
+    if own is None:
+        value = environ.get("WEB_CONCURRENCY", "1")
+        for option, following in zip(argv, [*argv[1:], ""], strict=True):
+            if option in ("--workers", "-w"):
+                value = following
+            elif option.startswith("--workers="):
+                value = option.partition("=")[2]
+        return int(value) if value.isdigit() else 1
+    parent = str(os.getppid()).encode()
+    return sum(
+        1
+        for pid in os.listdir(proc)
+        if pid.isdigit() and _parent(proc, pid) == parent and _command_line(proc, pid) == own
+    )
+
+
+def _command_line(proc: str, pid: str) -> bytes | None:
+    try:
+        with open(f"{proc}/{pid}/cmdline", "rb") as file:
+            return re.sub(rb"[0-9]+", b"", file.read())
+    except OSError:  # no /proc, or the process has just ended
+        return None
+
+
+def _parent(proc: str, pid: str) -> bytes | None:
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as file:
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            return file.read().rpartition(b")")[2].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+def _warn_if_worker() -> None:
+    workers = server_workers()
+    if workers > 1:
+        warn_setup(
+            f"MemoryBackend keeps sessions in the memory of one process, and this is one of "
+            f"{workers} worker processes of the server: a request served by another worker "
+            "does not find its session. Use a backend the workers share: RedisBackend (Redis "
+            "or Valkey), SQLBackend (SQLite, PostgreSQL, MariaDB, MySQL) or MemcachedBackend; "
+            "or run a single worker."
+        )

@@ -16,6 +16,13 @@ import anyio
 import anyio.to_thread
 
 from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends._memcached_limits import (
+    DEFAULT_ITEM_SIZE,
+    KEY_LIMIT,
+    check_item_size,
+    is_too_large,
+    too_large,
+)
 from starlette_session.backends.base import Replaced
 from starlette_session.backends.memcached_expiry import memcached_expiry
 from starlette_session.exceptions import SessionBackendError
@@ -24,7 +31,7 @@ try:
     from pymemcache import serde as pymemcache_serde
     from pymemcache.client.base import Client, PooledClient
     from pymemcache.client.hash import HashClient
-    from pymemcache.exceptions import MemcacheError
+    from pymemcache.exceptions import MemcacheError, MemcacheServerError
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the pymemcache backend needs pymemcache: pip install 'starlette-session[memcached]'"
@@ -58,9 +65,18 @@ class PymemcacheBackend(CombinedUpdates):
     A read that slides the expiry costs two round trips (``get``, then ``touch``), a change is
     ``gets`` + ``cas``, a new session one ``add``. memcached may evict sessions under memory
     pressure: size it so that it does not.
+
+    ``max_item_size`` is the server's largest item (``memcached -I``, 1 MiB by default): a larger
+    session raises :class:`SessionTooLargeError` without being sent, as does one the server
+    itself refuses as too large. Keys are at most 250 bytes: a ``key_prefix`` that makes longer
+    keys is refused when the store is bound.
     """
 
-    def __init__(self, client: Any, *, timeout: float | None = 2.0) -> None:
+    max_key_length = KEY_LIMIT
+
+    def __init__(
+        self, client: Any, *, timeout: float | None = 2.0, max_item_size: int = DEFAULT_ITEM_SIZE
+    ) -> None:
         serde, ignore_exc, connections = _client_settings(client)
         if ignore_exc:
             raise ValueError(
@@ -71,6 +87,7 @@ class PymemcacheBackend(CombinedUpdates):
             _check_serde(serde)
         self.client = client
         self.timeout = timeout
+        self.max_item_size = max_item_size
         # No more threads use the client at once than it has connections (one when it is not
         # thread-safe; a full pool raises instead of waiting): the limiter keeps waiting
         # requests off the thread pool, the semaphore covers a thread left running, holding its
@@ -86,12 +103,14 @@ class PymemcacheBackend(CombinedUpdates):
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
+        check_item_size(value, self.max_item_size, "PymemcacheBackend")
         expire = memcached_expiry(ttl)
         return bool(await self._run(self.client.add, key, value, expire=expire, noreply=False))
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
+        check_item_size(value, self.max_item_size, "PymemcacheBackend")
         return await self._run(self._replace, key, expected, value, ttl)
 
     async def expire(self, key: str, ttl: int) -> None:
@@ -129,6 +148,8 @@ class PymemcacheBackend(CombinedUpdates):
                     limiter=self._limiter,
                 )
         except _DRIVER_ERRORS as error:
+            if isinstance(error, MemcacheServerError) and is_too_large(error):
+                raise too_large(None, self.max_item_size, "PymemcacheBackend") from error
             raise SessionBackendError(
                 f"the memcached session backend failed ({type(error).__name__}); "
                 "check that memcached is reachable"

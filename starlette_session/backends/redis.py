@@ -31,6 +31,7 @@ from starlette_session.backends._redis_cas import (
     native_replace_args,
     supports_set_ifeq,
 )
+from starlette_session.backends._redis_replication import ReplicaWait
 from starlette_session.backends.base import Replaced
 from starlette_session.exceptions import SessionBackendError
 
@@ -81,6 +82,10 @@ class RedisBackend(CombinedUpdates):
     of a cluster) whether ``SET ... IFEQ`` is there, and uses it from then on; ``"script"``
     always runs the Lua script. A server that answers the native form with a syntax error (a
     failover to an older server) switches the backend to the script for good.
+
+    ``wait_for_replicas=N`` makes every deletion (a log-out, a revocation) wait until N replicas
+    have it, at most ``wait_timeout`` seconds, then raise :class:`SessionReplicationError`: a
+    failover cannot undo a deletion that returned (``_redis_replication``, ``docs/redis.md``).
     """
 
     def __init__(
@@ -89,9 +94,16 @@ class RedisBackend(CombinedUpdates):
         *,
         timeout: float | None = 2.0,
         compare_and_set: Literal["auto", "script"] = "auto",
+        wait_for_replicas: int = 0,
+        wait_timeout: float = 0.25,
     ) -> None:
         if compare_and_set not in ("auto", "script"):
             raise ValueError(f"compare_and_set must be 'auto' or 'script', not {compare_and_set!r}")
+        self._replicas = (
+            ReplicaWait(client, timeout, wait_for_replicas, wait_timeout)
+            if wait_for_replicas != 0
+            else None
+        )
         self.client: Any = client
         self.timeout = timeout
         is_cluster = callable(getattr(client, "get_nodes", None))
@@ -162,8 +174,13 @@ class RedisBackend(CombinedUpdates):
         await self._run(self._command, "EXPIRE", key, ttl)
 
     async def delete(self, *keys: str) -> None:
-        if keys:
+        if not keys:
+            return
+        if self._replicas is None:
             await self._run(self.client.delete, *keys)
+            return
+        deleting = self._replicas.delete if self._is_async else self._replicas.delete_sync
+        self._replicas.confirm(await self._run(deleting, self.client, keys))
 
     async def eviction_warning(self) -> str | None:
         try:

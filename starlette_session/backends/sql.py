@@ -31,6 +31,7 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 from starlette_session.backends import _sql_dialects as dialects
+from starlette_session.backends import _sql_schema as shape
 from starlette_session.backends import _sql_tasks as tasks
 
 __all__ = ["SQLBackend"]
@@ -61,6 +62,8 @@ class SQLBackend(CombinedUpdates):
     Expired rows are never returned; :meth:`purge_expired` deletes them.
     """
 
+    max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -73,7 +76,7 @@ class SQLBackend(CombinedUpdates):
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
-        self.table = dialects.build_table(table, schema)
+        self.table = shape.build_table(table, schema)
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
@@ -182,23 +185,18 @@ class SQLBackend(CombinedUpdates):
 
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (safe to run on every start,
-        from several processes at once)."""
-
-        async def create(conn: AsyncConnection) -> None:
-            await conn.run_sync(self.table.metadata.create_all, checkfirst=True)
-
+        from several processes at once); an existing table of another shape raises
+        :class:`SessionSettingsError` naming what differs."""
         try:
-            await self._run(create, write=True)
+            await self._run(self._sync, shape.create_table, write=True)
         except SessionBackendError:
             # Another process may have created it between our check and our CREATE.
-            if not await self._run(self._has_table):
+            if not await self._run(self._sync, shape.has_table):
                 raise
+        await self._run(self._sync, shape.check_table)
 
-    async def _has_table(self, conn: AsyncConnection) -> bool:
-        def check(sync_conn: Any) -> bool:
-            return bool(sa.inspect(sync_conn).has_table(self.table.name, self.table.schema))
-
-        return await conn.run_sync(check)
+    async def _sync(self, conn: AsyncConnection, function: Callable[..., T]) -> T:
+        return await conn.run_sync(function, self.table)
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every expired row, ``batch_size`` rows per statement and transaction (found

@@ -14,8 +14,15 @@ Fixtures, for more browser tests:
   development key, ...), each stopped at the end of the test; ``.restart()`` restarts one.
 - ``new_context(base_url)`` (function): a factory of fresh browser contexts (a separate cookie jar
   each: another browser, as far as the app can tell), closed at the end of the test;
-  ``context`` / ``page``: one of them on ``example_server``.
-- ``screenshot(page, name)``: writes ``docs/screenshots/<name>.png``.
+  ``context`` / ``page``: one of them on ``example_server``. ``new_context(url,
+  viewport=PHONE_VIEWPORT)`` is a phone's screen.
+- ``screenshot(page, name, full_page=True)`` (session): saves the page as ``<name>.png`` in a
+  temporary folder (``screenshots/`` in pytest's base temporary directory, named at the end of
+  the run), so that running the tests leaves the work tree as it was. ``UPDATE_SCREENSHOTS=1``
+  writes them to ``docs/screenshots/`` instead, to refresh the ones the docs show
+  (docs/example.md)::
+
+      UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/browser -q
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -45,11 +52,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SECRET = "browser-tests-secret-0123456789abcdefghijklmnop"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1180, "height": 900}
+PHONE_VIEWPORT = {"width": 390, "height": 844}  # an iPhone 12 to 16, in CSS pixels
 
 StartExample = Callable[[dict[str, str]], ExampleServer]
-NewContext = Callable[[str], "BrowserContext"]
+
+
+class Screenshot(Protocol):
+    def __call__(self, page: Page, name: str, *, full_page: bool = ...) -> None: ...
+
+
+class NewContext(Protocol):
+    def __call__(self, base_url: str, *, viewport: dict[str, int] = ...) -> BrowserContext: ...
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m "not slow"`` deselects
@@ -101,8 +116,8 @@ def start_example() -> Iterator[StartExample]:
 def new_context(browser: Browser) -> Iterator[NewContext]:
     contexts: list[BrowserContext] = []
 
-    def new(base_url: str) -> BrowserContext:
-        context = browser.new_context(base_url=base_url, viewport=VIEWPORT)  # type: ignore[arg-type]
+    def new(base_url: str, *, viewport: dict[str, int] = VIEWPORT) -> BrowserContext:
+        context = browser.new_context(base_url=base_url, viewport=viewport)  # type: ignore[arg-type]
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context
@@ -122,7 +137,24 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Save the whole page as ``docs/screenshots/<name>.png`` (committed, shown in the docs)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture(scope="session")
+def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Screenshot:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        folder = DOCS_SCREENSHOTS  # committed, shown in the docs
+    else:
+        folder = tmp_path_factory.mktemp("screenshots", numbered=False)
+
+    def save(page: Page, name: str, *, full_page: bool = True) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
+        _saved_in.add(folder)
+
+    return save
+
+
+_saved_in: set[Path] = set()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for folder in _saved_in:
+        terminalreporter.write_line(f"browser screenshots saved in {folder}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import VIEWPORT, StartExample, screenshot
+from tests.browser.conftest import VIEWPORT, Screenshot, StartExample
 from tests.browser.test_example_app import log_in
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def rows(page: Page) -> list[str]:
 
 
 def test_see_each_device_and_log_one_out(
-    new_device: NewDevice, start_example: StartExample
+    new_device: NewDevice, start_example: StartExample, screenshot: Screenshot
 ) -> None:
     server = start_example({"SESSION_SECRET": "browser-devices-secret-0123456789abcdefghij"})
     phone = new_device(server.url, PHONE)

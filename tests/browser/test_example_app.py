@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import NewContext, StartExample, screenshot
+from tests.browser.conftest import NewContext, Screenshot, StartExample
 from tests.browser.example_server import ExampleServer
 from tests.servers import RedisServer
 
@@ -43,7 +43,9 @@ def panel_text(page: Page, element_id: str) -> str:
     return re.sub(r"\s+", " ", page.locator(f"#{element_id}").inner_text()).strip()
 
 
-def test_a_visitor_who_changes_nothing_gets_no_cookie(page: Page, context: BrowserContext) -> None:
+def test_a_visitor_who_changes_nothing_gets_no_cookie(
+    page: Page, context: BrowserContext, screenshot: Screenshot
+) -> None:
     page.goto("/")
     assert page.get_by_text("Your cart is empty.").is_visible()
     assert "none yet" in panel_text(page, "panel-state")
@@ -54,7 +56,9 @@ def test_a_visitor_who_changes_nothing_gets_no_cookie(page: Page, context: Brows
     assert context.cookies() == []
 
 
-def test_cart_flash_messages_and_reload(page: Page, context: BrowserContext) -> None:
+def test_cart_flash_messages_and_reload(
+    page: Page, context: BrowserContext, screenshot: Screenshot
+) -> None:
     page.goto("/")
     add_to_cart(page, "Green tea")
     assert page.get_by_role("status").inner_text() == "Added Green tea to your cart."
@@ -88,7 +92,11 @@ def test_the_cookie_is_http_only_with_the_configured_attributes(
 
 
 def test_log_in_rotates_the_id_and_keeps_the_cart(
-    page: Page, context: BrowserContext, new_context: NewContext, example_server: ExampleServer
+    page: Page,
+    context: BrowserContext,
+    new_context: NewContext,
+    example_server: ExampleServer,
+    screenshot: Screenshot,
 ) -> None:
     page.goto("/")
     add_to_cart(page, "Coffee beans")
@@ -140,7 +148,9 @@ def test_two_contexts_are_two_sessions(
     assert first_cookie["value"] != second_cookie["value"]
 
 
-def test_log_in_page_and_log_out(page: Page, context: BrowserContext) -> None:
+def test_log_in_page_and_log_out(
+    page: Page, context: BrowserContext, screenshot: Screenshot
+) -> None:
     page.goto("/login")
     screenshot(page, "login")
     log_in(page, "bob", "builder")
@@ -153,7 +163,7 @@ def test_log_in_page_and_log_out(page: Page, context: BrowserContext) -> None:
 
 
 def test_active_sessions_and_log_out_the_others(
-    new_context: NewContext, start_example: StartExample
+    new_context: NewContext, start_example: StartExample, screenshot: Screenshot
 ) -> None:
     server = start_example({"SESSION_SECRET": "browser-sessions-secret-0123456789abcdefghij"})
     laptop = new_context(server.url).new_page()

@@ -10,6 +10,6 @@ import importlib.util
 
 collect_ignore = []
 if importlib.util.find_spec("redis") is None:
-    collect_ignore += ["test_failover.py", "test_workers.py"]
+    collect_ignore += ["test_failover.py", "test_revocation.py", "test_workers.py"]
 elif importlib.util.find_spec("uvicorn") is None:
     collect_ignore += ["test_workers.py"]

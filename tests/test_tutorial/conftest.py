@@ -37,6 +37,13 @@ def load_sample(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadSample]:
     _forget_samples()  # the next test imports its own copies, with its own environment
 
 
+# Modules that samples import from beside them, as a reader saves them (the test adds their
+# folder to sys.path): the quick start's app.py and the fastapi-sessions "before" app.
+BESIDE = {"app", "before"}
+
+
 def _forget_samples() -> None:
     for module in [name for name in sys.modules if name.startswith("docs_src.")]:
         del sys.modules[module]
+    for module in BESIDE:
+        sys.modules.pop(module, None)

@@ -47,3 +47,41 @@ def test_every_docs_src_file_is_shown_somewhere() -> None:
         if sample.suffix in (".py", ".sh") and sample.name != "__init__.py":
             path = sample.relative_to(ROOT).as_posix()
             assert path in shown, f"{path} is not shown on any page"
+
+
+COLUMN = 88  # what the site's text column shows under the copy button without a scroll bar
+
+
+def test_every_sample_fits_the_column() -> None:
+    """docs_src/ (ruff formats it at 88, see docs_src/ruff.toml) and every literal block."""
+    too_long: list[str] = []
+    for sample in sorted((ROOT / "docs_src").glob("**/*.*")):
+        if sample.suffix in (".py", ".sh", ".txt", ".toml"):
+            for number, line in enumerate(sample.read_text().splitlines(), 1):
+                if len(line) > COLUMN:
+                    too_long.append(f"{sample.relative_to(ROOT)}:{number} ({len(line)})")
+    # SECURITY.md is the Security page, included whole.
+    for page in [ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("**/*.md"))]:
+        text = page.read_text()
+        for block in FENCE.finditer(text):
+            first = text.count("\n", 0, block.start("code")) + 1
+            for offset, line in enumerate(block["code"].splitlines()):
+                if len(line) - len(block["indent"]) > COLUMN:
+                    too_long.append(f"{page.relative_to(ROOT)}:{first + offset} ({len(line)})")
+    assert not too_long, f"lines longer than {COLUMN} characters: {too_long}"
+
+
+# How the project's own work was organized means nothing to a reader: "issue 3", "round 2".
+INTERNAL = re.compile(r"\b(?:issue|round|scenario) #?\d+\b", re.IGNORECASE)
+
+
+def test_no_page_refers_to_the_projects_internal_work() -> None:
+    # SECURITY.md and CHANGELOG.md are included whole in the site; README.md is the front page.
+    shown = [ROOT / "SECURITY.md", ROOT / "CHANGELOG.md", ROOT / "README.md"]
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {match[0]}"
+        for page in [*shown, *sorted((ROOT / "docs").glob("**/*.md"))]
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        for match in INTERNAL.finditer(line)
+    ]
+    assert not found, f"internal references in the documentation: {found}"

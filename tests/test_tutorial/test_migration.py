@@ -10,8 +10,9 @@ Starlette's middleware, which wrote the same format.
 
 from __future__ import annotations
 
-import importlib
 import re
+import sys
+from pathlib import Path
 
 import anyio
 import pytest
@@ -26,6 +27,8 @@ from starlette.testclient import TestClient
 
 from tests.helpers import cookie_attributes, session_cookie, set_cookie_headers
 from tests.test_tutorial.conftest import SECRET, LoadSample
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NEW_SECRET = "the-new-secret-of-the-migrated-application-0123"
 HTTPS = "https://testserver"
@@ -245,8 +248,10 @@ def test_fastapi_sessions_carried_over(
     load_sample: LoadSample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OLD_SESSION_SECRET", SECRET)  # the "before" sample's SESSION_SECRET
+    # carry_over.py imports the old app's module as a reader has it, beside it: `before`.
+    monkeypatch.syspath_prepend(str(ROOT / "docs_src" / "migration_fastapi_sessions"))
     carry = load_sample("docs_src.migration_fastapi_sessions.carry_over")
-    before = importlib.import_module("docs_src.migration_fastapi_sessions.before")
+    before = sys.modules["before"]
     with TestClient(before.app) as client:
         client.post("/create_session/ann")
         old = client.cookies["cookie"]

@@ -48,11 +48,21 @@ def test_an_unknown_product_is_refused(client: TestClient) -> None:
     assert "Your cart is empty." in page.text
 
 
-def test_a_wrong_password_flashes_an_error(client: TestClient) -> None:
-    page = client.post("/login", data={"username": "alice", "password": "guess"})
+def test_a_wrong_password_shows_the_form_again_with_the_user_name(client: TestClient) -> None:
+    page = client.post("/login", data={"username": "Alice", "password": "guess"})
+    assert page.status_code == 200
     assert page.url.path == "/login"
     assert "Wrong user name or password." in page.text
     assert "Signed in as" not in page.text
+    assert 'name="username" type="text" autocomplete="username" value="Alice"' in page.text
+    assert "guess" not in page.text  # the password is typed again
+    assert "set-cookie" not in page.headers  # nothing waits in a session for the next page
+
+
+def test_the_kept_user_name_is_escaped(client: TestClient) -> None:
+    page = client.post("/login", data={"username": '"><script>x()</script>', "password": "-"})
+    assert 'value="&#34;&gt;&lt;script&gt;x()&lt;/script&gt;"' in page.text
+    assert "<script>x()" not in page.text
 
 
 def test_logging_in_rotates_the_id_and_keeps_the_cart(
