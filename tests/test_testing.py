@@ -189,7 +189,9 @@ def test_find_session_middleware_before_the_first_request() -> None:
 
 @pytest.mark.parametrize("base_url", ["http://shop.example", "http://www.shop.example"])
 def test_seed_works_for_a_host_in_the_cookies_domain(base_url: str) -> None:
-    app = make_app(SessionStore(model=Cart), domain="shop.example")
+    app = make_app(
+        SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True, domain="shop.example"
+    )
     with TestClient(app, base_url=base_url) as client:
         SessionTester(client).seed(Cart(items=["apple"]))
         assert client.get("/cart").json()["items"] == ["apple"]
@@ -198,7 +200,14 @@ def test_seed_works_for_a_host_in_the_cookies_domain(base_url: str) -> None:
 def test_seed_refuses_a_host_outside_the_cookies_domain() -> None:
     # The client's cookie jar would silently drop the cookie: the test would run without it.
     backend = MemoryBackend()
-    with TestClient(make_app(SessionStore(backend, model=Cart), domain="shop.example")) as client:
+    with TestClient(
+        make_app(
+            SessionStore(backend, model=Cart),
+            routes=cart_routes.routes,
+            fastapi=True,
+            domain="shop.example",
+        )
+    ) as client:
         fix = re.escape("TestClient(app, base_url='http://shop.example')")
         with pytest.raises(SessionSetupError, match=fix) as error:
             SessionTester(client).seed(Cart(items=["apple"]))
