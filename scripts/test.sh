@@ -3,8 +3,13 @@
 # build (mkdocs --strict: a dead link or a missing sample fails), then pytest.
 # This is the one test command, for newcomers and for CI (.ci/run) alike.
 #
-#   scripts/test.sh                   # everything
-#   scripts/test.sh -m "not slow" -x  # arguments go to pytest
+#   scripts/test.sh                   # everything, the slow tests included
+#   scripts/test.sh -m "not slow" -x  # arguments go to pytest, after -m "" -n 0
+#
+# Plain `pytest` runs the fast tier on four workers (pyproject.toml's addopts leave out the tests
+# marked slow: release, load, browser, failover and large generated inputs); this script passes
+# -m "" -n 0 so that every test runs, in one process (the slow tests time themselves), and a -m
+# or -n among the arguments still chooses.
 #
 # No server needs to be running: the fixtures start their own redis-server, memcached and
 # Chromium (the browser tests drive /usr/bin/chromium, or $CHROMIUM_BIN, through Playwright).
@@ -58,5 +63,5 @@ echo "==> mypy --strict"
 "$venv/bin/mypy"
 echo "==> mkdocs build --strict"
 NO_MKDOCS_2_WARNING=1 "$venv/bin/mkdocs" build --strict --quiet --site-dir site
-echo "==> pytest"
-"$venv/bin/pytest" "$@"
+echo "==> pytest (every test, the slow ones included)"
+"$venv/bin/pytest" -m "" -n 0 "$@"

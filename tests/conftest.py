@@ -13,6 +13,8 @@
   that the test may fail over.
 - ``memcached_server`` (session): the shared ``MemcachedServer``, or ``$MEMCACHED_ADDRESS``'s.
 - ``memcached_address`` (function): its ``(host, port)``, flushed first when the suite owns it.
+- ``redis_clients`` (function): the ``RedisClients`` factory (``tests.helpers``); every Redis or
+  Valkey client a test or fixture makes comes from it, and is closed at the end of the test.
 - ``backend`` (function): a ``MemoryBackend``, then a ``RedisBackend`` on ``redis_url``, for the
   tests that run through requests on both; a module or folder may define its own instead.
 
@@ -21,13 +23,16 @@ A missing binary skips the test locally and fails it in CI (see ``tests.servers`
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from starlette_session.backends import MemoryBackend, SessionBackend
+from tests.helpers import RedisClients
 from tests.servers import (
     ExternalServer,
     MemcachedServer,
@@ -106,6 +111,15 @@ def _no_leaked_server_processes() -> Iterator[None]:
         server.kill()
     if leaked:
         pytest.fail(f"server processes outlived their fixtures: {leaked}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_spare_sql_tables() -> Iterator[None]:
+    """At the end of the run, drop the SQL tables the tests left for each other to reuse."""
+    yield
+    sql_support = sys.modules.get("tests.sql_support")  # imported only by the SQL tests
+    if sql_support is not None:
+        asyncio.run(sql_support.drop_spare_tables())
 
 
 @pytest.fixture(scope="session")
@@ -222,15 +236,21 @@ def memcached_address(memcached_server: MemcachedServer | ExternalServer) -> tup
     return memcached_server.address
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    import redis.asyncio  # only here: the core install's run (tox -e noextras) has no redis
+@pytest.fixture
+async def redis_clients() -> AsyncIterator[RedisClients]:
+    clients = RedisClients()
+    try:
+        yield clients
+    finally:
+        await clients.aclose()
 
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> SessionBackend:
+    if request.param == "memory":
+        return MemoryBackend()
+    # Imported here: the core install's run (tox -e noextras) has no redis.
     from starlette_session.backends import RedisBackend
 
-    client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisBackend(client)
-    await client.aclose()
+    clients: RedisClients = request.getfixturevalue("redis_clients")
+    return RedisBackend(clients.asyncio(request.getfixturevalue("redis_url")))

@@ -1,5 +1,6 @@
-"""Shared test helpers: a small real ISessionBackend, a manual clock, a Redis command counter and
-a Starlette app whose routes exercise the session the usual ways.
+"""Shared test helpers: a small real ISessionBackend, a manual clock, a Redis command counter, the
+one factory of Redis-protocol clients (``RedisClients``) and the one factory of test apps
+(``make_app``).
 
 Nothing here fakes a backend: the ISessionBackend below is a complete in-memory implementation of
 the original interface, and Redis commands are counted by the Redis server itself.
@@ -7,16 +8,17 @@ the original interface, and Redis commands are counted by the Redis server itsel
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import MemoryBackend
@@ -25,20 +27,27 @@ from starlette_session.records import RETIRED
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
+    from fastapi import FastAPI
 
 __all__ = [
+    "ORIGINAL_README_ROUTES",
+    "ROUTES",
     "SECRET",
     "CommandCounter",
     "DictSessionBackend",
     "ManualClock",
+    "RedisClients",
     "cookie_attributes",
     "make_app",
-    "make_login_app",
+    "original_app",
     "session_cookie",
     "set_cookie_headers",
 ]
 
 SECRET = "a-test-secret-that-is-long-enough-to-not-warn"
+
+_Client = TypeVar("_Client")
 
 
 def live_entries(backend: MemoryBackend) -> int:
@@ -131,6 +140,70 @@ class CommandCounter:
         self._client.close()
 
 
+class RedisClients:
+    """The one factory of Redis-protocol clients in the tests, on a server's URL.
+
+    redis-py's asyncio, sync and cluster clients, and valkey-py's asyncio client (which
+    ``RedisBackend`` takes too); ``keep`` adopts a client built elsewhere. ``aclose()`` closes
+    every client, newest first; the ``redis_clients`` fixture does that at the end of the test.
+    A client used inside a ``TestClient`` lives in that client's event loop: close it there
+    (``test_client.portal.call(clients.aclose)``).
+    """
+
+    def __init__(self) -> None:
+        self._made: list[Any] = []
+
+    def keep(self, client: _Client) -> _Client:
+        """Close ``client`` with the others."""
+        self._made.append(client)
+        return client
+
+    def asyncio(self, url: str, **options: Any) -> redis.asyncio.Redis:
+        import redis.asyncio
+
+        return self.keep(redis.asyncio.Redis.from_url(url, **options))
+
+    def sync(self, url: str, *, threads: set[int] | None = None, **options: Any) -> redis.Redis:
+        """A sync ``redis.Redis``; with ``threads``, its connections note the thread of every
+        command they send there."""
+        import redis
+
+        if threads is None:
+            return self.keep(redis.Redis.from_url(url, **options))
+        noted = threads
+
+        class ThreadRecordingConnection(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                noted.add(threading.get_ident())
+                super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+        pool = redis.ConnectionPool.from_url(
+            url, connection_class=ThreadRecordingConnection, **options
+        )
+        return self.keep(redis.Redis(connection_pool=pool))
+
+    def cluster(self, url: str, **options: Any) -> redis.asyncio.RedisCluster:
+        import redis.asyncio
+
+        return self.keep(redis.asyncio.RedisCluster.from_url(url, **options))
+
+    def valkey(self, url: str, **options: Any) -> Any:
+        """valkey-py's asyncio client (redis-py's fork); skips the test without valkey-py."""
+        import pytest
+
+        valkey_asyncio = pytest.importorskip("valkey.asyncio")
+        return self.keep(valkey_asyncio.Valkey.from_url(url, **options))
+
+    async def aclose(self) -> None:
+        while self._made:
+            client = self._made.pop()
+            if hasattr(client, "aclose"):
+                await client.aclose()
+            else:
+                client.close()
+                client.connection_pool.disconnect()
+
+
 def set_cookie_headers(response: httpx.Response) -> list[str]:
     """Every ``Set-Cookie`` header of a response, in order."""
     return response.headers.get_list("set-cookie")
@@ -157,6 +230,9 @@ def cookie_attributes(response: httpx.Response, name: str = "session") -> dict[s
                 result[key.lower()] = value
             return result
     raise AssertionError(f"no Set-Cookie for {name!r} in {set_cookie_headers(response)}")
+
+
+# The usual routes of a test app (``ROUTES``)
 
 
 async def _set(request: Request) -> Response:
@@ -189,30 +265,6 @@ def _sync_set(request: Request) -> Response:
     return JSONResponse(dict(request.session))
 
 
-def make_app(store: SessionStore[Any] | None = None, **middleware: Any) -> Starlette:
-    """An app with ``SessionMiddleware`` and routes that use the session in the usual ways.
-
-    ``/set?k=v`` stores the query parameters, ``/get`` returns the session, ``/clear`` empties
-    it, ``/unused`` never touches it; ``/sync-get`` and ``/sync-set`` do the same from sync
-    endpoints. Without ``store``, a ``SessionStore`` over a fresh ``MemoryBackend`` is used.
-    """
-    app = Starlette(
-        routes=[
-            Route("/set", _set),
-            Route("/get", _get),
-            Route("/clear", _clear),
-            Route("/unused", _unused),
-            Route("/sync-get", _sync_get),
-            Route("/sync-set", _sync_set),
-        ]
-    )
-    middleware.setdefault("secret_key", SECRET)
-    app.add_middleware(
-        SessionMiddleware, store=store if store is not None else SessionStore(), **middleware
-    )
-    return app
-
-
 async def _login(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate()
@@ -221,8 +273,154 @@ async def _login(request: Request) -> Response:
     return JSONResponse(dict(session))
 
 
-def make_login_app(store: SessionStore[Any], **middleware: Any) -> Starlette:
-    """:func:`make_app`'s routes and ``/login?user=u``: a new id, indexed for the user."""
-    app = make_app(store, **middleware)
-    app.router.routes.append(Route("/login", _login))
+async def _regenerate(request: Request) -> Response:
+    session = await load_session(request)
+    session.regenerate()
+    return JSONResponse(dict(session))
+
+
+async def _destroy(request: Request) -> Response:
+    (await load_session(request)).destroy()
+    return JSONResponse({})
+
+
+async def _revoke_others(request: Request) -> Response:
+    session = await load_session(request)
+    store: SessionStore[Any] = request.app.state.store
+    return JSONResponse(await store.revoke_user_sessions(session["user"], keep=session))
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _increment(request: Request) -> Response:
+    session = await load_session(request)
+    session["count"] = session.get("count", 0) + 1
+    return JSONResponse({"count": session["count"]})
+
+
+async def _set_field(request: Request) -> Response:
+    """``POST /fields/{name}?value=v``: load, set one field."""
+    session = await load_session(request)
+    session[request.path_params["name"]] = request.query_params.get("value", "1")
+    return JSONResponse({})
+
+
+async def _delete_field(request: Request) -> Response:
+    session = await load_session(request)
+    session.pop(request.path_params["name"], None)
+    return JSONResponse({})
+
+
+#: ``/set?k=v`` stores the query parameters, ``/get`` (and ``/session``) returns the session,
+#: ``/clear`` empties it, ``/unused`` and ``/health`` never touch it; ``/sync-get`` (and
+#: ``/sync-session``) and ``/sync-set`` do the same from sync endpoints. ``/login?user=u``
+#: regenerates, calls ``set_user(u)`` and stores ``user``; ``/regenerate``; ``/logout`` and
+#: ``/destroy`` destroy (GET or POST); ``/revoke-others`` revokes the other sessions of the
+#: stored ``user``. ``POST /increment`` adds one to ``count``; ``POST /fields/{name}?value=v``
+#: sets one field and ``DELETE /fields/{name}`` deletes it.
+ROUTES: list[BaseRoute] = [
+    Route("/set", _set),
+    Route("/get", _get),
+    Route("/session", _get),
+    Route("/clear", _clear),
+    Route("/unused", _unused),
+    Route("/health", _health),
+    Route("/sync-get", _sync_get),
+    Route("/sync-session", _sync_get),
+    Route("/sync-set", _sync_set),
+    Route("/login", _login),
+    Route("/regenerate", _regenerate),
+    Route("/logout", _destroy, methods=["GET", "POST"]),
+    Route("/destroy", _destroy, methods=["GET", "POST"]),
+    Route("/revoke-others", _revoke_others),
+    Route("/increment", _increment, methods=["POST"]),
+    Route("/fields/{name}", _set_field, methods=["POST"]),
+    Route("/fields/{name}", _delete_field, methods=["DELETE"]),
+]
+
+
+@overload
+def make_app(
+    store: SessionStore[Any] | None = None,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    fastapi: Literal[True],
+    original_api: bool = False,
+    **middleware: Any,
+) -> FastAPI: ...
+
+
+@overload
+def make_app(
+    store: SessionStore[Any] | None = None,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    fastapi: bool = False,
+    original_api: bool = False,
+    **middleware: Any,
+) -> Starlette: ...
+
+
+def make_app(
+    store: SessionStore[Any] | None = None,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    fastapi: bool = False,
+    original_api: bool = False,
+    **middleware: Any,
+) -> Starlette:
+    """The one factory of the suite's apps: ``routes``, then ``ROUTES``, behind
+    ``SessionMiddleware``.
+
+    A Starlette app, or a FastAPI app with ``fastapi=True`` (its routes from an ``APIRouter``).
+    The middleware gets ``secret_key=SECRET`` unless given, and ``store``: a ``SessionStore``
+    over a fresh ``MemoryBackend`` when None, none at all with ``original_api=True`` (the 0.4.3
+    API, or Starlette's signature: configured through the middleware's own arguments).
+    ``app.state.store`` is the store.
+    """
+    app: Starlette
+    if fastapi:
+        from fastapi import FastAPI  # here: the core install's run (tox -e noextras) has none
+
+        app = FastAPI(routes=[*routes, *ROUTES])
+    else:
+        app = Starlette(routes=[*routes, *ROUTES])
+    middleware.setdefault("secret_key", SECRET)
+    if not original_api:
+        app.state.store = middleware["store"] = store if store is not None else SessionStore()
+    app.add_middleware(SessionMiddleware, **middleware)
+    return app
+
+
+# The original README's app (typed copies of tests/original_readme_example.py's routes)
+
+
+async def _setup_session(request: Request) -> JSONResponse:
+    request.session.update({"data": "session_data"})
+    return JSONResponse({"session": request.session})
+
+
+async def _clear_session(request: Request) -> JSONResponse:
+    request.session.clear()
+    return JSONResponse({"session": request.session})
+
+
+def _view_session(request: Request) -> JSONResponse:
+    return JSONResponse({"session": request.session})
+
+
+ORIGINAL_README_ROUTES: list[BaseRoute] = [
+    Route("/setup_session", endpoint=_setup_session),
+    Route("/clear_session", endpoint=_clear_session),
+    Route("/view_session", endpoint=_view_session),
+]
+
+
+def original_app(**middleware: Any) -> Starlette:
+    """``make_app`` with the original README's routes, through the original API
+    (``SessionMiddleware(**middleware)``, cookie ``cookie22`` unless given)."""
+    middleware.setdefault("cookie_name", "cookie22")
+    app: Starlette = make_app(routes=ORIGINAL_README_ROUTES, original_api=True, **middleware)
     return app

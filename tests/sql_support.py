@@ -4,8 +4,10 @@ PostgreSQL and MariaDB are not started by the tests: they run on the machine (``
 sure of it). Their URLs come from ``$POSTGRES_URL`` / ``$MYSQL_URL`` when set, else
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/test`` and ``mysql+asyncmy://root@127.0.0.1:3306/test``
 (a URL without a driver gets asyncpg or asyncmy). Every test works in a table of its own, named
-``sessions_<random>``, dropped afterwards. A server that does not answer skips the test locally
-and fails it in CI (``tests.servers.server_unavailable``).
+``sessions_<random>``: on those two servers a finished test empties its table and leaves it to
+the next test of the same process (creating and dropping a table costs more than most tests),
+and ``drop_spare_tables()`` drops them all at the end of the run. A server that does not answer
+skips the test locally and fails it in CI (``tests.servers.server_unavailable``).
 
 ``StatementCounter`` records the statements an engine sends, through SQLAlchemy's
 ``before_cursor_execute`` event, and the transactions it commits.
@@ -34,6 +36,7 @@ __all__ = [
     "SQL_KINDS",
     "StatementCounter",
     "database_url",
+    "drop_spare_tables",
     "sql_backend",
     "sqlite_url",
     "unique_table",
@@ -72,6 +75,7 @@ def database_url(kind: str) -> str:
         socket.create_connection((host, port), timeout=1.0).close()
     except OSError as error:
         server_unavailable(f"{kind} at {host}:{port} is not reachable ({error}); set ${_ENV[kind]}")
+    _spare_tables.setdefault(url, [])
     return url
 
 
@@ -79,24 +83,54 @@ def unique_table() -> str:
     return f"sessions_{uuid.uuid4().hex[:12]}"
 
 
+#: Empty tables that finished tests left, by server URL (``database_url``'s only).
+_spare_tables: dict[str, list[str]] = {}
+
+
 @asynccontextmanager
 async def sql_backend(
     url: str, *, table: str | None = None, engine_options: Any = None, **options: Any
 ) -> AsyncIterator[SQLBackend]:
-    """A ``SQLBackend`` on a new engine and a new table of its own, dropped afterwards."""
+    """A ``SQLBackend`` on a new engine and a new table of its own, dropped afterwards (or, on
+    the machine's PostgreSQL and MariaDB, emptied for the next test)."""
+    import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from starlette_session.backends.sql import SQLBackend
 
+    spare = _spare_tables.get(url) if table is None and options.get("schema") is None else None
     engine = create_async_engine(url, **(engine_options or {}))
-    backend = SQLBackend(engine, table=table or unique_table(), **options)
+    backend = SQLBackend(
+        engine, table=table or (spare and spare.pop()) or unique_table(), **options
+    )
     try:
         await backend.create_table()
         yield backend
     finally:
         try:
             async with engine.begin() as conn:
-                await conn.run_sync(backend.table.drop, checkfirst=True)
+                if spare is None:
+                    await conn.run_sync(backend.table.drop, checkfirst=True)
+                else:
+                    await conn.execute(sa.delete(backend.table))
+                    spare.append(backend.table.name)
+        finally:
+            await engine.dispose()
+
+
+async def drop_spare_tables() -> None:
+    """Drop the tables ``sql_backend`` kept for reuse."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from starlette_session.backends.sql import SQLBackend
+
+    while _spare_tables:
+        url, names = _spare_tables.popitem()
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for name in names:
+                    await conn.run_sync(SQLBackend(engine, table=name).table.drop, checkfirst=True)
         finally:
             await engine.dispose()
 

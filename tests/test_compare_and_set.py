@@ -20,7 +20,7 @@ from starlette_session import SessionStore
 from starlette_session.backends import Replaced, SessionBackend
 from starlette_session.backends._redis_cas import supports_set_ifeq
 from starlette_session.exceptions import SessionBackendError
-from tests.helpers import CommandCounter, make_app
+from tests.helpers import CommandCounter, RedisClients, make_app
 from tests.servers import RedisClusterServer, RedisServer, ValkeyServer
 
 pytest.importorskip("redis")
@@ -48,15 +48,11 @@ class Case:
         pytest.param(("valkey", "script", False), id="valkey-script", marks=pytest.mark.valkey),
     ]
 )
-async def case(request: pytest.FixtureRequest) -> AsyncIterator[Case]:
+def case(request: pytest.FixtureRequest, redis_clients: RedisClients) -> Case:
     server, mode, native = request.param
     url: str = request.getfixturevalue(f"{server}_url")
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        backend = RedisBackend(client, compare_and_set=mode)
-        yield Case(backend, client, url, native, detects=mode == "auto")
-    finally:
-        await client.aclose()
+    client = redis_clients.asyncio(url)
+    return Case(RedisBackend(client, compare_and_set=mode), client, url, native, mode == "auto")
 
 
 def info_calls(url: str) -> int:
@@ -184,25 +180,20 @@ async def test_a_change_to_a_session_destroyed_meanwhile_is_refused(
 
 @pytest.fixture(params=["redis-py-async", "redis-py-sync", "valkey-py-async"])
 async def valkey_app(
-    request: pytest.FixtureRequest, valkey_url: str
+    request: pytest.FixtureRequest, valkey_url: str, redis_clients: RedisClients
 ) -> AsyncIterator[httpx.AsyncClient]:
     client: Any
     if request.param == "redis-py-async":
-        client = redis.asyncio.Redis.from_url(valkey_url)
+        client = redis_clients.asyncio(valkey_url)
     elif request.param == "redis-py-sync":
-        client = redis.Redis.from_url(valkey_url)
+        client = redis_clients.sync(valkey_url)
     else:
-        valkey_asyncio = pytest.importorskip("valkey.asyncio")
-        client = valkey_asyncio.Valkey.from_url(valkey_url)
+        client = redis_clients.valkey(valkey_url)
     transport = httpx.ASGITransport(app=make_app(SessionStore(RedisBackend(client))))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         await http.get("/set", params={"n": "0"})  # warm up: connect, detect, create
         await http.get("/set", params={"n": "1"})
         yield http
-    if request.param == "redis-py-sync":
-        client.close()
-    else:
-        await client.aclose()
 
 
 @pytest.fixture

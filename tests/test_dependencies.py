@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, NamedTuple
 
 import httpx
 import jinja2
 import pytest
-import redis.asyncio
-from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
@@ -35,9 +34,8 @@ from starlette_session import (
     session_dependency,
 )
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
+from tests.helpers import SECRET, RedisClients, make_app
 from tests.http_support import RedisCommands
-
-SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 
 class Cart(BaseModel):
@@ -127,145 +125,162 @@ class BackendUnderTest:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BackendUnderTest]:
+def backend(request: pytest.FixtureRequest) -> Iterator[BackendUnderTest]:
     if request.param == "memory":
         yield BackendUnderTest(CountingMemoryBackend())
         return
     url: str = request.getfixturevalue("redis_url")
-    client = redis.asyncio.Redis.from_url(url)
+    clients: RedisClients = request.getfixturevalue("redis_clients")
     commands = RedisCommands(url)
     try:
-        yield BackendUnderTest(RedisBackend(client), commands)
+        yield BackendUnderTest(RedisBackend(clients.asyncio(url)), commands)
     finally:
-        await client.aclose()
         commands.close()
 
 
 # The application
 
 
-def make_app(store: SessionStore[Any], **middleware: Any) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store, **middleware)
+cart_routes = APIRouter()
 
-    @app.get("/ping")
-    def ping() -> str:
-        return "pong"
 
-    @app.post("/cart")
-    async def add(item: str, session: Cart = Depends(get_session)) -> Cart:  # noqa: B008
-        session.items.append(item)
-        return session
+@cart_routes.get("/ping")
+def ping() -> str:
+    return "pong"
 
-    @app.get("/cart")
-    def show(session: CartSession) -> Cart:
-        return session
 
-    @app.post("/owner")
-    async def set_owner(name: str, session: CartSession) -> Cart:
-        session.owner = name
-        return session
+@cart_routes.post("/cart")
+async def add(item: str, session: Cart = Depends(get_session)) -> Cart:  # noqa: B008
+    session.items.append(item)
+    return session
 
-    @app.post("/tags")
-    async def tag(name: str, tag: str, session: CartSession) -> Cart:
-        session.tags.setdefault(name, []).append(tag)
-        return session
 
-    @app.post("/touch")
-    async def touch(session: CartSession) -> Cart:
-        session.items.append("gone")
-        session.items.pop()
-        return session
+@cart_routes.get("/cart")
+def show(session: CartSession) -> Cart:
+    return session
 
-    @app.get("/same")
-    async def same(
-        request: Request,
-        first: CartSession,
-        second: Cart = Depends(get_session),  # noqa: B008
-        third: Cart = Depends(session_dependency(Cart)),  # noqa: B008
-    ) -> dict[str, bool]:
-        session = request.session
-        assert isinstance(session, Session)
-        return {"same": first is second is third is session.model(Cart)}
 
-    @app.post("/both")
-    async def both(item: str, request: Request, session: CartSession) -> dict[str, Any]:
-        session.items.append(item)
-        return dict(request.session)
+@cart_routes.post("/owner")
+async def set_owner(name: str, session: CartSession) -> Cart:
+    session.owner = name
+    return session
 
-    @app.get("/mapping")
-    def read_mapping(request: Request) -> dict[str, Any]:
-        return dict(request.session)
 
-    @app.post("/mapping")
-    def write_mapping(key: str, value: str, request: Request) -> dict[str, Any]:
-        request.session[key] = value
-        return dict(request.session)
+@cart_routes.post("/tags")
+async def tag(name: str, tag: str, session: CartSession) -> Cart:
+    session.tags.setdefault(name, []).append(tag)
+    return session
 
-    @app.post("/flash")
-    async def flash(message: str, flashes: FlashSession) -> Flash:
-        flashes.messages.append(message)
-        return flashes
 
-    @app.get("/flash")
-    async def pop_flashes(flashes: FlashSession) -> list[str]:
-        messages = list(flashes.messages)
-        flashes.messages.clear()
-        return messages
+@cart_routes.post("/touch")
+async def touch(session: CartSession) -> Cart:
+    session.items.append("gone")
+    session.items.pop()
+    return session
 
-    @app.post("/checkout")
-    async def checkout(session: CartSession, flashes: FlashSession) -> None:
-        flashes.messages.append(f"bought {len(session.items)} items")
-        session.items.clear()
 
-    @app.post("/fail/raise")
-    async def fail_raise(session: CartSession) -> None:
-        session.items.append("lost")
-        raise RuntimeError("boom")
+@cart_routes.get("/same")
+async def same(
+    request: Request,
+    first: CartSession,
+    second: Cart = Depends(get_session),  # noqa: B008
+    third: Cart = Depends(session_dependency(Cart)),  # noqa: B008
+) -> dict[str, bool]:
+    session = request.session
+    assert isinstance(session, Session)
+    return {"same": first is second is third is session.model(Cart)}
 
-    @app.post("/fail/503")
-    async def fail_503(session: CartSession) -> JSONResponse:
-        session.items.append("lost")
-        return JSONResponse({"detail": "unavailable"}, status_code=503)
 
-    @app.post("/fail/404")
-    async def fail_404(session: CartSession) -> None:
-        session.items.append("kept")
-        raise HTTPException(status_code=404)
+@cart_routes.post("/both")
+async def both(item: str, request: Request, session: CartSession) -> dict[str, Any]:
+    session.items.append(item)
+    return dict(request.session)
 
-    @app.post("/login")
-    async def login(user: str, handle: SessionHandle, session: CartSession) -> Cart:
-        handle.regenerate()
-        handle.set_user(user)
-        session.owner = user
-        return session
 
-    @app.post("/logout")
-    async def logout(handle: SessionHandle) -> None:
-        handle.destroy()
+@cart_routes.get("/mapping")
+def read_mapping(request: Request) -> dict[str, Any]:
+    return dict(request.session)
 
-    @app.post("/logout-then-fail")
-    async def logout_then_fail(handle: SessionHandle) -> None:
-        handle.destroy()
-        raise RuntimeError("boom")
 
-    @app.get("/whoami")
-    async def whoami(handle: SessionHandle) -> dict[str, Any]:
-        return {"user": handle.user_id, "new": handle.is_new}
+@cart_routes.post("/mapping")
+def write_mapping(key: str, value: str, request: Request) -> dict[str, Any]:
+    request.session[key] = value
+    return dict(request.session)
 
-    @app.post("/remember")
-    async def remember(handle: SessionHandle, session: CartSession) -> None:
-        handle.set_lifetime(60)
 
-    @app.websocket("/ws")
-    async def cart_socket(websocket: WebSocket, session: CartSession) -> None:
-        await websocket.accept()
-        await websocket.send_json(session.model_dump())
-        session.items.append(await websocket.receive_text())
-        await websocket.send_json(session.model_dump())
-        await websocket.close()
+@cart_routes.post("/flash")
+async def flash(message: str, flashes: FlashSession) -> Flash:
+    flashes.messages.append(message)
+    return flashes
 
-    return app
+
+@cart_routes.get("/flash")
+async def pop_flashes(flashes: FlashSession) -> list[str]:
+    messages = list(flashes.messages)
+    flashes.messages.clear()
+    return messages
+
+
+@cart_routes.post("/checkout")
+async def checkout(session: CartSession, flashes: FlashSession) -> None:
+    flashes.messages.append(f"bought {len(session.items)} items")
+    session.items.clear()
+
+
+@cart_routes.post("/fail/raise")
+async def fail_raise(session: CartSession) -> None:
+    session.items.append("lost")
+    raise RuntimeError("boom")
+
+
+@cart_routes.post("/fail/503")
+async def fail_503(session: CartSession) -> JSONResponse:
+    session.items.append("lost")
+    return JSONResponse({"detail": "unavailable"}, status_code=503)
+
+
+@cart_routes.post("/fail/404")
+async def fail_404(session: CartSession) -> None:
+    session.items.append("kept")
+    raise HTTPException(status_code=404)
+
+
+@cart_routes.post("/login")
+async def login(user: str, handle: SessionHandle, session: CartSession) -> Cart:
+    handle.regenerate()
+    handle.set_user(user)
+    session.owner = user
+    return session
+
+
+@cart_routes.post("/logout")
+async def logout(handle: SessionHandle) -> None:
+    handle.destroy()
+
+
+@cart_routes.post("/logout-then-fail")
+async def logout_then_fail(handle: SessionHandle) -> None:
+    handle.destroy()
+    raise RuntimeError("boom")
+
+
+@cart_routes.get("/whoami")
+async def whoami(handle: SessionHandle) -> dict[str, Any]:
+    return {"user": handle.user_id, "new": handle.is_new}
+
+
+@cart_routes.post("/remember")
+async def remember(handle: SessionHandle, session: CartSession) -> None:
+    handle.set_lifetime(60)
+
+
+@cart_routes.websocket("/ws")
+async def cart_socket(websocket: WebSocket, session: CartSession) -> None:
+    await websocket.accept()
+    await websocket.send_json(session.model_dump())
+    session.items.append(await websocket.receive_text())
+    await websocket.send_json(session.model_dump())
+    await websocket.close()
 
 
 @pytest.fixture
@@ -275,7 +290,7 @@ def store(backend: BackendUnderTest) -> SessionStore[Cart]:
 
 @pytest.fixture
 async def client(store: SessionStore[Cart]) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(make_app(store)) as client:
+    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
         yield client
 
 
@@ -424,7 +439,7 @@ async def test_an_http_exception_below_500_still_saves(client: httpx.AsyncClient
 
 async def test_save_on_error_saves_a_5xx_response(backend: BackendUnderTest) -> None:
     store = SessionStore(backend.backend, model=Cart, save_on_error=True)
-    async with http_client(make_app(store)) as client:
+    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
         assert (await client.post("/fail/503")).status_code == 503
         assert (await client.get("/cart")).json()["items"] == ["lost"]
 
@@ -509,7 +524,7 @@ async def test_the_migrate_hook_fixes_old_data(
     backend: BackendUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = SessionStore(backend.backend, model=Cart, migrate=split_items)
-    async with http_client(make_app(store)) as client:
+    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
         await client.post("/mapping", params={"key": "items", "value": "apple,pear"})
         cookie = client.cookies["session"]
 
@@ -534,7 +549,7 @@ async def test_a_failed_migration_gives_a_fresh_session(
     backend: BackendUnderTest, migrate: Callable[[dict[str, Any]], dict[str, Any] | None]
 ) -> None:
     store = SessionStore(backend.backend, model=Cart, migrate=migrate)
-    async with http_client(make_app(store)) as client:
+    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
         await client.post("/mapping", params={"key": "items", "value": "apple,pear"})
         response = await client.get("/cart")
         assert response.status_code == 200
@@ -666,12 +681,13 @@ async def test_set_lifetime_sets_the_cookie_max_age(client: httpx.AsyncClient) -
 def test_a_websocket_endpoint_reads_and_saves_the_typed_session(
     kind: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client: redis.asyncio.Redis | None = None
+    clients = RedisClients()  # used and closed in the TestClient's event loop
+    backend: SessionBackend = MemoryBackend()
     if kind == "redis":
-        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    store = SessionStore(RedisBackend(client) if client else MemoryBackend(), model=Cart)
+        backend = RedisBackend(clients.asyncio(request.getfixturevalue("redis_url")))
+    store = SessionStore(backend, model=Cart)
     caplog.set_level(logging.WARNING, logger="starlette_session")
-    with TestClient(make_app(store)) as http:
+    with TestClient(make_app(store, routes=cart_routes.routes, fastapi=True)) as http:
         with http.websocket_connect("/ws") as socket:  # a new visitor
             assert socket.receive_json() == EMPTY
             socket.send_text("pear")
@@ -687,8 +703,7 @@ def test_a_websocket_endpoint_reads_and_saves_the_typed_session(
         # its cookie); the stored session's change was, when the connection ended.
         assert "cannot create a session" in caplog.text
         assert http.get("/cart").json()["items"] == ["apple", "pear"]
-        if client is not None:
-            http.portal.call(client.aclose)
+        http.portal.call(clients.aclose)
 
 
 # Templates
@@ -718,7 +733,7 @@ def test_a_template_page_saves_its_typed_session() -> None:
 
 
 def test_the_cookie_is_an_optional_security_scheme_in_openapi() -> None:
-    schema = make_app(SessionStore(model=Cart)).openapi()
+    schema = make_app(SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True).openapi()
     scheme = schema["components"]["securitySchemes"]["SessionCookie"]
     assert scheme["type"] == "apiKey"
     assert scheme["in"] == "cookie"
@@ -734,7 +749,9 @@ def test_the_cookie_is_an_optional_security_scheme_in_openapi() -> None:
 
 
 async def test_the_cookie_is_not_required_at_runtime() -> None:
-    async with http_client(make_app(SessionStore(model=Cart))) as client:
+    async with http_client(
+        make_app(SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True)
+    ) as client:
         assert (await client.get("/cart")).status_code == 200
         client.cookies.set("session", "forged.value.signature")
         assert (await client.get("/cart")).json() == EMPTY

@@ -14,8 +14,8 @@ import redis.asyncio
 from starlette_session import DeviceTracking, SessionMiddleware, SessionSetupError, SessionStore
 from starlette_session.backends import CookieBackend, RedisBackend, SessionBackend
 from starlette_session.state import SessionState
-from tests.helpers import CommandCounter
-from tests.test_events import BASE, SECRET, key_of, make_app
+from tests.helpers import SECRET, CommandCounter, make_app
+from tests.test_events import BASE, key_of
 
 
 def scope(

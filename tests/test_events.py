@@ -15,10 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 import starlette_session.events
 from starlette_session import (
@@ -29,64 +25,13 @@ from starlette_session import (
     SessionEventInfo,
     SessionMiddleware,
     SessionStore,
-    load_session,
 )
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.records import RETIRED, encode_record
+from tests.helpers import SECRET, make_app
 from tests.servers import RedisServer
 
-SECRET = "events-tests-secret-0123456789abcdefghijklmnop"
 BASE = "http://testserver"
-
-
-async def set_values(request: Request) -> Response:
-    session = await load_session(request)
-    session.update(request.query_params)
-    return JSONResponse(dict(session))
-
-
-async def get_values(request: Request) -> Response:
-    return JSONResponse(dict(await load_session(request)))
-
-
-async def clear(request: Request) -> Response:
-    (await load_session(request)).clear()
-    return JSONResponse({})
-
-
-async def login(request: Request) -> Response:
-    session = await load_session(request)
-    session.regenerate()
-    session.set_user(request.query_params["user"])
-    session["user"] = request.query_params["user"]
-    return JSONResponse(dict(session))
-
-
-async def logout(request: Request) -> Response:
-    (await load_session(request)).destroy()
-    return JSONResponse({})
-
-
-async def revoke_others(request: Request) -> Response:
-    session = await load_session(request)
-    store: SessionStore[Any] = request.app.state.store
-    return JSONResponse(await store.revoke_user_sessions(session["user"], keep=session))
-
-
-def make_app(store: SessionStore[Any]) -> Starlette:
-    app = Starlette(
-        routes=[
-            Route("/set", set_values),
-            Route("/get", get_values),
-            Route("/clear", clear),
-            Route("/login", login),
-            Route("/logout", logout),
-            Route("/revoke-others", revoke_others),
-        ]
-    )
-    app.state.store = store
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
-    return app
 
 
 class Recorder:

@@ -170,13 +170,7 @@ async def test_cache_control_none_leaves_the_apps_header_alone() -> None:
 def make_app_with(
     endpoint: Callable[[Request], Any], store: SessionStore[Any] | None = None, **options: Any
 ) -> Starlette:
-    app = Starlette(routes=[Route("/", endpoint)])
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=options.pop("secret_key", SECRET),
-        store=store if store is not None else SessionStore(),
-        **options,
-    )
+    app: Starlette = make_app(store, routes=[Route("/", endpoint)], **options)
     return app
 
 

@@ -15,15 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import BackendType, CookieBackend, LegacyBackend, MemoryBackend
 from starlette_session.cookies import CookieSettings
-from tests.helpers import SECRET, DictSessionBackend, ManualClock, cookie_attributes
+from tests.helpers import SECRET, DictSessionBackend, ManualClock, cookie_attributes, original_app
 
 README_EXAMPLE = Path(__file__).with_name("original_readme_example.py")
 # The original README's secret, "secret", is a placeholder (and short): the library says so.
@@ -38,35 +35,6 @@ def run_readme_example(redis_url: str) -> dict[str, Any]:
     target = redis.ConnectionPool.from_url(redis_url).connection_kwargs
     namespace["redis_client"].connection_pool.connection_kwargs.update(target)
     return namespace
-
-
-async def setup_session(request: Request) -> JSONResponse:
-    request.session.update({"data": "session_data"})
-    return JSONResponse({"session": request.session})
-
-
-async def clear_session(request: Request) -> JSONResponse:
-    request.session.clear()
-    return JSONResponse({"session": request.session})
-
-
-def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-def original_app(**middleware: Any) -> Starlette:
-    """The README example's routes (typed copies) behind ``SessionMiddleware(**middleware)``."""
-    app = Starlette(
-        routes=[
-            Route("/setup_session", endpoint=setup_session),
-            Route("/clear_session", endpoint=clear_session),
-            Route("/view_session", endpoint=view_session),
-        ]
-    )
-    app.add_middleware(
-        SessionMiddleware, **{"secret_key": SECRET, "cookie_name": "cookie22"} | middleware
-    )
-    return app
 
 
 @pytest.mark.redis

@@ -12,9 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from starlette_session import SessionMiddleware
 from starlette_session.backends import (
@@ -32,7 +29,7 @@ from starlette_session.backends import (
 )
 from starlette_session.backends.original import build_original_backend, original_session_reader
 from starlette_session.interfaces import ISessionBackend
-from tests.helpers import SECRET, DictSessionBackend
+from tests.helpers import SECRET, DictSessionBackend, original_app
 
 FOURTEEN_DAYS = 14 * 24 * 60 * 60
 ADDRESS = ("127.0.0.1", 1)  # never connected to
@@ -249,35 +246,6 @@ async def test_the_original_memcache_backends_store_json(
 
 
 # Applications written for the original, unchanged
-
-
-async def setup_session(request: Request) -> JSONResponse:
-    request.session.update({"data": "session_data"})
-    return JSONResponse({"session": request.session})
-
-
-async def clear_session(request: Request) -> JSONResponse:
-    request.session.clear()
-    return JSONResponse({"session": request.session})
-
-
-def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-def original_app(**middleware: Any) -> Starlette:
-    """The original README's routes behind ``SessionMiddleware(**middleware)``."""
-    app = Starlette(
-        routes=[
-            Route("/setup_session", endpoint=setup_session),
-            Route("/clear_session", endpoint=clear_session),
-            Route("/view_session", endpoint=view_session),
-        ]
-    )
-    app.add_middleware(
-        SessionMiddleware, **{"secret_key": SECRET, "cookie_name": "cookie22"} | middleware
-    )
-    return app
 
 
 async def sets_views_and_clears(app: Starlette) -> None:

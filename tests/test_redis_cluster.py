@@ -14,13 +14,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from starlette_session import SessionBackendError, SessionMiddleware, SessionStore, load_session
+from starlette_session import SessionBackendError, SessionStore
 from starlette_session.records import RETIRED
-from tests.helpers import SECRET, cookie_attributes, session_cookie
+from tests.helpers import RedisClients, cookie_attributes, make_app, session_cookie
 from tests.servers import free_port
 
 if TYPE_CHECKING:
@@ -31,58 +28,10 @@ if TYPE_CHECKING:
 redis = pytest.importorskip("redis")
 
 
-async def _set(request: Request) -> Response:
-    session = await load_session(request)
-    session.update(request.query_params)
-    return JSONResponse(dict(session))
-
-
-async def _get(request: Request) -> Response:
-    return JSONResponse(dict(await load_session(request)))
-
-
-async def _login(request: Request) -> Response:
-    session = await load_session(request)
-    session.regenerate()
-    session.set_user(request.query_params["user"])
-    session["user"] = request.query_params["user"]
-    return JSONResponse(dict(session))
-
-
-async def _regenerate(request: Request) -> Response:
-    session = await load_session(request)
-    session.regenerate()
-    return JSONResponse(dict(session))
-
-
-async def _destroy(request: Request) -> Response:
-    (await load_session(request)).destroy()
-    return JSONResponse({})
-
-
-def cluster_app(store: SessionStore[Any]) -> Starlette:
-    """/set?k=v, /get, /login?user=u (regenerate + set_user), /regenerate, /destroy."""
-    app = Starlette(
-        routes=[
-            Route("/set", _set),
-            Route("/get", _get),
-            Route("/login", _login),
-            Route("/regenerate", _regenerate),
-            Route("/destroy", _destroy),
-        ]
-    )
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
-    return app
-
-
 @pytest.fixture
-async def cluster(redis_cluster_url: str) -> AsyncIterator[RedisCluster]:
+def cluster(redis_cluster_url: str, redis_clients: RedisClients) -> RedisCluster:
     """A new cluster client, not yet initialized: its first command finds the nodes."""
-    client = redis.asyncio.RedisCluster.from_url(redis_cluster_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+    return redis_clients.cluster(redis_cluster_url)
 
 
 @pytest.fixture
@@ -98,7 +47,7 @@ def client_for(app: Starlette) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def http(store: SessionStore[Any]) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(cluster_app(store)) as client:
+    async with client_for(make_app(store)) as client:
         yield client
 
 
@@ -184,7 +133,7 @@ async def test_revoking_a_user_deletes_sessions_on_every_node(
 async def test_a_new_client_serves_concurrent_first_requests(store: SessionStore[Any]) -> None:
     # The first commands of the not-yet-initialized client all arrive at once: redis-py would
     # route them before it knows the slots, and they would break each other's connections.
-    app = cluster_app(store)
+    app = make_app(store)
 
     async def visit(n: int) -> str | None:
         async with client_for(app) as http:  # one visitor each: no cookie jar shared
@@ -208,7 +157,7 @@ async def test_a_cluster_that_cannot_be_reached_raises_session_backend_error() -
             await backend.read("session:a", 60)
         assert isinstance(caught.value.__cause__, redis.exceptions.RedisClusterException)
 
-        async with client_for(cluster_app(SessionStore(backend))) as http:
+        async with client_for(make_app(SessionStore(backend))) as http:
             response = await http.get("/set", params={"cart": "1"})
         assert response.status_code == 503
     finally:
@@ -227,7 +176,7 @@ async def test_a_frozen_master_fails_no_read_of_a_session_on_the_healthy_ones(
 
     client = redis.asyncio.RedisCluster.from_url(redis_cluster_url)
     store: SessionStore[Any] = SessionStore(RedisBackend(client))
-    app = cluster_app(store)
+    app = make_app(store)
     try:
         async with client_for(app) as http:
             cookies = await asyncio.gather(*(_new_session(app, n) for n in range(60)))

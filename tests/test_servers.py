@@ -232,6 +232,7 @@ def test_redis_command_parses_every_kind_of_reply(fresh_redis_server: RedisServe
 
 
 @pytest.mark.sentinel
+@pytest.mark.slow
 def test_a_sentinel_group_starts_ready_to_fail_over(redis_sentinel: RedisSentinelGroup) -> None:
     master, replica = redis_sentinel.servers
     assert redis_sentinel.master_ports_seen() == {master.port}

@@ -37,8 +37,7 @@ def app_with(
     endpoint: Callable[[Request], Any], store: SessionStore[Any] | None = None, **options: Any
 ) -> Starlette:
     """``make_app`` plus ``endpoint`` at ``/endpoint``."""
-    app = make_app(store, **options)
-    app.router.routes.append(Route("/endpoint", endpoint))
+    app: Starlette = make_app(store, routes=[Route("/endpoint", endpoint)], **options)
     return app
 
 
@@ -419,7 +418,7 @@ async def test_data_written_after_destroy_starts_a_new_session_without_the_user(
 
     backend = MemoryBackend()
     app = app_with(log_out, SessionStore(backend))
-    app.router.routes += [Route("/who", who), Route("/login", log_in)]
+    app.router.routes[:0] = [Route("/who", who), Route("/login", log_in)]  # before make_app's
     async with client_for(app) as client:
         await client.get("/login")
         before = client.cookies.get("session")

@@ -25,8 +25,9 @@ from opentelemetry.trace import StatusCode
 from starlette_session import SessionStore
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.telemetry import instrument
+from tests.helpers import SECRET, make_app
 from tests.servers import RedisServer
-from tests.test_events import BASE, SECRET, make_app
+from tests.test_events import BASE
 
 SPAN_ATTRIBUTES = {"session.backend", "session.outcome", "session.round_trips"}
 

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import pytest
-import redis.asyncio
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 from starlette_session import (
     SessionHandle,
-    SessionMiddleware,
     SessionMiddlewareMissingError,
     SessionSetupError,
     SessionStore,
     get_session,
 )
-from starlette_session.backends import MemoryBackend, RedisBackend
+from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.testing import SessionTester, find_session_middleware
-
-SECRET = "a-test-secret-that-is-long-enough-0123456789"
+from tests.helpers import RedisClients, make_app
 
 
 class Cart(BaseModel):
@@ -34,45 +31,47 @@ class Cart(BaseModel):
 CartSession = Annotated[Cart, Depends(get_session)]
 
 
-def make_app(store: SessionStore[Cart], **middleware: Any) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store, **middleware)
+cart_routes = APIRouter()
 
-    @app.post("/cart")
-    async def add(item: str, session: CartSession) -> Cart:
-        session.items.append(item)
-        return session
 
-    @app.get("/cart")
-    def show(session: CartSession) -> Cart:
-        return session
+@cart_routes.post("/cart")
+async def add(item: str, session: CartSession) -> Cart:
+    session.items.append(item)
+    return session
 
-    @app.get("/whoami")
-    async def whoami(handle: SessionHandle) -> str | None:
-        return handle.user_id
 
-    @app.post("/login")
-    async def login(handle: SessionHandle) -> None:
-        handle.regenerate()
+@cart_routes.get("/cart")
+def show(session: CartSession) -> Cart:
+    return session
 
-    @app.post("/logout")
-    async def logout(handle: SessionHandle) -> None:
-        handle.destroy()
 
-    return app
+@cart_routes.get("/whoami")
+async def whoami(handle: SessionHandle) -> str | None:
+    return handle.user_id
+
+
+@cart_routes.post("/login")
+async def login(handle: SessionHandle) -> None:
+    handle.regenerate()
+
+
+@cart_routes.post("/logout")
+async def logout(handle: SessionHandle) -> None:
+    handle.destroy()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     """A TestClient, inside its `with` block, for an app on memory or on a real Redis."""
-    redis_client: redis.asyncio.Redis | None = None
+    clients = RedisClients()  # used and closed in the TestClient's event loop
+    backend: SessionBackend = MemoryBackend()
     if request.param == "redis":
-        redis_client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    backend = RedisBackend(redis_client) if redis_client is not None else MemoryBackend()
-    with TestClient(make_app(SessionStore(backend, model=Cart))) as test_client:
+        backend = RedisBackend(clients.asyncio(request.getfixturevalue("redis_url")))
+    with TestClient(
+        make_app(SessionStore(backend, model=Cart), routes=cart_routes.routes, fastapi=True)
+    ) as test_client:
         yield test_client
-        if redis_client is not None:
-            test_client.portal.call(redis_client.aclose)
+        test_client.portal.call(clients.aclose)
 
 
 def test_the_module_docstring_example(client: TestClient) -> None:
@@ -150,7 +149,9 @@ def test_an_empty_seed_stores_nothing(client: TestClient) -> None:
 
 def test_without_a_with_block_on_the_memory_backend() -> None:
     # Each call runs in a short-lived event loop of its own: fine for loop-free backends.
-    client = TestClient(make_app(SessionStore(MemoryBackend(), model=Cart)))
+    client = TestClient(
+        make_app(SessionStore(MemoryBackend(), model=Cart), routes=cart_routes.routes, fastapi=True)
+    )
     sessions = SessionTester(client)
     sessions.seed(Cart(items=["apple"]))
     client.post("/cart", params={"item": "pear"})
@@ -158,7 +159,13 @@ def test_without_a_with_block_on_the_memory_backend() -> None:
 
 
 def test_another_cookie_name_and_https_only() -> None:
-    app = make_app(SessionStore(model=Cart), cookie_name="__Host-sid", https_only=True)
+    app = make_app(
+        SessionStore(model=Cart),
+        cookie_name="__Host-sid",
+        https_only=True,
+        routes=cart_routes.routes,
+        fastapi=True,
+    )
     with TestClient(app, base_url="https://testserver") as client:
         sessions = SessionTester(client)
         assert sessions.cookie_name == "__Host-sid"
@@ -176,13 +183,15 @@ def test_an_app_without_the_middleware_is_refused() -> None:
 
 def test_find_session_middleware_before_the_first_request() -> None:
     store = SessionStore(model=Cart)
-    middleware = find_session_middleware(make_app(store))
+    middleware = find_session_middleware(make_app(store, routes=cart_routes.routes, fastapi=True))
     assert middleware.store is store
 
 
 @pytest.mark.parametrize("base_url", ["http://shop.example", "http://www.shop.example"])
 def test_seed_works_for_a_host_in_the_cookies_domain(base_url: str) -> None:
-    app = make_app(SessionStore(model=Cart), domain="shop.example")
+    app = make_app(
+        SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True, domain="shop.example"
+    )
     with TestClient(app, base_url=base_url) as client:
         SessionTester(client).seed(Cart(items=["apple"]))
         assert client.get("/cart").json()["items"] == ["apple"]
@@ -191,7 +200,14 @@ def test_seed_works_for_a_host_in_the_cookies_domain(base_url: str) -> None:
 def test_seed_refuses_a_host_outside_the_cookies_domain() -> None:
     # The client's cookie jar would silently drop the cookie: the test would run without it.
     backend = MemoryBackend()
-    with TestClient(make_app(SessionStore(backend, model=Cart), domain="shop.example")) as client:
+    with TestClient(
+        make_app(
+            SessionStore(backend, model=Cart),
+            routes=cart_routes.routes,
+            fastapi=True,
+            domain="shop.example",
+        )
+    ) as client:
         fix = re.escape("TestClient(app, base_url='http://shop.example')")
         with pytest.raises(SessionSetupError, match=fix) as error:
             SessionTester(client).seed(Cart(items=["apple"]))

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from starlette_session import Session, SessionDestroyedError, SessionStore, load_session
 from starlette_session.backends import SessionBackend
 from starlette_session.records import RETIRED
-from tests.test_events import BASE, key_of, make_app
+from tests.helpers import make_app
+from tests.test_events import BASE, key_of
 
 
 async def list_mine(request: Request) -> Response:

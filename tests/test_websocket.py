@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
-import redis.asyncio
-from fastapi import Depends, FastAPI, WebSocket
+from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,10 +37,7 @@ from starlette_session import (
 from starlette_session.backends import CookieBackend, MemoryBackend, RedisBackend
 from starlette_session.events import Operation
 from starlette_session.records import RETIRED
-from tests.test_events import get_values, set_values
-
-SECRET = "websocket-tests-secret-0123456789abcdefghijkl"
-
+from tests.helpers import SECRET, RedisClients, make_app
 
 # The app: HTTP routes to set, read, log in and log out; a WebSocket that obeys commands.
 
@@ -51,11 +47,6 @@ async def login(request: Request) -> Response:
     session.regenerate()
     session.set_user(request.query_params["user"])
     return JSONResponse(dict(session))
-
-
-async def logout(request: Request) -> Response:
-    (await load_session(request)).destroy()
-    return JSONResponse({})
 
 
 async def commands(websocket: Any) -> None:
@@ -101,19 +92,13 @@ async def careless(websocket: Any) -> None:
         await websocket.send_json(dict(session))
 
 
-def make_app(store: SessionStore[Any]) -> Starlette:
-    app = Starlette(
-        routes=[
-            Route("/set", set_values),
-            Route("/get", get_values),
-            Route("/login", login),
-            Route("/logout", logout, methods=["POST"]),
-            WebSocketRoute("/ws", commands),
-            WebSocketRoute("/careless", careless),
-        ]
-    )
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
-    return app
+#: /login?user=u (regenerate and set_user, nothing stored), ``/ws`` (commands), ``/careless``;
+#: plus the usual routes of ``make_app`` (/set, /get, /logout...).
+SOCKET_ROUTES = [
+    Route("/login", login),
+    WebSocketRoute("/ws", commands),
+    WebSocketRoute("/careless", careless),
+]
 
 
 class Ends:
@@ -135,24 +120,30 @@ def ends() -> Ends:
     return Ends()
 
 
+@pytest.fixture
+def loop_clients() -> RedisClients:
+    """Redis clients used in the TestClient's event loop, and closed there by ``http``."""
+    return RedisClients()
+
+
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest, ends: Ends) -> SessionStore[Any]:
+def store(
+    request: pytest.FixtureRequest, ends: Ends, loop_clients: RedisClients
+) -> SessionStore[Any]:
     if request.param == "memory":
         store: SessionStore[Any] = SessionStore(MemoryBackend())
     else:
-        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        client = loop_clients.asyncio(request.getfixturevalue("redis_url"))
         store = SessionStore(RedisBackend(client))
     store.observe(ends)
     return store
 
 
 @pytest.fixture
-def http(store: SessionStore[Any]) -> Iterator[TestClient]:
-    with TestClient(make_app(store)) as client:
+def http(store: SessionStore[Any], loop_clients: RedisClients) -> Iterator[TestClient]:
+    with TestClient(make_app(store, routes=SOCKET_ROUTES)) as client:
         yield client
-        backend = store.backend
-        if isinstance(backend, RedisBackend):  # closed in the loop that opened it
-            client.portal.call(backend.client.aclose)
+        client.portal.call(loop_clients.aclose)
 
 
 def stored(http: TestClient, store: SessionStore[Any], cookie: str) -> bytes | None:
@@ -233,7 +224,7 @@ def test_an_error_in_the_handler_saves_nothing(http: TestClient) -> None:
 def test_strict_mode_refuses_a_concurrent_change(ends: Ends) -> None:
     store: SessionStore[Any] = SessionStore(MemoryBackend(), strict=True)
     store.observe(ends)
-    with TestClient(make_app(store)) as http:
+    with TestClient(make_app(store, routes=SOCKET_ROUTES)) as http:
         http.get("/set", params={"page": "1"})
         with http.websocket_connect("/ws") as socket:
             send(socket, "set", key="page", value="2")
@@ -371,7 +362,7 @@ def test_a_new_visitor_cannot_create_a_session_over_a_websocket(
 
 
 def test_the_cookie_backend_cannot_save_over_a_websocket() -> None:
-    with TestClient(make_app(SessionStore(CookieBackend()))) as http:
+    with TestClient(make_app(SessionStore(CookieBackend()), routes=SOCKET_ROUTES)) as http:
         http.get("/set", params={"page": "1"})
         with http.websocket_connect("/ws") as socket:
             send(socket, "set", key="page", value="2")
@@ -412,38 +403,37 @@ class Board(BaseModel):
 BoardSession = Annotated[Board, Depends(get_session)]
 
 
-def typed_app(store: SessionStore[Any]) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+board_routes = APIRouter()
 
-    @app.post("/notes")
-    async def add(note: str, board: BoardSession) -> Board:
-        board.notes.append(note)
-        return board
 
-    @app.post("/logout")
-    async def log_out(session: SessionHandle) -> None:
-        session.destroy()
+@board_routes.post("/notes")
+async def add(note: str, board: BoardSession) -> Board:
+    board.notes.append(note)
+    return board
 
-    @app.websocket("/ws")
-    async def notes(websocket: WebSocket, board: BoardSession, session: SessionHandle) -> None:
-        await websocket.accept()
-        while True:
-            try:
-                text = await websocket.receive_text()
-            except WebSocketDisconnect:
+
+@board_routes.post("/logout")
+async def log_out(session: SessionHandle) -> None:
+    session.destroy()
+
+
+@board_routes.websocket("/ws")
+async def notes(websocket: WebSocket, board: BoardSession, session: SessionHandle) -> None:
+    await websocket.accept()
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except WebSocketDisconnect:
+            return
+        if text == "save":
+            await session.save()
+        elif text == "refresh":
+            if not await session.refresh():
+                await websocket.close(code=4401)  # the app's own "logged out" code
                 return
-            if text == "save":
-                await session.save()
-            elif text == "refresh":
-                if not await session.refresh():
-                    await websocket.close(code=4401)  # the app's own "logged out" code
-                    return
-            else:
-                board.notes.append(text)
-            await websocket.send_json(board.model_dump())
-
-    return app
+        else:
+            board.notes.append(text)
+        await websocket.send_json(board.model_dump())
 
 
 def test_the_typed_dependency_saves_and_refreshes_in_a_websocket(
@@ -451,7 +441,7 @@ def test_the_typed_dependency_saves_and_refreshes_in_a_websocket(
 ) -> None:
     typed_store = SessionStore(store.backend, model=Board)
     typed_store.observe(ends)
-    with TestClient(typed_app(typed_store)) as http:
+    with TestClient(make_app(typed_store, routes=board_routes.routes, fastapi=True)) as http:
         http.post("/notes", params={"note": "one"})
         with http.websocket_connect("/ws") as socket:
             socket.send_text("two")

@@ -13,15 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from starlette_session.backends import LegacyBackend, MemoryBackend, SessionBackend
-from tests.helpers import DictSessionBackend, ManualClock
-
-if TYPE_CHECKING:
-    import redis
+from tests.helpers import DictSessionBackend, ManualClock, RedisClients
 
 
 @dataclass
@@ -60,130 +57,61 @@ def legacy_case() -> BackendCase:
     return BackendCase(backend, _manual_elapse(clock), slides_on_read=False)
 
 
-@pytest.fixture
-async def redis_async_case(redis_url: str) -> AsyncIterator[BackendCase]:
+def _redis_like_case(
+    request: pytest.FixtureRequest, url_fixture: str, client: str, **backend_options: Any
+) -> BackendCase:
+    """A ``RedisBackend`` on a client from the ``redis_clients`` factory, closed after the test."""
     pytest.importorskip("redis")
-    from redis.asyncio import Redis
-
     from starlette_session.backends import RedisBackend
 
-    client = Redis.from_url(redis_url)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep)
-    finally:
-        await client.aclose()
+    url: str = request.getfixturevalue(url_fixture)
+    clients: RedisClients = request.getfixturevalue("redis_clients")
+    threads: set[int] = set()
+    made = clients.sync(url, threads=threads) if client == "sync" else getattr(clients, client)(url)
+    return BackendCase(RedisBackend(made, **backend_options), _sleep, threads=threads)
 
 
 @pytest.fixture
-async def redis_cluster_case(redis_cluster_url: str) -> AsyncIterator[BackendCase]:
-    pytest.importorskip("redis")
-    from redis.asyncio import RedisCluster
-
-    from starlette_session.backends import RedisBackend
-
-    client = RedisCluster.from_url(redis_cluster_url)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep)
-    finally:
-        await client.aclose()
+def redis_async_case(request: pytest.FixtureRequest) -> BackendCase:
+    return _redis_like_case(request, "redis_url", "asyncio")
 
 
 @pytest.fixture
-async def valkey_async_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+def redis_sync_case(request: pytest.FixtureRequest) -> BackendCase:
+    return _redis_like_case(request, "redis_url", "sync")
+
+
+@pytest.fixture
+def redis_cluster_case(request: pytest.FixtureRequest) -> BackendCase:
+    return _redis_like_case(request, "redis_cluster_url", "cluster")
+
+
+@pytest.fixture
+def valkey_async_case(request: pytest.FixtureRequest) -> BackendCase:
     """redis-py's asyncio client against Valkey: changes use the native ``SET ... IFEQ``."""
-    pytest.importorskip("redis")
-    from redis.asyncio import Redis
-
-    from starlette_session.backends import RedisBackend
-
-    client = Redis.from_url(valkey_url)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep)
-    finally:
-        await client.aclose()
+    return _redis_like_case(request, "valkey_url", "asyncio")
 
 
 @pytest.fixture
-async def valkey_script_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+def valkey_script_case(request: pytest.FixtureRequest) -> BackendCase:
     """The same, with the Lua compare-and-set forced (``compare_and_set="script"``)."""
-    pytest.importorskip("redis")
-    from redis.asyncio import Redis
-
-    from starlette_session.backends import RedisBackend
-
-    client = Redis.from_url(valkey_url)
-    try:
-        yield BackendCase(RedisBackend(client, compare_and_set="script"), _sleep)
-    finally:
-        await client.aclose()
+    return _redis_like_case(request, "valkey_url", "asyncio", compare_and_set="script")
 
 
 @pytest.fixture
-def valkey_sync_case(valkey_url: str) -> Iterator[BackendCase]:
-    pytest.importorskip("redis")
-    from starlette_session.backends import RedisBackend
-
-    threads: set[int] = set()
-    client = thread_recording_client(valkey_url, threads)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep, threads=threads)
-    finally:
-        client.close()
-        client.connection_pool.disconnect()
+def valkey_sync_case(request: pytest.FixtureRequest) -> BackendCase:
+    return _redis_like_case(request, "valkey_url", "sync")
 
 
 @pytest.fixture
-async def valkey_py_case(valkey_url: str) -> AsyncIterator[BackendCase]:
+def valkey_py_case(request: pytest.FixtureRequest) -> BackendCase:
     """valkey-py's asyncio client (redis-py's fork), which RedisBackend takes without importing."""
-    valkey_asyncio = pytest.importorskip("valkey.asyncio")
-    from starlette_session.backends import RedisBackend
-
-    client = valkey_asyncio.Valkey.from_url(valkey_url)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep)
-    finally:
-        await client.aclose()
+    return _redis_like_case(request, "valkey_url", "valkey")
 
 
 @pytest.fixture
-async def valkey_cluster_case(valkey_cluster_url: str) -> AsyncIterator[BackendCase]:
-    pytest.importorskip("redis")
-    from redis.asyncio import RedisCluster
-
-    from starlette_session.backends import RedisBackend
-
-    client = RedisCluster.from_url(valkey_cluster_url)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep)
-    finally:
-        await client.aclose()
-
-
-def thread_recording_client(url: str, threads: set[int]) -> redis.Redis:
-    """A sync ``redis.Redis`` whose connections note the thread of every command they send."""
-    import redis
-
-    class ThreadRecordingConnection(redis.Connection):
-        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            threads.add(threading.get_ident())
-            super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
-
-    pool = redis.ConnectionPool.from_url(url, connection_class=ThreadRecordingConnection)
-    return redis.Redis(connection_pool=pool)
-
-
-@pytest.fixture
-def redis_sync_case(redis_url: str) -> Iterator[BackendCase]:
-    pytest.importorskip("redis")
-    from starlette_session.backends import RedisBackend
-
-    threads: set[int] = set()
-    client = thread_recording_client(redis_url, threads)
-    try:
-        yield BackendCase(RedisBackend(client), _sleep, threads=threads)
-    finally:
-        client.close()
-        client.connection_pool.disconnect()
+def valkey_cluster_case(request: pytest.FixtureRequest) -> BackendCase:
+    return _redis_like_case(request, "valkey_cluster_url", "cluster")
 
 
 @pytest.fixture

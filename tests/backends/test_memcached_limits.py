@@ -28,7 +28,7 @@ from starlette_session import (
 )
 from starlette_session.backends import SessionBackend
 from tests.backends.conftest import BackendCase
-from tests.helpers import SECRET, make_app, make_login_app, session_cookie
+from tests.helpers import SECRET, make_app, session_cookie
 
 MEMCACHED = [
     pytest.param("memcached_case", id="aiomcache"),
@@ -67,7 +67,7 @@ async def test_the_longest_key_prefix_memcached_accepts_serves_log_ins_and_revoc
     memcached_backend: SessionBackend,
 ) -> None:
     store: SessionStore[Any] = SessionStore(memcached_backend, key_prefix="p" * LONGEST_PREFIX)
-    async with client(make_login_app(store)) as http:
+    async with client(make_app(store)) as http:
         assert (await http.get("/set", params={"cart": "apple"})).status_code == 200
         assert (await http.get("/login", params={"user": "alice"})).status_code == 200
         assert (await http.get("/get")).json() == {"cart": "apple", "user": "alice"}

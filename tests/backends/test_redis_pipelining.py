@@ -20,6 +20,7 @@ import redis.asyncio
 
 from starlette_session import SessionBackendError
 from starlette_session.backends import RedisBackend
+from tests.helpers import RedisClients
 from tests.tcp_proxy import TcpProxy
 
 CLIENTS = [
@@ -31,15 +32,11 @@ CLIENTS = [
 
 
 @pytest.fixture(params=CLIENTS)
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
+def backend(request: pytest.FixtureRequest, redis_clients: RedisClients) -> RedisBackend:
     url: str = request.getfixturevalue(request.param)
-    client: Any
     if "cluster" in request.param:
-        client = redis.asyncio.RedisCluster.from_url(url)
-    else:
-        client = redis.asyncio.Redis.from_url(url)
-    yield RedisBackend(client)
-    await client.aclose()
+        return RedisBackend(redis_clients.cluster(url))
+    return RedisBackend(redis_clients.asyncio(url))
 
 
 def _value(n: int) -> bytes:

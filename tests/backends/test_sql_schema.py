@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from starlette_session import SessionMiddleware, SessionSettingsError, SessionStore
 from starlette_session.backends.sql import SQLBackend
 from starlette_session.cli import ddl
-from tests.helpers import SECRET, make_app, make_login_app
+from tests.helpers import SECRET, make_app
 from tests.sql_support import database_url, sqlite_url, unique_table
 
 BASE = "http://testserver"
@@ -232,7 +232,7 @@ async def test_the_table_the_ddl_command_prints_is_accepted_and_serves_sessions(
     backend = SQLBackend(engine, table=table)
     await backend.create_table()
     await backend.create_table()  # and again, as every start does
-    app = make_login_app(SessionStore(backend))
+    app = make_app(SessionStore(backend))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         assert (await http.get("/set", params={"a": "1"})).json() == {"a": "1"}
         assert (await http.get("/login", params={"user": "alice"})).status_code == 200

@@ -67,11 +67,13 @@ class NewContext(Protocol):
     def __call__(self, base_url: str, *, viewport: dict[str, int] = ...) -> BrowserContext: ...
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m "not slow"`` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Security round 2, scenario 2, in a real browser: after log-out, Back shows no signed-in page.
+"""After log-out, Back shows no signed-in page, in a real browser (``SECURITY.md``, guarantee 24).
 
 Chromium keeps pages in its back/forward cache and shows them again on Back without asking the
 server. Playwright launches Chromium with that cache turned off; here it is turned back on, and a

@@ -14,14 +14,13 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import BackendType, MemoryBackend
-from tests.helpers import SECRET, cookie_attributes, session_cookie, set_cookie_headers
+from tests.helpers import SECRET, cookie_attributes, make_app, session_cookie, set_cookie_headers
 
 OLD_SECRET = "the-secret-of-the-application-before-the-migration"
 SESSION = {"user": "alice", "cart": ["apple"]}
@@ -38,10 +37,10 @@ async def view(request: Request) -> JSONResponse:
 
 
 def app_with(**middleware: Any) -> Starlette:
-    return Starlette(
-        routes=[Route("/put", put, methods=["POST"]), Route("/view", view)],
-        middleware=[Middleware(SessionMiddleware, **{"secret_key": SECRET} | middleware)],
-    )
+    """``make_app`` with ``/put`` and ``/view``, through Starlette's signature (no store)."""
+    routes = [Route("/put", put, methods=["POST"]), Route("/view", view)]
+    app: Starlette = make_app(routes=routes, original_api=True, **middleware)
+    return app
 
 
 def http(app: Starlette, base_url: str = "http://testserver") -> httpx.AsyncClient:

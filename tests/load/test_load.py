@@ -21,7 +21,7 @@ from tests.load.harness import (
 )
 from tests.servers import RedisServer
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.slow]
 
 
 def _assert_passed(report: Report) -> None:

@@ -20,7 +20,7 @@ import pytest
 from tests.load.harness import AppServer
 from tests.servers import RedisServer, ServerNotFoundError, server_unavailable
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.slow]
 
 WORKERS = 4
 FIELDS = 20

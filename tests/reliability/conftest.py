@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from starlette_session.backends import MemoryBackend, SessionBackend
+from tests.helpers import RedisClients
 from tests.reliability.support import recommended_client
 from tests.servers import RedisServer, ServerNotFoundError, ValkeyServer, server_unavailable
 
@@ -38,7 +39,9 @@ elif importlib.util.find_spec("fastapi") is None:
         pytest.param("mysql", marks=pytest.mark.mysql),
     ],
 )
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBackend]:
+async def backend(
+    request: pytest.FixtureRequest, redis_clients: RedisClients
+) -> AsyncIterator[SessionBackend]:
     if request.param == "memory":
         yield MemoryBackend()
         return
@@ -56,11 +59,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SessionBacken
     from starlette_session.backends.redis import RedisBackend
 
     url: str = request.getfixturevalue(f"{request.param}_url")
-    client = recommended_client(url)
-    try:
-        yield RedisBackend(client)
-    finally:
-        await client.aclose()
+    yield RedisBackend(redis_clients.keep(recommended_client(url)))
 
 
 SERVERS = [

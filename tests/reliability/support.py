@@ -1,10 +1,9 @@
-"""Shared pieces of the reliability tests: an app, Redis clients, and a stalled redis-server.
+"""Shared pieces of the reliability tests: Redis clients, bounded waits and a stalled
+redis-server. Their app is ``tests.helpers.make_app`` (``/increment``, ``/fields/{name}``...).
 
 - ``recommended_client(url)`` builds a ``redis.asyncio`` client the way ``docs/reliability.md``
   recommends: short socket timeouts, one immediate retry on a broken connection, a bounded
   blocking pool.
-- ``make_app(store)`` is a small Starlette app whose routes use the session the ways the
-  reliability tests need (a counter, one field per request).
 - ``answers_within(seconds)`` bounds a block by a timeout plus a generous ``SLACK``, failing
   (not hanging) when the block waits without bound.
 - ``stalled(server)`` freezes a real redis-server with SIGSTOP for the duration of a block: the
@@ -16,34 +15,25 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from starlette_session import SessionMiddleware, SessionStore, load_session
 from tests.servers import MemcachedServer, RedisServer
 
 if TYPE_CHECKING:
     import redis.asyncio
 
 __all__ = [
-    "SECRET",
     "SLACK",
     "Stopwatch",
     "answers_within",
-    "make_app",
     "recommended_client",
     "stalled",
 ]
-
-SECRET = "reliability-tests-secret-long-enough-not-to-warn"
 
 
 def recommended_client(
@@ -66,59 +56,6 @@ def recommended_client(
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
     )
     return redis.asyncio.Redis.from_pool(pool)
-
-
-async def _health(request: Request) -> Response:
-    return PlainTextResponse("ok")
-
-
-async def _session(request: Request) -> Response:
-    return JSONResponse(dict(await load_session(request)))
-
-
-async def _increment(request: Request) -> Response:
-    session = await load_session(request)
-    session["count"] = session.get("count", 0) + 1
-    return JSONResponse({"count": session["count"]})
-
-
-async def _set_field(request: Request) -> Response:
-    """``POST /fields/{name}?value=v``: load, set one field."""
-    session = await load_session(request)
-    session[request.path_params["name"]] = request.query_params.get("value", "1")
-    return JSONResponse({})
-
-
-async def _delete_field(request: Request) -> Response:
-    session = await load_session(request)
-    session.pop(request.path_params["name"], None)
-    return JSONResponse({})
-
-
-def _sync_session(request: Request) -> Response:
-    return JSONResponse(dict(request.session))
-
-
-def make_app(
-    store: SessionStore[Any], *, routes: Sequence[BaseRoute] = (), **middleware: Any
-) -> Starlette:
-    """``/health`` never touches the session; ``/session`` returns it; ``/increment`` adds one to
-    ``count``; ``/fields/{name}`` sets or deletes one field; ``/sync-session`` reads it from a
-    sync endpoint. ``routes`` are added to these."""
-    app = Starlette(
-        routes=[
-            *routes,
-            Route("/health", _health),
-            Route("/session", _session),
-            Route("/increment", _increment, methods=["POST"]),
-            Route("/fields/{name}", _set_field, methods=["POST"]),
-            Route("/fields/{name}", _delete_field, methods=["DELETE"]),
-            Route("/sync-session", _sync_session),
-        ]
-    )
-    middleware.setdefault("secret_key", SECRET)
-    app.add_middleware(SessionMiddleware, store=store, **middleware)
-    return app
 
 
 @contextmanager

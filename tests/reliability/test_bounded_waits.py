@@ -24,7 +24,8 @@ import redis.asyncio
 
 from starlette_session import SessionBackendError, SessionStore
 from starlette_session.backends.redis import RedisBackend
-from tests.reliability.support import answers_within, make_app, recommended_client, stalled
+from tests.helpers import make_app
+from tests.reliability.support import answers_within, recommended_client, stalled
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -21,8 +21,7 @@ from starlette.routing import Route
 
 from starlette_session import SessionStore, load_session
 from starlette_session.backends import Replaced, SessionBackend
-from tests.helpers import set_cookie_headers
-from tests.reliability.support import make_app
+from tests.helpers import make_app, set_cookie_headers
 
 
 class Held:

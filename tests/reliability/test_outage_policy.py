@@ -32,8 +32,8 @@ from starlette_session import (
 )
 from starlette_session.backends.redis import RedisBackend
 from starlette_session.store import BackendErrorPolicy
-from tests.helpers import set_cookie_headers
-from tests.reliability.support import SECRET, Stopwatch, make_app, recommended_client
+from tests.helpers import SECRET, make_app, set_cookie_headers
+from tests.reliability.support import Stopwatch, recommended_client
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -14,8 +14,8 @@ import redis.asyncio
 
 from starlette_session import SessionStore
 from starlette_session.backends.redis import RedisBackend
-from tests.helpers import set_cookie_headers
-from tests.reliability.support import make_app, recommended_client
+from tests.helpers import make_app, set_cookie_headers
+from tests.reliability.support import recommended_client
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -24,8 +24,8 @@ import pytest
 pytest.importorskip("sqlalchemy")
 
 from starlette_session import SessionBackendError, SessionStore
-from tests.helpers import set_cookie_headers
-from tests.reliability.support import answers_within, make_app
+from tests.helpers import make_app, set_cookie_headers
+from tests.reliability.support import answers_within
 from tests.sql_support import database_url, sql_backend, sqlite_url
 from tests.tcp_proxy import TcpProxy
 

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import MemoryBackend, Replaced, SessionBackend
+from tests.helpers import RedisClients
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -208,7 +209,7 @@ BACKENDS = [
 
 
 @pytest.fixture(params=BACKENDS)
-async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
+async def real(request: pytest.FixtureRequest, redis_clients: RedisClients) -> AsyncIterator[Real]:
     if request.param == "memory":
         # Wall-clock time (looked up at each call), so FakeTime moves this backend's clock too.
         inner = MemoryBackend(clock=lambda: time.time())
@@ -229,17 +230,12 @@ async def real(request: pytest.FixtureRequest) -> AsyncIterator[Real]:
         return
     # Valkey: the same client and backend; changes use the server's SET ... IFEQ.
     url: str = request.getfixturevalue(f"{request.param}_url")
-    import redis.asyncio
-
     from starlette_session.backends.redis import RedisBackend
 
-    client = redis.asyncio.Redis.from_url(url)
+    client = redis_clients.asyncio(url)
     await client.ping()  # connect now: the connection's own set-up commands are not counted
-    try:
-        backend = RedisBackend(client)
-        yield Real(request.param, backend, CountingBackend(backend), client)
-    finally:
-        await client.aclose()
+    backend = RedisBackend(client)
+    yield Real(request.param, backend, CountingBackend(backend), client)
 
 
 class FakeTime:

@@ -39,6 +39,7 @@ from starlette_session.backends import (
 from starlette_session.interfaces import ISessionBackend
 from starlette_session.middleware import SessionMiddleware
 from starlette_session.records import RETIRED
+from tests.helpers import RedisClients
 from tests.security.conftest import (
     SECURITY_LOGGER,
     Client,
@@ -109,7 +110,7 @@ ALL_BACKENDS = [
 
 @pytest.fixture(params=ALL_BACKENDS)
 async def any_backend(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, redis_clients: RedisClients
 ) -> AsyncIterator[SessionBackend | CookieBackend]:
     kind = request.param
     if kind == "memory":
@@ -129,15 +130,9 @@ async def any_backend(
         async with sql_backend(url) as backend:
             yield backend
     elif kind in ("redis", "valkey"):
-        import redis.asyncio
-
         from starlette_session.backends.redis import RedisBackend
 
-        client = redis.asyncio.Redis.from_url(request.getfixturevalue(f"{kind}_url"))
-        try:
-            yield RedisBackend(client)
-        finally:
-            await client.aclose()
+        yield RedisBackend(redis_clients.asyncio(request.getfixturevalue(f"{kind}_url")))
     else:
         import aiomcache
 
@@ -360,6 +355,16 @@ async def test_a_new_session_over_the_cap_stores_nothing(real: Real) -> None:
     with pytest.raises(SessionTooLargeError):
         await Client(app).post("/write", {"blob": "é" * 300})  # 600 bytes in UTF-8
     assert await real.keys() == []
+
+
+async def test_the_memory_backend_is_bounded_in_bytes_by_default() -> None:
+    backend = MemoryBackend()
+    assert backend.max_bytes is not None
+    assert backend.max_bytes <= 256 * 1024 * 1024
+    blob = b"x" * 60 * 1024
+    for index in range(2000):  # 120 MB of 60 KiB sessions
+        await backend.create(f"session:{index}", blob, 3600)
+    assert backend.size <= backend.max_bytes
 
 
 # 20. Library metadata is kept apart from the user's data.

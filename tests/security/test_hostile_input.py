@@ -238,6 +238,7 @@ def _cookie_headers(valid: list[str]) -> st.SearchStrategy[list[bytes]]:
     return st.lists(st.one_of(structured, structured, raw), min_size=1, max_size=3)
 
 
+@pytest.mark.slow  # 10,000 generated headers
 def test_ten_thousand_generated_cookie_headers_never_fail_nor_reach_the_backend() -> None:
     """On the memory backend only: what it checks happens before any backend is called, and the
     counting wrapper sees every call. The same refusals on every real backend, counted by the

@@ -1,4 +1,5 @@
-"""Requirements 11-13: idle and absolute timeouts enforced server-side, per-session lifetimes.
+"""Requirements 11-13: idle and absolute timeouts enforced server-side, per-session lifetimes;
+durations given as numbers or ``timedelta``; the cookie backend's idle timeout.
 
 On memory the clock is moved by hand; on Redis the test really waits, since the expiry is the
 server's own, so those tests use timeouts of one to three seconds.
@@ -6,13 +7,28 @@ server's own, so those tests use timeouts of one to three seconds.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from starlette_session import SessionStore
+from starlette_session import SessionMiddleware, SessionStore, load_session
+from starlette_session.backends import CookieBackend
 from starlette_session.cookies import MAX_COOKIE_AGE
-from tests.security.conftest import Client, Real, build_app, session_id
+from tests.security.conftest import (
+    SECRET,
+    SECURITY_LOGGER,
+    Client,
+    FakeTime,
+    Real,
+    build_app,
+    session_id,
+)
 
 DAY = 24 * 60 * 60
 
@@ -193,3 +209,61 @@ async def test_max_age_is_capped_at_400_days(real: Real, seconds: int) -> None:
     assert reply.cookie_attributes()["max-age"] == str(MAX_COOKIE_AGE) == str(400 * DAY)
     remembered = await Client(app).post("/remember", {"seconds": seconds})
     assert remembered.cookie_attributes()["max-age"] == str(400 * DAY)
+
+
+# Durations: numbers and ``timedelta`` everywhere, normalized to whole seconds.
+
+
+async def _remember(request: Request) -> Response:
+    session = await load_session(request)
+    lifetime = (await request.json())["lifetime"]
+    session.set_lifetime(timedelta(days=30) if lifetime == "timedelta" else lifetime)
+    session["remember"] = True
+    return JSONResponse(dict(session))
+
+
+@pytest.mark.parametrize("lifetime", [2592000.0, 2592000, "timedelta"])
+async def test_a_float_or_timedelta_lifetime_is_kept_as_whole_seconds(
+    real: Real, lifetime: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_app(
+        SessionStore(real.counting), routes=[Route("/remember-me", _remember, methods=["POST"])]
+    )
+    client = Client(app)
+    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
+        reply = await client.post("/remember-me", {"lifetime": lifetime})
+        assert reply.cookie_attributes()["max-age"] == "2592000"
+        assert (await client.get()).json()["data"] == {"remember": True}, "not logged out"
+    assert not [r for r in caplog.records if r.name == SECURITY_LOGGER]
+
+
+def test_every_duration_takes_a_timedelta_and_is_checked_when_built() -> None:
+    store: SessionStore[Any] = SessionStore(
+        idle_timeout=timedelta(minutes=30), absolute_timeout=timedelta(hours=8.5)
+    )
+    assert (store.idle_timeout, store.absolute_timeout) == (1800, 30600)
+    middleware = SessionMiddleware(
+        build_app(SessionStore()).app, secret_key=SECRET, max_age=timedelta(days=1)
+    )
+    assert middleware.cookie.max_age == 86400
+    for bad in ("3600", True, float("nan"), float("inf")):
+        with pytest.raises((TypeError, ValueError), match="idle_timeout"):
+            SessionStore(idle_timeout=bad)  # type: ignore[arg-type]
+
+
+# The cookie backend's idle timeout is the configured one.
+
+
+async def test_the_cookie_backend_idle_timeout_is_the_configured_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeTime(monkeypatch)
+    app = build_app(SessionStore(CookieBackend(), idle_timeout=1800))
+    client = Client(app)
+    await client.post("/write", {"cart": ["apple"]})
+    clock.advance(14 * 60)
+    assert (await client.get()).json()["data"] == {"cart": ["apple"]}
+    clock.advance(17 * 60)  # idle 17 minutes of a 30-minute timeout, 31 since first signed
+    assert (await client.get()).json()["data"] == {"cart": ["apple"]}
+    clock.advance(30 * 60 + 1)  # idle just over 30 minutes
+    assert (await client.get()).json()["data"] == {}

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from starlette_session import SessionStore
 from starlette_session.backends.redis import RedisBackend
-from tests.reliability.support import make_app
+from tests.helpers import make_app
 from tests.sentinel.failover import BACKEND_TIMEOUT, sentinel_addresses_client
 
 __all__ = ["create_app"]

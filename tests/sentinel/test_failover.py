@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from starlette_session import SessionStore
-from tests.reliability.support import SLACK, make_app
+from tests.helpers import make_app
+from tests.reliability.support import SLACK
 from tests.sentinel.failover import (
     BACKEND_TIMEOUT,
     FailoverReport,
@@ -30,7 +31,7 @@ pytest.importorskip("redis")
 
 from starlette_session.backends.redis import RedisBackend
 
-pytestmark = [pytest.mark.redis, pytest.mark.sentinel]
+pytestmark = [pytest.mark.redis, pytest.mark.sentinel, pytest.mark.slow]
 
 #: A 503 is answered within the backend's timeout, plus scheduling on a busy 2-core machine
 #: (the suite's generous slack: what this guards against is a request waiting without bound).

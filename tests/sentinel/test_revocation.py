@@ -21,11 +21,11 @@ import redis.sentinel
 
 from starlette_session import SessionReplicationError, SessionSettingsError, SessionStore
 from starlette_session.backends.redis import RedisBackend
-from tests.helpers import session_cookie
+from tests.helpers import make_app, session_cookie
 from tests.sentinel.failover import FAILOVER_DEADLINE, sentinel_client
 from tests.servers import RedisSentinelGroup
 from tests.tcp_proxy import TcpProxy
-from tests.test_events import BASE, make_app
+from tests.test_events import BASE
 
 pytestmark = [pytest.mark.redis, pytest.mark.sentinel, pytest.mark.slow]
 

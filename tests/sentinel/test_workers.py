@@ -22,7 +22,7 @@ from tests.sentinel.failover import run_failover
 from tests.sentinel.test_failover import check
 from tests.servers import HOST, RedisSentinelGroup, free_port
 
-pytestmark = [pytest.mark.redis, pytest.mark.sentinel]
+pytestmark = [pytest.mark.redis, pytest.mark.sentinel, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4

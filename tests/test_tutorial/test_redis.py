@@ -7,11 +7,11 @@ import asyncio
 import httpx
 import pytest
 
-from tests.reliability.support import make_app
+from tests.helpers import make_app
 from tests.servers import RedisSentinelGroup
 from tests.test_tutorial.conftest import LoadSample
 
-pytestmark = [pytest.mark.redis, pytest.mark.sentinel]
+pytestmark = [pytest.mark.redis, pytest.mark.sentinel, pytest.mark.slow]
 
 
 async def test_the_documented_sentinel_client_follows_a_failover(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.reliability.support import make_app
+from tests.helpers import make_app
 from tests.servers import RedisServer
 from tests.test_tutorial.conftest import LoadSample
 

@@ -38,6 +38,7 @@ from starlette_session.backends import MemoryBackend, SQLBackend
 from starlette_session.backends import memory as memory_module
 from starlette_session.exceptions import SessionDestroyedError
 from starlette_session.testing import SessionTester
+from tests.helpers import make_app
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
 SECRET = "troubleshooting-secret-0123456789abcdefghijkl"
@@ -84,10 +85,9 @@ async def set_value(request: Request) -> Response:
 
 
 def starlette_app(endpoint: Callable[..., Any] = set_value, **settings: Any) -> Starlette:
-    app = Starlette(routes=[Route("/", endpoint)])
+    """``make_app`` with ``endpoint`` at ``/``."""
     settings.setdefault("secret_key", SECRET)
-    settings.setdefault("store", SessionStore())
-    app.add_middleware(SessionMiddleware, **settings)
+    app: Starlette = make_app(routes=[Route("/", endpoint)], **settings)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Security round 2, scenarios 4 to 7: "log out everywhere" is complete.
+"""Revocation: requirement 10 (revoking every session of a user) and "log out everywhere" is
+complete.
 
 After ``revoke_user_sessions(user)`` returns, no session of that user can be used again, whatever
 was evicted, failed or ran concurrently. Each test runs against real backends (the ``real``
@@ -19,8 +20,16 @@ from starlette_session import SessionStore
 from starlette_session.backends import MemoryBackend, SessionBackend
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.records import decode_record
-from tests.security.conftest import OLD_SECRET, SECRET, Client, CountingBackend, Real, build_app
-from tests.security.round2_support import PausingBackend, live_sessions_of, paused_at
+from tests.security.conftest import (
+    OLD_SECRET,
+    SECRET,
+    Client,
+    CountingBackend,
+    Real,
+    build_app,
+    session_id,
+)
+from tests.security.pausing import PausingBackend, live_sessions_of, paused_at
 from tests.servers import RedisServer, find_binary
 
 SECURITY_LOGGER = "starlette_session.security"
@@ -47,7 +56,77 @@ async def index_of(real: Real) -> dict[str, Any]:
     return record.data
 
 
-# Scenario 7: a new id racing a revocation or a log-out
+# 10. Revoking every session of a user.
+
+
+async def test_password_change_revokes_every_other_session_of_the_user(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    laptop, phone, tablet, bob = Client(app), Client(app), Client(app), Client(app)
+    for client, user in ((laptop, "alice"), (phone, "alice"), (tablet, "alice"), (bob, "bob")):
+        await client.post("/login", {"user": user})
+
+    listed = (await laptop.get("/my-sessions")).json()["keys"]
+    assert len(listed) == 3
+    assert all(session_id(c.cookie or "") not in "".join(listed) for c in (laptop, phone, tablet))
+
+    assert (await laptop.post("/change-password")).json() == {"revoked": 2}
+
+    assert (await laptop.get()).json()["user"] == "alice"  # the current session stays
+    for revoked in (phone, tablet):
+        assert (await revoked.get()).json() == {
+            "data": {},
+            "new": True,
+            "user": None,
+            "created": None,
+        }
+    assert (await bob.get()).json()["user"] == "bob"
+    assert len(await app.store.user_sessions("alice")) == 1
+    assert len(await app.store.user_sessions("bob")) == 1
+
+
+async def test_revoke_all_sessions_of_a_user_from_outside_a_request(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    clients = [Client(app) for _ in range(3)]
+    for client in clients:
+        await client.post("/login", {"user": "alice"})
+    assert await app.store.revoke_user_sessions("alice") == 3
+    for client in clients:
+        assert (await client.get()).json()["data"] == {}
+    assert await app.store.user_sessions("alice") == []
+    assert await real.session_keys() == []
+
+
+async def test_set_user_on_an_existing_session_is_indexed(real: Real) -> None:
+    # The store maintains the index whenever the app says who owns a session, not only when the
+    # id changes at the same time.
+    app = build_app(SessionStore(real.counting))
+    client = Client(app)
+    await client.post("/write", {"cart": ["apple"]})
+    await client.post("/set-user", {"user": "alice"})
+    assert (await client.get()).json()["user"] == "alice"
+    assert len(await app.store.user_sessions("alice")) == 1
+
+    # Handing the session to another user moves it to that user's index.
+    await client.post("/set-user", {"user": "bob"})
+    assert await app.store.user_sessions("alice") == []
+    assert len(await app.store.user_sessions("bob")) == 1
+
+    assert await app.store.revoke_user_sessions("bob") == 1
+    assert (await client.get()).json()["data"] == {}
+
+
+async def test_logout_removes_the_session_from_the_user_index(real: Real) -> None:
+    app = build_app(SessionStore(real.counting))
+    one, two = Client(app), Client(app)
+    await one.post("/login", {"user": "alice"})
+    await two.post("/login", {"user": "alice"})
+    await one.post("/logout")
+    sessions = await app.store.user_sessions("alice")
+    assert len(sessions) == 1
+    assert sessions[0].key == app.store.storage_key(session_id(two.cookie or ""))
+
+
+# A new id racing a revocation or a log-out
 
 
 @pytest.mark.parametrize("who", ["same-user-again", "anonymous-then-user"])
@@ -152,7 +231,7 @@ async def test_log_ins_and_revocations_run_together_leave_every_session_revocabl
         assert await live_sessions_of(real, user) == []
 
 
-# Scenario 5: indexing is not a separate step that can fail or race
+# Indexing is not a separate step that can fail or race
 
 
 class FailingIndexWrites(SessionBackend):
@@ -226,7 +305,7 @@ async def test_forty_concurrent_set_users_are_all_indexed(real: Real) -> None:
         assert (await client.get()).json()["user"] is None
 
 
-# Scenario 6: the index stays bounded
+# The index stays bounded
 
 
 async def test_the_index_is_capped_and_a_log_in_costs_the_same_however_many_came_before(
@@ -274,7 +353,7 @@ async def test_log_out_leaves_no_lasting_index_behind(real: Real) -> None:
             assert 0 < await real.redis.ttl(key) <= 60
 
 
-# Scenario 4: eviction
+# Eviction
 
 
 async def test_an_anonymous_flood_evicts_neither_the_index_nor_a_logged_in_session() -> None:

@@ -1,12 +1,12 @@
-"""Security round 2, scenarios 8 to 10: no acknowledged change lost, no dead id re-sent, and
-nothing planted before a log-in carried into it.
+"""Races around a log-in: no acknowledged change lost, no dead id re-sent, and nothing planted
+before a log-in carried into it.
 
-8. A log-in (a new id) racing another tab's change: the change is carried into the new session,
-   or the other tab is answered 409; never acknowledged and lost.
-9. A read-only request whose cookie is due for a refresh re-sends its id only if it is still
-   current: a log-in that replaced it meanwhile is not undone.
-10. ``regenerate(keep=[...])`` keeps only the named keys (plus what the request writes after),
-    on the plain and the typed path, and a concurrent change cannot bring the others back.
+- A log-in (a new id) racing another tab's change: the change is carried into the new session,
+  or the other tab is answered 409; never acknowledged and lost.
+- A read-only request whose cookie is due for a refresh re-sends its id only if it is still
+  current: a log-in that replaced it meanwhile is not undone.
+- ``regenerate(keep=[...])`` keeps only the named keys (plus what the request writes after),
+  on the plain and the typed path, and a concurrent change cannot bring the others back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,18 +25,18 @@ from starlette.routing import Route
 
 from starlette_session import (
     SessionHandle,
-    SessionMiddleware,
     SessionStore,
     get_session,
     load_session,
 )
+from tests.helpers import make_app
 from tests.security.conftest import SECRET, Client, Real, build_app, session_id
-from tests.security.round2_support import PausingBackend, paused_at
+from tests.security.pausing import PausingBackend, paused_at
 
 MAX_CALLS = 40
 
 
-# Scenario 8
+# A log-in racing another tab's change.
 
 
 async def test_a_log_in_never_drops_a_change_another_tab_had_acknowledged(real: Real) -> None:
@@ -67,7 +67,7 @@ async def test_a_log_in_never_drops_a_change_another_tab_had_acknowledged(real: 
             break
 
 
-# Scenario 9
+# A refreshed cookie racing a log-in.
 
 
 async def test_a_refreshed_cookie_never_re_sends_an_id_a_log_in_replaced(real: Real) -> None:
@@ -99,7 +99,7 @@ async def test_a_refreshed_cookie_never_re_sends_an_id_a_log_in_replaced(real: R
     assert reply.cookie_value() in (None, ""), "the replaced id was sent back to the browser"
 
 
-# Scenario 10
+# regenerate(keep=[...]) keeps only the named keys.
 
 
 async def _login_keeping_the_cart(request: Request) -> Response:
@@ -171,32 +171,33 @@ class Shop(BaseModel):
 ShopSession = Annotated[Shop, Depends(get_session)]
 
 
-def typed_app(store: SessionStore[Shop]) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+shop_routes = APIRouter()
 
-    @app.post("/plant")
-    async def plant(shop: ShopSession) -> Shop:
-        shop.csrf = "attacker-token"
-        shop.cart.append("apple")
-        return shop
 
-    @app.post("/login")
-    async def login(shop: ShopSession, session: SessionHandle) -> Shop:
-        session.regenerate(keep=["cart"])
-        shop.user = "ann"  # changed after the rotation: saved
-        return shop
+@shop_routes.post("/plant")
+async def plant(shop: ShopSession) -> Shop:
+    shop.csrf = "attacker-token"
+    shop.cart.append("apple")
+    return shop
 
-    @app.get("/stored")
-    async def stored(session: SessionHandle) -> dict[str, Any]:
-        return dict(session)
 
-    return app
+@shop_routes.post("/login")
+async def login(shop: ShopSession, session: SessionHandle) -> Shop:
+    session.regenerate(keep=["cart"])
+    shop.user = "ann"  # changed after the rotation: saved
+    return shop
+
+
+@shop_routes.get("/stored")
+async def stored(session: SessionHandle) -> dict[str, Any]:
+    return dict(session)
 
 
 async def test_the_typed_path_keeps_only_the_named_keys_across_a_log_in(real: Real) -> None:
     store = SessionStore(real.counting, model=Shop)
-    transport = httpx.ASGITransport(app=typed_app(store))
+    transport = httpx.ASGITransport(
+        app=make_app(store, routes=shop_routes.routes, fastapi=True, secret_key=SECRET)
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         await client.post("/plant")
         await client.post("/login")

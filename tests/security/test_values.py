@@ -1,12 +1,12 @@
-"""Security round 2, scenarios 11 to 16: values and lifetimes.
+"""Values: what the store compares, refuses and does with data it cannot validate.
 
-11. Durations: numbers and ``timedelta`` everywhere, normalized to whole seconds.
-12. Change detection and merges compare what is stored (JSON): 1, 1.0 and True differ.
-13. The cookie backend's idle timeout is the configured one.
-14. A model validator or ``migrate`` hook that raises on old data gives a fresh session once.
-15. Values JSON would silently change are refused with ``SessionNotSerializableError`` naming the
-    top-level key, and nothing is half-written.
-16. ``MemoryBackend`` is bounded in bytes too.
+- Change detection and merges compare what is stored (JSON): 1, 1.0 and True differ.
+- A model validator or ``migrate`` hook that raises on old data gives a fresh session once.
+- Values JSON would silently change are refused with ``SessionNotSerializableError`` naming the
+  top-level key, and nothing is half-written.
+
+Durations and the cookie backend's idle timeout are in ``test_timeouts.py``; the memory backend's
+byte bound is in ``test_data.py``, next to the size cap.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import asyncio
 import json
 import logging
 import secrets
-from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,54 +33,11 @@ from starlette_session import (
     get_session,
     load_session,
 )
-from starlette_session.backends import CookieBackend, MemoryBackend
 from starlette_session.testing import find_session_middleware
-from tests.security.conftest import SECRET, Client, FakeTime, Real, asgi_request, build_app
+from tests.helpers import make_app
+from tests.security.conftest import SECRET, SECURITY_LOGGER, Client, Real, asgi_request, build_app
 
-SECURITY_LOGGER = "starlette_session.security"
-
-
-# Scenario 11
-
-
-async def _remember(request: Request) -> Response:
-    session = await load_session(request)
-    lifetime = (await request.json())["lifetime"]
-    session.set_lifetime(timedelta(days=30) if lifetime == "timedelta" else lifetime)
-    session["remember"] = True
-    return JSONResponse(dict(session))
-
-
-@pytest.mark.parametrize("lifetime", [2592000.0, 2592000, "timedelta"])
-async def test_a_float_or_timedelta_lifetime_is_kept_as_whole_seconds(
-    real: Real, lifetime: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = build_app(
-        SessionStore(real.counting), routes=[Route("/remember-me", _remember, methods=["POST"])]
-    )
-    client = Client(app)
-    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
-        reply = await client.post("/remember-me", {"lifetime": lifetime})
-        assert reply.cookie_attributes()["max-age"] == "2592000"
-        assert (await client.get()).json()["data"] == {"remember": True}, "not logged out"
-    assert not [r for r in caplog.records if r.name == SECURITY_LOGGER]
-
-
-def test_every_duration_takes_a_timedelta_and_is_checked_when_built() -> None:
-    store: SessionStore[Any] = SessionStore(
-        idle_timeout=timedelta(minutes=30), absolute_timeout=timedelta(hours=8.5)
-    )
-    assert (store.idle_timeout, store.absolute_timeout) == (1800, 30600)
-    middleware = SessionMiddleware(
-        build_app(SessionStore()).app, secret_key=SECRET, max_age=timedelta(days=1)
-    )
-    assert middleware.cookie.max_age == 86400
-    for bad in ("3600", True, float("nan"), float("inf")):
-        with pytest.raises((TypeError, ValueError), match="idle_timeout"):
-            SessionStore(idle_timeout=bad)  # type: ignore[arg-type]
-
-
-# Scenario 12
+# Change detection compares what is stored.
 
 
 async def test_a_change_from_1_to_true_survives_a_concurrent_change_of_another_field(
@@ -141,25 +97,7 @@ async def test_a_typed_change_from_1_to_true_or_1_0_is_saved(real: Real) -> None
         assert (await client.get("/raw")).text == '{"value": 1.0}'
 
 
-# Scenario 13
-
-
-async def test_the_cookie_backend_idle_timeout_is_the_configured_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = FakeTime(monkeypatch)
-    app = build_app(SessionStore(CookieBackend(), idle_timeout=1800))
-    client = Client(app)
-    await client.post("/write", {"cart": ["apple"]})
-    clock.advance(14 * 60)
-    assert (await client.get()).json()["data"] == {"cart": ["apple"]}
-    clock.advance(17 * 60)  # idle 17 minutes of a 30-minute timeout, 31 since first signed
-    assert (await client.get()).json()["data"] == {"cart": ["apple"]}
-    clock.advance(30 * 60 + 1)  # idle just over 30 minutes
-    assert (await client.get()).json()["data"] == {}
-
-
-# Scenario 14
+# A validator or migrate hook that raises on old data.
 
 
 class Strict(BaseModel):
@@ -171,15 +109,12 @@ class Strict(BaseModel):
         return {"alice": "alice", "anonymous": "anonymous"}[value]  # KeyError on old data
 
 
-def typed(store: SessionStore[Strict]) -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+strict_routes = APIRouter()
 
-    @app.get("/name")
-    async def name(model: Annotated[Strict, Depends(get_session)]) -> dict[str, str]:
-        return {"name": model.name}
 
-    return app
+@strict_routes.get("/name")
+async def name(model: Annotated[Strict, Depends(get_session)]) -> dict[str, str]:
+    return {"name": model.name}
 
 
 @pytest.mark.parametrize("hook", ["none", "raising-migrate"])
@@ -190,7 +125,7 @@ async def test_a_validator_or_migrate_hook_that_raises_gives_a_fresh_session_onc
         raise AttributeError("the hook has a bug")
 
     store = SessionStore(real.counting, model=Strict, migrate=migrate if hook != "none" else None)
-    app = typed(store)
+    app = make_app(store, routes=strict_routes.routes, fastapi=True, secret_key=SECRET)
     signer = find_session_middleware(app).signer
     sid = secrets.token_urlsafe(32)
     record = b'{"m":{"c":2000000000},"d":{"name":"renamed-user"}}'
@@ -212,7 +147,7 @@ async def test_a_successful_migration_logs_nothing(
     real: Real, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = SessionStore(real.counting, model=Strict, migrate=lambda data: {"name": "alice"})
-    app = typed(store)
+    app = make_app(store, routes=strict_routes.routes, fastapi=True, secret_key=SECRET)
     signer = find_session_middleware(app).signer
     sid = secrets.token_urlsafe(32)
     await real.put(store.storage_key(sid), b'{"m":{"c":2000000000},"d":{"name":"old"}}')
@@ -224,7 +159,7 @@ async def test_a_successful_migration_logs_nothing(
     assert not [r for r in caplog.records if r.name.startswith("starlette_session")]
 
 
-# Scenario 15
+# Values JSON would change are refused.
 
 
 def deep(levels: int) -> list[Any]:
@@ -280,16 +215,3 @@ async def test_a_lone_surrogate_from_client_json_is_refused_naming_the_key(real:
     app = build_app(SessionStore(real.counting), routes=[Route("/echo", echo, methods=["POST"])])
     with pytest.raises(SessionNotSerializableError, match="'note'"):
         await asgi_request(app, "POST", "/echo", body=b'{"note": "\\ud800"}')
-
-
-# Scenario 16
-
-
-async def test_the_memory_backend_is_bounded_in_bytes_by_default() -> None:
-    backend = MemoryBackend()
-    assert backend.max_bytes is not None
-    assert backend.max_bytes <= 256 * 1024 * 1024
-    blob = b"x" * 60 * 1024
-    for index in range(2000):  # 120 MB of 60 KiB sessions
-        await backend.create(f"session:{index}", blob, 3600)
-    assert backend.size <= backend.max_bytes

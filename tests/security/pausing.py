@@ -1,5 +1,5 @@
-"""Support for the security round 2 scenarios: a backend that pauses a request between two of
-its backend calls, and a look at every session stored for a user.
+"""A backend that pauses a request between two of its backend calls, and a look at every
+session stored for a user.
 
 ``PausingBackend`` wraps a real backend (every call is delegated to it) and, once armed, stops
 the N-th call it sees before it runs, until the test lets it go. A test arms it, starts the
