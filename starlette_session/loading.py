@@ -73,7 +73,6 @@ class SessionLoader:
     ) -> dict[str, Any]:
         """Fill ``state`` from ``cookie`` (or the session cookie in ``headers``) and the backend;
         return the session's data."""
-        state.began(time.time())
         if headers is not None:
             cookie, marker = read_session_cookies(headers, self.cookie_name, self.ended_name)
             if marker:

@@ -210,10 +210,23 @@ class Session(StatefulDict):
         created = self.state.meta.get("c")
         return created if isinstance(created, int) else None
 
+    async def begin_login(self, user_id: str) -> None:
+        """Begin a log-in of ``user_id``: call it *before* checking the credentials.
+
+        It reads the user's revocation generation (one backend read, which the log-in's commit
+        saves again). If ``store.revoke_user_sessions(user_id)`` runs after this call (a
+        password change, "log out everywhere"), the log-in is not saved: the response is 409,
+        and nothing of it remains. The store alone orders the two, never a clock. Then, once
+        the credentials are good: ``regenerate(keep=[...])`` and ``set_user(user_id)``.
+        """
+        await self.load()
+        await self._store.begin_login(self, str(user_id))
+
     def set_user(self, user_id: str | None) -> None:
         """Record which user owns this session, so ``store.revoke_user_sessions`` can find it.
 
-        Call it at log-in, together with :meth:`regenerate`.
+        Call it at log-in, together with :meth:`regenerate`, after :meth:`begin_login`; without
+        it, the log-in is ordered after any revocation that ends before its commit.
         """
         self._data_for_write()
         self.state.set_user(None if user_id is None else str(user_id))

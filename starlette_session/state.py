@@ -33,9 +33,10 @@ class SessionState:
     key_index = 0
     #: The user the stored session belonged to when loaded.
     loaded_user: str | None = None
-    #: When this request began to use the session (Unix time): a log-in committed by a request
-    #: that began before its user's sessions were revoked is refused.
-    since = 0.0
+    #: ``begin_login(user)``: the user, that user's index as it was then (its revocation
+    #: generation), and when (this process's monotonic clock): the log-in is refused at commit
+    #: if the user's sessions were revoked since.
+    login: tuple[str, Any, float] | None = None
     #: A new id is due at commit (log-in, an old signing key, data that had to be dropped).
     rotate = False
     destroyed = False
@@ -94,13 +95,10 @@ class SessionState:
         self.loaded_user = self.user
         self.loaded = True
 
-    def began(self, at: float) -> None:
-        """The request began to use the session at ``at``."""
-        self.since = at
-
-    def saw_revocation(self, at: float) -> None:
-        """This request revoked its user's other sessions at ``at`` (and may log in after)."""
-        self.since = max(self.since, at)
+    def began_login(self, user: str, seen: Any, at: float) -> None:
+        """A log-in of ``user`` began at ``at`` (monotonic), finding the user's index ``seen``
+        (or this request revoked the user's other sessions, leaving it ``seen``)."""
+        self.login = (user, seen, at)
 
     def saw_ended_marker(self) -> None:
         """The browser's previous session ended a moment ago: the pages it kept must go."""

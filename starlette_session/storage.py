@@ -29,6 +29,7 @@ import base64
 import binascii
 import logging
 import secrets
+import time
 from typing import Any, NamedTuple
 
 from starlette_session.backends.base import CHANGING, SessionBackend, retry_compare_and_set
@@ -53,7 +54,7 @@ from starlette_session.records import (
 )
 from starlette_session.signing import StoreKeys, Unsigned
 from starlette_session.state import SessionState
-from starlette_session.user_index import REVOKED_MESSAGE, UserIndex
+from starlette_session.user_index import REVOKED_MESSAGE, REVOKED_TTL, Seen, UserIndex
 
 __all__ = [
     "EXPIRE_COOKIE",
@@ -71,6 +72,14 @@ _FALLBACK_RECHECK = 14 * 24 * 60 * 60
 DESTROYED_MESSAGE = (
     "this session was destroyed by another request (a log-out) while this one ran; its changes "
     "were not saved"
+)
+#: How long a log-in may take from ``begin_login`` to its commit: well within the hour an index
+#: that lists nothing keeps its revocation generation, so no revocation is ever forgotten while
+#: a log-in that began before it is still running.
+LOGIN_WINDOW = REVOKED_TTL // 4
+LOGIN_TOO_OLD = (
+    "this log-in began (session.begin_login) more than 15 minutes ago; check the credentials "
+    "again, in a request of its own"
 )
 CONFLICT_MESSAGE = "another request changed this session after it was loaded; nothing was saved"
 
@@ -126,6 +135,11 @@ class SessionStorage(abc.ABC):
     def user_index(self) -> UserIndex:
         """The per-user index (``revoke_user_sessions``, ``user_sessions``, ...)."""
         raise SessionSetupError("the cookie backend keeps no sessions on the server")
+
+    async def login_seen(self, user: str) -> Seen | None:
+        """What a log-in of ``user`` beginning now finds of the user's index (None: no index,
+        the cookie backend)."""
+        return None
 
     def _signed(
         self, payload: str, plan: CommitPlan, state: SessionState, now: int
@@ -258,11 +272,12 @@ class ServerStorage(SessionStorage):
         assert loaded_raw is not None  # noqa: S101
         assert plan.raw is not None  # noqa: S101
         user = _user(plan)
+        generation = ""
         if plan.user_changed and user is not None:
-            await self._index(user, key, plan.ttl, state)
+            generation = await self._index(user, key, plan.ttl, state)
         raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
         if plan.user_changed and user is not None:
-            await self._check_not_revoked(user, key, state)
+            await self._check_not_revoked(user, key, generation)
         state.written(raw, plan.meta, merged=raw != plan.raw)
         if plan.user_changed:
             if state.loaded_user:
@@ -312,11 +327,12 @@ class ServerStorage(SessionStorage):
         raw = plan.raw
         assert raw is not None  # noqa: S101 - CREATE always carries the bytes
         user = _user(plan)
+        generation = ""
         for _ in range(MAX_CREATE_ATTEMPTS):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
             if user is not None:
-                await self._index(user, key, plan.ttl, state)
+                generation = await self._index(user, key, plan.ttl, state)
             if await self._server().create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
@@ -330,7 +346,7 @@ class ServerStorage(SessionStorage):
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [old_key])
         if user is not None:
-            await self._check_not_revoked(user, key, state)
+            await self._check_not_revoked(user, key, generation)
         state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta)
         state.indexed_as(user)
         return session_id
@@ -383,12 +399,23 @@ class ServerStorage(SessionStorage):
             raise SessionConflictError(CHANGING)
         return holds
 
-    async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> None:
-        await self.users.add(user, key, ttl, since=state.since)
+    async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> str:
+        """List ``key`` in ``user``'s index before it is written; the generation it was listed
+        under. A log-in begun with ``begin_login`` is refused if the user's sessions were
+        revoked since; one begun too long ago too (its revocation may have been forgotten)."""
+        login, seen = state.login, None
+        if login is not None and login[0] == user:
+            if time.monotonic() - login[2] > LOGIN_WINDOW:
+                raise SessionDestroyedError(LOGIN_TOO_OLD)
+            seen = login[1]
+        return await self.users.add(user, key, ttl, seen=seen)
 
-    async def _check_not_revoked(self, user: str, key: str, state: SessionState) -> None:
+    async def login_seen(self, user: str) -> Seen | None:
+        return await self.users.seen(user)
+
+    async def _check_not_revoked(self, user: str, key: str, generation: str) -> None:
         """After writing ``key`` with ``user``: undo it if the user was revoked meanwhile."""
-        if await self.users.revoked_since(user, state.since):
+        if await self.users.revoked_since(user, generation):
             await self._server().delete(key)
             raise SessionDestroyedError(REVOKED_MESSAGE)
 

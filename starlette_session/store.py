@@ -323,6 +323,11 @@ class SessionStore(Generic[ModelT]):
             logger.error("session changes not saved: the backend is unavailable")
             return None
 
+    async def begin_login(self, session: StatefulDict, user_id: str) -> None:
+        """A log-in of ``user_id`` begins in ``session``'s request: see ``Session.begin_login``."""
+        seen = await self._parts().storage.login_seen(user_id)
+        session.state.began_login(user_id, seen, time.monotonic())
+
     async def reread(self, session: StatefulDict) -> Stored | str | None:
         """Read a WebSocket's session again: see ``SessionLoader.reread``."""
         return await self._parts().loader.reread(session.state)
@@ -360,9 +365,9 @@ class SessionStore(Generic[ModelT]):
         concurrent request was moving to a new id.
         """
         kept = keep.state.store_key if keep is not None else None
-        ended, at = await self._parts().storage.user_index().revoke(user_id, keep=kept)
-        if keep is not None:
-            keep.state.saw_revocation(at)  # it may log in again (a new id) in this request
+        ended, seen = await self._parts().storage.user_index().revoke(user_id, keep=kept)
+        if keep is not None:  # it may log in again (a new id) in this request
+            keep.state.began_login(user_id, seen, time.monotonic())
         await self._revoked(user_id, ended, "revoke_user_sessions")
         return len(ended)
 

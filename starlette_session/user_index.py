@@ -7,11 +7,12 @@ revocation. Its rules make ``revoke_user_sessions`` complete:
 - **Listed before usable.** A session's key is added to its user's index *before* the session is
   written with that user, so no logged-in session ever exists unlisted, whatever fails or runs
   in between.
-- **No log-in through a revocation.** A revocation stamps the index first, then deletes every
-  session it lists. A request that began before that stamp cannot add a session to the index,
-  and after writing one it checks the stamp again (:meth:`UserIndex.revoked_since`) and deletes
-  what it wrote: a log-in that checked the old password before a password change does not
-  outlive the change.
+- **No log-in through a revocation, in the store's order.** A revocation first gives the index a
+  new *generation* (a random value, never a time), then deletes every session it lists. A log-in
+  reads the generation when it begins (``session.begin_login(user)``, before the credentials are
+  checked; else at its commit), adds its session only if the generation is still the same, and
+  after writing the session reads it again and deletes what it wrote if it changed. No clock of
+  any host takes part: a log-in and a revocation are ordered by the store alone.
 - **Kept until gone.** The record has no time to live (a backend that must evict drops sessions
   first; see ``SessionBackend.eviction_warning``). A key leaves it only once its session is
   known to be gone: deleted by log-out or revocation, or found expired when its check time has
@@ -31,6 +32,7 @@ into the newest one at the user's next log-in.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
@@ -41,7 +43,7 @@ from starlette_session.exceptions import SessionConflictError, SessionDestroyedE
 from starlette_session.records import RETIRED_TTL, Stored, decode_record, encode_record
 from starlette_session.signing import StoreKeys
 
-__all__ = ["REVOKED_MESSAGE", "IndexRecord", "UserIndex"]
+__all__ = ["REVOKED_MESSAGE", "IndexRecord", "Seen", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
 #: How long an index that lists nothing keeps its revocation stamp: far longer than any request.
@@ -51,13 +53,25 @@ REVOKED_MESSAGE = (
 )
 
 Entries = dict[str, int]
+#: ``_update(first=...)`` when nothing was read yet.
+_UNREAD: object = object()
 
 
 class IndexRecord(NamedTuple):
-    """A user's index: store key -> when to check it again; and when it was last revoked."""
+    """A user's index: store key -> when to check it again; and its revocation generation
+    (empty until the first revocation, then a new random value at each one)."""
 
     entries: Entries
-    revoked_at: float = 0.0
+    generation: str = ""
+
+
+class Seen(NamedTuple):
+    """A user's index as a log-in found it when it began: its generation, and the bytes read
+    (the first compare-and-set of the log-in's commit starts from them)."""
+
+    generation: str
+    #: bytes or None (no index) as read; ``_UNREAD`` when not read (a revocation's own).
+    raw: object
 
 
 #: A change of a user's index, applied in a compare-and-set loop (so it may run more than once).
@@ -96,16 +110,21 @@ class UserIndex:
                 found.setdefault(key, check_at)
         return list(found)
 
-    async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[list[str], float]:
-        """End every session of ``user_id`` but ``keep``: stamp the index, then delete every
-        session it lists. Return the keys that were live, and the stamp."""
-        now = time.time()
+    async def seen(self, user_id: str) -> Seen:
+        """The user's index as a log-in beginning now sees it (one read)."""
+        raw = await self.counted().read(self.index_key(user_id))
+        return Seen(_decode(raw).generation, raw)
+
+    async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[list[str], Seen]:
+        """End every session of ``user_id`` but ``keep``: give the index a new generation, then
+        delete every session it lists. Return the keys that were live, and the new generation."""
+        generation = secrets.token_urlsafe(12)
         listed: Entries = {}
 
         async def stamp(index: IndexRecord) -> IndexRecord:
             listed.clear()
             listed.update(index.entries)
-            return index._replace(revoked_at=max(index.revoked_at, now))
+            return index._replace(generation=generation)
 
         await self._update(self.index_key(user_id), stamp)
         keys = [key for key in {*listed, *await self.sessions(user_id)} if key != keep]
@@ -114,7 +133,7 @@ class UserIndex:
         # Keys found absent stay listed until their check time: one may belong to a log-in that
         # is writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
-        return live, now
+        return live, Seen(generation, _UNREAD)
 
     async def revoke_one(self, user_id: str, key: str) -> bool:
         """End the session ``key`` of ``user_id``; True when a live session was ended.
@@ -136,12 +155,13 @@ class UserIndex:
         await self.remove(user_id, [key], everywhere=True)
         return found.live
 
-    async def add(self, user_id: str, key: str, ttl: int, *, since: float) -> None:
-        """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now.
+    async def add(self, user_id: str, key: str, ttl: int, *, seen: Seen | None) -> str:
+        """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now; return
+        the generation it was listed under.
 
-        Call it before the session is written with this user, by a request that began at
-        ``since``; it raises :class:`SessionDestroyedError` if the user's sessions were revoked
-        after that.
+        Call it before the session is written with this user. ``seen``: the index as the log-in
+        found it when it began (None: it begins now); raises :class:`SessionDestroyedError` if
+        the user's sessions were revoked since.
         """
         if not self._eviction_checked:
             self._eviction_checked = True
@@ -154,10 +174,13 @@ class UserIndex:
             folded.update(_decode(await self.counted().read(old_key)).entries)
         alive: dict[str, bool] = {}
         ended: set[str] = set()
+        listed_under = ""
 
         async def update(index: IndexRecord) -> IndexRecord:
-            if index.revoked_at > since:
+            nonlocal listed_under
+            if seen is not None and index.generation != seen.generation:
                 raise SessionDestroyedError(REVOKED_MESSAGE)
+            listed_under = index.generation
             entries, now = index.entries, int(time.time())
             for listed, check_at in folded.items():
                 entries.setdefault(listed, check_at)
@@ -179,16 +202,19 @@ class UserIndex:
                 ended.update(excess)
             return index
 
-        await self._update(self.index_key(user_id), update)
+        first = seen.raw if seen is not None else _UNREAD
+        await self._update(self.index_key(user_id), update, first=first)
         for old_key in older:
             await self._update(old_key, _emptied)
         if ended and self.events.active:
             for listed in sorted(ended):
                 note(SessionEvent.revoked, listed, user_id, "max_user_sessions")
+        return listed_under
 
-    async def revoked_since(self, user_id: str, since: float) -> bool:
-        """Whether the user's sessions were revoked after ``since`` (checked after a write)."""
-        return _decode(await self.counted().read(self.index_key(user_id))).revoked_at > since
+    async def revoked_since(self, user_id: str, generation: str) -> bool:
+        """Whether the user's sessions were revoked since the index had ``generation`` (read
+        after a log-in's write)."""
+        return _decode(await self.counted().read(self.index_key(user_id))).generation != generation
 
     async def remove(self, user_id: str, keys: Iterable[str], *, everywhere: bool = False) -> None:
         """Forget ``keys``, whose sessions are gone; ``everywhere`` also cleans the indexes of
@@ -215,12 +241,20 @@ class UserIndex:
     async def _alive(self, key: str) -> bool:
         return Stored(await self.counted().read(key)).live
 
-    async def _update(self, index_key: str, change: Change) -> None:
+    async def _update(self, index_key: str, change: Change, *, first: object = _UNREAD) -> None:
+        """Apply ``change`` by compare-and-set; ``first``: the index's bytes as already read
+        (the first attempt starts from them instead of reading again)."""
+        known = first
 
         async def attempt() -> bool:
-            raw = await self.counted().read(index_key)
+            nonlocal known
+            fresh = known is _UNREAD  # else read earlier: only a compare-and-set may settle it
+            raw = known if isinstance(known, bytes) else None
+            if fresh:
+                raw = await self.counted().read(index_key)
+            known = _UNREAD
             index = await change(_decode(raw))
-            if raw is None and not index.entries and not index.revoked_at:
+            if fresh and raw is None and not index.entries and not index.generation:
                 return True
             new_raw = _encode(index)
             # An index listing nothing expires on its own: after a minute (a log-in racing this
@@ -228,10 +262,10 @@ class UserIndex:
             # or an hour when it holds a revocation that a request in flight must still see.
             ttl = None
             if not index.entries:
-                ttl = REVOKED_TTL if index.revoked_at else RETIRED_TTL
+                ttl = REVOKED_TTL if index.generation else RETIRED_TTL
             if raw is None:
                 return await self.counted().create(index_key, new_raw, ttl)
-            if new_raw == raw:
+            if fresh and new_raw == raw:
                 return True
             return (await self.counted().replace(index_key, raw, new_raw, ttl)).stored
 
@@ -245,8 +279,8 @@ async def _emptied(index: IndexRecord) -> IndexRecord:
 
 def _encode(index: IndexRecord) -> bytes:
     data: dict[str, object] = {"k": index.entries}
-    if index.revoked_at:
-        data["r"] = index.revoked_at
+    if index.generation:
+        data["g"] = index.generation
     return encode_record(data, {}, None)
 
 
@@ -254,8 +288,11 @@ def _decode(raw: bytes | None) -> IndexRecord:
     record = decode_record(raw) if raw is not None else None
     if record is None:
         return IndexRecord({})
-    listed, revoked_at = record.data.get("k"), record.data.get("r")
-    revoked = float(revoked_at) if isinstance(revoked_at, int | float) else 0.0
+    listed, generation = record.data.get("k"), record.data.get("g")
+    revoked = generation if isinstance(generation, str) else ""
+    stamp = record.data.get("r")  # an earlier version's revocation time: a generation too
+    if not revoked and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        revoked = f"r{stamp!r}"
     if isinstance(listed, dict):
         entries = {
             key: check_at

@@ -46,6 +46,10 @@ DESTROY = (
     "HTTP request (a POST to your log-out endpoint), then close the WebSocket; "
     "`await session.refresh()` returns False once the session has ended"
 )
+SET_USER = (
+    "a WebSocket cannot log a user in, since it cannot give the session a new id: call "
+    "begin_login(), regenerate() and set_user() in the HTTP request that logs the user in"
+)
 LIFETIME = (
     "a WebSocket cannot change the session's lifetime, since the cookie's Max-Age changes with "
     "it: call set_lifetime() in an HTTP request"
@@ -63,6 +67,18 @@ class WebSocketSession(Session):
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
         raise SessionWebSocketError(REGENERATE)
+
+    async def begin_login(self, user_id: str) -> None:
+        """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
+        raise SessionWebSocketError(SET_USER)
+
+    def set_user(self, user_id: str | None) -> None:
+        """Only ``None`` (forget the user) or the session's own user over a WebSocket: binding
+        another user to an id that was never rotated would be a fixation. Raises
+        :class:`SessionWebSocketError`."""
+        if user_id is not None and str(user_id) != self.user_id:
+            raise SessionWebSocketError(SET_USER)
+        super().set_user(user_id)
 
     def destroy(self) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""

@@ -3,7 +3,6 @@ which ends only a session the user's index lists and that still belongs to the u
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
@@ -78,7 +77,7 @@ async def test_revoke_session_never_ends_someone_elses_session(backend: SessionB
     # Even listed under alice (an index entry left behind), bob's session is not hers.
     users = store.storage.user_index()
     assert users is not None
-    await users.add("alice", bob_key, 3600, since=time.time())
+    await users.add("alice", bob_key, 3600, seen=None)
     assert not await store.revoke_session("alice", bob_key)
 
     assert (await bob.get("/get")).json() == {"user": "bob"}

@@ -278,6 +278,7 @@ async def _write(request: Request) -> Response:
 async def _login(request: Request) -> Response:
     user = (await request.json())["user"]
     session = await load_session(request)
+    await session.begin_login(user)  # (the password is checked here)
     session.regenerate()
     session.set_user(user)
     session["user"] = user
