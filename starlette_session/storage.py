@@ -332,7 +332,7 @@ class ServerStorage(SessionStorage):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
             if user is not None:
-                generation = await self._index(user, key, plan.ttl, state)
+                generation = await self._index(user, key, plan.ttl, state, _replaced(state, user))
             if await self._server().create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
@@ -399,7 +399,9 @@ class ServerStorage(SessionStorage):
             raise SessionConflictError(CHANGING)
         return holds
 
-    async def _index(self, user: str, key: str, ttl: int, state: SessionState) -> str:
+    async def _index(
+        self, user: str, key: str, ttl: int, state: SessionState, replacing: str | None = None
+    ) -> str:
         """List ``key`` in ``user``'s index before it is written; the generation it was listed
         under. A log-in begun with ``begin_login`` is refused if the user's sessions were
         revoked since; one begun too long ago too (its revocation may have been forgotten)."""
@@ -408,7 +410,7 @@ class ServerStorage(SessionStorage):
             if time.monotonic() - login[2] > LOGIN_WINDOW:
                 raise SessionDestroyedError(LOGIN_TOO_OLD)
             seen = login[1]
-        return await self.users.add(user, key, ttl, seen=seen)
+        return await self.users.add(user, key, ttl, seen=seen, replacing=replacing)
 
     async def login_seen(self, user: str) -> Seen | None:
         return await self.users.seen(user)
@@ -428,6 +430,11 @@ class ServerStorage(SessionStorage):
         if self.events.observed:
             count_round_trip()
         return self.backend
+
+
+def _replaced(state: SessionState, user: str) -> str | None:
+    """The key a new id of ``user``'s session replaces (already listed for that user)."""
+    return state.store_key if state.loaded_user == user else None
 
 
 def _user(plan: CommitPlan) -> str | None:

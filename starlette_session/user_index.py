@@ -155,12 +155,15 @@ class UserIndex:
         await self.remove(user_id, [key], everywhere=True)
         return found.live
 
-    async def add(self, user_id: str, key: str, ttl: int, *, seen: Seen | None) -> str:
+    async def add(
+        self, user_id: str, key: str, ttl: int, *, seen: Seen | None, replacing: str | None = None
+    ) -> str:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now; return
         the generation it was listed under.
 
         Call it before the session is written with this user. ``seen``: the index as the log-in
-        found it when it began (None: it begins now); raises :class:`SessionDestroyedError` if
+        found it when it began (None: it begins now); ``replacing``: the key this session had
+        until now (a new id), which the cap does not count. Raises :class:`SessionDestroyedError` if
         the user's sessions were revoked since.
         """
         if not self._eviction_checked:
@@ -194,7 +197,9 @@ class UserIndex:
                     else:
                         del entries[listed]
             entries[key] = now + ttl
-            excess = list(entries)[: max(0, len(entries) - self.max_sessions)]
+            # The session this one replaces (a new id for it) is not counted: it ends next.
+            others = [listed for listed in entries if listed not in (key, replacing)]
+            excess = others[: max(0, len(others) + 1 - self.max_sessions)]
             if excess:  # the oldest sessions end, before they leave the index
                 await self.counted().delete(*excess)
                 for listed in excess:

@@ -335,6 +335,27 @@ async def test_the_index_is_capped_and_a_log_in_costs_the_same_however_many_came
     assert costs[30] == costs[59], costs
 
 
+async def test_a_new_id_at_the_cap_never_ends_the_session_being_rotated(real: Real) -> None:
+    # 1.0: at max_user_sessions, regenerate() of the user's oldest session counted it twice,
+    # ended it as the oldest, and answered 409: the user was logged out.
+    app = build_app(SessionStore(real.counting, max_user_sessions=3))
+    oldest, *others = [await logged_in(app, "bob") for _ in range(3)]
+    for client in (oldest, *others, oldest):
+        reply = await client.post("/regenerate")
+        assert reply.status == 200, reply.body
+        assert (await client.get()).json()["user"] == "bob"
+    reply = await oldest.post("/login", {"user": "bob"})  # a log-in again on the same device
+    assert reply.status == 200, reply.body
+    assert len(await live_sessions_of(real, "bob")) == 3
+    assert len((await index_of(real))["k"]) == 3
+
+    newcomer = await logged_in(app, "bob")  # the count grows: the oldest other session ends
+    assert (await newcomer.get()).json()["user"] == "bob"
+    users = [(await client.get()).json()["user"] for client in (oldest, *others)]
+    assert users.count(None) == 1
+    assert len(await live_sessions_of(real, "bob")) == 3
+
+
 async def test_sessions_that_expired_leave_the_index_at_the_next_log_in(
     real: Real, monkeypatch: pytest.MonkeyPatch
 ) -> None:
