@@ -93,7 +93,7 @@ class SessionState:
         self._meta = meta
         self.issued_at, self.key_index, self.rotate = issued_at, key_index, rotate
         self.loaded_user = self.user
-        self.loaded = True
+        self.loaded, self.merged = True, False
 
     def began_login(self, user: str, seen: Any, at: float) -> None:
         """A log-in of ``user`` began at ``at`` (monotonic), finding the user's index ``seen``
