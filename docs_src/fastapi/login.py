@@ -43,6 +43,8 @@ class Credentials(BaseModel):
 async def login(
     form: Credentials, account: AccountSession, session: SessionHandle
 ) -> Account:
+    # Before the password is checked: a revocation from now on ends this log-in too.
+    await session.begin_login(form.user)
     expected = PASSWORDS.get(form.user, "")
     if not (
         expected and hmac.compare_digest(form.password.encode(), expected.encode())

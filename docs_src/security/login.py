@@ -15,8 +15,12 @@ KEPT_AT_LOGIN = ("cart", "language")
 
 
 async def login(request: Request) -> JSONResponse:
-    user = request.query_params["user"]  # (check the user's password here)
+    user = request.query_params["user"]
     session = await load_session(request)
+    # Before the password is checked: a revocation of this user from now on ends
+    # this log-in too (see SECURITY.md, guarantee 38).
+    await session.begin_login(user)
+    # (check the user's password here)
     # A new id: a cookie planted before the log-in is worth nothing; and nothing an
     # anonymous visitor's session held carries over, but the keys listed.
     session.regenerate(keep=KEPT_AT_LOGIN)
