@@ -213,10 +213,12 @@ class ServerStorage(SessionStorage):
         max_size: int | None,
         strict: bool,
         events: SessionEvents,
+        lifetimes: Lifetimes | None = None,
     ) -> None:
         super().__init__(keys)
         self.backend = backend
         self.users = users
+        self.lifetimes = lifetimes
         self.max_size = max_size
         self.strict = strict
         self.events = events
@@ -254,6 +256,9 @@ class ServerStorage(SessionStorage):
             return None  # a log-in or log-out replaced it meanwhile: never re-send it
         if cookie in (CookieAction.RESIGN, CookieAction.REFRESH):
             assert plan.payload is not None  # noqa: S101 - the plan always names it
+            user, key = state.user, state.store_key
+            if user is not None and key is not None:  # its index must outlive the new cookie
+                await self.users.extend(user, key, self._usable_until(state.meta, now))
             return self._signed(plan.payload, plan, state, now)
         return None
 
@@ -274,7 +279,8 @@ class ServerStorage(SessionStorage):
         user = _user(plan)
         generation = ""
         if plan.user_changed and user is not None:
-            generation = await self._index(user, key, plan.ttl, state)
+            until = self._usable_until(plan.meta, int(time.time()))
+            generation = await self._index(user, key, plan.ttl, state, until=until)
         raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
         if plan.user_changed and user is not None:
             await self._check_not_revoked(user, key, generation)
@@ -332,7 +338,9 @@ class ServerStorage(SessionStorage):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
             if user is not None:
-                generation = await self._index(user, key, plan.ttl, state, _replaced(state, user))
+                until = self._usable_until(plan.meta, int(time.time()))
+                replacing = _replaced(state, user)
+                generation = await self._index(user, key, plan.ttl, state, replacing, until)
             if await self._server().create(key, raw, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
@@ -399,8 +407,28 @@ class ServerStorage(SessionStorage):
             raise SessionConflictError(CHANGING)
         return holds
 
+    def _usable_until(self, meta: dict[str, Any], now: int) -> int:
+        """The last moment a session with ``meta`` whose cookie is signed ``now`` can be used:
+        the cookie's Max-Age, within the absolute timeout (0: no bound)."""
+        lifetimes = self.lifetimes
+        if lifetimes is None:
+            return 0
+        max_age = lifetimes.max_age(meta, now)
+        if max_age is not None:
+            return now + max(max_age, 1)
+        if lifetimes.absolute_timeout is not None:
+            created = meta.get("c")
+            return (created if isinstance(created, int) else now) + lifetimes.absolute_timeout
+        return 0
+
     async def _index(
-        self, user: str, key: str, ttl: int, state: SessionState, replacing: str | None = None
+        self,
+        user: str,
+        key: str,
+        ttl: int,
+        state: SessionState,
+        replacing: str | None = None,
+        until: int = 0,
     ) -> str:
         """List ``key`` in ``user``'s index before it is written; the generation it was listed
         under. A log-in begun with ``begin_login`` is refused if the user's sessions were
@@ -410,7 +438,7 @@ class ServerStorage(SessionStorage):
             if time.monotonic() - login[2] > LOGIN_WINDOW:
                 raise SessionDestroyedError(LOGIN_TOO_OLD)
             seen = login[1]
-        return await self.users.add(user, key, ttl, seen=seen, replacing=replacing)
+        return await self.users.add(user, key, ttl, seen=seen, replacing=replacing, until=until)
 
     async def login_seen(self, user: str) -> Seen | None:
         return await self.users.seen(user)
@@ -481,4 +509,6 @@ def storage_for(
     users = UserIndex(
         backend, keys, max_sessions=max_user_sessions, recheck_after=recheck, events=events
     )
-    return ServerStorage(backend, keys, users, max_size=max_size, strict=strict, events=events)
+    return ServerStorage(
+        backend, keys, users, max_size=max_size, strict=strict, events=events, lifetimes=lifetimes
+    )

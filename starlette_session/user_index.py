@@ -1,8 +1,8 @@
 """Which sessions belong to which user, so that all of a user's sessions can be revoked.
 
 Each user has one small record (``<prefix>user:<keyed hash of the user id>``) mapping the store
-keys of their sessions to the time after which each is checked again, and the time of the last
-revocation. Its rules make ``revoke_user_sessions`` complete:
+keys of their sessions to the time after which each is checked again and the last moment each
+can be used, and its revocation generation. Its rules make ``revoke_user_sessions`` complete:
 
 - **Listed before usable.** A session's key is added to its user's index *before* the session is
   written with that user, so no logged-in session ever exists unlisted, whatever fails or runs
@@ -13,8 +13,12 @@ revocation. Its rules make ``revoke_user_sessions`` complete:
   checked; else at its commit), adds its session only if the generation is still the same, and
   after writing the session reads it again and deletes what it wrote if it changed. No clock of
   any host takes part: a log-in and a revocation are ordered by the store alone.
-- **Kept until gone.** The record has no time to live (a backend that must evict drops sessions
-  first; see ``SessionBackend.eviction_warning``). A key leaves it only once its session is
+- **Kept until gone.** The record lives as long as the last of its sessions can be used (each
+  entry's bound is the cookie's Max-Age from its last signing, within the absolute timeout;
+  a re-signed cookie extends it), and at least an hour after a revocation, refreshed at each
+  write; it has no time to live where a session's use is unbounded, or where a time to live
+  would let the backend evict it before its sessions
+  (``SessionBackend.expiring_index_is_safe``). A key leaves it only once its session is
   known to be gone: deleted by log-out or revocation, or found expired when its check time has
   passed (a key being created right now is never past its check time).
 - **Only listed keys are revoked.** ``revoke_one`` ends a session only if the user's index lists
@@ -58,11 +62,13 @@ _UNREAD: object = object()
 
 
 class IndexRecord(NamedTuple):
-    """A user's index: store key -> when to check it again; and its revocation generation
-    (empty until the first revocation, then a new random value at each one)."""
+    """A user's index: store key -> when to check it again; its revocation generation (empty
+    until the first revocation, then a new random value at each one); and store key -> the
+    last moment its session can be used (a key without one: no bound)."""
 
     entries: Entries
     generation: str = ""
+    until: Entries | None = None
 
 
 class Seen(NamedTuple):
@@ -96,6 +102,7 @@ class UserIndex:
         self.max_sessions = max_sessions
         self.recheck_after = recheck_after
         self._eviction_checked = False
+        self._expiring_safe: bool | None = None
 
     def index_key(self, user_id: str, key_index: int = 0) -> str:
         """The backend key of a user's index under one signing key (never the raw user id)."""
@@ -156,14 +163,22 @@ class UserIndex:
         return found.live
 
     async def add(
-        self, user_id: str, key: str, ttl: int, *, seen: Seen | None, replacing: str | None = None
+        self,
+        user_id: str,
+        key: str,
+        ttl: int,
+        *,
+        seen: Seen | None,
+        replacing: str | None = None,
+        until: int = 0,
     ) -> str:
         """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now; return
         the generation it was listed under.
 
         Call it before the session is written with this user. ``seen``: the index as the log-in
         found it when it began (None: it begins now); ``replacing``: the key this session had
-        until now (a new id), which the cap does not count. Raises :class:`SessionDestroyedError` if
+        until now (a new id), which the cap does not count; ``until``: the last moment the
+        session can be used (0: no bound). Raises :class:`SessionDestroyedError` if
         the user's sessions were revoked since.
         """
         if not self._eviction_checked:
@@ -173,8 +188,11 @@ class UserIndex:
                 security_logger.error("%s", warning)
         older = [self.index_key(user_id, index) for index in range(1, self.keys.key_count)]
         folded: Entries = {}
+        folded_until: Entries = {}
         for old_key in older:
-            folded.update(_decode(await self.counted().read(old_key)).entries)
+            old = _decode(await self.counted().read(old_key))
+            folded.update(old.entries)
+            folded_until.update(old.until or {})
         alive: dict[str, bool] = {}
         ended: set[str] = set()
         listed_under = ""
@@ -185,8 +203,12 @@ class UserIndex:
                 raise SessionDestroyedError(REVOKED_MESSAGE)
             listed_under = index.generation
             entries, now = index.entries, int(time.time())
+            bounds = dict(index.until or {})
             for listed, check_at in folded.items():
-                entries.setdefault(listed, check_at)
+                if listed not in entries:
+                    entries[listed] = check_at
+                    if listed in folded_until:
+                        bounds[listed] = folded_until[listed]
             entries.pop(key, None)
             for listed, check_at in list(entries.items()):
                 if check_at <= now:
@@ -197,6 +219,9 @@ class UserIndex:
                     else:
                         del entries[listed]
             entries[key] = now + ttl
+            bounds.pop(key, None)
+            if until:
+                bounds[key] = until
             # The session this one replaces (a new id for it) is not counted: it ends next.
             others = [listed for listed in entries if listed not in (key, replacing)]
             excess = others[: max(0, len(others) + 1 - self.max_sessions)]
@@ -205,7 +230,7 @@ class UserIndex:
                 for listed in excess:
                     del entries[listed]
                 ended.update(excess)
-            return index
+            return index._replace(until=bounds)
 
         first = seen.raw if seen is not None else _UNREAD
         await self._update(self.index_key(user_id), update, first=first)
@@ -215,6 +240,20 @@ class UserIndex:
             for listed in sorted(ended):
                 note(SessionEvent.revoked, listed, user_id, "max_user_sessions")
         return listed_under
+
+    async def extend(self, user_id: str, key: str, until: int) -> None:
+        """The session ``key`` of ``user_id`` can be used until ``until`` now (its cookie was
+        signed again): the index must live that long too."""
+        if not until or not await self._expiring_is_safe():
+            return  # the index keeps no time to live: nothing to extend
+
+        async def update(index: IndexRecord) -> IndexRecord:
+            bounds = index.until or {}
+            if key not in index.entries or bounds.get(key, until) >= until:
+                return index
+            return index._replace(until={**bounds, key: until})
+
+        await self._update(self.index_key(user_id), update)
 
     async def revoked_since(self, user_id: str, generation: str) -> bool:
         """Whether the user's sessions were revoked since the index had ``generation`` (read
@@ -228,7 +267,8 @@ class UserIndex:
 
         async def update(index: IndexRecord) -> IndexRecord:
             kept = {key: check_at for key, check_at in index.entries.items() if key not in gone}
-            return index._replace(entries=kept)
+            bounds = {key: at for key, at in (index.until or {}).items() if key not in gone}
+            return index._replace(entries=kept, until=bounds)
 
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
@@ -242,6 +282,11 @@ class UserIndex:
         if self.events.observed:
             count_round_trip()
         return self.backend
+
+    async def _expiring_is_safe(self) -> bool:
+        if self._expiring_safe is None:
+            self._expiring_safe = await self.counted().expiring_index_is_safe()
+        return self._expiring_safe
 
     async def _alive(self, key: str) -> bool:
         return Stored(await self.counted().read(key)).live
@@ -265,9 +310,15 @@ class UserIndex:
             # An index listing nothing expires on its own: after a minute (a log-in racing this
             # write finds it, and its compare-and-set fails, instead of creating a second one),
             # or an hour when it holds a revocation that a request in flight must still see.
-            ttl = None
-            if not index.entries:
-                ttl = REVOKED_TTL if index.generation else RETIRED_TTL
+            # One that lists sessions lives as long as the last of them can be used, and that
+            # hour at least.
+            ttl: int | None = REVOKED_TTL if index.generation else RETIRED_TTL
+            if index.entries:
+                least = REVOKED_TTL if index.generation else 1
+                bounds = index.until or {}
+                ttl = None
+                if all(key in bounds for key in index.entries) and await self._expiring_is_safe():
+                    ttl = max(least, max(bounds[key] for key in index.entries) - int(time.time()))
             if raw is None:
                 return await self.counted().create(index_key, new_raw, ttl)
             if fresh and new_raw == raw:
@@ -279,13 +330,16 @@ class UserIndex:
 
 
 async def _emptied(index: IndexRecord) -> IndexRecord:
-    return index._replace(entries={})
+    return index._replace(entries={}, until={})
 
 
 def _encode(index: IndexRecord) -> bytes:
     data: dict[str, object] = {"k": index.entries}
     if index.generation:
         data["g"] = index.generation
+    bounds = {key: at for key, at in (index.until or {}).items() if key in index.entries}
+    if bounds:
+        data["u"] = bounds
     return encode_record(data, {}, None)
 
 
@@ -299,12 +353,15 @@ def _decode(raw: bytes | None) -> IndexRecord:
     if not revoked and isinstance(stamp, int | float) and not isinstance(stamp, bool):
         revoked = f"r{stamp!r}"
     if isinstance(listed, dict):
-        entries = {
-            key: check_at
-            for key, check_at in listed.items()
-            if isinstance(check_at, int) and not isinstance(check_at, bool)
-        }
-        return IndexRecord(entries, revoked)
+        entries = _times(listed)
+        bounds = record.data.get("u")
+        return IndexRecord(entries, revoked, _times(bounds) if isinstance(bounds, dict) else {})
     if isinstance(listed, list):  # written by an earlier version: check each key soon
         return IndexRecord({key: 0 for key in listed if isinstance(key, str)}, revoked)
     return IndexRecord({}, revoked)
+
+
+def _times(found: dict[str, object]) -> Entries:
+    return {
+        key: at for key, at in found.items() if isinstance(at, int) and not isinstance(at, bool)
+    }

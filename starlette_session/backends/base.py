@@ -140,6 +140,17 @@ class SessionBackend(abc.ABC):
             raise SessionConflictError(CHANGING)
         return value
 
+    async def expiring_index_is_safe(self) -> bool:
+        """Whether an entry given a time to live is evicted no sooner than one without.
+
+        The store gives a user's index a time to live (it ends once none of its sessions can
+        be used any more) only where this is True; elsewhere the index keeps none, so that it
+        is never evicted before the sessions it lists. Return False if the backend evicts
+        entries that have a time to live before those that have none (Redis's ``volatile-*``
+        policies, a bounded in-memory table).
+        """
+        return True
+
     async def eviction_warning(self) -> str | None:
         """Why entries stored without a time to live may be evicted, or None when they cannot.
 

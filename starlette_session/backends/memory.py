@@ -170,6 +170,10 @@ class MemoryBackend(SessionBackend):
             ]
             heapq.heapify(self._expiries)
 
+    async def expiring_index_is_safe(self) -> bool:
+        # Bounded, the table evicts entries with a time to live, never those without.
+        return self.max_entries is None and self.max_bytes is None
+
     def __repr__(self) -> str:
         return f"MemoryBackend(max_entries={self.max_entries}, max_bytes={self.max_bytes})"
 

@@ -183,17 +183,8 @@ class RedisBackend(CombinedUpdates):
         self._replicas.confirm(await self._run(deleting, self.client, keys))
 
     async def eviction_warning(self) -> str | None:
-        try:
-            reply = await self._run(self.client.config_get, "maxmemory-policy")
-        except SessionBackendError:
-            return None  # CONFIG is often disabled on managed Redis: nothing to tell
-        # {"maxmemory-policy": policy}; a cluster client may answer per node.
-        replies = reply.values() if isinstance(reply, dict) else ()
-        nodes = [value for value in replies if isinstance(value, dict)] or [reply]
-        policies = [
-            _as_text(v) for node in nodes for v in node.values() if isinstance(v, bytes | str)
-        ]
-        policy = next((policy for policy in policies if policy.startswith("allkeys-")), "")
+        policies = await self._eviction_policies()
+        policy = next((policy for policy in policies or () if policy.startswith("allkeys-")), "")
         if policy.startswith("allkeys-"):
             return (
                 f"Redis evicts any key when full (maxmemory-policy {policy}), the per-user "
@@ -201,6 +192,23 @@ class RedisBackend(CombinedUpdates):
                 "revoke_user_sessions() may miss sessions"
             )
         return None
+
+    async def expiring_index_is_safe(self) -> bool:
+        # A volatile-* policy evicts keys with a time to live; unknown (CONFIG disabled, as on
+        # many managed servers, whose default is often volatile-lru): assume it does.
+        policies = await self._eviction_policies()
+        return policies is not None and not any(p.startswith("volatile-") for p in policies)
+
+    async def _eviction_policies(self) -> list[str] | None:
+        """The server's ``maxmemory-policy`` (one per node of a cluster); None when unknown."""
+        try:
+            reply = await self._run(self.client.config_get, "maxmemory-policy")
+        except SessionBackendError:
+            return None  # CONFIG is often disabled on managed Redis: nothing to tell
+        # {"maxmemory-policy": policy}; a cluster client may answer per node.
+        replies = reply.values() if isinstance(reply, dict) else ()
+        nodes = [value for value in replies if isinstance(value, dict)] or [reply]
+        return [_as_text(v) for node in nodes for v in node.values() if isinstance(v, bytes | str)]
 
     async def _script(self, key: str, args: list[Any]) -> Any:
         """The compare-and-set script by its hash (pipelined), loaded first when the server

@@ -96,6 +96,9 @@ class CountingBackend(SessionBackend):
         self.calls.append(("delete", keys))
         await self.inner.delete(*keys)
 
+    async def expiring_index_is_safe(self) -> bool:
+        return await self.inner.expiring_index_is_safe()
+
 
 async def redis_command_counts(client: redis.asyncio.Redis) -> Counter[str]:
     """The data commands the server has executed so far (``INFO commandstats``)."""

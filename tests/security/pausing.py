@@ -81,6 +81,9 @@ class PausingBackend(SessionBackend):
     async def eviction_warning(self) -> str | None:
         return await self.inner.eviction_warning()
 
+    async def expiring_index_is_safe(self) -> bool:
+        return await self.inner.expiring_index_is_safe()
+
 
 async def paused_at(
     backend: PausingBackend,

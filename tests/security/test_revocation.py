@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
 
 from starlette_session import SessionStore
 from starlette_session.backends import MemoryBackend, SessionBackend
-from starlette_session.exceptions import SessionBackendError
+from starlette_session.exceptions import SessionBackendError, SessionDestroyedError
 from starlette_session.records import decode_record
 from tests.security.conftest import (
     OLD_SECRET,
@@ -382,6 +383,79 @@ async def test_log_out_leaves_no_lasting_index_behind(real: Real) -> None:
     if real.redis is not None:
         for key in index_keys:
             assert 0 < await real.redis.ttl(key) <= 60
+
+
+async def index_keys(real: Real) -> list[str]:
+    return [key for key in await real.keys() if ":user:" in key]
+
+
+def expiring_backend(real: Real) -> SessionBackend:
+    # The fixture's memory table is bounded, so it would evict an index with a time to live:
+    # there the index keeps none (expiring_index_is_safe). Unbounded, it expires like the rest.
+    if real.kind == "memory":
+        return MemoryBackend(max_entries=None, max_bytes=None, clock=lambda: time.time())
+    return real.inner
+
+
+async def test_an_index_ends_once_none_of_its_sessions_can_be_used(
+    real: Real, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1.0: every user who ever logged in left an index with no time to live.
+    real.freeze_time(monkeypatch)
+    backend = expiring_backend(real)
+    real.inner = backend  # read the storage the store writes to
+    app = build_app(SessionStore(backend), max_age=4)
+    for _ in range(3):
+        await Client(app).post("/login", {"user": "bob"})
+    keys = await index_keys(real)
+    assert len(keys) == 1
+    if real.redis is not None:
+        assert 0 < await real.redis.ttl(keys[0]) <= 5
+
+    await real.elapse(5)  # no cookie of bob's is usable any more: nor is the index kept
+
+    assert await index_keys(real) == []
+    assert await live_sessions_of(real, "bob") == []
+
+
+async def test_a_re_signed_cookie_keeps_its_index_and_an_expired_index_lets_no_log_in_pass(
+    real: Real, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real.freeze_time(monkeypatch)
+    backend = expiring_backend(real)
+    real.inner = backend
+    app = build_app(SessionStore(backend), max_age=4)
+    device = await logged_in(app, "bob")
+    await real.elapse(2.5)
+    assert (await device.get()).json()["user"] == "bob"  # past half its Max-Age: re-signed
+    await real.elapse(2.5)  # the first cookie's time is over, the new one's is not
+
+    assert (await device.get()).json()["user"] == "bob"
+    assert len(await index_keys(real)) == 1, "the index lives as long as the new cookie"
+    assert await app.store.revoke_user_sessions("bob") == 1
+    assert (await device.get()).json()["user"] is None
+
+    # A log-in that began under the index's generation, whose index then expired, and was
+    # revoked again: never saved.
+    store: SessionStore[Any] = app.store
+    attacker = Client(app)
+    await attacker.post("/write", {"cart": ["pear"]})
+    from starlette_session import Session
+
+    session = Session(store, attacker.cookie and _cookie(attacker))
+    await session.begin_login("bob")
+    await real.inner.delete(*await index_keys(real))  # the index expired
+    await app.store.revoke_user_sessions("bob")
+    session.regenerate()
+    session.set_user("bob")
+    with pytest.raises(SessionDestroyedError):
+        await store.commit(session, 200)
+    assert await live_sessions_of(real, "bob") == []
+
+
+def _cookie(client: Client) -> str:
+    assert client.cookie is not None
+    return client.cookie
 
 
 # Eviction
