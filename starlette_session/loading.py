@@ -82,7 +82,7 @@ class SessionLoader:
             unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)
             if unsigned is None:
                 if self.old_cookies is not None:
-                    return self._carried_over(state, cookie)
+                    return await self._carried_over(state, cookie)
                 if self.events.active:
                     note(SessionEvent.tampered, None, None, "signature")
         data: dict[str, Any] = {}
@@ -164,8 +164,10 @@ class SessionLoader:
             return "absolute"
         return found
 
-    def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
-        """A cookie of the previous library: its data in a new session, saved at commit."""
+    async def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
+        """A cookie of the previous library: its data in a new session, saved at commit; only
+        the first time it is seen, so that a copy of it opens nothing once that session ended
+        (one backend call, a create)."""
         assert self.old_cookies is not None  # noqa: S101 - only called with a loader
         data = self.old_cookies(cookie)
         state.loaded_from(session_id=None, store_key=None, raw=None)
@@ -173,6 +175,20 @@ class SessionLoader:
             security_logger.warning("session cookie ignored: not signed by any of our keys")
             if self.events.active:
                 note(SessionEvent.tampered, None, None, "signature")
+            return {}
+        try:
+            first = await self.storage.claim_old_cookie(cookie)
+        except SessionBackendError:
+            if self.events.active:
+                note(SessionEvent.backend_error, None, None, "load")
+            if not self.degrade_on_error:
+                raise
+            state.degrade()
+            return {}
+        if not first:
+            security_logger.warning("an old session cookie already carried over was ignored")
+            if self.events.active:
+                note(SessionEvent.tampered, None, None, "replayed")
             return {}
         state.mark_changed()
         return dict(data)

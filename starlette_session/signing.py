@@ -251,6 +251,13 @@ class StoreKeys:
         digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}user:{digest}"
 
+    def old_cookie_key(self, value: str) -> str:
+        """The key that remembers an old library's cookie (``migrate_from=``) was carried over:
+        a keyed hash of the whole signed value, never the value."""
+        hash_key = self.signer.derive(b"old-cookie")
+        digest = hmac.new(hash_key, value.encode(), hashlib.sha256).hexdigest()
+        return f"{self.prefix}old:{digest}"
+
     @property
     def longest_key(self) -> int:
         """The length in bytes of the longest key made: a user's index key, or a session's."""

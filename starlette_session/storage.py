@@ -136,6 +136,11 @@ class SessionStorage(abc.ABC):
         """The per-user index (``revoke_user_sessions``, ``user_sessions``, ...)."""
         raise SessionSetupError("the cookie backend keeps no sessions on the server")
 
+    async def claim_old_cookie(self, value: str) -> bool:
+        """Whether the old library's cookie ``value`` may be carried over now: True only the
+        first time (the cookie storage cannot remember: always)."""
+        return True
+
     async def login_seen(self, user: str) -> Seen | None:
         """What a log-in of ``user`` beginning now finds of the user's index (None: no index,
         the cookie backend)."""
@@ -442,6 +447,11 @@ class ServerStorage(SessionStorage):
 
     async def login_seen(self, user: str) -> Seen | None:
         return await self.users.seen(user)
+
+    async def claim_old_cookie(self, value: str) -> bool:
+        # Remembered as long as the old cookie itself would be honoured (its Max-Age).
+        ttl = None if self.lifetimes is None else self.lifetimes.cookie_max_age
+        return await self._server().create(self.keys.old_cookie_key(value), b"1", ttl)
 
     async def _check_not_revoked(self, user: str, key: str, generation: str) -> None:
         """After writing ``key`` with ``user``: undo it if the user was revoked meanwhile."""

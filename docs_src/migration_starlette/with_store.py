@@ -23,6 +23,11 @@ client = redis.asyncio.Redis.from_url(
 async def visit(request: Request) -> JSONResponse:
     # with a store, async code loads the session first
     session = await load_session(request)
+    # A carried-over session names its user in its data (as the old app stored it):
+    # bind it, so that store.user_sessions() lists it and revoke_user_sessions() ends
+    # it. Each old cookie is carried over once: a copy of it opens nothing.
+    if session.user_id is None and isinstance(session.get("user_id"), str):
+        session.set_user(session["user_id"])
     session["visits"] = session.get("visits", 0) + 1
     return JSONResponse(dict(session))
 
