@@ -43,6 +43,7 @@ async def signed_in(session: CurrentSession) -> SessionData:  # the verifier
 async def create_session(
     name: str, data: CurrentSession, session: SessionHandle
 ) -> None:
+    await session.begin_login(name)  # before any credential check
     session.regenerate()  # a new id at log-in
     session.set_user(name)  # store.revoke_user_sessions(name) finds it later
     data.username = name  # saved before the response starts

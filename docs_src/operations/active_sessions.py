@@ -28,6 +28,7 @@ app.add_middleware(
 
 @app.post("/login")
 async def login(user: str, session: SessionHandle) -> None:
+    await session.begin_login(user)  # first: a revocation from now on wins
     # (check the user's password here)
     session.regenerate()
     session.set_user(user)  # a known user: the session now records its device

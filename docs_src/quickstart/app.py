@@ -44,6 +44,7 @@ def show(cart: CartSession) -> Cart:  # sync endpoints work too
 
 @app.post("/login")
 async def login(user: str, cart: CartSession, session: SessionHandle) -> Cart:
+    await session.begin_login(user)  # first: a revocation from now on wins
     # (check the user's password here)
     session.regenerate()  # a new id at log-in, the cart kept: no session fixation
     session.set_user(user)  # lets store.revoke_user_sessions(user) find this session

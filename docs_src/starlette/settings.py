@@ -38,6 +38,7 @@ async def show(request: Request) -> JSONResponse:
 
 async def login(request: Request) -> JSONResponse:
     session = await load_session(request)
+    await session.begin_login(request.query_params["user"])  # before the password check
     # (check the user's password here)
     # a new id; of the anonymous data only the cart is kept
     session.regenerate(keep=["cart"])

@@ -42,6 +42,7 @@ async def add(item: str, cart: CartSession) -> Cart:
 
 @app.post("/login")
 async def login(user: str, cart: CartSession, session: SessionHandle) -> Cart:
+    await session.begin_login(user)  # first: a revocation from now on wins
     # (check the user's password here)
     session.regenerate()  # a new id, the cart kept: the old cookie is worth nothing
     session.set_user(user)  # lists the session under its user

@@ -46,6 +46,7 @@ async def login(
 ) -> Me:
     """Log in: the session gets a new id and keeps its cart."""
     username = credentials.username.strip().lower()
+    await session.begin_login(username)  # before the check: a revocation from now on wins
     if not check_password(username, credentials.password):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     log_in(

@@ -128,6 +128,7 @@ async def login(
     flash: Flash,
 ) -> Response:
     typed, username = username, username.strip().lower()
+    await session.begin_login(username)  # before the check: a revocation from now on wins
     if not check_password(username, password):
         # The form again, the name as typed and the password empty. Not a redirect: the name
         # would have to wait in the session, and a visitor who only mistyped needs none.
