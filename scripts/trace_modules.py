@@ -83,6 +83,7 @@ async def change(request: Request) -> Response:
 async def log_in(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate()
+    await session.begin_login("alice")
     session.set_user("alice")
     return JSONResponse({})
 

@@ -23,6 +23,11 @@ __all__ = ["Session", "load_session"]
 
 M = TypeVar("M")
 SessionT = TypeVar("SessionT", bound="Session")
+LOGIN_NOT_BEGUN = (
+    "set_user() binds a user whose log-in this request did not begin: call "
+    "`await session.begin_login(user_id)` before checking the credentials (a revocation of the "
+    "user from then on ends this log-in), then regenerate() and set_user(user_id)"
+)
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
     "its response starts"
@@ -225,11 +230,16 @@ class Session(StatefulDict):
     def set_user(self, user_id: str | None) -> None:
         """Record which user owns this session, so ``store.revoke_user_sessions`` can find it.
 
-        Call it at log-in, together with :meth:`regenerate`, after :meth:`begin_login`; without
-        it, the log-in is ordered after any revocation that ends before its commit.
+        Call it at log-in, together with :meth:`regenerate`, after :meth:`begin_login` (before
+        the credentials were checked). Binding a user without it raises
+        :class:`SessionSetupError`: nothing would tell the store that a revocation came after
+        the credential check. ``None`` (forget the user) and the session's own user need none.
         """
         self._data_for_write()
-        self.state.set_user(None if user_id is None else str(user_id))
+        user, state = None if user_id is None else str(user_id), self.state
+        if user is not None and user != state.user and (state.login or ("",))[0] != user:
+            raise SessionSetupError(LOGIN_NOT_BEGUN)
+        state.set_user(user)
 
     def set_lifetime(self, lifetime: Duration | None) -> None:
         """Give this session its own lifetime ("remember me").

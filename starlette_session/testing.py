@@ -85,6 +85,7 @@ class SessionTester:
             session = await Session(self.middleware.store, None).load()
             session.update(values)
             if user_id is not None:
+                await session.begin_login(user_id)
                 session.set_user(user_id)
             update = await self.middleware.store.commit(session, 200)
             return update.value if update is not None else None

@@ -268,6 +268,7 @@ def _sync_set(request: Request) -> Response:
 async def _login(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate()
+    await session.begin_login(request.query_params["user"])
     session.set_user(request.query_params["user"])
     session["user"] = request.query_params["user"]
     return JSONResponse(dict(session))

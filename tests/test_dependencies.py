@@ -248,6 +248,7 @@ async def fail_404(session: CartSession) -> None:
 @cart_routes.post("/login")
 async def login(user: str, handle: SessionHandle, session: CartSession) -> Cart:
     handle.regenerate()
+    await handle.begin_login(user)
     handle.set_user(user)
     session.owner = user
     return session

@@ -413,6 +413,7 @@ async def test_data_written_after_destroy_starts_a_new_session_without_the_user(
     async def log_in(request: Request) -> Response:
         session = await load_session(request)
         session["user"] = "alice"
+        await session.begin_login("alice")
         session.set_user("alice")
         return PlainTextResponse("ok")
 
@@ -468,6 +469,7 @@ async def test_is_new_and_created_at(bound_store: SessionStore[Any]) -> None:
 async def test_user_id_is_kept_apart_from_the_data(bound_store: SessionStore[Any]) -> None:
     session = await Session(bound_store, None).load()
     session["a"] = 1
+    await session.begin_login("alice")
     session.set_user("alice")
     update = await bound_store.commit(session, 200)
     assert update is not None

@@ -519,6 +519,7 @@ async def test_a_cookie_backend_session_lives_its_own_lifetime() -> None:
 async def logged_in(store: SessionStore[Any], user: str) -> str:
     session = await load(store)
     session["name"] = user
+    await session.begin_login(user)
     session.set_user(user)
     value = (await commit(store, session)).value
     assert value is not None

@@ -45,6 +45,7 @@ from tests.helpers import SECRET, RedisClients, make_app
 async def login(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate()
+    await session.begin_login(request.query_params["user"])
     session.set_user(request.query_params["user"])
     return JSONResponse(dict(session))
 

@@ -54,6 +54,7 @@ async def carried_over(
         old = await old_backend.read(old_id) if old_id else None
         if old_id and old is not None:
             data.username = old.username  # saved under a new id, in a new cookie
+            await session.begin_login(old.username)
             session.set_user(old.username)  # as the log-in of the "after" sample does
             await old_backend.delete(old_id)  # imported once
         response.delete_cookie(OLD_COOKIE)

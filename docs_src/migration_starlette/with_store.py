@@ -27,6 +27,7 @@ async def visit(request: Request) -> JSONResponse:
     # bind it, so that store.user_sessions() lists it and revoke_user_sessions() ends
     # it. Each old cookie is carried over once: a copy of it opens nothing.
     if session.user_id is None and isinstance(session.get("user_id"), str):
+        await session.begin_login(session["user_id"])
         session.set_user(session["user_id"])
     session["visits"] = session.get("visits", 0) + 1
     return JSONResponse(dict(session))

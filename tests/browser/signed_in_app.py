@@ -35,6 +35,7 @@ async def start(request: Request) -> Response:
 async def login(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate()
+    await session.begin_login("alice")
     session.set_user("alice")
     session["name"] = "alice"
     return RedirectResponse("/private", status_code=303)

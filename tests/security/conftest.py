@@ -290,7 +290,9 @@ async def _login(request: Request) -> Response:
 
 async def _set_user(request: Request) -> Response:
     session = await load_session(request)
-    session.set_user((await request.json())["user"])
+    user = (await request.json())["user"]
+    await session.begin_login(user)
+    session.set_user(user)
     return JSONResponse(_state(session))
 
 

@@ -31,6 +31,7 @@ async def account(request: Request) -> Response:
     session = await load_session(request)
     user = session.get("user_id")
     if session.user_id is None and isinstance(user, str):
+        await session.begin_login(user)
         session.set_user(user)
     return JSONResponse({"data": dict(session), "user": session.user_id})
 

@@ -105,6 +105,7 @@ async def test_a_refreshed_cookie_never_re_sends_an_id_a_log_in_replaced(real: R
 async def _login_keeping_the_cart(request: Request) -> Response:
     session = await load_session(request)
     session.regenerate(keep=["cart"])
+    await session.begin_login("ann")
     session.set_user("ann")
     session["user"] = "ann"
     return JSONResponse(dict(session))

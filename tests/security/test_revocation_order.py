@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from starlette_session import Session, SessionMiddleware, SessionStore, load_session
 from starlette_session.dependencies import get_session_handle
+from starlette_session.exceptions import SessionSetupError
 from tests.security.conftest import SECRET, Client, Real, asgi_request, build_app
 from tests.security.pausing import live_sessions_of
 
@@ -235,3 +236,22 @@ async def test_a_password_checked_before_a_revocation_never_survives_it(
     reply = await task
     assert reply.status == 409, reply.body
     assert await live_sessions_of(real, "alice") == []
+
+
+async def test_binding_a_user_without_beginning_the_log_in_fails_loudly(real: Real) -> None:
+    # A log-in that checked the password and only then said who logs in cannot be ordered
+    # against a revocation during the check: refused before anything is saved.
+    async def careless(request: Request) -> Response:
+        session = await load_session(request)
+        session.regenerate(keep=[])
+        session.set_user("alice")
+        return JSONResponse({})
+
+    app = build_app(SessionStore(real.inner), routes=[Route("/careless", careless)])
+    with pytest.raises(SessionSetupError, match="begin_login"):
+        await Client(app).get("/careless")
+    assert await live_sessions_of(real, "alice") == []
+    device = Client(app)
+    await device.post("/login", {"user": "alice"})  # begin_login, then set_user: allowed
+    assert (await device.get()).json()["user"] == "alice"
+    assert (await device.post("/set-user", {"user": "alice"})).status == 200  # its own user

@@ -17,6 +17,7 @@ from tests.test_tutorial.conftest import LoadSample
 async def login(request: Request) -> None:
     session = await load_session(request)
     session.regenerate()
+    await session.begin_login(request.query_params["user"])
     session.set_user(request.query_params["user"])
     session["user"] = request.query_params["user"]
 

@@ -91,6 +91,7 @@ def test_log_out_everywhere(load_sample: LoadSample) -> None:
     async def login(request: Request) -> JSONResponse:
         session = await load_session(request)
         session.regenerate()
+        await session.begin_login("ann")
         session.set_user("ann")
         session["user"] = "ann"
         return JSONResponse({})
