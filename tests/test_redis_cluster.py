@@ -266,3 +266,41 @@ async def test_one_turns_commands_for_a_frozen_node_fail_alone(
                 assert result == key.encode()
     finally:
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_log_ins_revocations_and_old_cookies_are_ordered_across_nodes(
+    cluster: RedisCluster,
+) -> None:
+    # A log-in's session, its user's index and an old cookie's mark hash to slots on different
+    # masters: the order of a log-in and a revocation is still the index's generation alone.
+    from starlette_session.backends import RedisBackend
+    from tests.security.conftest import Client, build_app
+    from tests.security.test_revocation_order import login_route
+    from tests.test_migration import OLD_SECRET, original_cookie
+
+    checking = asyncio.Event()
+    store: SessionStore[Any] = SessionStore(RedisBackend(cluster))
+    app = build_app(store, routes=[login_route(checking)])
+    device = Client(app)
+    task = asyncio.ensure_future(device.post("/slow-login", {"user": "alice"}))
+    await asyncio.sleep(0.05)  # begun: the password is being checked
+    await store.revoke_user_sessions("alice")
+    checking.set()
+    assert (await task).status == 409
+    assert (await device.get()).json()["user"] is None
+    later = Client(app)
+    checking.set()
+    assert (await later.post("/slow-login", {"user": "alice"})).status == 200
+    assert len(await store.user_sessions("alice")) == 1
+    index_key = store.storage.user_index().index_key("alice")
+    assert 0 < await cluster.ttl(index_key) <= 14 * 24 * 3600 + 1, "bounded by the cookie"
+
+    migrating = build_app(
+        SessionStore(RedisBackend(cluster)),
+        secret_key=["a-new-secret-for-the-cluster-test-0123456789", OLD_SECRET],
+        migrate_from="starlette",
+    )
+    old = original_cookie({"cart": ["apple"]})
+    assert (await Client(migrating, old).get()).json()["data"] == {"cart": ["apple"]}
+    assert (await Client(migrating, old).get()).json()["data"] == {}
