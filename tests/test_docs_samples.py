@@ -334,7 +334,7 @@ SAMPLES: dict[str, Kind] = {
     "docs_src/reliability/anonymous.py": Module(),
     "docs_src/reliability/redis_client.py": Module(),
     "reliability: HTTP/1.1 409 Conflict": Reference("a response, as output"),
-    "reliability: pytest -m load -n 0 # the short form, as": Reference(
+    "reliability: pytest -m load # the short form, as CI": Reference(
         "the repository's load test, in a clone with scripts/test.sh's .venv; CI runs it"
     ),
     # Operating it
