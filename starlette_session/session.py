@@ -26,7 +26,8 @@ SessionT = TypeVar("SessionT", bound="Session")
 LOGIN_NOT_BEGUN = (
     "set_user() binds a user whose log-in this request did not begin: call "
     "`await session.begin_login(user_id)` before checking the credentials (a revocation of the "
-    "user from then on ends this log-in), then regenerate() and set_user(user_id)"
+    "user from then on ends this log-in), then regenerate() and set_user(user_id); in a sync "
+    "endpoint: anyio.from_thread.run(session.begin_login, user_id)"
 )
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "

@@ -255,3 +255,19 @@ async def test_binding_a_user_without_beginning_the_log_in_fails_loudly(real: Re
     await device.post("/login", {"user": "alice"})  # begin_login, then set_user: allowed
     assert (await device.get()).json()["user"] == "alice"
     assert (await device.post("/set-user", {"user": "alice"})).status == 200  # its own user
+
+
+async def test_a_sync_endpoint_begins_a_log_in_from_its_worker_thread(real: Real) -> None:
+    def sync_login(request: Request) -> Response:
+        session = request.session
+        assert isinstance(session, Session)
+        anyio.from_thread.run(session.begin_login, "alice")  # as the error message says
+        session.regenerate(keep=[])
+        session.set_user("alice")
+        session["user"] = "alice"
+        return JSONResponse({})
+
+    app = build_app(SessionStore(real.inner), routes=[Route("/sync-login", sync_login)])
+    device = Client(app)
+    assert (await device.get("/sync-login")).status == 200
+    assert (await device.get()).json()["user"] == "alice"
