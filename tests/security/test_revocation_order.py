@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from starlette_session import Session, SessionMiddleware, SessionStore, load_session
 from starlette_session.dependencies import get_session_handle
-from starlette_session.exceptions import SessionSetupError
+from starlette_session.exceptions import SessionDestroyedError, SessionSetupError
 from tests.security.conftest import SECRET, Client, Real, asgi_request, build_app
 from tests.security.pausing import live_sessions_of
 
@@ -271,3 +271,22 @@ async def test_a_sync_endpoint_begins_a_log_in_from_its_worker_thread(real: Real
     device = Client(app)
     assert (await device.get("/sync-login")).status == 200
     assert (await device.get()).json()["user"] == "alice"
+
+
+async def test_a_log_in_begun_too_long_ago_is_not_saved(real: Real) -> None:
+    # An index that lists nothing keeps its revocation generation an hour: a log-in must commit
+    # well within it (15 minutes, this process's monotonic clock), or a revocation could be
+    # forgotten while it ran.
+    store: SessionStore[Any] = SessionStore(real.inner)
+    build_app(store)
+    session = await Session(store, None).load()
+    await session.begin_login("alice")
+    login = session.state.login
+    assert login is not None
+    session.state.login = (login[0], login[1], login[2] - 16 * 60)  # begun 16 minutes ago
+    session.regenerate()
+    session.set_user("alice")
+    session["user"] = "alice"
+    with pytest.raises(SessionDestroyedError, match="15 minutes"):
+        await store.commit(session, 200)
+    assert await live_sessions_of(real, "alice") == []
