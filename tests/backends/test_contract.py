@@ -76,16 +76,17 @@ async def test_expire_of_a_missing_key_creates_nothing(backend: SessionBackend) 
 async def test_ttl_lapses_unless_a_read_expire_or_replace_renews_it(
     backend_case: BackendCase,
 ) -> None:
-    # One wait for every expiry rule, so the Redis cases sleep once.
+    # One wait for every expiry rule, so the Redis cases sleep once. Two seconds, not one:
+    # memcached's clock ticks in whole seconds, so a one-second item can lapse at once.
     backend = backend_case.backend
     for key in ("plain", "read", "read-no-ttl", "expire-called", "replaced"):
-        await backend.create(f"session:{key}", OLD, 1)
+        await backend.create(f"session:{key}", OLD, 2)
     assert await backend.read("session:read", 60) == OLD
     assert await backend.read("session:read-no-ttl") == OLD
     await backend.expire("session:expire-called", 60)
     await backend.replace("session:replaced", OLD, NEW, 60)
 
-    await backend_case.elapse(1.2)
+    await backend_case.elapse(2.2)
 
     assert await backend.read("session:plain") is None
     assert await backend.read("session:read-no-ttl") is None
