@@ -1,5 +1,6 @@
 """The asyncio side of :class:`SQLBackend`: a time bound that never waits for a stuck
-connection's clean-up, and a job repeated in the background (the periodic purge)."""
+connection's clean-up nor leaves a transaction open, and a job repeated in the background (the
+periodic purge)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["periodically", "within"]
+__all__ = ["Attempt", "periodically", "within"]
 
 T = TypeVar("T")
 logger = logging.getLogger("starlette_session")
@@ -18,21 +19,40 @@ logger = logging.getLogger("starlette_session")
 _abandoned: set[asyncio.Future[Any]] = set()
 
 
-async def within(seconds: float | None, operation: Coroutine[Any, Any, T]) -> T:
-    """Run ``operation`` and return its result, or raise ``TimeoutError`` after ``seconds``.
+class Attempt:
+    """What :func:`within` tells the operation it runs: whether the caller stopped waiting (its
+    time was up, or it was cancelled). An abandoned operation must commit nothing."""
 
-    The operation runs in a task of its own, so that the caller stops waiting as soon as the
-    time is up, while the cancelled task discards its connection in the background (asyncpg
-    gives a stalled server 2 s to answer a polite close, from inside the cancelled statement).
+    __slots__ = ("abandoned",)
+
+    def __init__(self) -> None:
+        self.abandoned = False
+
+
+async def within(
+    seconds: float | None,
+    operation: Callable[[Attempt], Coroutine[Any, Any, T]],
+    *,
+    cancel: bool = True,
+) -> T:
+    """Run ``operation(attempt)`` and return its result, or raise ``TimeoutError`` after
+    ``seconds``.
+
+    The caller stops waiting when the time is up, or when it is cancelled itself, whatever the
+    operation waits for. The operation is then marked abandoned and, with ``cancel``, cancelled:
+    a network driver closes its connection in the background (asyncpg gives a stalled server
+    2 s to answer a polite close). Without ``cancel`` it runs on to its own end, which must come
+    by itself (``docs/sql.md``, "Failures", says why SQLite needs this).
     """
-    if seconds is None:
-        return await operation
-    task = asyncio.ensure_future(operation)
+    attempt = Attempt()
+    task = asyncio.ensure_future(operation(attempt))
     try:
         await asyncio.wait((task,), timeout=seconds)
     finally:
         if not task.done():  # the time is up, or the caller itself was cancelled
-            task.cancel()
+            attempt.abandoned = True
+            if cancel:
+                task.cancel()
             _abandoned.add(task)
             task.add_done_callback(_forget)
     if not task.done():

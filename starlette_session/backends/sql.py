@@ -11,7 +11,7 @@ milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reason
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -53,7 +53,8 @@ class SQLBackend(CombinedUpdates):
 
     ``timeout`` (seconds, None for no bound) bounds every operation, waiting for a pooled
     connection or a new one included; a failure or a timeout raises
-    :class:`SessionBackendError`. A connection found dead (the database restarted) is replaced
+    :class:`SessionBackendError`; an operation that timed out leaves no transaction open and
+    commits nothing more. A connection found dead (the database restarted) is replaced
     and the operation tried once more within the same ``timeout``. ``clock`` is the time source
     of every expiry. On SQLite every new connection gets WAL mode, ``synchronous=NORMAL`` and a
     busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
@@ -77,6 +78,11 @@ class SQLBackend(CombinedUpdates):
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
+        # aiosqlite runs a statement in a thread that a cancellation cannot stop; cancelled, it
+        # ran on under a connection closed meanwhile and held the file's write lock until
+        # garbage collection. An operation that timed out runs on to its end instead (the busy
+        # timeout bounds it) and commits nothing.
+        self._cancel_on_timeout = dialect.name != "sqlite"
         if dialect.name == "sqlite":
             self._setup_sqlite(engine)
         # An asyncpg connection in autocommit mode sends each statement alone: no BEGIN, no
@@ -242,25 +248,38 @@ class SQLBackend(CombinedUpdates):
     async def _run(
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
+        def attempts(attempt: tasks.Attempt) -> Coroutine[Any, Any, T]:
+            return self._attempts(operation, args, write, attempt)
+
         try:
-            return await tasks.within(self.timeout, self._attempts(operation, args, write))
+            return await tasks.within(self.timeout, attempts, cancel=self._cancel_on_timeout)
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
 
-    async def _attempts(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
+    async def _attempts(
+        self, operation: Callable[..., Awaitable[T]], args: Any, write: bool, attempt: tasks.Attempt
+    ) -> T:
         try:
-            return await self._attempt(operation, args, write)
+            return await self._attempt(operation, args, write, attempt)
         except sa_exc.DBAPIError as error:
-            if not error.connection_invalidated:
+            if not error.connection_invalidated or attempt.abandoned:
                 raise
             # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
             # the pool's older connections, and a new one gets one more try.
-            return await self._attempt(operation, args, write)
+            return await self._attempt(operation, args, write, attempt)
 
-    async def _attempt(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
+    async def _attempt(
+        self, operation: Callable[..., Awaitable[T]], args: Any, write: bool, attempt: tasks.Attempt
+    ) -> T:
         async with self._engine.connect() as conn:
+            if attempt.abandoned:  # the wait for a connection outlasted the caller
+                raise TimeoutError("abandoned before its first statement")
             result = await operation(conn, *args)
             if write and not _autocommits(conn):
+                if attempt.abandoned:
+                    # Nobody waits for this write any more (the caller answered 503): leaving
+                    # the block rolls it back.
+                    raise TimeoutError("abandoned before its commit")
                 await conn.commit()
             return result
 
