@@ -220,6 +220,7 @@ async def _rounds(
             clients.replies.clear()
             locked = await holder.hold()
             await asyncio.sleep(lock_seconds)
+            releasing = time.monotonic()  # a request may end after this, served at the release
             released = await holder.release()
             # Half a second later, the other process can take the lock again within half a
             # second (a second on MariaDB, whose lock_wait_timeout counts whole seconds).
@@ -227,7 +228,7 @@ async def _rounds(
             await holder.hold()
             await holder.release()
             await asyncio.sleep(BACK_WITHIN + 1.0 - (time.monotonic() - released))
-            during = [r for r in clients.replies if r.started > locked and r.ended < released]
+            during = [r for r in clients.replies if r.started > locked and r.ended < releasing]
             after = [r for r in clients.replies if r.started > released + BACK_WITHIN]
             report = f"round {round_}, requests after the release: " + ", ".join(
                 f"{r.started - released:+.2f}s+{r.ended - r.started:.2f}s->{r.status}"
@@ -235,7 +236,11 @@ async def _rounds(
                 if r.started > released
             )
             assert during, f"round {round_}: no request ran while the lock was held"
-            assert {r.status for r in during} == {503}, report
+            served = [f"{r.started - locked:.2f}s+{r.ended - r.started:.2f}s" for r in during]
+            assert {r.status for r in during} == {503}, (
+                f"round {round_}, served while the lock was held for {releasing - locked:.2f} s: "
+                + ", ".join(x for x, r in zip(served, during, strict=True) if r.status != 503)
+            )
             assert max(r.ended - r.started for r in during) < timeout + SLACK, report
             assert after, report
             assert {r.status for r in after} == {200}, report
@@ -277,17 +282,22 @@ async def _rows(url: str, table: sa.Table) -> list[Any]:
         await engine.dispose()
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
-async def test_an_operation_timed_out_waiting_for_a_lock_ends_its_transaction_unwritten(
-    kind: str, tmp_path: Path, operation: str
+ENDINGS = [(operation, "timed-out") for operation in OPERATIONS]
+ENDINGS += [("read", "cancelled"), ("replace", "cancelled")]
+
+
+@pytest.mark.parametrize(("operation", "ended"), ENDINGS)
+async def test_an_operation_ended_waiting_for_a_lock_leaves_no_transaction_and_writes_nothing(
+    kind: str, tmp_path: Path, operation: str, ended: str
 ) -> None:
-    """The backend's timeout fires while the statement waits for another process's lock (on
-    SQLite the application set a busy timeout longer than the backend's timeout). Once that
-    process gives the lock back, it can take it again at once, and the operation, whose caller
-    was told it failed, wrote nothing. Before the fix a SQLite read (``UPDATE ... RETURNING``)
-    ran when the lock came free, on a connection already closed under it, and held the lock."""
+    """The backend's timeout fires, or the caller is cancelled (a client gone, a server
+    shutting down), while the statement waits for another process's lock (on SQLite the
+    application set a busy timeout longer than the backend's timeout). Once that process gives
+    the lock back, it can take it again at once, and the operation wrote nothing. Before the
+    fix a SQLite read (``UPDATE ... RETURNING``) ran when the lock came free, on a connection
+    already closed under it, and held the lock until garbage collection."""
     url = _url(kind, tmp_path)
-    async with sql_backend(url, timeout=0.3) as backend:
+    async with sql_backend(url, timeout=0.2 if ended == "timed-out" else None) as backend:
         if kind == "sqlite":
 
             def longer_busy_timeout(dbapi_connection: Any, record: Any) -> None:
@@ -300,13 +310,20 @@ async def test_an_operation_timed_out_waiting_for_a_lock_ends_its_transaction_un
         async with LockHolder(kind, url, backend.table.fullname) as holder:
             await holder.hold()
             started = time.monotonic()
-            with pytest.raises(SessionBackendError) as caught:
-                await OPERATIONS[operation](backend)
-            assert isinstance(caught.value.__cause__, TimeoutError)
-            assert time.monotonic() - started < 0.3 + SLACK
-            await asyncio.sleep(0.3)  # the statement still waits for the lock
+            if ended == "timed-out":
+                with pytest.raises(SessionBackendError) as caught:
+                    await OPERATIONS[operation](backend)
+                assert isinstance(caught.value.__cause__, TimeoutError)
+            else:
+                caller = asyncio.ensure_future(OPERATIONS[operation](backend))
+                await asyncio.sleep(0.2)
+                caller.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await caller
+            assert time.monotonic() - started < 0.2 + SLACK
+            await asyncio.sleep(0.2)  # the statement still waits for the lock
             await holder.release()
-            await asyncio.sleep(0.2)  # it may have the lock now: it must give it back
+            await asyncio.sleep(0.1)  # it may have the lock now: it must give it back
             await holder.hold()
             await holder.release()
         assert await _rows(url, backend.table) == before
@@ -318,10 +335,7 @@ _APP = textwrap.dedent(
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from starlette_session import SessionBackendError, SessionStore
+    from starlette_session import SessionStore
     from starlette_session.backends.sql import SQLBackend
     from tests.reliability.support import make_app
 
