@@ -150,7 +150,7 @@ class LockHolder:
         await self.process.stdin.drain()
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), wait)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
             line = b"(no answer)"
         assert line.decode().strip() == expected, (
             f"the other process, waiting up to {self.wait} s, could not {text.strip()!r} on "
@@ -383,7 +383,7 @@ async def _uvicorn(directory: Path, env: dict[str, str]) -> AsyncIterator[str]:
         server.terminate()
         try:
             await asyncio.wait_for(server.wait(), 15)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             server.kill()
             await server.wait()
 
