@@ -1,6 +1,6 @@
-"""The asyncio side of :class:`SQLBackend`: a time bound that never waits for a stuck
-connection's clean-up nor leaves a transaction open, and a job repeated in the background (the
-periodic purge)."""
+"""How :class:`SQLBackend` runs its statements: on a pooled connection, within a time bound
+that never waits for a stuck connection's clean-up nor leaves a transaction open; and a job
+repeated in the background (the periodic purge)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["Attempt", "periodically", "within"]
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ["Attempt", "on_a_connection", "periodically", "within"]
 
 T = TypeVar("T")
 logger = logging.getLogger("starlette_session")
@@ -58,6 +61,50 @@ async def within(
     if not task.done():
         raise TimeoutError(f"no answer within {seconds} s")
     return task.result()
+
+
+async def on_a_connection(
+    engine: AsyncEngine,
+    attempt: Attempt,
+    write: bool,
+    operation: Callable[..., Awaitable[T]],
+    *args: Any,
+) -> T:
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write``. A connection
+    found dead gets one more try; an abandoned attempt starts no statement and commits nothing."""
+    try:
+        return await _once(engine, attempt, write, operation, args)
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated or attempt.abandoned:
+            raise
+        # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded the
+        # pool's older connections, and a new one gets one more try.
+        return await _once(engine, attempt, write, operation, args)
+
+
+async def _once(
+    engine: AsyncEngine,
+    attempt: Attempt,
+    write: bool,
+    operation: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+) -> T:
+    async with engine.connect() as conn:
+        if attempt.abandoned:  # its caller gave up while it waited for a connection
+            raise TimeoutError("abandoned before its first statement")
+        result = await operation(conn, *args)
+        if write and not _autocommits(conn):
+            if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
+                raise TimeoutError("abandoned before its commit")
+            await conn.commit()
+        return result
+
+
+def _autocommits(conn: AsyncConnection) -> bool:
+    # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
+    # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
+    check = getattr(conn.sync_connection, "_is_autocommit_isolation", None)
+    return bool(check()) if check is not None else False
 
 
 def _forget(task: asyncio.Future[Any]) -> None:

@@ -11,7 +11,7 @@ milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reason
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -78,10 +78,8 @@ class SQLBackend(CombinedUpdates):
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
-        # aiosqlite runs a statement in a thread that a cancellation cannot stop; cancelled, it
-        # ran on under a connection closed meanwhile and held the file's write lock until
-        # garbage collection. An operation that timed out runs on to its end instead (the busy
-        # timeout bounds it) and commits nothing.
+        # aiosqlite cannot stop a statement it runs: cancelled, one held SQLite's lock on. A
+        # timed-out operation runs on instead (the busy timeout bounds it), committing nothing.
         self._cancel_on_timeout = dialect.name != "sqlite"
         if dialect.name == "sqlite":
             self._setup_sqlite(engine)
@@ -248,40 +246,13 @@ class SQLBackend(CombinedUpdates):
     async def _run(
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
-        def attempts(attempt: tasks.Attempt) -> Coroutine[Any, Any, T]:
-            return self._attempts(operation, args, write, attempt)
+        async def attempts(attempt: tasks.Attempt) -> T:
+            return await tasks.on_a_connection(self._engine, attempt, write, operation, *args)
 
         try:
             return await tasks.within(self.timeout, attempts, cancel=self._cancel_on_timeout)
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
-
-    async def _attempts(
-        self, operation: Callable[..., Awaitable[T]], args: Any, write: bool, attempt: tasks.Attempt
-    ) -> T:
-        try:
-            return await self._attempt(operation, args, write, attempt)
-        except sa_exc.DBAPIError as error:
-            if not error.connection_invalidated or attempt.abandoned:
-                raise
-            # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
-            # the pool's older connections, and a new one gets one more try.
-            return await self._attempt(operation, args, write, attempt)
-
-    async def _attempt(
-        self, operation: Callable[..., Awaitable[T]], args: Any, write: bool, attempt: tasks.Attempt
-    ) -> T:
-        async with self._engine.connect() as conn:
-            if attempt.abandoned:  # the wait for a connection outlasted the caller
-                raise TimeoutError("abandoned before its first statement")
-            result = await operation(conn, *args)
-            if write and not _autocommits(conn):
-                if attempt.abandoned:
-                    # Nobody waits for this write any more (the caller answered 503): leaving
-                    # the block rolls it back.
-                    raise TimeoutError("abandoned before its commit")
-                await conn.commit()
-            return result
 
     def _failure(self, error: BaseException) -> str:
         name = type(_driver_error(error)).__name__
@@ -303,13 +274,6 @@ class SQLBackend(CombinedUpdates):
 
 def _expiry(now: int, ttl: int | None) -> int | None:
     return None if ttl is None else now + ttl * 1000
-
-
-def _autocommits(conn: AsyncConnection) -> bool:
-    # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
-    # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
-    check = getattr(conn.sync_connection, "_is_autocommit_isolation", None)
-    return bool(check()) if check is not None else False
 
 
 def _driver_error(error: BaseException) -> BaseException:
