@@ -4,14 +4,17 @@
 lifetime) is never part of the mapping the application sees, so no session key can shadow or forge
 it. JSON only: nothing stored can run code when it is read back.
 
-The standard library's ``json`` defines what is stored and what is refused. With msgspec installed
-(``pip install 'starlette-session[msgspec]'``) it does the work, several times faster, wherever
-the result is the same: it reads every record, and it writes values made of exactly ``dict``
-(string keys), ``list``, ``tuple``, ``str``, ``int``, ``bool``, ``None`` and finite ``float``.
-Anything else goes the standard library's way, which stores it or refuses it as it always did:
-msgspec would write NaN as ``null``, a dict's integer keys as strings, and UUIDs, enums, dates and
-dataclasses natively. Likewise what msgspec cannot read (a lone surrogate) is left to the
-standard library.
+The standard library's ``json`` defines what is stored and what is refused: the same bytes, or the
+same ``SessionNotSerializableError`` naming the key, with msgspec installed or not. With it
+(``pip install 'starlette-session[msgspec]'``) msgspec does the work, several times faster,
+wherever the result is the same: it reads every record, and it writes values made of exactly
+``dict`` (string keys), ``list``, ``tuple``, ``str``, ``int``, ``bool``, ``None`` and ``float``
+written without an exponent (zero, or 1e-4 <= abs(x) < 1e16). Anything else goes the standard
+library's way, which stores it or refuses it as it always did: msgspec would write NaN as
+``null``, ``1e16`` as ``1e16`` (not ``1e+16``), ``1e-5`` as ``0.00001``, a dict's integer keys
+as strings, and UUIDs, enums, dates and dataclasses natively. What msgspec refuses to write (an
+integer over ``sys.get_int_max_str_digits()`` digits, a lone surrogate) or to read (such an
+integer, a lone surrogate escape, 1e400) is likewise left to the standard library.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ except ImportError:  # pragma: no cover - exercised by the no-extras CI run
 _fast_encode = msgspec.json.Encoder().encode if msgspec is not None else None
 _fast_decode = msgspec.json.Decoder().decode if msgspec is not None else None
 _SCALARS = frozenset((str, int, bool, type(None)))
-_isfinite = math.isfinite
+# Python's repr() writes a float without an exponent in this range, and so does msgspec, with the
+# same digits; outside it the two place and spell the exponent differently (1e+16 and 1e16).
+_FIXED_LOW, _FIXED_HIGH = 1e-4, 1e16
 # Deeper values are left to the standard library, which refuses them (or finds them circular).
 _FAST_DEPTH = 200
 
@@ -86,7 +91,7 @@ def _plain(value: Any, depth: int = 0) -> bool:
             if item_kind in _SCALARS:
                 continue
             if item_kind is float:
-                if not _isfinite(item):
+                if not (_FIXED_LOW <= abs(item) < _FIXED_HIGH or item == 0.0):  # NaN: False
                     return False
             elif not _plain(item, depth + 1):
                 return False
@@ -99,13 +104,13 @@ def _plain(value: Any, depth: int = 0) -> bool:
             if item_kind in _SCALARS:
                 continue
             if item_kind is float:
-                if not _isfinite(item):
+                if not (_FIXED_LOW <= abs(item) < _FIXED_HIGH or item == 0.0):  # NaN: False
                     return False
             elif not _plain(item, depth + 1):
                 return False
         return True
     if kind is float:
-        return _isfinite(value)
+        return bool(_FIXED_LOW <= abs(value) < _FIXED_HIGH or value == 0.0)
     return kind in _SCALARS
 
 
@@ -115,7 +120,9 @@ def _fast_dumps(value: Any) -> bytes | None:
         return None
     try:
         return _fast_encode(value)
-    except UnicodeEncodeError:  # a lone surrogate: refused by the standard library's way
+    except (ValueError, msgspec.EncodeError):
+        # A lone surrogate (UnicodeEncodeError), an integer over sys.get_int_max_str_digits():
+        # the standard library's way refuses it, naming the key.
         return None
 
 
@@ -123,7 +130,7 @@ def _loads(raw: bytes) -> Any:
     if _fast_decode is not None:
         try:
             return _fast_decode(raw)
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, ValueError, RecursionError):
             pass  # the standard library reads it, or refuses it, as it always did
     return _decode(raw.decode())
 

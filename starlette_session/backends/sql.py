@@ -142,30 +142,95 @@ def check_writable_directory(path: str) -> None:
         ) from None
 
 
+# Running an operation: a pooled connection, a time bound, no transaction left open
+
 # Abandoned operations still cleaning up; a task needs a reference until it is done.
 _abandoned: set[asyncio.Future[Any]] = set()
 
 
-async def within(seconds: float | None, operation: Coroutine[Any, Any, T]) -> T:
-    """Run ``operation`` and return its result, or raise ``TimeoutError`` after ``seconds``.
+class Attempt:
+    """What :func:`within` tells the operation it runs: whether the caller stopped waiting (its
+    time was up, or it was cancelled). An abandoned operation must commit nothing."""
 
-    The operation runs in a task of its own, so that the caller stops waiting as soon as the
-    time is up, while the cancelled task discards its connection in the background (asyncpg
-    gives a stalled server 2 s to answer a polite close, from inside the cancelled statement).
+    __slots__ = ("abandoned",)
+
+    def __init__(self) -> None:
+        self.abandoned = False
+
+
+async def within(
+    seconds: float | None,
+    operation: Callable[[Attempt], Coroutine[Any, Any, T]],
+    *,
+    cancel: bool = True,
+) -> T:
+    """Run ``operation(attempt)`` and return its result, or raise ``TimeoutError`` after
+    ``seconds``.
+
+    The caller stops waiting when the time is up, or when it is cancelled itself, whatever the
+    operation waits for. The operation is then marked abandoned and, with ``cancel``, cancelled:
+    a network driver closes its connection in the background (asyncpg gives a stalled server
+    2 s to answer a polite close). Without ``cancel`` it runs on to its own end, which must come
+    by itself (``docs/sql.md``, "Failures", says why SQLite needs this).
     """
-    if seconds is None:
-        return await operation
-    task = asyncio.ensure_future(operation)
+    attempt = Attempt()
+    task = asyncio.ensure_future(operation(attempt))
     try:
         await asyncio.wait((task,), timeout=seconds)
     finally:
         if not task.done():  # the time is up, or the caller itself was cancelled
-            task.cancel()
+            attempt.abandoned = True
+            if cancel:
+                task.cancel()
             _abandoned.add(task)
             task.add_done_callback(_forget)
     if not task.done():
         raise TimeoutError(f"no answer within {seconds} s")
     return task.result()
+
+
+async def on_a_connection(
+    engine: AsyncEngine,
+    attempt: Attempt,
+    write: bool,
+    operation: Callable[..., Awaitable[T]],
+    *args: Any,
+) -> T:
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write``. A connection
+    found dead gets one more try; an abandoned attempt starts no statement and commits nothing."""
+    try:
+        return await _once(engine, attempt, write, operation, args)
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated or attempt.abandoned:
+            raise
+        # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded the
+        # pool's older connections, and a new one gets one more try.
+        return await _once(engine, attempt, write, operation, args)
+
+
+async def _once(
+    engine: AsyncEngine,
+    attempt: Attempt,
+    write: bool,
+    operation: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+) -> T:
+    async with engine.connect() as conn:
+        if attempt.abandoned:  # its caller gave up while it waited for a connection
+            raise TimeoutError("abandoned before its first statement")
+        result = await operation(conn, *args)
+        if write and not _autocommits(conn):
+            if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
+                raise TimeoutError("abandoned before its commit")
+            await conn.commit()
+        return result
+
+
+def _autocommits(conn: AsyncConnection) -> bool:
+    # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
+    # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
+    check = getattr(conn.sync_connection, "_is_autocommit_isolation", None)
+    return bool(check()) if check is not None else False
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
@@ -213,7 +278,8 @@ class SQLBackend(CombinedUpdates):
 
     ``timeout`` (seconds, None for no bound) bounds every operation, waiting for a pooled
     connection or a new one included; a failure or a timeout raises
-    :class:`SessionBackendError`. A connection found dead (the database restarted) is replaced
+    :class:`SessionBackendError`; an operation that timed out leaves no transaction open and
+    commits nothing more. A connection found dead (the database restarted) is replaced
     and the operation tried once more within the same ``timeout``. ``clock`` is the time source
     of every expiry. On SQLite every new connection gets WAL mode, ``synchronous=NORMAL`` and a
     busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
@@ -239,6 +305,9 @@ class SQLBackend(CombinedUpdates):
         dialect = engine.dialect
         self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
+        # aiosqlite cannot stop a statement it runs: cancelled, one held SQLite's lock on. A
+        # timed-out operation runs on instead (the busy timeout bounds it), committing nothing.
+        self._cancel_on_timeout = dialect.name != "sqlite"
         if dialect.name == "sqlite":
             self._setup_sqlite(engine)
         # An asyncpg connection in autocommit mode sends each statement alone: no BEGIN, no
@@ -399,27 +468,13 @@ class SQLBackend(CombinedUpdates):
     async def _run(
         self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
     ) -> T:
+        async def attempts(attempt: Attempt) -> T:
+            return await on_a_connection(self._engine, attempt, write, operation, *args)
+
         try:
-            return await within(self.timeout, self._attempts(operation, args, write))
+            return await within(self.timeout, attempts, cancel=self._cancel_on_timeout)
         except _DRIVER_ERRORS as error:
             raise SessionBackendError(self._failure(error)) from _driver_error(error)
-
-    async def _attempts(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
-        try:
-            return await self._attempt(operation, args, write)
-        except sa_exc.DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-            # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
-            # the pool's older connections, and a new one gets one more try.
-            return await self._attempt(operation, args, write)
-
-    async def _attempt(self, operation: Callable[..., Awaitable[T]], args: Any, write: bool) -> T:
-        async with self._engine.connect() as conn:
-            result = await operation(conn, *args)
-            if write and not _autocommits(conn):
-                await conn.commit()
-            return result
 
     def _failure(self, error: BaseException) -> str:
         name = type(_driver_error(error)).__name__
@@ -441,13 +496,6 @@ class SQLBackend(CombinedUpdates):
 
 def _expiry(now: int, ttl: int | None) -> int | None:
     return None if ttl is None else now + ttl * 1000
-
-
-def _autocommits(conn: AsyncConnection) -> bool:
-    # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
-    # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
-    check = getattr(conn.sync_connection, "_is_autocommit_isolation", None)
-    return bool(check()) if check is not None else False
 
 
 def _driver_error(error: BaseException) -> BaseException:
