@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette_session.exceptions import SessionSetupError
-from starlette_session.records import same_json
+from starlette_session.records import load_json, same_json
 from starlette_session.state import StatefulDict
 
 __all__ = ["Migrate", "TypedViews"]
@@ -30,21 +30,26 @@ security_logger = logging.getLogger("starlette_session.security")
 
 
 class _Snapshot:
-    """A model's JSON when last synced (None if it cannot be stored as JSON). ``left_out``: the
-    fields not copied back unless they change (those ``regenerate(keep=...)`` dropped), compared
-    with ``fields``, the dump they were left out of."""
+    """A model's state when last synced: its JSON (None when that JSON is ambiguous: a NaN
+    would show as ``null``), and its fields as dumped when the JSON is None."""
 
-    __slots__ = ("fields", "json", "left_out")
+    __slots__ = ("fields", "json")
 
-    def __init__(
-        self,
-        json: bytes | None,
-        left_out: frozenset[str] = frozenset(),
-        fields: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, json: bytes | None, fields: dict[str, Any] | None = None) -> None:
         self.json = json
-        self.left_out = left_out
         self.fields = fields
+
+    @classmethod
+    def of(cls, instance: Any) -> _Snapshot:
+        json = _json(instance)
+        return cls(json, None if json is not None else _dump(instance))
+
+    def dumped(self) -> dict[str, Any]:
+        """The fields as they were (parsed from the JSON only when a change needs them)."""
+        if self.fields is None:
+            assert self.json is not None  # noqa: S101 - one of the two is always set
+            self.fields = load_json(self.json)
+        return self.fields
 
 
 class TypedViews:
@@ -62,11 +67,14 @@ class TypedViews:
         if model in models:
             return models[model][0]  # type: ignore[no-any-return]
         instance = self._validate(session, model)
-        models[model] = (instance, _Snapshot(_json(instance)))
+        models[model] = (instance, _Snapshot.of(instance))
         return instance
 
     def sync(self, session: StatefulDict) -> None:
-        """Copy the fields changed on the model instances into the session's data."""
+        """Copy the fields changed on the model instances since they were validated (or last
+        synced) into the session's data: only those, so that the field merge keeps the fields
+        another request changed meanwhile, and a model's stale view of other keys (its extras,
+        or fields ``destroy()`` and ``regenerate(keep=...)`` dropped) is never written back."""
         state = session.state
         if not state.models:
             return
@@ -75,29 +83,23 @@ class TypedViews:
             if json is not None and json == snapshot.json:
                 continue
             dumped = _dump(instance)
-            old, left_out = snapshot.fields, snapshot.left_out
+            old = snapshot.dumped()
+            changed = False
             for name, value in dumped.items():
-                if (
-                    name not in left_out
-                    or old is None
-                    or name not in old
-                    or not same_json(value, old[name])
-                ):
+                if name not in old or not same_json(value, old[name]):
                     dict.__setitem__(session, name, value)
-            state.models[model] = (
-                instance,
-                _Snapshot(json, left_out, dumped if left_out else None),
-            )
-            state.mark_changed()
+                    changed = True
+            state.models[model] = (instance, _Snapshot(json, None if json else dumped))
+            if changed:
+                state.mark_changed()
 
     def rebase(self, session: StatefulDict) -> None:
         """Take the instances as they are now as the snapshot: only later changes are synced
-        (after ``regenerate(keep=...)`` dropped keys the instances still show)."""
+        (after ``regenerate(keep=...)``, ``destroy()`` or a reset dropped keys the instances
+        still show)."""
         models = session.state.models
         for model, (instance, _) in (models or {}).items():
-            dumped = _dump(instance)
-            left_out = frozenset(name for name in dumped if not dict.__contains__(session, name))
-            models[model] = (instance, _Snapshot(_json(instance), left_out, dumped))  # type: ignore[index]
+            models[model] = (instance, _Snapshot.of(instance))  # type: ignore[index]
 
     def _validate(self, session: StatefulDict, model: type[M]) -> M:
         from pydantic import ValidationError
@@ -139,8 +141,8 @@ class TypedViews:
             problem,
         )
         dict.clear(session)
-        if not state.is_new:
-            state.request_rotation()
+        state.reset()
+        self.rebase(session)  # the models validated before hold the old data: never written
         return validate({})
 
 
