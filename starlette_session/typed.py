@@ -16,7 +16,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
+from uuid import UUID
 
 from starlette_session.exceptions import SessionSetupError
 from starlette_session.records import load_json, same_json
@@ -161,7 +165,10 @@ def _json(instance: Any) -> bytes | None:
     return json
 
 
-_LEAVES = frozenset((str, int, bool, type(None)))
+# Types whose JSON never holds a null standing for a NaN (Decimal writes NaN as a string).
+_LEAVES = frozenset(
+    (str, int, bool, type(None), bytes, datetime, date, time, timedelta, UUID, Decimal)
+)
 _ITERABLES = frozenset((list, tuple, set, frozenset))
 
 
@@ -174,6 +181,8 @@ def _finite(value: Any, depth: int = 0) -> bool:
         return math.isfinite(value)
     if depth > 32:
         return False
+    if isinstance(value, Enum):
+        return _finite(value.value, depth + 1)
     if kind is dict:
         return all(_finite(item, depth + 1) for item in value.values())
     if kind in _ITERABLES:
