@@ -37,7 +37,7 @@ from starlette_session.records import Stored
 from starlette_session.signing import CookieSigner, StoreKeys
 from starlette_session.state import StatefulDict
 from starlette_session.storage import EXPIRE_COOKIE, CookieUpdate, SessionStorage, storage_for
-from starlette_session.typed import Migrate, TypedViews
+from starlette_session.typed import Migrate, TypedViews, check_model
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -145,6 +145,8 @@ class SessionStore(Generic[ModelT]):
         self._backend: SessionBackend | CookieBackend = (
             backend if backend is not None else MemoryBackend()
         )
+        if model is not None:
+            check_model(model)  # a model whose stored form would not read back is refused now
         self.model = model
         self.idle_timeout = seconds(idle_timeout, name="idle_timeout", allow_none=True)
         self.absolute_timeout = seconds(absolute_timeout, name="absolute_timeout", allow_none=True)

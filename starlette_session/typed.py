@@ -70,6 +70,8 @@ class TypedViews:
             models = state.models = {}
         if model in models:
             return models[model][0]  # type: ignore[no-any-return]
+        if model not in _ROUND_TRIPS:
+            check_model(model)
         instance = self._validate(session, model)
         models[model] = (instance, _Snapshot.of(instance))
         return instance
@@ -87,6 +89,8 @@ class TypedViews:
             if json is not None and json == snapshot.json:
                 continue
             dumped = _dump(instance)
+            if _ROUND_TRIPS.get(model):
+                _check_round_trip(model, instance, dumped)
             old = snapshot.dumped()
             changed = False
             for name, value in dumped.items():
@@ -151,13 +155,15 @@ class TypedViews:
 
 
 def _dump(instance: Any) -> dict[str, Any]:
-    return instance.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+    return instance.model_dump(mode="json", by_alias=True, **_NO_COMPUTED)  # type: ignore[no-any-return]
 
 
 def _json(instance: Any) -> bytes | None:
     """The instance as JSON, to compare; None when it may not be stored as it shows."""
     try:
-        json: bytes = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
+        json: bytes = instance.__pydantic_serializer__.to_json(
+            instance, by_alias=True, **_NO_COMPUTED
+        )
     except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
         return None
     if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
@@ -192,3 +198,158 @@ def _finite(value: Any, depth: int = 0) -> bool:
         return False
     extra = getattr(value, "__pydantic_extra__", None) or {}
     return _finite(vars(value), depth + 1) and _finite(extra, depth + 1)
+
+
+# What a model stores must read back as the same values
+
+
+#: Model -> whether its stored form must be checked at each save (it has custom serializers);
+#: a model is in it once ``check_model`` found nothing to refuse.
+_ROUND_TRIPS: dict[type[Any], bool] = {}
+_NO_COMPUTED: dict[str, Any] = {}
+
+
+def _computed_fields_excludable() -> bool:
+    import inspect
+
+    from pydantic import BaseModel
+
+    return "exclude_computed_fields" in inspect.signature(BaseModel.model_dump).parameters
+
+
+def check_model(model: type[Any]) -> None:
+    """Refuse ``model`` (:class:`SessionSetupError`, naming each field) when what it stores
+    would not validate back to the same values; called when a store or dependency is built
+    with it, else at its first use. Computed fields are left out of what is stored."""
+    if model in _ROUND_TRIPS:
+        return
+    if not _NO_COMPUTED and _computed_fields_excludable():
+        _NO_COMPUTED["exclude_computed_fields"] = True
+    problems: list[str] = []
+    _static_problems(model, "", problems, set())
+    if problems:
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: what it stores would not read back "
+            f"as the same values. {'; '.join(problems)}. See 'Field kinds' in docs/fastapi.md."
+        )
+    _ROUND_TRIPS[model] = _has_custom_serializer(model.__pydantic_core_schema__)
+
+
+def _static_problems(model: type[Any], path: str, problems: list[str], seen: set[type]) -> None:
+    from pydantic import BaseModel, SecretBytes, SecretStr
+
+    seen.add(model)
+    config = model.model_config
+    serialized = {
+        field
+        for decorator in model.__pydantic_decorators__.field_serializers.values()
+        for field in decorator.info.fields
+    }
+    if not _NO_COMPUTED and config.get("extra") == "forbid":
+        for name in model.__pydantic_decorators__.computed_fields:
+            problems.append(
+                f"computed field {path}{name!r} is stored and extra='forbid' refuses it when "
+                "read back (pydantic 2.12 or later leaves computed fields out)"
+            )
+    for name, info in model.model_fields.items():
+        where = f"{path}{name}"
+        if info.exclude:
+            problems.append(
+                f"field {where!r} has exclude=True, so it is not stored and would read back as "
+                "its default: remove exclude=True, or keep the value out of the session model"
+            )
+        key = info.serialization_alias or info.alias or name
+        if key not in _accepted_keys(config, name, info):
+            problems.append(
+                f"field {where!r} is stored under {key!r}, which validation does not read: give "
+                f"it validation_alias={key!r} too (or AliasChoices), or drop the serialization "
+                "alias"
+            )
+        for kind in _types_in(info.annotation):
+            if issubclass(kind, (SecretStr, SecretBytes)) and name not in serialized:
+                problems.append(
+                    f"field {where!r} ({kind.__name__}) is stored as '**********': store it "
+                    "with a field_serializer returning get_secret_value(), or keep secrets "
+                    "out of the session"
+                )
+            elif issubclass(kind, BaseModel) and kind not in seen:
+                _static_problems(kind, f"{where}.", problems, seen)
+
+
+def _accepted_keys(config: Any, name: str, info: Any) -> set[str]:
+    """The keys validation reads a field from."""
+    from pydantic import AliasChoices, AliasPath
+
+    keys: set[str] = set()
+    alias = info.validation_alias if info.validation_alias is not None else info.alias
+    choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+    for choice in choices:
+        if isinstance(choice, str):
+            keys.add(choice)
+        elif isinstance(choice, AliasPath) and len(choice.path) == 1:
+            keys.add(str(choice.path[0]))
+    if alias is None or config.get("populate_by_name") or config.get("validate_by_name"):
+        keys.add(name)
+    return keys
+
+
+def _types_in(annotation: Any, depth: int = 0) -> list[type]:
+    """The classes named in a field's annotation (``list[Item] | None`` -> list, Item, None)."""
+    import typing
+
+    if depth > 16:
+        return []
+    found: list[type] = []
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and origin is None:
+        found.append(annotation)
+    elif isinstance(origin, type):
+        found.append(origin)
+    for argument in typing.get_args(annotation):
+        found.extend(_types_in(argument, depth + 1))
+    return found
+
+
+def _has_custom_serializer(schema: Any, depth: int = 0) -> bool:
+    """Whether a core schema holds a serializer function (field_serializer, model_serializer,
+    PlainSerializer, WrapSerializer): what it stores can only be checked value by value."""
+    if depth > 64:
+        return True
+    if isinstance(schema, dict):
+        serialization = schema.get("serialization")
+        if isinstance(serialization, dict) and str(serialization.get("type")).startswith(
+            "function"
+        ):
+            return True
+        return any(_has_custom_serializer(value, depth + 1) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_custom_serializer(value, depth + 1) for value in schema)
+    return False
+
+
+def _check_round_trip(model: type[Any], instance: Any, dumped: dict[str, Any]) -> None:
+    """Refuse to store ``dumped`` unless it validates back to ``instance``'s values."""
+    from pydantic import ValidationError
+
+    try:
+        back = model.model_validate(dumped)
+    except ValidationError as error:  # named by field, never by value (it may be a secret)
+        fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in error.errors()}))
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: what it stores for {fields} does "
+            "not validate back; a serializer must return what the field accepts (see 'Field "
+            "kinds' in docs/fastapi.md). Nothing was saved."
+        ) from None
+    differ = [
+        name
+        for name in type(instance).model_fields
+        if getattr(back, name, None) != getattr(instance, name, None)
+    ]
+    if differ:
+        names = ", ".join(repr(name) for name in differ)
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: field {names} would read back as "
+            "another value (a serializer for display, not storage?); serialize to what the "
+            "field validates back to the same value (see 'Field kinds' in docs/fastapi.md). "
+            "Nothing was saved."
+        )
