@@ -410,6 +410,18 @@ class SessionStore(Generic[ModelT]):
         """Copy changes made to typed views into the session's data (and mark it changed)."""
         self._views.sync(session)
 
+    def warn_late_changes(self, session: StatefulDict) -> None:
+        """Log a warning naming each model changed after the session was committed (its
+        response had started): those changes are not saved."""
+        for model in self._views.changed_since_sync(session):
+            logger.warning(
+                "%s was changed after the response started (a yield dependency's exit code, a "
+                "BackgroundTask or a streaming body): the change was not saved. Change the "
+                "session before the endpoint returns, or use Depends(..., scope='function') "
+                "for a dependency with yield; see docs/fastapi.md",
+                model.__name__,
+            )
+
     def rebase_models(self, session: StatefulDict) -> None:
         """Sync only the changes typed views get from now on (after keys were dropped)."""
         self._views.rebase(session)

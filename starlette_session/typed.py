@@ -101,6 +101,21 @@ class TypedViews:
             if changed:
                 state.mark_changed()
 
+    def changed_since_sync(self, session: StatefulDict) -> list[type[Any]]:
+        """The models whose instances changed since the last sync (the commit's): changes too
+        late to be saved."""
+        changed = []
+        for model, (instance, snapshot) in (session.state.models or {}).items():
+            json = _json(instance)
+            if json is not None and json == snapshot.json:
+                continue
+            old, dumped = snapshot.dumped(), _dump(instance)
+            if any(
+                name not in old or not same_json(value, old[name]) for name, value in dumped.items()
+            ):
+                changed.append(model)
+        return changed
+
     def rebase(self, session: StatefulDict) -> None:
         """Take the instances as they are now as the snapshot: only later changes are synced
         (after ``regenerate(keep=...)``, ``destroy()`` or a reset dropped keys the instances
