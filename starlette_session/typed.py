@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from starlette_session.exceptions import SessionSetupError
+from starlette_session.exceptions import SessionNotSerializableError, SessionSetupError
 from starlette_session.records import load_json, same_json
 from starlette_session.state import StatefulDict
 
@@ -88,7 +88,13 @@ class TypedViews:
             json = _json(instance)
             if json is not None and json == snapshot.json:
                 continue
-            dumped = _dump(instance)
+            try:
+                dumped = _dump(instance)
+            except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
+                raise SessionNotSerializableError(
+                    f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
+                    "nothing was saved. See 'Field kinds' in docs/fastapi.md."
+                ) from None
             if _ROUND_TRIPS.get(model):
                 _check_round_trip(model, instance, dumped)
             old = snapshot.dumped()
