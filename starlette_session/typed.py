@@ -100,7 +100,7 @@ class TypedViews:
             old = snapshot.dumped()
             changed = False
             for name, value in dumped.items():
-                if name not in old or not same_json(value, old[name]):
+                if name not in old or not _same(value, old[name]):
                     dict.__setitem__(session, name, value)
                     changed = True
             state.models[model] = (instance, _Snapshot(json, None if json else dumped))
@@ -115,9 +115,14 @@ class TypedViews:
             json = _json(instance)
             if json is not None and json == snapshot.json:
                 continue
-            old, dumped = snapshot.dumped(), _dump(instance)
+            try:
+                dumped = _dump(instance)
+            except ValueError:  # it cannot be stored any more: it did change
+                changed.append(model)
+                continue
+            old = snapshot.dumped()
             if any(
-                name not in old or not same_json(value, old[name]) for name, value in dumped.items()
+                name not in old or not _same(value, old[name]) for name, value in dumped.items()
             ):
                 changed.append(model)
         return changed
@@ -173,6 +178,17 @@ class TypedViews:
         state.reset()
         self.rebase(session)  # the models validated before hold the old data: never written
         return validate({})
+
+
+_EXACT = frozenset((str, int, bool, type(None)))  # == tells their JSON apart (not float: -0.0)
+
+
+def _same(value: Any, old: Any) -> bool:
+    """Whether a field's dumped value is stored as it was (``1``, ``1.0`` and ``True`` differ)."""
+    kind = type(value)
+    if kind is type(old) and kind in _EXACT:
+        return bool(value == old)
+    return same_json(value, old)
 
 
 def _dump(instance: Any) -> dict[str, Any]:
