@@ -2,13 +2,21 @@
 
 Each model used in a request is validated once; its JSON at that moment (bytes, from Pydantic's
 own serializer) is the snapshot. At commit (or whenever the data is read as a dict) the instance's
-JSON is made again and compared with the snapshot, as stored (``1``, ``1.0`` and ``True``
-differ); only when it differs is the model dumped, once, and its fields copied into the session's
-data. Pydantic writes NaN and infinities as ``null``, like ``None``: when the JSON holds a
-``null`` and the instance a float that is not finite (or a value not looked into), the view is
-compared field by field instead, so that a field set to NaN is copied and the commit refuses it
-by name. Stored data that no longer validates, or whose validation raises, is migrated
-by the store's ``migrate`` hook, or dropped for a fresh session with one log line.
+JSON is made again and compared with the snapshot; only when it differs is the model dumped, and
+only the fields whose stored form differs from the snapshot's (``1``, ``1.0`` and ``True``
+differ) are copied into the session's data: a save carries what this request changed, so the
+field merge keeps other requests' changes, and a model's stale view of keys it does not own is
+never written. ``destroy()``, ``regenerate(keep=...)`` and a reset take the instances as they
+are as the new snapshot. Pydantic writes NaN and infinities as ``null``, like ``None``: when
+the JSON holds a ``null`` and the instance a float that is not finite (or a value not looked
+into), the snapshot keeps the dump and fields are compared one by one, so that a field set to
+NaN is copied and the commit refuses it by name.
+
+A model whose stored form would not validate back to the same values is refused by
+``check_model`` (secrets, serialization aliases, excluded fields; computed fields are left out
+of what is stored), and one with custom serializers is validated back at each save. Stored data
+that no longer validates, or whose validation raises, is migrated by the store's ``migrate``
+hook, or dropped for a fresh session (no data, no user) with one log line.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from starlette_session.exceptions import SessionNotSerializableError, SessionSet
 from starlette_session.records import load_json, same_json
 from starlette_session.state import StatefulDict
 
-__all__ = ["Migrate", "TypedViews"]
+__all__ = ["Migrate", "TypedViews", "check_model"]
 
 M = TypeVar("M")
 Migrate = Callable[[dict[str, Any]], dict[str, Any] | None]
