@@ -200,15 +200,15 @@ def _same(value: Any, old: Any) -> bool:
 
 
 def _dump(instance: Any) -> dict[str, Any]:
-    return instance.model_dump(mode="json", by_alias=True, **_NO_COMPUTED)  # type: ignore[no-any-return]
+    options = _OPTIONS.get(type(instance), _BY_ALIAS)
+    return instance.model_dump(mode="json", **options)  # type: ignore[no-any-return]
 
 
 def _json(instance: Any) -> bytes | None:
     """The instance as JSON, to compare; None when it may not be stored as it shows."""
     try:
-        json: bytes = instance.__pydantic_serializer__.to_json(
-            instance, by_alias=True, **_NO_COMPUTED
-        )
+        options = _OPTIONS.get(type(instance), _BY_ALIAS)
+        json: bytes = instance.__pydantic_serializer__.to_json(instance, **options)
     except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
         return None
     if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
@@ -251,6 +251,9 @@ def _finite(value: Any, depth: int = 0) -> bool:
 #: Model -> whether its stored form must be checked at each save (it has custom serializers);
 #: a model is in it once ``check_model`` found nothing to refuse.
 _ROUND_TRIPS: dict[type[Any], bool] = {}
+_BY_ALIAS: dict[str, Any] = {"by_alias": True}
+#: The serializer's options of models that need more than ``by_alias`` (computed fields).
+_OPTIONS: dict[type[Any], dict[str, Any]] = {}
 _NO_COMPUTED: dict[str, Any] = {}
 
 
@@ -277,7 +280,10 @@ def check_model(model: type[Any]) -> None:
             f"{model.__name__} cannot be kept in a session: what it stores would not read back "
             f"as the same values. {'; '.join(problems)}. See 'Field kinds' in docs/fastapi.md."
         )
-    _ROUND_TRIPS[model] = _has_custom_serializer(model.__pydantic_core_schema__)
+    schema = model.__pydantic_core_schema__
+    if _NO_COMPUTED and _has_computed_fields(schema):
+        _OPTIONS[model] = {**_BY_ALIAS, **_NO_COMPUTED}  # asked only when there are some: slower
+    _ROUND_TRIPS[model] = _has_custom_serializer(schema)
 
 
 def _static_problems(model: type[Any], path: str, problems: list[str], seen: set[type]) -> None:
@@ -369,6 +375,19 @@ def _has_custom_serializer(schema: Any, depth: int = 0) -> bool:
         return any(_has_custom_serializer(value, depth + 1) for value in schema.values())
     if isinstance(schema, list):
         return any(_has_custom_serializer(value, depth + 1) for value in schema)
+    return False
+
+
+def _has_computed_fields(schema: Any, depth: int = 0) -> bool:
+    """Whether a core schema holds computed fields (the model's or a nested model's)."""
+    if depth > 64:
+        return True
+    if isinstance(schema, dict):
+        if schema.get("computed_fields"):
+            return True
+        return any(_has_computed_fields(value, depth + 1) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_computed_fields(value, depth + 1) for value in schema)
     return False
 
 
