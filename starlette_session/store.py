@@ -298,7 +298,7 @@ class SessionStore(Generic[ModelT]):
         state, parts = session.state, self._parts()
         try:
             if state.models:
-                self.sync_models(session)
+                self._views.sync(session)
             # Plain data from here on: the plan and the executor never reach the lazy mapping.
             data = dict(dict.items(session))
             now = int(time.time())

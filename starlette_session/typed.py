@@ -81,7 +81,8 @@ class TypedViews:
         if model not in _ROUND_TRIPS:
             check_model(model)
         instance = self._validate(session, model)
-        models[model] = (instance, _Snapshot.of(instance))
+        json = _json(instance)
+        models[model] = (instance, _Snapshot(json, None if json is not None else _dump(instance)))
         return instance
 
     def sync(self, session: StatefulDict) -> None:
@@ -207,8 +208,11 @@ def _dump(instance: Any) -> dict[str, Any]:
 def _json(instance: Any) -> bytes | None:
     """The instance as JSON, to compare; None when it may not be stored as it shows."""
     try:
-        options = _OPTIONS.get(type(instance), _BY_ALIAS)
-        json: bytes = instance.__pydantic_serializer__.to_json(instance, **options)
+        if type(instance) in _OPTIONS:
+            options = _OPTIONS[type(instance)]
+            json: bytes = instance.__pydantic_serializer__.to_json(instance, **options)
+        else:  # keyword arguments, not a dict unpacked: the usual case, on every request
+            json = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
     except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
         return None
     if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
