@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
+from operator import is_
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -43,13 +44,15 @@ security_logger = logging.getLogger("starlette_session.security")
 
 class _Snapshot:
     """A model's state when last synced: its JSON (None when that JSON is ambiguous: a NaN
-    would show as ``null``), and its fields as dumped when the JSON is None."""
+    would show as ``null``), and its fields as dumped when the JSON is None. ``values``: for a
+    model of immutable fields only, its field values at the last sync (compared by identity)."""
 
-    __slots__ = ("fields", "json")
+    __slots__ = ("fields", "json", "values")
 
     def __init__(self, json: bytes | None, fields: dict[str, Any] | None = None) -> None:
         self.json = json
         self.fields = fields
+        self.values: tuple[Any, ...] | None = None
 
     @classmethod
     def of(cls, instance: Any) -> _Snapshot:
@@ -95,32 +98,50 @@ class TypedViews:
             return
         for model, (instance, snapshot) in state.models.items():
             json = _json(instance)
-            if json is not None and json == snapshot.json:
-                continue
-            try:
-                dumped = _dump(instance)
-            except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
-                raise SessionNotSerializableError(
-                    f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
-                    "nothing was saved. See 'Field kinds' in docs/fastapi.md."
-                ) from None
-            if _ROUND_TRIPS.get(model):
-                _check_round_trip(model, instance, dumped)
-            old = snapshot.dumped()
-            changed = False
-            for name, value in dumped.items():
-                if name not in old or not _same(value, old[name]):
-                    dict.__setitem__(session, name, value)
-                    changed = True
-            state.models[model] = (instance, _Snapshot(json, None if json else dumped))
-            if changed:
-                state.mark_changed()
+            if json is None or json != snapshot.json:
+                snapshot = self._copy_changes(session, model, instance, snapshot, json)
+            if model in _IMMUTABLE:  # so that a change after the commit is found cheaply
+                snapshot.values = tuple(vars(instance).values())
+
+    def _copy_changes(
+        self,
+        session: StatefulDict,
+        model: type[Any],
+        instance: Any,
+        snapshot: _Snapshot,
+        json: bytes | None,
+    ) -> _Snapshot:
+        """Copy the fields of ``instance`` that differ from ``snapshot``; the new snapshot."""
+        state = session.state
+        try:
+            dumped = _dump(instance)
+        except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
+            raise SessionNotSerializableError(
+                f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
+                "nothing was saved. See 'Field kinds' in docs/fastapi.md."
+            ) from None
+        if _ROUND_TRIPS.get(model):
+            _check_round_trip(model, instance, dumped)
+        old = snapshot.dumped()
+        changed = False
+        for name, value in dumped.items():
+            if name not in old or not _same(value, old[name]):
+                dict.__setitem__(session, name, value)
+                changed = True
+        snapshot = _Snapshot(json, None if json else dumped)
+        state.models[model] = (instance, snapshot)  # type: ignore[index]
+        if changed:
+            state.mark_changed()
+        return snapshot
 
     def changed_since_sync(self, session: StatefulDict) -> list[type[Any]]:
         """The models whose instances changed since the last sync (the commit's): changes too
         late to be saved."""
         changed = []
         for model, (instance, snapshot) in (session.state.models or {}).items():
+            values = snapshot.values
+            if values is not None and all(map(is_, values, vars(instance).values())):
+                continue  # immutable fields, each still the very object synced
             json = _json(instance)
             if json is not None and json == snapshot.json:
                 continue
@@ -255,6 +276,8 @@ def _finite(value: Any, depth: int = 0) -> bool:
 #: Model -> whether its stored form must be checked at each save (it has custom serializers);
 #: a model is in it once ``check_model`` found nothing to refuse.
 _ROUND_TRIPS: dict[type[Any], bool] = {}
+#: Models whose fields all hold immutable values: they change only by assignment.
+_IMMUTABLE: set[type[Any]] = set()
 _BY_ALIAS: dict[str, Any] = {"by_alias": True}
 #: The serializer's options of models that need more than ``by_alias`` (computed fields).
 _OPTIONS: dict[type[Any], dict[str, Any]] = {}
@@ -287,6 +310,8 @@ def check_model(model: type[Any]) -> None:
     schema = model.__pydantic_core_schema__
     if _NO_COMPUTED and _has_computed_fields(schema):
         _OPTIONS[model] = {**_BY_ALIAS, **_NO_COMPUTED}  # asked only when there are some: slower
+    if _immutable(model):
+        _IMMUTABLE.add(model)
     _ROUND_TRIPS[model] = _has_custom_serializer(schema)
 
 
@@ -379,6 +404,51 @@ def _has_custom_serializer(schema: Any, depth: int = 0) -> bool:
         return any(_has_custom_serializer(value, depth + 1) for value in schema.values())
     if isinstance(schema, list):
         return any(_has_custom_serializer(value, depth + 1) for value in schema)
+    return False
+
+
+_IMMUTABLE_TYPES = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    datetime,
+    date,
+    time,
+    timedelta,
+    UUID,
+    Decimal,
+    Enum,
+)
+
+
+def _immutable(model: type[Any]) -> bool:
+    """Whether every field of ``model`` holds an immutable value (and it keeps no extras)."""
+    if model.model_config.get("extra") == "allow":
+        return False
+    return all(_immutable_type(info.annotation) for info in model.model_fields.values())
+
+
+def _immutable_type(annotation: Any, depth: int = 0) -> bool:
+    import types
+    import typing
+
+    if depth > 16:
+        return False
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return isinstance(annotation, type) and issubclass(annotation, _IMMUTABLE_TYPES)
+    if origin is typing.Literal:
+        return True
+    arguments = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _immutable_type(arguments[0], depth + 1)
+    if origin in (typing.Union, types.UnionType, tuple, frozenset):
+        return all(
+            argument is Ellipsis or _immutable_type(argument, depth + 1) for argument in arguments
+        )
     return False
 
 

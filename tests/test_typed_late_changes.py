@@ -17,7 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from starlette_session import SessionStore, get_session
+from starlette_session import SessionStore, get_session, session_dependency
 from starlette_session.backends import SessionBackend
 from tests.typed_support import TypedApp, client
 
@@ -26,7 +26,15 @@ class Cart(BaseModel):
     items: list[str] = []
 
 
+class Visits(BaseModel):
+    """Immutable field values only: a change is an assignment, found by identity."""
+
+    count: int = 0
+    last: str | None = None
+
+
 CartSession = Annotated[Cart, Depends(get_session)]
+VisitsSession = Annotated[Visits, Depends(session_dependency(Visits))]
 
 
 async def audit_after(cart: CartSession) -> AsyncIterator[None]:
@@ -72,6 +80,18 @@ async def with_streaming_body(cart: CartSession) -> StreamingResponse:
     return StreamingResponse(body())
 
 
+async def visit(cart: CartSession, visits: VisitsSession) -> AsyncIterator[None]:
+    cart.items.append("apple")
+    visits.count += 1
+    yield
+    visits.last = "after the response"
+
+
+@router.post("/count", dependencies=[Depends(visit)])
+async def count() -> None:
+    pass
+
+
 @router.post("/in-time")
 async def in_time(cart: CartSession) -> None:
     cart.items.append("apple")
@@ -80,6 +100,18 @@ async def in_time(cart: CartSession) -> None:
 @router.get("/cart")
 async def show(cart: CartSession) -> list[str]:
     return cart.items
+
+
+async def test_an_assignment_after_the_response_started_is_logged_naming_the_model(
+    backend: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = TypedApp(SessionStore(backend, model=Cart), router.routes)
+    async with client(app) as browser:
+        with caplog.at_level(logging.WARNING, logger="starlette_session"):
+            assert (await browser.post("/count")).status_code == 200
+        assert (await browser.get("/cart")).json() == ["apple"]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith("Visits was changed after the response started")
 
 
 @pytest.mark.parametrize("path", ["/yield", "/background", "/stream"])
