@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 
 from starlette_session import SessionEvent, SessionStore
 from starlette_session.backends import MemoryBackend, SessionBackend
-from tests.helpers import RedisClients, make_app
+from tests.helpers import RedisClients, http_client, make_app
 from tests.sql_support import sql_backend, sqlite_url
 
 __all__ = ["WRITES", "TypedApp", "backend_with_sqlite", "client"]
@@ -53,8 +53,7 @@ class TypedApp:
 
 def client(app: TypedApp) -> httpx.AsyncClient:
     """An HTTP client calling ``app`` in-process, with its own cookie jar."""
-    transport = httpx.ASGITransport(app=app.app)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return http_client(app.app)
 
 
 async def backend_with_sqlite(
