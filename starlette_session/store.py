@@ -413,7 +413,7 @@ class SessionStore(Generic[ModelT]):
     def warn_late_changes(self, session: StatefulDict) -> None:
         """Log a warning naming each model changed after the session was committed (its
         response had started): those changes are not saved."""
-        for model in self._views.changed_since_sync(session):
+        for model in self._views.changed_since_sync(session) or ():
             logger.warning(
                 "%s was changed after the response started (a yield dependency's exit code, a "
                 "BackgroundTask or a streaming body): the change was not saved. Change the "

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from operator import is_
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -45,14 +44,15 @@ security_logger = logging.getLogger("starlette_session.security")
 class _Snapshot:
     """A model's state when last synced: its JSON (None when that JSON is ambiguous: a NaN
     would show as ``null``), and its fields as dumped when the JSON is None. ``values``: for a
-    model of immutable fields only, its field values at the last sync (compared by identity)."""
+    model of immutable fields only, its field values at the last sync (a copy of its
+    ``__dict__``, compared with ``==``, identity first)."""
 
     __slots__ = ("fields", "json", "values")
 
     def __init__(self, json: bytes | None, fields: dict[str, Any] | None = None) -> None:
         self.json = json
         self.fields = fields
-        self.values: tuple[Any, ...] | None = None
+        self.values: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, instance: Any) -> _Snapshot:
@@ -101,7 +101,7 @@ class TypedViews:
             if json is None or json != snapshot.json:
                 snapshot = self._copy_changes(session, model, instance, snapshot, json)
             if model in _IMMUTABLE:  # so that a change after the commit is found cheaply
-                snapshot.values = tuple(vars(instance).values())
+                snapshot.values = instance.__dict__.copy()
 
     def _copy_changes(
         self,
@@ -134,26 +134,19 @@ class TypedViews:
             state.mark_changed()
         return snapshot
 
-    def changed_since_sync(self, session: StatefulDict) -> list[type[Any]]:
+    def changed_since_sync(self, session: StatefulDict) -> list[type[Any]] | None:
         """The models whose instances changed since the last sync (the commit's): changes too
-        late to be saved."""
-        changed = []
-        for model, (instance, snapshot) in (session.state.models or {}).items():
+        late to be saved; None when there are none (the usual case, which allocates nothing)."""
+        models = session.state.models
+        changed = None
+        for model in models or ():
+            instance, snapshot = models[model]  # type: ignore[index]
             values = snapshot.values
-            if values is not None and all(map(is_, values, vars(instance).values())):
-                continue  # immutable fields, each still the very object synced
-            json = _json(instance)
-            if json is not None and json == snapshot.json:
-                continue
-            try:
-                dumped = _dump(instance)
-            except ValueError:  # it cannot be stored any more: it did change
-                changed.append(model)
-                continue
-            old = snapshot.dumped()
-            if any(
-                name not in old or not _same(value, old[name]) for name, value in dumped.items()
-            ):
+            if values is not None and values == instance.__dict__:
+                continue  # immutable fields, each still the object (or an equal one) synced
+            if _changed(instance, snapshot):
+                if changed is None:
+                    changed = []
                 changed.append(model)
         return changed
 
@@ -219,6 +212,19 @@ def _same(value: Any, old: Any) -> bool:
     if kind is type(old) and kind in _EXACT:
         return bool(value == old)
     return same_json(value, old)
+
+
+def _changed(instance: Any, snapshot: _Snapshot) -> bool:
+    """Whether a field of ``instance`` is stored differently from ``snapshot``."""
+    json = _json(instance)
+    if json is not None and json == snapshot.json:
+        return False
+    try:
+        dumped = _dump(instance)
+    except ValueError:  # it cannot be stored any more: it did change
+        return True
+    old = snapshot.dumped()
+    return any(name not in old or not _same(value, old[name]) for name, value in dumped.items())
 
 
 def _dump(instance: Any) -> dict[str, Any]:
