@@ -10,6 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar, overload
 from starlette.requests import HTTPConnection
 
 from starlette_session.session import Session, load_session
+from starlette_session.typed import check_model
 
 try:
     from fastapi import Depends
@@ -50,6 +51,8 @@ class SessionDependency(_SessionCookieScheme, Generic[M]):
 
     def __init__(self, model: type[M] | None = None, *, cookie_name: str = "session") -> None:
         super().__init__(cookie_name)
+        if model is not None:
+            check_model(model)
         self.session_model = model
 
     async def __call__(self, connection: HTTPConnection) -> M:  # type: ignore[override]

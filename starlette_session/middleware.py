@@ -224,6 +224,8 @@ class SessionMiddleware:
                 await session.preload()
             try:
                 await self.app(scope, receive, send_with_cookie)
+                if started and session.state.models:
+                    self.store.warn_late_changes(session)
             except Exception:
                 # No response passed through us to commit with; a log-out must still happen.
                 if not started and session.state.destroyed:

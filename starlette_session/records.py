@@ -35,6 +35,7 @@ __all__ = [
     "decode_record",
     "dump_json",
     "encode_record",
+    "load_json",
     "merge_records",
     "same_json",
 ]
@@ -133,6 +134,11 @@ def _loads(raw: bytes) -> Any:
         except (msgspec.DecodeError, ValueError, RecursionError):
             pass  # the standard library reads it, or refuses it, as it always did
     return _decode(raw.decode())
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse JSON bytes, as stored records are (msgspec when installed)."""
+    return _loads(raw)
 
 
 class Record(NamedTuple):

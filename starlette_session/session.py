@@ -277,10 +277,13 @@ class Session(StatefulDict):
         """End the session: delete it server-side and expire the cookie (call it at log-out).
 
         Data written after ``destroy()`` in the same request (a "you are logged out" message)
-        starts a brand-new session, with a new id and no user.
+        starts a brand-new session, with a new id and no user. A model instance the request
+        holds still shows the old values; only the fields changed after this call are saved.
         """
         self._data_for_write().clear()
         self.state.destroy()
+        if self.state.models:
+            self._store.rebase_models(self)
 
     def model(self, model: type[M]) -> M:
         """This session's data validated as ``model``; the same instance all through the request.

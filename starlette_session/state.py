@@ -141,6 +141,14 @@ class SessionState:
         if keep is not None:
             self.keep = keep if self.keep is None else self.keep & keep
 
+    def reset(self) -> None:
+        """The stored data was dropped (it no longer validates): a fresh session with no user
+        nor lifetime of its own, under a new id if anything is written."""
+        self.changed = True
+        self._meta = {}
+        if not self.is_new:
+            self.rotate = True
+
     def destroy(self) -> None:
         """Delete the stored session at commit and forget its metadata."""
         self.changed = self.destroyed = True

@@ -37,7 +37,7 @@ from starlette_session.records import Stored
 from starlette_session.signing import CookieSigner, StoreKeys
 from starlette_session.state import StatefulDict
 from starlette_session.storage import EXPIRE_COOKIE, CookieUpdate, SessionStorage, storage_for
-from starlette_session.typed import Migrate, TypedViews
+from starlette_session.typed import Migrate, TypedViews, check_model
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -145,6 +145,8 @@ class SessionStore(Generic[ModelT]):
         self._backend: SessionBackend | CookieBackend = (
             backend if backend is not None else MemoryBackend()
         )
+        if model is not None:
+            check_model(model)  # a model whose stored form would not read back is refused now
         self.model = model
         self.idle_timeout = seconds(idle_timeout, name="idle_timeout", allow_none=True)
         self.absolute_timeout = seconds(absolute_timeout, name="absolute_timeout", allow_none=True)
@@ -296,7 +298,7 @@ class SessionStore(Generic[ModelT]):
         state, parts = session.state, self._parts()
         try:
             if state.models:
-                self.sync_models(session)
+                self._views.sync(session)
             # Plain data from here on: the plan and the executor never reach the lazy mapping.
             data = dict(dict.items(session))
             now = int(time.time())
@@ -412,6 +414,18 @@ class SessionStore(Generic[ModelT]):
     def sync_models(self, session: StatefulDict) -> None:
         """Copy changes made to typed views into the session's data (and mark it changed)."""
         self._views.sync(session)
+
+    def warn_late_changes(self, session: StatefulDict) -> None:
+        """Log a warning naming each model changed after the session was committed (its
+        response had started): those changes are not saved."""
+        for model in self._views.changed_since_sync(session) or ():
+            logger.warning(
+                "%s was changed after the response started (a yield dependency's exit code, a "
+                "BackgroundTask or a streaming body): the change was not saved. Change the "
+                "session before the endpoint returns, or use Depends(..., scope='function') "
+                "for a dependency with yield; see docs/fastapi.md",
+                model.__name__,
+            )
 
     def rebase_models(self, session: StatefulDict) -> None:
         """Sync only the changes typed views get from now on (after keys were dropped)."""

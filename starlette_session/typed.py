@@ -2,13 +2,21 @@
 
 Each model used in a request is validated once; its JSON at that moment (bytes, from Pydantic's
 own serializer) is the snapshot. At commit (or whenever the data is read as a dict) the instance's
-JSON is made again and compared with the snapshot, as stored (``1``, ``1.0`` and ``True``
-differ); only when it differs is the model dumped, once, and its fields copied into the session's
-data. Pydantic writes NaN and infinities as ``null``, like ``None``: when the JSON holds a
-``null`` and the instance a float that is not finite (or a value not looked into), the view is
-compared field by field instead, so that a field set to NaN is copied and the commit refuses it
-by name. Stored data that no longer validates, or whose validation raises, is migrated
-by the store's ``migrate`` hook, or dropped for a fresh session with one log line.
+JSON is made again and compared with the snapshot; only when it differs is the model dumped, and
+only the fields whose stored form differs from the snapshot's (``1``, ``1.0`` and ``True``
+differ) are copied into the session's data: a save carries what this request changed, so the
+field merge keeps other requests' changes, and a model's stale view of keys it does not own is
+never written. ``destroy()``, ``regenerate(keep=...)`` and a reset take the instances as they
+are as the new snapshot. Pydantic writes NaN and infinities as ``null``, like ``None``: when
+the JSON holds a ``null`` and the instance a float that is not finite (or a value not looked
+into), the snapshot keeps the dump and fields are compared one by one, so that a field set to
+NaN is copied and the commit refuses it by name.
+
+A model whose stored form would not validate back to the same values is refused by
+``check_model`` (secrets, serialization aliases, excluded fields; computed fields are left out
+of what is stored), and one with custom serializers is validated back at each save. Stored data
+that no longer validates, or whose validation raises, is migrated by the store's ``migrate``
+hook, or dropped for a fresh session (no data, no user) with one log line.
 """
 
 from __future__ import annotations
@@ -16,13 +24,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
+from uuid import UUID
 
-from starlette_session.exceptions import SessionSetupError
-from starlette_session.records import same_json
+from starlette_session.exceptions import SessionNotSerializableError, SessionSetupError
+from starlette_session.records import load_json, same_json
 from starlette_session.state import StatefulDict
 
-__all__ = ["Migrate", "TypedViews"]
+__all__ = ["Migrate", "TypedViews", "check_model"]
 
 M = TypeVar("M")
 Migrate = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -30,21 +42,29 @@ security_logger = logging.getLogger("starlette_session.security")
 
 
 class _Snapshot:
-    """A model's JSON when last synced (None if it cannot be stored as JSON). ``left_out``: the
-    fields not copied back unless they change (those ``regenerate(keep=...)`` dropped), compared
-    with ``fields``, the dump they were left out of."""
+    """A model's state when last synced: its JSON (None when that JSON is ambiguous: a NaN
+    would show as ``null``), and its fields as dumped when the JSON is None. ``values``: for a
+    model of immutable fields only, its field values at the last sync (a copy of its
+    ``__dict__``, compared with ``==``, identity first)."""
 
-    __slots__ = ("fields", "json", "left_out")
+    __slots__ = ("fields", "json", "values")
 
-    def __init__(
-        self,
-        json: bytes | None,
-        left_out: frozenset[str] = frozenset(),
-        fields: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, json: bytes | None, fields: dict[str, Any] | None = None) -> None:
         self.json = json
-        self.left_out = left_out
         self.fields = fields
+        self.values: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, instance: Any) -> _Snapshot:
+        json = _json(instance)
+        return cls(json, None if json is not None else _dump(instance))
+
+    def dumped(self) -> dict[str, Any]:
+        """The fields as they were (parsed from the JSON only when a change needs them)."""
+        if self.fields is None:
+            assert self.json is not None  # noqa: S101 - one of the two is always set
+            self.fields = load_json(self.json)
+        return self.fields
 
 
 class TypedViews:
@@ -61,43 +81,82 @@ class TypedViews:
             models = state.models = {}
         if model in models:
             return models[model][0]  # type: ignore[no-any-return]
+        if model not in _ROUND_TRIPS:
+            check_model(model)
         instance = self._validate(session, model)
-        models[model] = (instance, _Snapshot(_json(instance)))
+        json = _json(instance)
+        models[model] = (instance, _Snapshot(json, None if json is not None else _dump(instance)))
         return instance
 
     def sync(self, session: StatefulDict) -> None:
-        """Copy the fields changed on the model instances into the session's data."""
+        """Copy the fields changed on the model instances since they were validated (or last
+        synced) into the session's data: only those, so that the field merge keeps the fields
+        another request changed meanwhile, and a model's stale view of other keys (its extras,
+        or fields ``destroy()`` and ``regenerate(keep=...)`` dropped) is never written back."""
         state = session.state
         if not state.models:
             return
         for model, (instance, snapshot) in state.models.items():
             json = _json(instance)
-            if json is not None and json == snapshot.json:
-                continue
+            if json is None or json != snapshot.json:
+                snapshot = self._copy_changes(session, model, instance, snapshot, json)
+            if model in _IMMUTABLE:  # so that a change after the commit is found cheaply
+                snapshot.values = instance.__dict__.copy()
+
+    def _copy_changes(
+        self,
+        session: StatefulDict,
+        model: type[Any],
+        instance: Any,
+        snapshot: _Snapshot,
+        json: bytes | None,
+    ) -> _Snapshot:
+        """Copy the fields of ``instance`` that differ from ``snapshot``; the new snapshot."""
+        state = session.state
+        try:
             dumped = _dump(instance)
-            old, left_out = snapshot.fields, snapshot.left_out
-            for name, value in dumped.items():
-                if (
-                    name not in left_out
-                    or old is None
-                    or name not in old
-                    or not same_json(value, old[name])
-                ):
-                    dict.__setitem__(session, name, value)
-            state.models[model] = (
-                instance,
-                _Snapshot(json, left_out, dumped if left_out else None),
-            )
+        except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
+            raise SessionNotSerializableError(
+                f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
+                "nothing was saved. See 'Field kinds' in docs/fastapi.md."
+            ) from None
+        if _ROUND_TRIPS.get(model):
+            _check_round_trip(model, instance, dumped)
+        old = snapshot.dumped()
+        changed = False
+        for name, value in dumped.items():
+            if name not in old or not _same(value, old[name]):
+                dict.__setitem__(session, name, value)
+                changed = True
+        snapshot = _Snapshot(json, None if json else dumped)
+        state.models[model] = (instance, snapshot)  # type: ignore[index]
+        if changed:
             state.mark_changed()
+        return snapshot
+
+    def changed_since_sync(self, session: StatefulDict) -> list[type[Any]] | None:
+        """The models whose instances changed since the last sync (the commit's): changes too
+        late to be saved; None when there are none (the usual case, which allocates nothing)."""
+        models = session.state.models
+        changed = None
+        for model in models or ():
+            instance, snapshot = models[model]  # type: ignore[index]
+            values = snapshot.values
+            if values is not None and values == instance.__dict__:
+                continue  # immutable fields, each still the object (or an equal one) synced
+            if _changed(instance, snapshot):
+                if changed is None:
+                    changed = []
+                changed.append(model)
+        return changed
 
     def rebase(self, session: StatefulDict) -> None:
         """Take the instances as they are now as the snapshot: only later changes are synced
-        (after ``regenerate(keep=...)`` dropped keys the instances still show)."""
+        (after ``regenerate(keep=...)``, ``destroy()`` or a reset dropped keys the instances
+        still show)."""
         models = session.state.models
         for model, (instance, _) in (models or {}).items():
-            dumped = _dump(instance)
-            left_out = frozenset(name for name in dumped if not dict.__contains__(session, name))
-            models[model] = (instance, _Snapshot(_json(instance), left_out, dumped))  # type: ignore[index]
+            models[model] = (instance, _Snapshot.of(instance))  # type: ignore[index]
 
     def _validate(self, session: StatefulDict, model: type[M]) -> M:
         from pydantic import ValidationError
@@ -139,19 +198,48 @@ class TypedViews:
             problem,
         )
         dict.clear(session)
-        if not state.is_new:
-            state.request_rotation()
+        state.reset()
+        self.rebase(session)  # the models validated before hold the old data: never written
         return validate({})
 
 
+_EXACT = frozenset((str, int, bool, type(None)))  # == tells their JSON apart (not float: -0.0)
+
+
+def _same(value: Any, old: Any) -> bool:
+    """Whether a field's dumped value is stored as it was (``1``, ``1.0`` and ``True`` differ)."""
+    kind = type(value)
+    if kind is type(old) and kind in _EXACT:
+        return bool(value == old)
+    return same_json(value, old)
+
+
+def _changed(instance: Any, snapshot: _Snapshot) -> bool:
+    """Whether a field of ``instance`` is stored differently from ``snapshot``."""
+    json = _json(instance)
+    if json is not None and json == snapshot.json:
+        return False
+    try:
+        dumped = _dump(instance)
+    except ValueError:  # it cannot be stored any more: it did change
+        return True
+    old = snapshot.dumped()
+    return any(name not in old or not _same(value, old[name]) for name, value in dumped.items())
+
+
 def _dump(instance: Any) -> dict[str, Any]:
-    return instance.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+    options = _OPTIONS.get(type(instance), _BY_ALIAS)
+    return instance.model_dump(mode="json", **options)  # type: ignore[no-any-return]
 
 
 def _json(instance: Any) -> bytes | None:
     """The instance as JSON, to compare; None when it may not be stored as it shows."""
     try:
-        json: bytes = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
+        if type(instance) in _OPTIONS:
+            options = _OPTIONS[type(instance)]
+            json: bytes = instance.__pydantic_serializer__.to_json(instance, **options)
+        else:  # keyword arguments, not a dict unpacked: the usual case, on every request
+            json = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
     except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
         return None
     if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
@@ -159,7 +247,10 @@ def _json(instance: Any) -> bytes | None:
     return json
 
 
-_LEAVES = frozenset((str, int, bool, type(None)))
+# Types whose JSON never holds a null standing for a NaN (Decimal writes NaN as a string).
+_LEAVES = frozenset(
+    (str, int, bool, type(None), bytes, datetime, date, time, timedelta, UUID, Decimal)
+)
 _ITERABLES = frozenset((list, tuple, set, frozenset))
 
 
@@ -172,6 +263,8 @@ def _finite(value: Any, depth: int = 0) -> bool:
         return math.isfinite(value)
     if depth > 32:
         return False
+    if isinstance(value, Enum):
+        return _finite(value.value, depth + 1)
     if kind is dict:
         return all(_finite(item, depth + 1) for item in value.values())
     if kind in _ITERABLES:
@@ -181,3 +274,226 @@ def _finite(value: Any, depth: int = 0) -> bool:
         return False
     extra = getattr(value, "__pydantic_extra__", None) or {}
     return _finite(vars(value), depth + 1) and _finite(extra, depth + 1)
+
+
+# What a model stores must read back as the same values
+
+
+#: Model -> whether its stored form must be checked at each save (it has custom serializers);
+#: a model is in it once ``check_model`` found nothing to refuse.
+_ROUND_TRIPS: dict[type[Any], bool] = {}
+#: Models whose fields all hold immutable values: they change only by assignment.
+_IMMUTABLE: set[type[Any]] = set()
+_BY_ALIAS: dict[str, Any] = {"by_alias": True}
+#: The serializer's options of models that need more than ``by_alias`` (computed fields).
+_OPTIONS: dict[type[Any], dict[str, Any]] = {}
+_NO_COMPUTED: dict[str, Any] = {}
+
+
+def _computed_fields_excludable() -> bool:
+    import inspect
+
+    from pydantic import BaseModel
+
+    return "exclude_computed_fields" in inspect.signature(BaseModel.model_dump).parameters
+
+
+def check_model(model: type[Any]) -> None:
+    """Refuse ``model`` (:class:`SessionSetupError`, naming each field) when what it stores
+    would not validate back to the same values; called when a store or dependency is built
+    with it, else at its first use. Computed fields are left out of what is stored."""
+    if model in _ROUND_TRIPS:
+        return
+    if not _NO_COMPUTED and _computed_fields_excludable():
+        _NO_COMPUTED["exclude_computed_fields"] = True
+    problems: list[str] = []
+    _static_problems(model, "", problems, set())
+    if problems:
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: what it stores would not read back "
+            f"as the same values. {'; '.join(problems)}. See 'Field kinds' in docs/fastapi.md."
+        )
+    schema = model.__pydantic_core_schema__
+    if _NO_COMPUTED and _has_computed_fields(schema):
+        _OPTIONS[model] = {**_BY_ALIAS, **_NO_COMPUTED}  # asked only when there are some: slower
+    if _immutable(model):
+        _IMMUTABLE.add(model)
+    _ROUND_TRIPS[model] = _has_custom_serializer(schema)
+
+
+def _static_problems(model: type[Any], path: str, problems: list[str], seen: set[type]) -> None:
+    from pydantic import BaseModel, SecretBytes, SecretStr
+
+    seen.add(model)
+    config = model.model_config
+    serialized = {
+        field
+        for decorator in model.__pydantic_decorators__.field_serializers.values()
+        for field in decorator.info.fields
+    }
+    if not _NO_COMPUTED and config.get("extra") == "forbid":
+        for name in model.__pydantic_decorators__.computed_fields:
+            problems.append(
+                f"computed field {path}{name!r} is stored and extra='forbid' refuses it when "
+                "read back (pydantic 2.12 or later leaves computed fields out)"
+            )
+    for name, info in model.model_fields.items():
+        where = f"{path}{name}"
+        if info.exclude:
+            problems.append(
+                f"field {where!r} has exclude=True, so it is not stored and would read back as "
+                "its default: remove exclude=True, or keep the value out of the session model"
+            )
+        key = info.serialization_alias or info.alias or name
+        if key not in _accepted_keys(config, name, info):
+            problems.append(
+                f"field {where!r} is stored under {key!r}, which validation does not read: give "
+                f"it validation_alias={key!r} too (or AliasChoices), or drop the serialization "
+                "alias"
+            )
+        for kind in _types_in(info.annotation):
+            if issubclass(kind, (SecretStr, SecretBytes)) and name not in serialized:
+                problems.append(
+                    f"field {where!r} ({kind.__name__}) is stored as '**********': store it "
+                    "with a field_serializer returning get_secret_value(), or keep secrets "
+                    "out of the session"
+                )
+            elif issubclass(kind, BaseModel) and kind not in seen:
+                _static_problems(kind, f"{where}.", problems, seen)
+
+
+def _accepted_keys(config: Any, name: str, info: Any) -> set[str]:
+    """The keys validation reads a field from."""
+    from pydantic import AliasChoices, AliasPath
+
+    keys: set[str] = set()
+    alias = info.validation_alias if info.validation_alias is not None else info.alias
+    choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+    for choice in choices:
+        if isinstance(choice, str):
+            keys.add(choice)
+        elif isinstance(choice, AliasPath) and len(choice.path) == 1:
+            keys.add(str(choice.path[0]))
+    if alias is None or config.get("populate_by_name") or config.get("validate_by_name"):
+        keys.add(name)
+    return keys
+
+
+def _types_in(annotation: Any, depth: int = 0) -> list[type]:
+    """The classes named in a field's annotation (``list[Item] | None`` -> list, Item, None)."""
+    import typing
+
+    if depth > 16:
+        return []
+    found: list[type] = []
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and origin is None:
+        found.append(annotation)
+    elif isinstance(origin, type):
+        found.append(origin)
+    for argument in typing.get_args(annotation):
+        found.extend(_types_in(argument, depth + 1))
+    return found
+
+
+def _has_custom_serializer(schema: Any, depth: int = 0) -> bool:
+    """Whether a core schema holds a serializer function (field_serializer, model_serializer,
+    PlainSerializer, WrapSerializer): what it stores can only be checked value by value."""
+    if depth > 64:
+        return True
+    if isinstance(schema, dict):
+        serialization = schema.get("serialization")
+        if isinstance(serialization, dict) and str(serialization.get("type")).startswith(
+            "function"
+        ):
+            return True
+        return any(_has_custom_serializer(value, depth + 1) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_custom_serializer(value, depth + 1) for value in schema)
+    return False
+
+
+_IMMUTABLE_TYPES = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    datetime,
+    date,
+    time,
+    timedelta,
+    UUID,
+    Decimal,
+    Enum,
+)
+
+
+def _immutable(model: type[Any]) -> bool:
+    """Whether every field of ``model`` holds an immutable value (and it keeps no extras)."""
+    if model.model_config.get("extra") == "allow":
+        return False
+    return all(_immutable_type(info.annotation) for info in model.model_fields.values())
+
+
+def _immutable_type(annotation: Any, depth: int = 0) -> bool:
+    import types
+    import typing
+
+    if depth > 16:
+        return False
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return isinstance(annotation, type) and issubclass(annotation, _IMMUTABLE_TYPES)
+    if origin is typing.Literal:
+        return True
+    arguments = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _immutable_type(arguments[0], depth + 1)
+    if origin in (typing.Union, types.UnionType, tuple, frozenset):
+        return all(
+            argument is Ellipsis or _immutable_type(argument, depth + 1) for argument in arguments
+        )
+    return False
+
+
+def _has_computed_fields(schema: Any, depth: int = 0) -> bool:
+    """Whether a core schema holds computed fields (the model's or a nested model's)."""
+    if depth > 64:
+        return True
+    if isinstance(schema, dict):
+        if schema.get("computed_fields"):
+            return True
+        return any(_has_computed_fields(value, depth + 1) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_computed_fields(value, depth + 1) for value in schema)
+    return False
+
+
+def _check_round_trip(model: type[Any], instance: Any, dumped: dict[str, Any]) -> None:
+    """Refuse to store ``dumped`` unless it validates back to ``instance``'s values."""
+    from pydantic import ValidationError
+
+    try:
+        back = model.model_validate(dumped)
+    except ValidationError as error:  # named by field, never by value (it may be a secret)
+        fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in error.errors()}))
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: what it stores for {fields} does "
+            "not validate back; a serializer must return what the field accepts (see 'Field "
+            "kinds' in docs/fastapi.md). Nothing was saved."
+        ) from None
+    differ = [
+        name
+        for name in type(instance).model_fields
+        if getattr(back, name, None) != getattr(instance, name, None)
+    ]
+    if differ:
+        names = ", ".join(repr(name) for name in differ)
+        raise SessionSetupError(
+            f"{model.__name__} cannot be kept in a session: field {names} would read back as "
+            "another value (a serializer for display, not storage?); serialize to what the "
+            "field validates back to the same value (see 'Field kinds' in docs/fastapi.md). "
+            "Nothing was saved."
+        )

@@ -17,6 +17,7 @@
   Valkey client a test or fixture makes comes from it, and is closed at the end of the test.
 - ``backend`` (function): a ``MemoryBackend``, then a ``RedisBackend`` on ``redis_url``, for the
   tests that run through requests on both; a module or folder may define its own instead.
+- ``backend_with_sqlite`` (function): the same, then a ``SQLBackend`` on a SQLite file.
 
 A missing binary skips the test locally and fails it in CI (see ``tests.servers``).
 """
@@ -28,6 +29,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +267,13 @@ def backend(request: pytest.FixtureRequest) -> SessionBackend:
 
     clients: RedisClients = request.getfixturevalue("redis_clients")
     return RedisBackend(clients.asyncio(request.getfixturevalue("redis_url")))
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis), "sqlite"])
+async def backend_with_sqlite(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SessionBackend]:
+    from tests.typed_support import backend_with_sqlite
+
+    async for backend in backend_with_sqlite(request, tmp_path):
+        yield backend
