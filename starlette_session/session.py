@@ -114,7 +114,15 @@ class Session(StatefulDict):
         dict.update(self._data_for_write(), *args, **kwargs)
 
     def clear(self) -> None:
-        dict.clear(self._data_for_write())
+        """Empty the session, as a dict does. A session that belongs to a user (see
+        :meth:`set_user`) is logged out: it ends as with :meth:`destroy`, so the cookie from
+        before opens nothing, and data written after it starts a new session with no user."""
+        data = self._data_for_write()
+        state = self.state
+        if state.user is not None or state.loaded_user is not None:
+            self.destroy()
+        else:
+            dict.clear(data)
 
     def copy(self) -> dict[str, Any]:
         return dict.copy(self._data_for_write())
@@ -255,7 +263,7 @@ class Session(StatefulDict):
         Data written after ``destroy()`` in the same request (a "you are logged out" message)
         starts a brand-new session, with a new id and no user.
         """
-        self._data_for_write().clear()
+        dict.clear(self._data_for_write())
         self.state.destroy()
 
     def model(self, model: type[M]) -> M:
