@@ -1,0 +1,188 @@
+"""Custom backends of the original API (``ISessionBackend``): what their values mean, over HTTP.
+
+A custom backend is the application's own code over its own store, so what it hands back varies
+with the store's client: DynamoDB's returns numbers as ``Decimal``, MongoDB's dates as
+``datetime``, a key-value client the JSON text it stored, a dict-like store raises ``KeyError``
+for a missing key. The rules (``LegacyBackend``):
+
+- a dict, ``Decimal`` numbers included, or the JSON text of one (``str``/``bytes``) is read;
+- anything else is bad data: a fresh session, the entry deleted, one warning on
+  ``starlette_session.security``; never a 500, and never again for that entry;
+- ``KeyError`` from ``get`` or ``delete`` means the key is missing; any other exception is a
+  backend error: 503 (or an anonymous session with ``on_backend_error="anonymous"``).
+
+The backends below are complete in-memory implementations of the interface that return what
+those clients return; each request goes through the original API's ``SessionMiddleware``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.helpers import DictSessionBackend, cookie_attributes, make_app
+
+SECURITY_LOGGER = "starlette_session.security"
+
+
+def _decimals(value: Any) -> Any:
+    """``value`` with every number a ``Decimal``, as boto3's DynamoDB client returns items."""
+    if isinstance(value, dict):
+        return {key: _decimals(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decimals(item) for item in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return Decimal(str(value))
+
+
+def _dates(value: Any) -> Any:
+    """``value`` with every ISO date string a ``datetime``, as a MongoDB document stored with
+    dates comes back."""
+    if isinstance(value, dict):
+        return {key: _dates(item) for key, item in value.items()}
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+class DynamoLikeBackend(DictSessionBackend):
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = await super().get(key)
+        return None if value is None else _decimals(value)
+
+
+class MongoLikeBackend(DictSessionBackend):
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = await super().get(key)
+        return None if value is None else _dates(value)
+
+
+class TextBackend(DictSessionBackend):
+    """Stores and returns the JSON text, as a backend over a key-value client does."""
+
+    def __init__(self, returned: str | None = None) -> None:
+        super().__init__()
+        #: When set, what ``get`` returns for every stored key instead.
+        self.returned = returned
+
+    async def get(self, key: str) -> Any:
+        value = await super().get(key)
+        if value is None:
+            return None
+        return self.returned if self.returned is not None else json.dumps(value)
+
+
+class KeyErrorBackend(DictSessionBackend):
+    """A dict-like store: a missing key raises ``KeyError``, on ``get`` and on ``delete``."""
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        return self.entries[key][0]
+
+    async def delete(self, key: str) -> None:
+        del self.entries[key]
+
+
+def _app(backend: DictSessionBackend, **middleware: Any) -> Starlette:
+    app: Starlette = make_app(original_api=True, custom_session_backend=backend, **middleware)
+    return app
+
+
+def _client(app: Starlette) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def _security_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == SECURITY_LOGGER]
+
+
+@pytest.mark.parametrize("backend_class", [DynamoLikeBackend, TextBackend, KeyErrorBackend])
+async def test_sessions_work_on_backends_returning_what_their_clients_return(
+    backend_class: type[DictSessionBackend], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Decimal`` numbers, JSON text and ``KeyError`` for a missing key: a counter counts."""
+    caplog.set_level(logging.WARNING)
+    async with _client(_app(backend_class())) as client:
+        counts = [(await client.post("/increment")) for _ in range(8)]
+        assert [response.status_code for response in counts] == [200] * 8
+        assert [response.json()["count"] for response in counts] == list(range(1, 9))
+    assert _security_lines(caplog) == []
+
+
+async def test_a_value_json_cannot_hold_is_bad_data_not_a_500_forever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stored date that comes back as a ``datetime``: dropped once, then a fresh session."""
+    caplog.set_level(logging.WARNING)
+    backend = MongoLikeBackend()
+    async with _client(_app(backend)) as client:
+        stored = await client.get("/set", params={"since": "2024-05-01T12:00:00"})
+        assert stored.status_code == 200
+        assert backend.entries
+
+        later = [await client.get("/get") for _ in range(8)]
+        assert [response.status_code for response in later] == [200] * 8
+        assert [response.json() for response in later] == [{}] * 8
+    assert backend.entries == {}  # the entry was deleted
+    lines = _security_lines(caplog)
+    assert len(lines) == 1
+    assert "MongoLikeBackend returned a dict" in lines[0]
+
+
+@pytest.mark.parametrize("returned", ["not json", "[1, 2]", '"a string"', "null"])
+async def test_text_that_is_not_a_json_object_is_bad_data(
+    returned: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    backend = TextBackend()
+    async with _client(_app(backend)) as client:
+        assert (await client.get("/set", params={"a": "1"})).status_code == 200
+        backend.returned = returned
+
+        later = [await client.get("/get") for _ in range(3)]
+        assert [response.status_code for response in later] == [200] * 3
+        assert [response.json() for response in later] == [{}] * 3
+    assert backend.entries == {}
+    assert len(_security_lines(caplog)) == 1
+
+
+class ExpiringBackend(KeyErrorBackend):
+    """Each entry expires right after it is read: the log-out's ``delete`` finds it gone."""
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = await super().get(key)
+        del self.entries[key]
+        return value
+
+
+async def test_key_error_on_delete_means_already_gone() -> None:
+    """A log-out whose entry expired meanwhile still logs out, instead of answering 503."""
+    async with _client(_app(ExpiringBackend())) as client:
+        assert (await client.get("/set", params={"a": "1"})).status_code == 200
+
+        response = await client.get("/destroy")
+        assert response.status_code == 200
+        assert cookie_attributes(response)["max-age"] == "0"
+
+
+class FailingGetBackend(DictSessionBackend):
+    async def get(self, key: str) -> dict[str, Any] | None:
+        raise ConnectionResetError("the store went away")
+
+
+async def test_any_other_exception_of_get_is_a_backend_error_503() -> None:
+    async with _client(_app(FailingGetBackend())) as client:
+        client.cookies.set("session", "x")
+        response = await client.post("/increment")
+        assert response.status_code == 503
