@@ -13,6 +13,11 @@ for a missing key. The rules (``LegacyBackend``):
 
 The backends below are complete in-memory implementations of the interface that return what
 those clients return; each request goes through the original API's ``SessionMiddleware``.
+
+A custom backend that never answers (here: one over a redis-server frozen with SIGSTOP, through a
+client without timeouts) holds no request beyond its timeout: ``LegacyBackend`` bounds each call
+of an ``ISessionBackend``, and ``SessionBackend`` each contract method of a subclass written
+outside the library, 2 s by default, then the store's ``on_backend_error`` policy answers.
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ import datetime
 import json
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.helpers import DictSessionBackend, cookie_attributes, make_app
+from starlette_session import SessionStore
+from starlette_session.backends import LegacyBackend, Replaced, SessionBackend
+from starlette_session.interfaces import ISessionBackend
+from tests.helpers import DictSessionBackend, cookie_attributes, make_app, session_cookie
+from tests.reliability.support import answers_within, stalled
+from tests.servers import RedisServer
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 SECURITY_LOGGER = "starlette_session.security"
 
@@ -186,3 +199,126 @@ async def test_any_other_exception_of_get_is_a_backend_error_503() -> None:
         client.cookies.set("session", "x")
         response = await client.post("/increment")
         assert response.status_code == 503
+
+
+# A custom backend that never answers
+
+
+class RedisJSONBackend(ISessionBackend):
+    """The original interface over ``redis.asyncio`` built without any timeout."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        raw = await self.client.get(key)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def set(self, key: str, value: dict[str, Any], exp: int | None) -> None:
+        await self.client.set(key, json.dumps(value), ex=exp)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(key)
+
+
+class RedisBytesBackend(SessionBackend):
+    """A ``SessionBackend`` of the application's own over ``redis.asyncio`` without timeouts
+    (not atomic: enough for one request at a time)."""
+
+    def __init__(self, client: redis.asyncio.Redis, timeout: float | None = 2.0) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    async def read(self, key: str, ttl: int | None = None) -> bytes | None:
+        value = await self.client.get(key)
+        return value.encode() if isinstance(value, str) else value
+
+    async def create(
+        self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> bool:
+        return bool(await self.client.set(key, value, ex=ttl, nx=True))
+
+    async def replace(
+        self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
+    ) -> Replaced:
+        current = await self.read(key)
+        if current != expected:
+            return Replaced(False, current)
+        await self.client.set(key, value, ex=ttl)
+        return Replaced(True, None)
+
+    async def expire(self, key: str, ttl: int) -> None:
+        await self.client.expire(key, ttl)
+
+    async def delete(self, *keys: str) -> None:
+        await self.client.delete(*keys)
+
+
+def _custom_backend_apps(kind: str, client: redis.asyncio.Redis) -> Starlette:
+    if kind == "original API":
+        return _app(RedisJSONBackend(client))  # type: ignore[arg-type]
+    if kind == "LegacyBackend, anonymous":
+        store: SessionStore[Any] = SessionStore(
+            LegacyBackend(RedisJSONBackend(client)), on_backend_error="anonymous"
+        )
+    elif kind == "SessionBackend":
+        store = SessionStore(RedisBytesBackend(client))
+    else:
+        store = SessionStore(RedisBytesBackend(client), on_backend_error="anonymous")
+    app: Starlette = make_app(store)
+    return app
+
+
+KINDS = ["original API", "LegacyBackend, anonymous", "SessionBackend", "SessionBackend, anonymous"]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_custom_backend_that_never_answers_holds_a_request_two_seconds_at_most(
+    kind: str, fresh_redis_server: RedisServer
+) -> None:
+    import redis.asyncio
+
+    redis_client = redis.asyncio.Redis.from_url(fresh_redis_server.url)  # no timeouts at all
+    anonymous = kind.endswith("anonymous")
+    try:
+        async with _client(_custom_backend_apps(kind, redis_client)) as client:
+            assert (await client.get("/set", params={"a": "1"})).json() == {"a": "1"}
+            with stalled(fresh_redis_server):
+                async with answers_within(2.0) as watch:  # the default timeout
+                    response = await client.get("/get")
+                async with answers_within(2.0):
+                    health = await client.get("/health")
+            assert watch.elapsed >= 2.0
+            if anonymous:  # an empty session, never saved, the cookie kept
+                assert response.status_code == 200
+                assert response.json() == {}
+                assert session_cookie(response) is None
+            else:
+                assert response.status_code == 503
+            # The original API loads every request's session, so it answers like the request
+            # that uses it; the new API never reads the session of a request that does not.
+            assert health.status_code == (503 if kind == "original API" else 200)
+
+            assert (await client.get("/get")).json() == {"a": "1"}  # thawed: as before
+    finally:
+        await redis_client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_bound_of_a_custom_backend_is_its_timeout(
+    fresh_redis_server: RedisServer,
+) -> None:
+    import redis.asyncio
+
+    redis_client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
+    try:
+        store: SessionStore[Any] = SessionStore(RedisBytesBackend(redis_client, timeout=0.3))
+        async with _client(make_app(store)) as client:
+            with stalled(fresh_redis_server):
+                async with answers_within(0.3) as watch:
+                    response = await client.post("/increment")
+            assert response.status_code == 503
+            assert watch.elapsed >= 0.3
+    finally:
+        await redis_client.aclose()

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from starlette_session.backends._memcached_limits import memcached_expiry
@@ -117,10 +118,15 @@ class LegacyBackend(SessionBackend):
     text). Anything else (a ``datetime``, a list, text that is not a JSON object) cannot be the
     object ``set`` was given: the entry is deleted, the request gets a fresh session, and one
     warning is logged on ``starlette_session.security``.
+
+    ``timeout`` (seconds, None for no bound) bounds each call of the wrapped backend, as the
+    built-in backends bound theirs: a call still running then is cancelled and raises
+    :class:`SessionBackendError`, which the store's ``on_backend_error`` policy answers.
     """
 
-    def __init__(self, backend: ISessionBackend) -> None:
+    def __init__(self, backend: ISessionBackend, *, timeout: float | None = 2.0) -> None:
         self.backend = backend
+        self.timeout = timeout
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         value = await self._get(key)
@@ -169,7 +175,13 @@ class LegacyBackend(SessionBackend):
     async def _call(self, operation: Awaitable[T], *, missing: bool = False) -> T | None:
         """Await one call of the wrapped backend; with ``missing``, a KeyError means None."""
         try:
-            return await operation
+            with anyio.fail_after(self.timeout):
+                return await operation
+        except TimeoutError as error:
+            raise SessionBackendError(
+                f"the custom session backend did not answer within {self.timeout} s: check "
+                "that its store is reachable, or give LegacyBackend a longer timeout"
+            ) from error
         except KeyError:
             if missing:
                 return None
