@@ -88,7 +88,7 @@ def original_session_key(value: str, secret_key: Keys, *, max_age: int | None) -
 
     The original stored the bare session dict under that key: JSON with ``BackendType.memcache``
     or a custom backend (readable with
-    :func:`starlette_session.backends.original.original_session_reader`), a pickle with its
+    :func:`starlette_session.compat.original_session_reader`), a pickle with its
     Redis and aiomcache backends (never read by this library).
     """
     session = _load(value, _signers(secret_key), max_age)

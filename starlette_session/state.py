@@ -92,7 +92,7 @@ class SessionState:
         self._meta = meta
         self.issued_at, self.key_index, self.rotate = issued_at, key_index, rotate
         self.loaded_user = self.user
-        self.loaded = True
+        self.loaded, self.merged = True, False
 
     def began(self, at: float) -> None:
         """The request began to use the session at ``at``."""

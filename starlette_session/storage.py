@@ -260,7 +260,15 @@ class ServerStorage(SessionStorage):
         user = _user(plan)
         if plan.user_changed and user is not None:
             await self._index(user, key, plan.ttl, state)
-        raw = await self._compare_and_set(key, loaded_raw, plan.raw, plan, state, data)
+        # Compare-and-set from the bytes loaded, merging what other requests stored meanwhile.
+        raw = await self._server().update(
+            key,
+            loaded_raw,
+            plan.raw,
+            plan.ttl,
+            lambda current: self._merged(current, plan, state, data),
+            logged_in=user is not None,
+        )
         if plan.user_changed and user is not None:
             await self._check_not_revoked(user, key, state)
         state.written(raw, plan.meta, merged=raw != plan.raw)
@@ -268,25 +276,6 @@ class ServerStorage(SessionStorage):
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
             state.indexed_as(user)
-
-    async def _compare_and_set(
-        self,
-        key: str,
-        expected: bytes,
-        raw: bytes,
-        plan: CommitPlan,
-        state: SessionState,
-        data: dict[str, Any],
-    ) -> bytes:
-        """Store ``raw`` where ``expected`` was loaded, merging changes stored meanwhile."""
-        return await self._server().update(
-            key,
-            expected,
-            raw,
-            plan.ttl,
-            lambda current: self._merged(current, plan, state, data),
-            logged_in=_user(plan) is not None,
-        )
 
     def _merged(
         self, current: bytes | None, plan: CommitPlan, state: SessionState, data: dict[str, Any]

@@ -133,7 +133,6 @@ SUBMODULES = [
     "backends.base",
     "backends.cookie",
     "backends.memory",
-    "backends.original",
     "compat",
     "durations",
     "migration",
@@ -154,7 +153,7 @@ def test_importing_the_package_imports_no_optional_dependency() -> None:
         "from starlette_session import SessionMiddleware, SessionStore\n"
         "from starlette_session.backends import BackendType, MemoryBackend, CookieBackend\n"
         "from starlette_session.backends import MemcacheJSONSerde, RedisSessionBackend\n"
-        "import starlette_session.backends.original, starlette_session.durations\n"
+        "import starlette_session.compat, starlette_session.durations\n"
         "import starlette_session.migration\n"
         f"print(sorted(name for name in {OPTIONAL_DEPENDENCIES!r} if name in sys.modules))\n"
     )

@@ -27,7 +27,7 @@ from starlette_session.backends import (
     SessionBackend,
     UnknownPredefinedBackend,
 )
-from starlette_session.backends.original import build_original_backend, original_session_reader
+from starlette_session.compat import build_original_backend, original_session_reader
 from starlette_session.interfaces import ISessionBackend
 from tests.helpers import SECRET, DictSessionBackend, original_app
 

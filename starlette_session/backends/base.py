@@ -25,12 +25,13 @@ Merge = Callable[[bytes | None], bytes]
 CAS_ATTEMPTS = 64
 
 
-async def retry_compare_and_set(attempt: Callable[[], Awaitable[bool]]) -> bool:
+async def retry_compare_and_set(attempt: Callable[[], Awaitable[bool]], *, tried: int = 0) -> bool:
     """Run ``attempt`` (one compare-and-set; True once settled) until it settles; False when it
-    never did in ``CAS_ATTEMPTS`` tries. The one retry loop of the library: a failed
-    compare-and-set means another write succeeded, so each retry makes progress, but with N
-    requests changing one key at once the last needs N attempts."""
-    for _ in range(CAS_ATTEMPTS):
+    never did in ``CAS_ATTEMPTS`` tries (``tried`` of them made already, before a first retry).
+    The one retry loop of the library: a failed compare-and-set means another write succeeded,
+    so each retry makes progress, but with N requests changing one key at once the last needs N
+    attempts."""
+    for _ in range(CAS_ATTEMPTS - tried):
         if await attempt():
             return True
     return False
@@ -147,19 +148,22 @@ class SessionBackend(abc.ABC):
         compare-and-set, so that none runs out of attempts while others keep winning.
         """
 
+        result = await self.replace(key, expected, value, ttl, logged_in=logged_in)
+        if result.stored:  # the usual case: no other write came first
+            return value
+        current = result.current
+
         async def attempt() -> bool:
-            nonlocal expected, value
-            result = await self.replace(key, expected, value, ttl, logged_in=logged_in)
-            if result.stored:
-                return True
-            current = result.current
+            nonlocal expected, value, current
             value = merge(current)
             if current is None:  # a merge that did not refuse a missing entry
                 raise SessionDestroyedError("the session was destroyed while this request ran")
             expected = current
-            return False
+            result = await self.replace(key, expected, value, ttl, logged_in=logged_in)
+            current = result.current
+            return result.stored
 
-        if not await retry_compare_and_set(attempt):
+        if not await retry_compare_and_set(attempt, tried=1):
             raise SessionConflictError(CHANGING)
         return value
 
