@@ -150,7 +150,7 @@ async def test_a_value_json_cannot_hold_is_bad_data_not_a_500_forever(
     assert backend.entries == {}  # the entry was deleted
     lines = _security_lines(caplog)
     assert len(lines) == 1
-    assert "MongoLikeBackend returned a dict" in lines[0]
+    assert "MongoLikeBackend returned a dict holding a datetime instead" in lines[0]
 
 
 @pytest.mark.parametrize("returned", ["not json", "[1, 2]", '"a string"', "null"])

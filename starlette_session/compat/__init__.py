@@ -132,16 +132,17 @@ class LegacyBackend(SessionBackend):
         value = await self._get(key)
         if value is None:
             return None
-        raw = _readable(value)
-        if raw is None:
+        try:
+            return _readable(value)
+        except ValueError as error:
             security_logger.warning(
-                "the custom session backend %s returned a %s for a session, not the JSON "
-                "object it was given: the entry was deleted and a fresh session served",
+                "the custom session backend %s returned %s instead of the JSON object it was "
+                "given: the entry was deleted and a fresh session served",
                 type(self.backend).__name__,
-                type(value).__name__,
+                error,
             )
-            await self.delete(key)
-        return raw
+        await self.delete(key)
+        return None
 
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
@@ -195,29 +196,33 @@ class LegacyBackend(SessionBackend):
         return f"LegacyBackend({type(self.backend).__name__})"
 
 
-def _readable(value: Any) -> bytes | None:
-    """What a custom backend's ``get`` returned, as the bytes of a JSON object; None when it
-    cannot be one."""
+def _readable(value: Any) -> bytes:
+    """What a custom backend's ``get`` returned, as the bytes of a JSON object; ValueError,
+    saying what it is instead, when it cannot be one."""
     if isinstance(value, str | bytes | bytearray):
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):
-            return None
+            raise ValueError("text that is not JSON") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"the JSON text of a {type(value).__name__}")
     if not isinstance(value, dict):
-        return None
+        raise ValueError(f"a {type(value).__name__}")
     try:
         return json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_number
         ).encode()
-    except (TypeError, ValueError, RecursionError):
-        return None
+    except TypeError as error:
+        raise ValueError(f"a dict holding {error}") from None
+    except (ValueError, RecursionError):
+        raise ValueError("a dict JSON cannot hold (NaN, an infinity, or too deep)") from None
 
 
 def _number(value: Any) -> int | float:
     """A ``Decimal`` (DynamoDB's numbers) as the JSON number it holds; anything else is refused."""
     if isinstance(value, decimal.Decimal) and value.is_finite():
         return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    raise TypeError(f"a {type(value).__name__}")
 
 
 _BYTES, _TEXT, _JSON = 0, 1, 2
