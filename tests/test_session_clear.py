@@ -5,7 +5,8 @@ followed by a flash message. A session that belongs to a user (``set_user``) the
 with ``destroy()``: the stored entry is deleted and leaves the user's list, and what the handler
 writes afterwards starts a new session with a new id and no user, so the cookie from before the
 log-out opens nothing. A session without a user is emptied as a dict is: it keeps its id, and
-what is written after ``clear()`` is stored under it. Over HTTP, on memory, Redis and SQL.
+what is written after ``clear()`` is stored under it. Over HTTP, on memory, Redis, SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.websockets import WebSocket
 from starlette_session import SessionStore, load_session
 from starlette_session.backends import MemoryBackend, SessionBackend
 from tests.helpers import RedisClients, cookie_attributes, make_app, session_cookie
-from tests.sql_support import sql_backend, sqlite_url
+from tests.sql_support import database_url, sql_backend, sqlite_url
 
 
 async def _clear_then_flash(request: Request) -> Response:
@@ -61,7 +62,14 @@ ROUTES = [
 ]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis), "sqlite"])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def backend_kind(request: pytest.FixtureRequest) -> str:
     if request.param == "redis":
         request.getfixturevalue("redis_url")  # starts the server, or skips
@@ -83,7 +91,8 @@ async def server_backend(
         finally:
             await clients.aclose()
     else:
-        async with sql_backend(sqlite_url(tmp_path / "sessions.db")) as backend:
+        url = sqlite_url(tmp_path / "sessions.db") if backend_kind == "sqlite" else None
+        async with sql_backend(url or database_url(backend_kind)) as backend:
             yield backend
 
 
