@@ -37,11 +37,13 @@ class Writers:
         self.all_loaded = asyncio.Event()
 
     async def write(self, request: Request) -> Response:
-        session = await load_session(request)
-        self.loaded += 1
-        if self.loaded == self.count:
-            self.all_loaded.set()
-        await self.all_loaded.wait()
+        try:
+            session = await load_session(request)
+        finally:  # a failed load counts too: the others must not wait for it forever
+            self.loaded += 1
+            if self.loaded == self.count:
+                self.all_loaded.set()
+        await asyncio.wait_for(self.all_loaded.wait(), 60)
         session[request.path_params["name"]] = 1
         return JSONResponse({})
 
