@@ -7,7 +7,8 @@
 #   scripts/test.sh -m "not slow" -x  # arguments go to pytest, after -m "" -n 0
 #
 # Plain `pytest` runs the fast tier on four workers (pyproject.toml's addopts leave out the tests
-# marked slow: release, load, browser, failover and large generated inputs); this script passes
+# marked slow: release, load, browser, failover and large generated inputs; tests/conftest.py
+# chooses the workers); this script passes
 # -m "" -n 0 so that every test runs, in one process (the slow tests time themselves), and a -m
 # or -n among the arguments still chooses.
 #

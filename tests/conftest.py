@@ -48,6 +48,17 @@ from tests.servers import (
 )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject.toml's addopts): four workers for the whole fast tier; one process
+    when the command line names files or tests (they start sooner alone) or selects the slow
+    tests (``-m ""``, ``-m slow``: the load, browser and failover tests time themselves). A set
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    whole_run = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    return 4 if whole_run and "not slow" in config.option.markexpr else 0
+
+
 @contextmanager
 def _running(server: ServerProcess | RedisClusterServer) -> Iterator[None]:
     try:

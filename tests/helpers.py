@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import MemoryBackend
@@ -39,6 +40,7 @@ __all__ = [
     "ManualClock",
     "RedisClients",
     "cookie_attributes",
+    "http_client",
     "make_app",
     "original_app",
     "session_cookie",
@@ -202,6 +204,14 @@ class RedisClients:
             else:
                 client.close()
                 client.connection_pool.disconnect()
+
+
+def http_client(
+    app: ASGIApp, base_url: str = "http://testserver", *, raise_app_exceptions: bool = True
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` that calls ``app`` in-process (use it in ``async with``)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
 
 
 def set_cookie_headers(response: httpx.Response) -> list[str]:

@@ -34,7 +34,7 @@ from starlette_session import (
     session_dependency,
 )
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
-from tests.helpers import SECRET, RedisClients, make_app
+from tests.helpers import SECRET, RedisClients, http_client, make_app
 from tests.http_support import RedisCommands
 
 
@@ -290,13 +290,10 @@ def store(backend: BackendUnderTest) -> SessionStore[Cart]:
 
 @pytest.fixture
 async def client(store: SessionStore[Cart]) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
+    async with http_client(
+        make_app(store, routes=cart_routes.routes, fastapi=True), raise_app_exceptions=False
+    ) as client:
         yield client
-
-
-def http_client(app: FastAPI, *, raise_app_exceptions: bool = False) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 async def stored(store: SessionStore[Any], cookie: str | None) -> dict[str, Any] | None:
@@ -439,7 +436,9 @@ async def test_an_http_exception_below_500_still_saves(client: httpx.AsyncClient
 
 async def test_save_on_error_saves_a_5xx_response(backend: BackendUnderTest) -> None:
     store = SessionStore(backend.backend, model=Cart, save_on_error=True)
-    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
+    async with http_client(
+        make_app(store, routes=cart_routes.routes, fastapi=True), raise_app_exceptions=False
+    ) as client:
         assert (await client.post("/fail/503")).status_code == 503
         assert (await client.get("/cart")).json()["items"] == ["lost"]
 
@@ -524,7 +523,9 @@ async def test_the_migrate_hook_fixes_old_data(
     backend: BackendUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = SessionStore(backend.backend, model=Cart, migrate=split_items)
-    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
+    async with http_client(
+        make_app(store, routes=cart_routes.routes, fastapi=True), raise_app_exceptions=False
+    ) as client:
         await client.post("/mapping", params={"key": "items", "value": "apple,pear"})
         cookie = client.cookies["session"]
 
@@ -549,7 +550,9 @@ async def test_a_failed_migration_gives_a_fresh_session(
     backend: BackendUnderTest, migrate: Callable[[dict[str, Any]], dict[str, Any] | None]
 ) -> None:
     store = SessionStore(backend.backend, model=Cart, migrate=migrate)
-    async with http_client(make_app(store, routes=cart_routes.routes, fastapi=True)) as client:
+    async with http_client(
+        make_app(store, routes=cart_routes.routes, fastapi=True), raise_app_exceptions=False
+    ) as client:
         await client.post("/mapping", params={"key": "items", "value": "apple,pear"})
         response = await client.get("/cart")
         assert response.status_code == 200
@@ -582,7 +585,7 @@ async def test_the_migrate_hook_handles_a_renamed_field(backend: BackendUnderTes
     async def basket(session: Basket = Depends(get_session)) -> Basket:  # noqa: B008
         return session
 
-    async with http_client(app) as client:
+    async with http_client(app, raise_app_exceptions=False) as client:
         await client.post("/old")
         assert (await client.get("/basket")).json() == {"items": ["apple"]}
         assert await stored(store, client.cookies["session"]) == {"items": ["apple"]}
@@ -750,7 +753,8 @@ def test_the_cookie_is_an_optional_security_scheme_in_openapi() -> None:
 
 async def test_the_cookie_is_not_required_at_runtime() -> None:
     async with http_client(
-        make_app(SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True)
+        make_app(SessionStore(model=Cart), routes=cart_routes.routes, fastapi=True),
+        raise_app_exceptions=False,
     ) as client:
         assert (await client.get("/cart")).status_code == 200
         client.cookies.set("session", "forged.value.signature")
@@ -790,7 +794,7 @@ async def test_a_missing_middleware_raises_a_named_error() -> None:
     async def handle(handle: SessionHandle) -> None:
         pass
 
-    async with http_client(app, raise_app_exceptions=True) as client:
+    async with http_client(app) as client:
         for path in ("/cart", "/handle"):
             with pytest.raises(SessionMiddlewareMissingError, match=r"add_middleware\("):
                 await client.get(path)
@@ -809,7 +813,7 @@ async def test_a_store_without_a_model_raises_a_named_error() -> None:
         flashes.messages.append("hi")
         return flashes
 
-    async with http_client(app, raise_app_exceptions=True) as client:
+    async with http_client(app) as client:
         with pytest.raises(SessionModelNotConfiguredError, match=r"SessionStore\(model="):
             await client.get("/cart")
         # A model of its own needs no store model.
@@ -827,7 +831,7 @@ async def test_a_model_without_defaults_raises_a_named_error() -> None:
     async def show(session: Login = Depends(get_session)) -> Login:  # noqa: B008
         return session
 
-    async with http_client(app, raise_app_exceptions=True) as client:
+    async with http_client(app) as client:
         with pytest.raises(SessionSetupError, match="give every field a default"):
             await client.get("/")
 
@@ -844,7 +848,7 @@ async def test_get_session_without_a_model_says_how_to_give_one(
     async def show(session: Cart = Depends(get_session)) -> Cart:  # noqa: B008
         return session
 
-    async with http_client(app, raise_app_exceptions=True) as client:
+    async with http_client(app) as client:
         with pytest.raises(SessionModelNotConfiguredError) as error:
             await client.get("/cart")
     message = str(error.value)

@@ -22,7 +22,14 @@ from starlette.websockets import WebSocket
 from starlette_session import SessionMiddleware, SessionStore, SessionTooLargeError, load_session
 from starlette_session.backends import CookieBackend, MemoryBackend
 from starlette_session.signing import CookieSigner
-from tests.helpers import SECRET, cookie_attributes, make_app, session_cookie, set_cookie_headers
+from tests.helpers import (
+    SECRET,
+    cookie_attributes,
+    http_client,
+    make_app,
+    session_cookie,
+    set_cookie_headers,
+)
 from tests.servers import RedisServer
 
 OLD_SECRET = "an-older-secret-that-is-long-enough-to-not-warn"
@@ -31,13 +38,9 @@ COOKIE_SALT = "starlette-session.cookie"
 DEFAULT_ATTRIBUTES = {"max-age": "1209600", "path": "/", "httponly": "", "samesite": "Lax"}
 
 
-def client_for(app: Starlette, base_url: str = "http://testserver") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(make_app()) as http:
+    async with http_client(make_app()) as http:
         yield http
 
 
@@ -71,7 +74,7 @@ async def test_cookie_options_become_cookie_attributes(
     expected = {
         name: value for name, value in (DEFAULT_ATTRIBUTES | changed).items() if value is not None
     }
-    async with client_for(make_app(**options), base_url="https://testserver") as http:
+    async with http_client(make_app(**options), base_url="https://testserver") as http:
         response = await http.get("/set", params={"a": "1"})
     assert cookie_attributes(response) == expected
 
@@ -132,7 +135,7 @@ async def test_cookie_is_added_to_the_apps_own_vary_header() -> None:
         await load_session(request)
         return PlainTextResponse("ok", headers={"Vary": "Accept-Encoding"})
 
-    async with client_for(make_app_with(endpoint)) as http:
+    async with http_client(make_app_with(endpoint)) as http:
         response = await http.get("/")
     assert response.headers["vary"] == "Accept-Encoding, Cookie"
 
@@ -152,7 +155,7 @@ async def test_no_store_replaces_the_apps_cache_control_when_the_cookie_is_set()
         (await load_session(request))["a"] = 1
         return PlainTextResponse("ok", headers={"Cache-Control": "public, max-age=60"})
 
-    async with client_for(make_app_with(endpoint)) as http:
+    async with http_client(make_app_with(endpoint)) as http:
         assert (await http.get("/")).headers.get_list("cache-control") == ["no-store"]
 
 
@@ -161,7 +164,7 @@ async def test_cache_control_none_leaves_the_apps_header_alone() -> None:
         (await load_session(request))["a"] = 1
         return PlainTextResponse("ok", headers={"Cache-Control": "private"})
 
-    async with client_for(make_app_with(endpoint, cache_control=None)) as http:
+    async with http_client(make_app_with(endpoint, cache_control=None)) as http:
         response = await http.get("/")
     assert response.headers.get_list("cache-control") == ["private"]
     assert session_cookie(response) is not None
@@ -186,7 +189,7 @@ async def test_the_apps_cookies_survive_next_to_exactly_one_session_cookie() -> 
         response.set_cookie("lang", "fr")
         return response
 
-    async with client_for(make_app_with(endpoint)) as http:
+    async with http_client(make_app_with(endpoint)) as http:
         response = await http.get("/")
     headers = set_cookie_headers(response)
     assert [header.split("=", 1)[0] for header in headers] == ["theme", "lang", "session"]
@@ -200,7 +203,7 @@ async def test_the_apps_cookies_survive_when_the_session_is_unchanged() -> None:
         response.set_cookie("theme", "dark")
         return response
 
-    async with client_for(make_app_with(endpoint)) as http:
+    async with http_client(make_app_with(endpoint)) as http:
         response = await http.get("/")
     assert [header.split("=", 1)[0] for header in set_cookie_headers(response)] == ["theme"]
 
@@ -252,7 +255,7 @@ async def test_an_unusable_cookie_gives_a_fresh_empty_session(
 
 async def test_a_cookie_for_a_session_the_store_no_longer_has_gives_a_fresh_session() -> None:
     backend = MemoryBackend()
-    async with client_for(make_app(SessionStore(backend))) as http:
+    async with http_client(make_app(SessionStore(backend))) as http:
         value = session_cookie(await http.get("/set", params={"a": "1"}))
         await backend.delete(*list(backend._entries))  # expired, or deleted by an admin
         assert (await http.get("/get")).json() == {}
@@ -262,7 +265,7 @@ async def test_a_cookie_for_a_session_the_store_no_longer_has_gives_a_fresh_sess
 
 async def test_an_expired_cookie_backend_cookie_gives_a_fresh_session() -> None:
     store: SessionStore[Any] = SessionStore(CookieBackend(), idle_timeout=60)
-    async with client_for(make_app(store)) as http:
+    async with http_client(make_app(store)) as http:
         value = session_cookie(await http.get("/set", params={"a": "1"}))
         assert value is not None
         payload = CookieSigner(SECRET, salt=COOKIE_SALT).unsign(value)
@@ -287,12 +290,12 @@ async def test_only_the_first_session_cookie_of_a_request_is_read(
 
 async def test_a_cookie_signed_by_an_older_key_is_accepted_and_reissued() -> None:
     backend = MemoryBackend()
-    async with client_for(make_app(SessionStore(backend), secret_key=OLD_SECRET)) as http:
+    async with http_client(make_app(SessionStore(backend), secret_key=OLD_SECRET)) as http:
         old_cookie = session_cookie(await http.get("/set", params={"a": "1"}))
     assert old_cookie is not None
 
     rotated = make_app(SessionStore(backend), secret_key=[NEW_SECRET, OLD_SECRET])
-    async with client_for(rotated) as http:
+    async with http_client(rotated) as http:
         http.cookies.set("session", old_cookie)
         response = await http.get("/get")
         new_cookie = session_cookie(response)
@@ -303,25 +306,25 @@ async def test_a_cookie_signed_by_an_older_key_is_accepted_and_reissued() -> Non
         assert "set-cookie" not in (await http.get("/get")).headers
 
     # The old cookie's entry is gone: replaying it finds nothing.
-    async with client_for(rotated) as http:
+    async with http_client(rotated) as http:
         http.cookies.set("session", old_cookie)
         assert (await http.get("/get")).json() == {}
 
 
 async def test_a_key_removed_from_the_list_invalidates_its_cookies() -> None:
     backend = MemoryBackend()
-    async with client_for(make_app(SessionStore(backend), secret_key=OLD_SECRET)) as http:
+    async with http_client(make_app(SessionStore(backend), secret_key=OLD_SECRET)) as http:
         old_cookie = session_cookie(await http.get("/set", params={"a": "1"}))
     assert old_cookie is not None
 
-    async with client_for(make_app(SessionStore(backend), secret_key=[NEW_SECRET])) as http:
+    async with http_client(make_app(SessionStore(backend), secret_key=[NEW_SECRET])) as http:
         http.cookies.set("session", old_cookie)
         assert (await http.get("/get")).json() == {}
 
 
 async def test_the_newest_key_signs_new_cookies() -> None:
     app = make_app(secret_key=[NEW_SECRET, OLD_SECRET])
-    async with client_for(app) as http:
+    async with http_client(app) as http:
         value = session_cookie(await http.get("/set", params={"a": "1"}))
     assert value is not None
     assert CookieSigner([NEW_SECRET], salt=COOKIE_SALT).unsign(value) is not None
@@ -329,12 +332,12 @@ async def test_the_newest_key_signs_new_cookies() -> None:
 
 
 async def test_a_cookie_backend_cookie_signed_by_an_older_key_is_reissued() -> None:
-    async with client_for(make_app(SessionStore(CookieBackend()), secret_key=OLD_SECRET)) as http:
+    async with http_client(make_app(SessionStore(CookieBackend()), secret_key=OLD_SECRET)) as http:
         old_cookie = session_cookie(await http.get("/set", params={"a": "1"}))
     assert old_cookie is not None
 
     rotated = make_app(SessionStore(CookieBackend()), secret_key=[NEW_SECRET, OLD_SECRET])
-    async with client_for(rotated) as http:
+    async with http_client(rotated) as http:
         http.cookies.set("session", old_cookie)
         response = await http.get("/get")
     new_cookie = session_cookie(response)
@@ -363,7 +366,7 @@ def test_a_cookie_backend_session_too_large_for_a_cookie_fails_the_request() -> 
 async def test_clearing_deletes_the_entry_and_expires_the_cookie_with_its_path_and_domain() -> None:
     backend = MemoryBackend()
     app = make_app(SessionStore(backend), path="/", domain="testserver.local")
-    async with client_for(app, base_url="http://testserver.local") as http:
+    async with http_client(app, base_url="http://testserver.local") as http:
         await http.get("/set", params={"a": "1"})
         assert len(backend) == 1
         response = await http.get("/clear")
@@ -437,7 +440,7 @@ async def test_a_backend_that_is_down_answers_503(fresh_redis_server: RedisServe
 
     redis_client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
     app = make_app(SessionStore(RedisBackend(redis_client)))
-    async with client_for(app) as http:
+    async with http_client(app) as http:
         await http.get("/set", params={"a": "1"})
         fresh_redis_server.kill()
 
@@ -467,7 +470,7 @@ async def test_a_session_destroyed_while_a_request_ran_answers_409() -> None:
 
     app = make_app()
     app.router.routes.append(Route("/slow", slow_change))
-    async with client_for(app) as http:
+    async with http_client(app) as http:
         await http.get("/set", params={"a": "1"})
         slow = asyncio.create_task(http.get("/slow"))
         await loaded.wait()
@@ -490,7 +493,7 @@ async def test_a_strict_store_answers_409_to_a_concurrent_change() -> None:
 
     app = make_app(SessionStore(strict=True))
     app.router.routes.append(Route("/slow", slow_change))
-    async with client_for(app) as http:
+    async with http_client(app) as http:
         await http.get("/set", params={"a": "1"})
         slow = asyncio.create_task(http.get("/slow"))
         await loaded.wait()
@@ -507,7 +510,7 @@ async def test_a_5xx_response_saves_nothing() -> None:
         return JSONResponse({}, status_code=500)
 
     backend = MemoryBackend()
-    async with client_for(make_app_with(fails, SessionStore(backend))) as http:
+    async with http_client(make_app_with(fails, SessionStore(backend))) as http:
         response = await http.get("/")
     assert "set-cookie" not in response.headers
     assert len(backend) == 0
@@ -519,7 +522,7 @@ async def test_save_on_error_saves_a_5xx_responses_session() -> None:
         return JSONResponse({}, status_code=500)
 
     backend = MemoryBackend()
-    async with client_for(make_app_with(fails, SessionStore(backend, save_on_error=True))) as http:
+    async with http_client(make_app_with(fails, SessionStore(backend, save_on_error=True))) as http:
         response = await http.get("/")
     assert session_cookie(response) is not None
     assert len(backend) == 1

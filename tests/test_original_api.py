@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -20,7 +19,14 @@ from starlette.testclient import TestClient
 from starlette_session import SessionMiddleware, SessionStore
 from starlette_session.backends import BackendType, CookieBackend, LegacyBackend, MemoryBackend
 from starlette_session.cookies import CookieSettings
-from tests.helpers import SECRET, DictSessionBackend, ManualClock, cookie_attributes, original_app
+from tests.helpers import (
+    SECRET,
+    DictSessionBackend,
+    ManualClock,
+    cookie_attributes,
+    http_client,
+    original_app,
+)
 
 README_EXAMPLE = Path(__file__).with_name("original_readme_example.py")
 # The original README's secret, "secret", is a placeholder (and short): the library says so.
@@ -144,10 +150,6 @@ async def server_side_app(
             client.close()
         else:
             await client.aclose()
-
-
-def http_client(app: Starlette, base_url: str = "http://testserver") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
 
 async def test_every_server_side_backend_type_sets_views_and_clears(

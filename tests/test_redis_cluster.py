@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from starlette_session import SessionBackendError, SessionStore
 from starlette_session.records import RETIRED
-from tests.helpers import RedisClients, cookie_attributes, make_app, session_cookie
+from tests.helpers import RedisClients, cookie_attributes, http_client, make_app, session_cookie
 from tests.servers import free_port
 
 if TYPE_CHECKING:
@@ -41,13 +41,9 @@ def store(cluster: RedisCluster) -> SessionStore[Any]:
     return SessionStore(RedisBackend(cluster))
 
 
-def client_for(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
 @pytest.fixture
 async def http(store: SessionStore[Any]) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(make_app(store)) as client:
+    async with http_client(make_app(store)) as client:
         yield client
 
 
@@ -136,7 +132,7 @@ async def test_a_new_client_serves_concurrent_first_requests(store: SessionStore
     app = make_app(store)
 
     async def visit(n: int) -> str | None:
-        async with client_for(app) as http:  # one visitor each: no cookie jar shared
+        async with http_client(app) as http:  # one visitor each: no cookie jar shared
             response = await http.get("/set", params={"n": str(n)})
         assert response.status_code == 200, response.text
         return session_cookie(response)
@@ -157,7 +153,7 @@ async def test_a_cluster_that_cannot_be_reached_raises_session_backend_error() -
             await backend.read("session:a", 60)
         assert isinstance(caught.value.__cause__, redis.exceptions.RedisClusterException)
 
-        async with client_for(make_app(SessionStore(backend))) as http:
+        async with http_client(make_app(SessionStore(backend))) as http:
             response = await http.get("/set", params={"cart": "1"})
         assert response.status_code == 503
     finally:
@@ -178,7 +174,7 @@ async def test_a_frozen_master_fails_no_read_of_a_session_on_the_healthy_ones(
     store: SessionStore[Any] = SessionStore(RedisBackend(client))
     app = make_app(store)
     try:
-        async with client_for(app) as http:
+        async with http_client(app) as http:
             cookies = await asyncio.gather(*(_new_session(app, n) for n in range(60)))
             nodes = [node_of(client, key_of(store, cookie)) for cookie in cookies]
             frozen = redis_cluster.nodes[frozen_index]
@@ -215,7 +211,7 @@ async def test_a_frozen_master_fails_no_read_of_a_session_on_the_healthy_ones(
 
 
 async def _new_session(app: Starlette, n: int) -> str:
-    async with client_for(app) as http:  # a visitor of its own: no cookie jar shared
+    async with http_client(app) as http:  # a visitor of its own: no cookie jar shared
         response = await http.get("/set", params={"n": str(n)})
     cookie = session_cookie(response)
     assert cookie is not None

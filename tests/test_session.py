@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +27,14 @@ from starlette_session import (
 )
 from starlette_session.backends import MemoryBackend
 from starlette_session.signing import CookieSigner
-from tests.helpers import SECRET, cookie_attributes, live_entries, make_app, session_cookie
+from tests.helpers import (
+    SECRET,
+    cookie_attributes,
+    http_client,
+    live_entries,
+    make_app,
+    session_cookie,
+)
 
 COOKIE_SALT = "starlette-session.cookie"
 
@@ -39,10 +45,6 @@ def app_with(
     """``make_app`` plus ``endpoint`` at ``/endpoint``."""
     app: Starlette = make_app(store, routes=[Route("/endpoint", endpoint)], **options)
     return app
-
-
-def client_for(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
 @pytest.fixture
@@ -116,13 +118,13 @@ async def test_load_session_loads_it_for_async_code() -> None:
         session["count"] = session.get("count", 0) + 1
         return JSONResponse(request.session)
 
-    async with client_for(app_with(endpoint)) as client:
+    async with http_client(app_with(endpoint)) as client:
         assert (await client.get("/endpoint")).json() == {"count": 1}
         assert (await client.get("/endpoint")).json() == {"count": 2}
 
 
 async def test_sync_endpoints_load_the_session_on_first_use() -> None:
-    async with client_for(make_app()) as client:
+    async with http_client(make_app()) as client:
         assert (await client.get("/sync-set", params={"a": "1"})).json() == {"a": "1"}
         assert (await client.get("/sync-get")).json() == {"a": "1"}
         assert (await client.get("/get")).json() == {"a": "1"}
@@ -133,7 +135,7 @@ async def test_autoload_lets_async_code_use_request_session_directly() -> None:
         request.session["a"] = "1"
         return JSONResponse(request.session)
 
-    async with client_for(app_with(endpoint, autoload=True)) as client:
+    async with http_client(app_with(endpoint, autoload=True)) as client:
         assert (await client.get("/endpoint")).json() == {"a": "1"}
         assert (await client.get("/get")).json() == {"a": "1"}
 
@@ -230,7 +232,7 @@ async def test_nested_changes_are_saved() -> None:
         session["cart"].append(len(session["cart"]))
         return JSONResponse(session)
 
-    async with client_for(app_with(endpoint)) as client:
+    async with http_client(app_with(endpoint)) as client:
         await client.get("/endpoint")
         await client.get("/endpoint")
         assert (await client.get("/get")).json() == {"cart": [0, 1]}
@@ -247,7 +249,7 @@ async def test_changes_in_place_to_a_nested_value_read_with_get_are_saved() -> N
 
     app = app_with(endpoint)
     app.router.routes.append(Route("/seed", seed))
-    async with client_for(app) as client:
+    async with http_client(app) as client:
         await client.get("/seed")
         await client.get("/endpoint")
         assert (await client.get("/get")).json() == {"prefs": {"theme": "dark"}}
@@ -265,7 +267,7 @@ async def test_changes_to_values_iterated_with_items_are_saved() -> None:
 
     app = app_with(endpoint)
     app.router.routes.append(Route("/seed", seed))
-    async with client_for(app) as client:
+    async with http_client(app) as client:
         await client.get("/seed")
         await client.get("/endpoint")
         assert (await client.get("/get")).json() == {"list": ["x"]}
@@ -328,7 +330,7 @@ def test_an_endpoint_storing_a_value_json_cannot_hold_raises_and_saves_nothing()
 
 async def test_session_ids_are_random_with_at_least_128_bits() -> None:
     payloads = set()
-    async with client_for(make_app()) as client:
+    async with http_client(make_app()) as client:
         for _ in range(50):
             client.cookies.clear()
             value = session_cookie(await client.get("/set", params={"a": "1"}))
@@ -374,7 +376,7 @@ async def test_regenerate_keeps_the_data_under_a_new_id_and_drops_the_old_one() 
         return PlainTextResponse("ok")
 
     backend = MemoryBackend()
-    async with client_for(app_with(log_in, SessionStore(backend))) as client:
+    async with http_client(app_with(log_in, SessionStore(backend))) as client:
         before = session_cookie(await client.get("/set", params={"cart": "1"}))
         after = session_cookie(await client.get("/endpoint"))
         assert after not in (None, before)
@@ -391,7 +393,7 @@ async def test_destroy_deletes_the_session_and_expires_the_cookie() -> None:
         return PlainTextResponse("ok")
 
     backend = MemoryBackend()
-    async with client_for(app_with(log_out, SessionStore(backend))) as client:
+    async with http_client(app_with(log_out, SessionStore(backend))) as client:
         await client.get("/set", params={"user": "alice"})
         response = await client.get("/endpoint")
         assert cookie_attributes(response)["max-age"] == "0"
@@ -419,7 +421,7 @@ async def test_data_written_after_destroy_starts_a_new_session_without_the_user(
     backend = MemoryBackend()
     app = app_with(log_out, SessionStore(backend))
     app.router.routes[:0] = [Route("/who", who), Route("/login", log_in)]  # before make_app's
-    async with client_for(app) as client:
+    async with http_client(app) as client:
         await client.get("/login")
         before = client.cookies.get("session")
         response = await client.get("/endpoint")
@@ -442,7 +444,7 @@ async def test_set_lifetime_sets_the_cookie_max_age_and_none_makes_a_browser_coo
         session["user"] = "alice"
         return PlainTextResponse("ok")
 
-    async with client_for(app_with(remember)) as client:
+    async with http_client(app_with(remember)) as client:
         response = await client.get("/endpoint", params={"seconds": "3600"})
         assert cookie_attributes(response)["max-age"] == "3600"
         client.cookies.clear()

@@ -15,7 +15,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from tests import issue_example
+from tests import typed_cart_example
 from tests.http_support import RedisCommands, serve
 
 pytestmark = [
@@ -28,7 +28,7 @@ pytestmark = [
 @pytest.fixture
 async def issue_app(redis_url: str) -> AsyncIterator[ModuleType]:
     """A fresh copy of the issue's module, its Redis client pointed at the test's server."""
-    module = importlib.reload(issue_example)
+    module = importlib.reload(typed_cart_example)
     client = module.use_redis(redis_url)
     yield module
     await client.aclose()

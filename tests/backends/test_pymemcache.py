@@ -120,7 +120,8 @@ async def test_a_value_another_serde_wrote_is_an_error_not_a_session(
     writer = Client(memcached_address, serde=MemcacheJSONSerde())
     reader = Client(memcached_address, serde=MemcacheJSONSerde())
     try:
-        writer.set("session:json", {"a": 1})  # flags 2: read back as a dict, not bytes
+        # flags 2: read back as a dict, not bytes; noreply=False: stored before the read is sent
+        writer.set("session:json", {"a": 1}, noreply=False)
         with pytest.raises(SessionBackendError, match="memcached"):
             await PymemcacheBackend(reader).read("session:json")
     finally:

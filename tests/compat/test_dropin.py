@@ -20,7 +20,14 @@ from starlette.routing import Route
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import BackendType, MemoryBackend
-from tests.helpers import SECRET, cookie_attributes, make_app, session_cookie, set_cookie_headers
+from tests.helpers import (
+    SECRET,
+    cookie_attributes,
+    http_client,
+    make_app,
+    session_cookie,
+    set_cookie_headers,
+)
 
 OLD_SECRET = "the-secret-of-the-application-before-the-migration"
 SESSION = {"user": "alice", "cart": ["apple"]}
@@ -43,15 +50,11 @@ def app_with(**middleware: Any) -> Starlette:
     return app
 
 
-def http(app: Starlette, base_url: str = "http://testserver") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
-
-
 # Starlette's keyword arguments, with Starlette's meanings
 
 
 async def test_session_cookie_names_the_cookie_as_in_starlette() -> None:
-    async with http(app_with(session_cookie="sid")) as client:
+    async with http_client(app_with(session_cookie="sid")) as client:
         response = await client.post("/put", json=SESSION)
         assert session_cookie(response, "sid") is not None
         assert (await client.get("/view")).json() == SESSION
@@ -71,7 +74,7 @@ def test_session_cookie_and_cookie_name_together_are_refused() -> None:
     ],
 )
 async def test_max_age_takes_a_timedelta_or_float_seconds(max_age: Any, expected: str) -> None:
-    async with http(app_with(max_age=max_age)) as client:
+    async with http_client(app_with(max_age=max_age)) as client:
         response = await client.post("/put", json=SESSION)
     assert cookie_attributes(response)["max-age"] == expected
 
@@ -92,7 +95,7 @@ def test_an_invalid_max_age_fails_at_start_up_naming_it(
 
 @pytest.mark.parametrize("max_age", [0, -1])
 async def test_a_max_age_of_zero_or_less_keeps_nothing_beyond_the_request(max_age: int) -> None:
-    async with http(app_with(max_age=max_age)) as client:
+    async with http_client(app_with(max_age=max_age)) as client:
         response = await client.post("/put", json=SESSION)
         assert response.json() == SESSION
         assert "; Max-Age=0;" in set_cookie_headers(response)[0]
@@ -156,7 +159,7 @@ async def test_an_old_cookie_is_carried_over_into_a_new_session_once(
     if settings.get("backend_type") == "memory":
         settings["backend_type"] = BackendType.memory
     app = app_with(secret_key=[SECRET, OLD_SECRET], migrate_from=scheme, **settings)
-    async with http(app) as client:
+    async with http_client(app) as client:
         client.cookies.set(name, starlette_format(SESSION), domain="testserver.local")
         first = await client.get("/view")
         assert first.json() == SESSION
@@ -187,7 +190,7 @@ async def test_an_old_cookie_is_carried_over_into_a_new_session_once(
 )
 async def test_a_forged_old_cookie_is_refused(forged: str) -> None:
     app = app_with(secret_key=[SECRET, OLD_SECRET], migrate_from="starlette")
-    async with http(app) as client:
+    async with http_client(app) as client:
         client.cookies.set("session", forged)
         response = await client.get("/view")
     assert response.json() == {}
@@ -201,6 +204,6 @@ def test_an_unknown_migrate_from_fails_at_start_up() -> None:
 
 async def test_without_migrate_from_an_old_cookie_is_not_honoured() -> None:
     app = app_with(secret_key=[SECRET, OLD_SECRET])
-    async with http(app) as client:
+    async with http_client(app) as client:
         client.cookies.set("session", starlette_format(SESSION))
         assert (await client.get("/view")).json() == {}

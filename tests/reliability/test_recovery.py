@@ -6,15 +6,12 @@ The redis-server process is really killed (SIGKILL) and started again on the sam
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 import pytest
 import redis.asyncio
 
 from starlette_session import SessionStore
 from starlette_session.backends.redis import RedisBackend
-from tests.helpers import make_app, set_cookie_headers
+from tests.helpers import http_client, make_app, set_cookie_headers
 from tests.reliability.support import recommended_client
 from tests.servers import RedisServer
 
@@ -29,18 +26,13 @@ def _redis_client(kind: str, server: RedisServer) -> redis.asyncio.Redis:
     return redis.asyncio.Redis(host=server.host, port=server.port)
 
 
-def _http_client(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
 @pytest.mark.parametrize("kind", ["recommended", "from_url", "constructor"])
 async def test_the_first_request_after_a_restart_succeeds_and_old_sessions_are_valid(
     persistent_redis_server: RedisServer, kind: str
 ) -> None:
     redis_client = _redis_client(kind, persistent_redis_server)
     app = make_app(SessionStore(RedisBackend(redis_client, timeout=1.0)))
-    users = [_http_client(app) for _ in range(3)]
+    users = [http_client(app) for _ in range(3)]
     try:
         for user in users:
             assert (await user.post("/increment")).json() == {"count": 1}
@@ -68,7 +60,7 @@ async def test_without_persistence_a_restart_ends_every_session_cleanly(
     """Not an error: the old cookie finds nothing, so the user starts a new session."""
     redis_client = recommended_client(fresh_redis_server.url)
     try:
-        async with _http_client(make_app(SessionStore(RedisBackend(redis_client)))) as user:
+        async with http_client(make_app(SessionStore(RedisBackend(redis_client)))) as user:
             await user.post("/increment")
             old_cookie = user.cookies.get("session")
 

@@ -211,8 +211,13 @@ async def test_newest_key_signs_and_every_key_verifies(real: Real) -> None:
     assert (await client.get()).session_cookie() is None
 
 
-#: The library's own refusal (``CookieSigner``): a test that meets only Python's errors fails.
-SECRET_REFUSED = "^secret_key must be a non-empty string or a list of them$"
+#: The library's own refusals (``CookieSigner``, and the middleware's for a missing key), each
+#: saying how to make a key: a test that meets only Python's errors fails.
+HOW_TO_MAKE_ONE = r"python -c 'import secrets; print\(secrets.token_urlsafe\(32\)\)'$"
+SECRET_REFUSED = (
+    r"^(secret_key must be a non-empty string or a list of them; generate one with: "
+    r"|SessionMiddleware needs a secret_key to sign its cookies: .*)" + HOW_TO_MAKE_ONE
+)
 MISSING: Any = object()
 
 
