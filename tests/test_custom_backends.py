@@ -35,7 +35,13 @@ from starlette.applications import Starlette
 from starlette_session import SessionStore
 from starlette_session.backends import LegacyBackend, Replaced, SessionBackend
 from starlette_session.interfaces import ISessionBackend
-from tests.helpers import DictSessionBackend, cookie_attributes, make_app, session_cookie
+from tests.helpers import (
+    DictSessionBackend,
+    cookie_attributes,
+    http_client,
+    make_app,
+    session_cookie,
+)
 from tests.reliability.support import answers_within, stalled
 from tests.servers import RedisServer
 
@@ -112,8 +118,7 @@ def _app(backend: DictSessionBackend, **middleware: Any) -> Starlette:
 
 
 def _client(app: Starlette) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return http_client(app, raise_app_exceptions=False)
 
 
 def _security_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

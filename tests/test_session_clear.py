@@ -25,7 +25,13 @@ from starlette.websockets import WebSocket
 
 from starlette_session import SessionStore, load_session
 from starlette_session.backends import MemoryBackend, SessionBackend
-from tests.helpers import RedisClients, cookie_attributes, make_app, session_cookie
+from tests.helpers import (
+    RedisClients,
+    cookie_attributes,
+    http_client,
+    make_app,
+    session_cookie,
+)
 from tests.sql_support import database_url, sql_backend, sqlite_url
 
 
@@ -97,8 +103,7 @@ async def server_backend(
 
 
 def _client(store: SessionStore[Any]) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=make_app(store, routes=ROUTES))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return http_client(make_app(store, routes=ROUTES))
 
 
 async def _logged_in(client: httpx.AsyncClient) -> str:

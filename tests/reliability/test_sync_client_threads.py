@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 import redis
 from starlette.requests import Request
@@ -23,7 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from starlette_session.backends import BackendType
-from tests.helpers import make_app, session_cookie
+from tests.helpers import http_client, make_app, session_cookie
 from tests.reliability.support import answers_within, stalled
 from tests.servers import RedisServer
 
@@ -48,26 +47,22 @@ async def test_a_stalled_sync_client_delays_no_sync_endpoint_that_skips_the_sess
         backend_type=BackendType.redis,
         backend_client=sync_client,
     )
-    transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with http_client(app) as client:
             cookie = session_cookie(await client.get("/set", params={"a": "1"}))
             assert cookie
             finished: list[str] = []
 
             async def use_session() -> int:
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="http://testserver", cookies={"session": cookie}
-                ) as user:
+                async with http_client(app) as user:
+                    user.cookies.set("session", cookie)
                     response = await user.get("/get")
                 finished.append("session")
                 return response.status_code
 
             async def plain() -> int:
                 # No cookie: the original API's middleware reads no session for this request.
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="http://testserver"
-                ) as visitor:
+                async with http_client(app) as visitor:
                     response = await visitor.get("/plain")
                 finished.append("plain")
                 return response.status_code
@@ -97,10 +92,9 @@ async def test_a_sync_clients_threads_are_as_many_as_its_pool_has_connections(
     pool = redis.ConnectionPool.from_url(fresh_redis_server.url, max_connections=2)
     sync_client = redis.Redis(connection_pool=pool)
     app = make_app(original_api=True, backend_type=BackendType.redis, backend_client=sync_client)
-    transport = httpx.ASGITransport(app=app)
 
     async def new_visitor() -> int:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as user:
+        async with http_client(app) as user:
             first = await user.get("/set", params={"a": "1"})
             second = await user.get("/set", params={"b": "2"})
             return max(first.status_code, second.status_code)
