@@ -120,7 +120,15 @@ class Session(StatefulDict):
         dict.update(self._data_for_write(), *args, **kwargs)
 
     def clear(self) -> None:
-        dict.clear(self._data_for_write())
+        """Empty the session, as a dict does. A session that belongs to a user (see
+        :meth:`set_user`) is logged out: it ends as with :meth:`destroy`, so the cookie from
+        before opens nothing, and data written after it starts a new session with no user."""
+        data = self._data_for_write()
+        state = self.state
+        if state.user is not None or state.loaded_user is not None:
+            self.destroy()
+        else:
+            dict.clear(data)
 
     def copy(self) -> dict[str, Any]:
         return dict.copy(self._data_for_write())
@@ -280,7 +288,7 @@ class Session(StatefulDict):
         starts a brand-new session, with a new id and no user. A model instance the request
         holds still shows the old values; only the fields changed after this call are saved.
         """
-        self._data_for_write().clear()
+        dict.clear(self._data_for_write())
         self.state.destroy()
         if self.state.models:
             self._store.rebase_models(self)

@@ -5,7 +5,8 @@ session.save()``.
 A WebSocket cannot set or expire a cookie, so it can only change a session that is already
 stored, on a server-side backend (the plan's rule). Creating one, giving it a new id
 (``regenerate()``), ending it (``destroy()``) or changing its lifetime raise
-:class:`SessionWebSocketError`, whose message says what to do instead. A session that an HTTP
+:class:`SessionWebSocketError`, whose message says what to do instead; ``clear()`` empties the
+session and forgets its user, and the session stays stored under its id. A session that an HTTP
 request ends (a log-out, a revocation) or moves to a new id (a log-in) while the WebSocket is
 open is never written back: ``save()`` raises :class:`SessionDestroyedError`, the save at the
 end logs it, and ``await session.refresh()`` returns False, so the handler can close the socket.
@@ -83,6 +84,13 @@ class WebSocketSession(Session):
     def destroy(self) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
         raise SessionWebSocketError(DESTROY)
+
+    def clear(self) -> None:
+        """Empty the session and forget its user. It stays stored under its id, since a
+        WebSocket cannot expire the cookie: log out in an HTTP request to end it."""
+        dict.clear(self._data_for_write())
+        if self.state.user is not None:
+            self.state.set_user(None)
 
     def set_lifetime(self, lifetime: Duration | None) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""

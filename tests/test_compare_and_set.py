@@ -112,6 +112,8 @@ async def test_a_stored_value_equal_to_a_reply_code_is_still_compared(case: Case
 class BeforeReplace(SessionBackend):
     """Delegates to a real backend; before the first compare-and-set, runs one request."""
 
+    timeout = None  # it holds calls back on purpose, while whole requests run
+
     def __init__(self, backend: SessionBackend) -> None:
         self.backend = backend
         self.action: Callable[[], Awaitable[object]] | None = None

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
+import anyio
+
+from starlette_session.exceptions import (
+    SessionBackendError,
+    SessionConflictError,
+    SessionDestroyedError,
+)
 
 __all__ = ["CAS_ATTEMPTS", "Merge", "Replaced", "SessionBackend", "retry_compare_and_set"]
 
@@ -30,6 +38,8 @@ async def retry_compare_and_set(attempt: Callable[[], Awaitable[bool]], *, tried
 
 
 CHANGING = "the session kept changing under this request; nothing was saved"
+#: The calls of a backend written outside this library that ``SessionBackend.timeout`` bounds.
+BOUNDED_METHODS = ("read", "create", "replace", "expire", "delete", "update", "eviction_warning")
 
 
 class Replaced(NamedTuple):
@@ -70,9 +80,26 @@ class SessionBackend(abc.ABC):
     ``max_key_length``: the longest key, in bytes, the backend can store (None: no limit). The
     store checks its longest key against it when it is bound, so that a ``key_prefix`` too long
     fails at start-up rather than at every log-in.
+
+    ``timeout``: seconds each call may take (None: no bound), 2 by default as for the built-in
+    backends, which bound their own calls. In a subclass written outside this library, every
+    method of the contract it defines is bounded: a call still running then is cancelled and
+    raises :class:`~starlette_session.exceptions.SessionBackendError`, which the store's
+    ``on_backend_error`` policy answers (503, or an anonymous session). Set it as a class or
+    instance attribute.
     """
 
     max_key_length: int | None = None
+    timeout: float | None = 2.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("starlette_session."):
+            return  # the built-in backends bound each call with their client's own means
+        for name in BOUNDED_METHODS:
+            method = cls.__dict__.get(name)
+            if inspect.iscoroutinefunction(method):
+                setattr(cls, name, _bounded(name, method))
 
     @abc.abstractmethod
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
@@ -158,3 +185,23 @@ class SessionBackend(abc.ABC):
         evicted index means ``revoke_user_sessions`` cannot find the sessions it listed.
         """
         return None
+
+
+def _bounded(name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``method`` of a custom backend, cancelled after its backend's ``timeout``."""
+
+    @functools.wraps(method)
+    async def bounded(self: SessionBackend, *args: Any, **kwargs: Any) -> Any:
+        timeout = self.timeout
+        if timeout is None:
+            return await method(self, *args, **kwargs)
+        try:
+            with anyio.fail_after(timeout):
+                return await method(self, *args, **kwargs)
+        except TimeoutError as error:
+            raise SessionBackendError(
+                f"{type(self).__name__}.{name}() did not answer within {timeout} s: check that "
+                "its store is reachable, or give the backend a longer timeout"
+            ) from error
+
+    return bounded

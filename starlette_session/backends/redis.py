@@ -55,6 +55,10 @@ _DRIVER_ERRORS = (
 )
 
 
+#: The worker threads of a sync client whose pool has no bound: anyio's default.
+UNBOUNDED_POOL_THREADS = 40
+
+
 class RedisLikeClient(Protocol):
     """What the backend uses of a client: redis-py's API, as valkey-py's clients have it too."""
 
@@ -68,7 +72,9 @@ class RedisBackend(CombinedUpdates):
 
     ``client`` is a ``redis.asyncio.Redis`` (also from ``Sentinel.master_for()``) or
     ``redis.asyncio.RedisCluster`` (recommended), or a sync ``redis.Redis``, whose calls then run
-    in a worker thread so they never block the event loop; or the same from valkey-py.
+    in worker threads of their own, as many as its pool has connections (40 for a pool without
+    a bound), so they never block the event loop nor take the threads of Starlette's sync
+    endpoints; or the same from valkey-py.
     ``timeout`` (seconds) bounds every operation of this backend, waiting for a pooled
     connection or a worker thread included, on top of the client's own socket timeouts and
     retries; a failure or a timeout raises :class:`SessionBackendError`. A healthy Redis answers
@@ -116,6 +122,10 @@ class RedisBackend(CombinedUpdates):
             dict.fromkeys((*driver_errors(client), *_DRIVER_ERRORS))
         )
         self._replace_script: Any = client.register_script(REPLACE_SCRIPT)
+        # A sync client's commands run in worker threads of their own, no more at once than its
+        # pool has connections: a stalled Redis then holds none of the threads that Starlette's
+        # sync endpoints (anyio's default limiter) run in.
+        self._limiter = None if self._is_async else anyio.CapacityLimiter(_pool_size(client))
         # The commands of one event-loop turn share a write (see _pipelining); a sync client's
         # run in worker threads, one at a time each.
         pipelined = self._is_async and callable(getattr(client, "pipeline", None))
@@ -247,7 +257,9 @@ class RedisBackend(CombinedUpdates):
                 # On a timeout the thread is left to finish on its own (its client's socket
                 # timeout ends it); the request does not wait for it.
                 return await anyio.to_thread.run_sync(
-                    functools.partial(command, *args, **kwargs), abandon_on_cancel=True
+                    functools.partial(command, *args, **kwargs),
+                    abandon_on_cancel=True,
+                    limiter=self._limiter,
                 )
         except self._errors as error:
             raise SessionBackendError(
@@ -270,6 +282,13 @@ def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
 async def _anyio_deadline(seconds: float | None) -> AsyncIterator[None]:  # pragma: no cover
     with anyio.fail_after(seconds):
         yield
+
+
+def _pool_size(client: Any) -> int:
+    """How many connections a sync client's pool holds; anyio's default thread count (40) for
+    a pool without a bound."""
+    size = getattr(getattr(client, "connection_pool", None), "max_connections", None)
+    return size if isinstance(size, int) and 0 < size < 2**31 else UNBOUNDED_POOL_THREADS
 
 
 def _as_text(value: bytes | str) -> str:

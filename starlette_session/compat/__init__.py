@@ -17,12 +17,15 @@ The old import paths (``starlette_session.backends.BackendType``,
 from __future__ import annotations
 
 import abc
+import decimal
 import enum
 import functools
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from starlette_session.backends._memcached_limits import memcached_expiry
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+security_logger = logging.getLogger("starlette_session.security")
 
 
 class BackendType(enum.Enum):
@@ -88,7 +92,9 @@ class ISessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def get(self, key: str) -> dict[str, Any] | None:
-        """Return the object stored under ``key``, or None."""
+        """Return the object stored under ``key``, or None (or raise ``KeyError``) when there is
+        none. Its JSON text (``str`` or ``bytes``) and ``Decimal`` numbers are read as well;
+        anything else is dropped as bad data (see :class:`LegacyBackend`)."""
 
     @abc.abstractmethod
     async def set(self, key: str, value: dict[str, Any], exp: int | None) -> Any:
@@ -96,7 +102,7 @@ class ISessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, key: str) -> Any:
-        """Remove ``key``."""
+        """Remove ``key``; a missing key is not an error (a ``KeyError`` is ignored)."""
 
 
 class LegacyBackend(SessionBackend):
@@ -104,20 +110,44 @@ class LegacyBackend(SessionBackend):
 
     The old interface has no atomic operations, so ``create`` and ``replace`` read then write, and
     reading does not slide the expiry (a session's lifetime is renewed when it is written). Any
-    exception the wrapped backend raises becomes a :class:`SessionBackendError`.
+    exception the wrapped backend raises becomes a :class:`SessionBackendError`, except a
+    ``KeyError`` from ``get`` or ``delete``, which means the key is missing.
+
+    What ``get`` returns is read as JSON: a dict (numbers may be ``Decimal``, as DynamoDB's
+    client returns them), or a ``str``/``bytes`` holding a JSON object (a backend that stores the
+    text). Anything else (a ``datetime``, a list, text that is not a JSON object) cannot be the
+    object ``set`` was given: the entry is deleted, the request gets a fresh session, and one
+    warning is logged on ``starlette_session.security``.
+
+    ``timeout`` (seconds, None for no bound) bounds each call of the wrapped backend, as the
+    built-in backends bound theirs: a call still running then is cancelled and raises
+    :class:`SessionBackendError`, which the store's ``on_backend_error`` policy answers.
     """
 
-    def __init__(self, backend: ISessionBackend) -> None:
+    def __init__(self, backend: ISessionBackend, *, timeout: float | None = 2.0) -> None:
         self.backend = backend
+        self.timeout = timeout
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
-        value = await self._call(self.backend.get(key))
-        return None if value is None else _encode(value)
+        value = await self._get(key)
+        if value is None:
+            return None
+        try:
+            return _readable(value)
+        except ValueError as error:
+            security_logger.warning(
+                "the custom session backend %s returned %s instead of the JSON object it was "
+                "given: the entry was deleted and a fresh session served",
+                type(self.backend).__name__,
+                error,
+            )
+        await self.delete(key)
+        return None
 
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
-        if await self._call(self.backend.get(key)) is not None:
+        if await self._get(key) is not None:
             return False
         await self._call(self.backend.set(key, json.loads(value), ttl))
         return True
@@ -132,17 +162,31 @@ class LegacyBackend(SessionBackend):
         return Replaced(True, None)
 
     async def expire(self, key: str, ttl: int) -> None:
-        value = await self._call(self.backend.get(key))
+        value = await self._get(key)
         if value is not None:
             await self._call(self.backend.set(key, value, ttl))
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
-            await self._call(self.backend.delete(key))
+            await self._call(self.backend.delete(key), missing=True)
 
-    async def _call(self, operation: Awaitable[T]) -> T:
+    async def _get(self, key: str) -> Any:
+        return await self._call(self.backend.get(key), missing=True)
+
+    async def _call(self, operation: Awaitable[T], *, missing: bool = False) -> T | None:
+        """Await one call of the wrapped backend; with ``missing``, a KeyError means None."""
         try:
-            return await operation
+            with anyio.fail_after(self.timeout):
+                return await operation
+        except TimeoutError as error:
+            raise SessionBackendError(
+                f"the custom session backend did not answer within {self.timeout} s: check "
+                "that its store is reachable, or give LegacyBackend a longer timeout"
+            ) from error
+        except KeyError:
+            if missing:
+                return None
+            raise SessionBackendError("the custom session backend failed (KeyError)") from None
         except Exception as error:
             raise SessionBackendError(
                 f"the custom session backend failed ({type(error).__name__})"
@@ -152,8 +196,33 @@ class LegacyBackend(SessionBackend):
         return f"LegacyBackend({type(self.backend).__name__})"
 
 
-def _encode(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+def _readable(value: Any) -> bytes:
+    """What a custom backend's ``get`` returned, as the bytes of a JSON object; ValueError,
+    saying what it is instead, when it cannot be one."""
+    if isinstance(value, str | bytes | bytearray):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValueError("text that is not JSON") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"the JSON text of a {type(value).__name__}")
+    if not isinstance(value, dict):
+        raise ValueError(f"a {type(value).__name__}")
+    try:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_number
+        ).encode()
+    except TypeError as error:
+        raise ValueError(f"a dict holding {error}") from None
+    except (ValueError, RecursionError):
+        raise ValueError("a dict JSON cannot hold (NaN, an infinity, or too deep)") from None
+
+
+def _number(value: Any) -> int | float:
+    """A ``Decimal`` (DynamoDB's numbers) as the JSON number it holds; anything else is refused."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"a {type(value).__name__}")
 
 
 _BYTES, _TEXT, _JSON = 0, 1, 2

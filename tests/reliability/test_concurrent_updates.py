@@ -162,6 +162,8 @@ class BeforeEachReplace(SessionBackend):
     hook only fixes the order, which real concurrency cannot do reproducibly.
     """
 
+    timeout = None  # it holds calls back on purpose, while whole requests run
+
     def __init__(self, backend: SessionBackend) -> None:
         self.backend = backend
         self.actions: list[Callable[[], Awaitable[object]]] = []

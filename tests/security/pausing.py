@@ -38,6 +38,8 @@ class Gate:
 class PausingBackend(SessionBackend):
     """A real backend, with calls that can be held back one at a time."""
 
+    timeout = None  # it holds calls back on purpose, while whole requests run
+
     def __init__(self, inner: SessionBackend) -> None:
         self.inner = inner
         self.gate: Gate | None = None
