@@ -48,6 +48,7 @@ router = APIRouter()
 
 @router.post("/sign-in")
 async def sign_in(name: str, handle: SessionHandle, account: AccountSession) -> None:
+    await handle.begin_login(name)
     handle.regenerate()
     handle.set_user(name)
     account.user = name
