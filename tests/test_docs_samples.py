@@ -206,6 +206,9 @@ SAMPLES: dict[str, Kind] = {
         install="pip install pytest httpx2", beside=("docs_src/quickstart/app.py",)
     ),
     # FastAPI typed sessions
+    "fastapi: starlette_session.exceptions.SessionSetupError: Shouting": Reference(
+        "an error message, not code"
+    ),
     "docs_src/fastapi/redis_app.py": App(
         (Call("POST", "/cart?item=tea", contains="tea"), Call("GET", "/cart", contains="tea")),
         servers=("redis",),
