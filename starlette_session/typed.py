@@ -42,29 +42,71 @@ security_logger = logging.getLogger("starlette_session.security")
 
 
 class _Snapshot:
-    """A model's state when last synced: its JSON (None when that JSON is ambiguous: a NaN
-    would show as ``null``), and its fields as dumped when the JSON is None. ``values``: for a
-    model of immutable fields only, its field values at the last sync (a copy of its
-    ``__dict__``, compared with ``==``, identity first)."""
+    """A model's state when last synced. For a model of immutable fields only (``_IMMUTABLE``):
+    ``values``, a copy of its ``__dict__``, compared field by field (identity first), so that a
+    model only read is never serialized; its JSON is made only when a change needs it. For any
+    other model: its JSON (None when that JSON is ambiguous: a NaN would show as ``null``), and
+    its fields as dumped when the JSON is None."""
 
     __slots__ = ("fields", "json", "values")
 
-    def __init__(self, json: bytes | None, fields: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        json: bytes | None,
+        fields: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
         self.json = json
         self.fields = fields
-        self.values: dict[str, Any] | None = None
+        self.values = values
 
     @classmethod
     def of(cls, instance: Any) -> _Snapshot:
+        if type(instance) in _IMMUTABLE:
+            return cls(None, None, instance.__dict__.copy())
         json = _json(instance)
         return cls(json, None if json is not None else _dump(instance))
 
-    def dumped(self) -> dict[str, Any]:
-        """The fields as they were (parsed from the JSON only when a change needs them)."""
+    def changes(self, instance: Any) -> dict[str, str | int | bool | None] | None:
+        """The fields of ``instance`` changed since the snapshot, by name, when each is surely
+        told by value alone: immutable fields, each the object synced or a ``str``, ``int``,
+        ``bool`` or ``None`` before and after (an equal float, Decimal or datetime may still be
+        written differently); ``{}``: unchanged. None: compare the stored forms."""
+        values = self.values
+        if values is None:
+            return None
+        now = instance.__dict__
+        if len(now) != len(values):
+            return None
+        changes: dict[str, Any] = {}
+        for name, value in now.items():
+            old = values.get(name, _MISSING)
+            if value is old:
+                continue
+            kind = type(value)
+            if kind not in _EXACT or type(old) not in _EXACT:
+                return None
+            if kind is not type(old) or value != old:
+                changes[name] = value
+        if changes and type(instance) not in _KEYS:  # custom serializers: dump to store
+            return None
+        return changes
+
+    def dumped(self, instance: Any) -> dict[str, Any]:
+        """The fields as they were (parsed from the JSON, or dumped from the values, only when
+        a change needs them)."""
         if self.fields is None:
-            assert self.json is not None  # noqa: S101 - one of the two is always set
-            self.fields = load_json(self.json)
+            if self.json is not None:
+                self.fields = load_json(self.json)
+            else:  # immutable values: the instance as it was, dumped
+                assert self.values is not None  # noqa: S101 - one of the three is always set
+                before = instance.__copy__()
+                object.__setattr__(before, "__dict__", dict(self.values))
+                self.fields = _dump(before)
         return self.fields
+
+
+_MISSING = object()
 
 
 class TypedViews:
@@ -84,8 +126,7 @@ class TypedViews:
         if model not in _ROUND_TRIPS:
             check_model(model)
         instance = self._validate(session, model)
-        json = _json(instance)
-        models[model] = (instance, _Snapshot(json, None if json is not None else _dump(instance)))
+        models[model] = (instance, _Snapshot.of(instance))
         return instance
 
     def sync(self, session: StatefulDict) -> None:
@@ -97,11 +138,18 @@ class TypedViews:
         if not state.models:
             return
         for model, (instance, snapshot) in state.models.items():
-            json = _json(instance)
+            changes = snapshot.changes(instance)
+            if changes is not None:
+                if changes:  # each a str, int, bool or None: stored as it is
+                    keys = _KEYS[model]
+                    for name, value in changes.items():
+                        dict.__setitem__(session, keys[name], value)
+                    state.models[model] = (instance, _Snapshot.of(instance))
+                    state.mark_changed()
+                continue
+            json = None if snapshot.values is not None else _json(instance)
             if json is None or json != snapshot.json:
-                snapshot = self._copy_changes(session, model, instance, snapshot, json)
-            if model in _IMMUTABLE:  # so that a change after the commit is found cheaply
-                snapshot.values = instance.__dict__.copy()
+                self._copy_changes(session, model, instance, snapshot, json)
 
     def _copy_changes(
         self,
@@ -122,13 +170,16 @@ class TypedViews:
             ) from None
         if _ROUND_TRIPS.get(model):
             _check_round_trip(model, instance, dumped)
-        old = snapshot.dumped()
+        old = snapshot.dumped(instance)
         changed = False
         for name, value in dumped.items():
             if name not in old or not _same(value, old[name]):
                 dict.__setitem__(session, name, value)
                 changed = True
-        snapshot = _Snapshot(json, None if json else dumped)
+        if model in _IMMUTABLE:
+            snapshot = _Snapshot(None, dumped, instance.__dict__.copy())
+        else:
+            snapshot = _Snapshot(json, None if json else dumped)
         state.models[model] = (instance, snapshot)  # type: ignore[index]
         if changed:
             state.mark_changed()
@@ -141,9 +192,8 @@ class TypedViews:
         changed = None
         for model in models or ():
             instance, snapshot = models[model]  # type: ignore[index]
-            values = snapshot.values
-            if values is not None and values == instance.__dict__:
-                continue  # immutable fields, each still the object (or an equal one) synced
+            if snapshot.changes(instance) == {}:
+                continue
             if _changed(instance, snapshot):
                 if changed is None:
                     changed = []
@@ -223,7 +273,7 @@ def _changed(instance: Any, snapshot: _Snapshot) -> bool:
         dumped = _dump(instance)
     except ValueError:  # it cannot be stored any more: it did change
         return True
-    old = snapshot.dumped()
+    old = snapshot.dumped(instance)
     return any(name not in old or not _same(value, old[name]) for name, value in dumped.items())
 
 
@@ -284,6 +334,8 @@ def _finite(value: Any, depth: int = 0) -> bool:
 _ROUND_TRIPS: dict[type[Any], bool] = {}
 #: Models whose fields all hold immutable values: they change only by assignment.
 _IMMUTABLE: set[type[Any]] = set()
+#: Immutable models without custom serializers: field name -> the key it is stored under.
+_KEYS: dict[type[Any], dict[str, str]] = {}
 _BY_ALIAS: dict[str, Any] = {"by_alias": True}
 #: The serializer's options of models that need more than ``by_alias`` (computed fields).
 _OPTIONS: dict[type[Any], dict[str, Any]] = {}
@@ -316,9 +368,15 @@ def check_model(model: type[Any]) -> None:
     schema = model.__pydantic_core_schema__
     if _NO_COMPUTED and _has_computed_fields(schema):
         _OPTIONS[model] = {**_BY_ALIAS, **_NO_COMPUTED}  # asked only when there are some: slower
+    custom = _has_custom_serializer(schema)
     if _immutable(model):
         _IMMUTABLE.add(model)
-    _ROUND_TRIPS[model] = _has_custom_serializer(schema)
+        if not custom:
+            _KEYS[model] = {
+                name: info.serialization_alias or info.alias or name
+                for name, info in model.model_fields.items()
+            }
+    _ROUND_TRIPS[model] = custom
 
 
 def _static_problems(model: type[Any], path: str, problems: list[str], seen: set[type]) -> None:
