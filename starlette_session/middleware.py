@@ -30,6 +30,7 @@ logger = logging.getLogger("starlette_session")
 _ERROR_BODIES = {
     503: "The session store is unavailable. Please try again shortly.",
     409: "Your session changed while this request ran. Please try again.",
+    403: "This account is signed in on too many devices. Sign out on one, then try again.",
 }
 #: The statuses of the session errors the middleware answers itself.
 ERROR_STATUSES = frozenset(_ERROR_BODIES)
