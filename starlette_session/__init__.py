@@ -24,12 +24,14 @@ from starlette_session.exceptions import (
     SessionTooLargeError,
     SessionWebSocketError,
 )
+from starlette_session.flash import FlashDependency, Flashes, FlashMessage, get_flashes
 from starlette_session.middleware import SessionMiddleware
 from starlette_session.session import Session, load_session
 from starlette_session.store import SessionInfo, SessionStore
 
 if TYPE_CHECKING:
     from starlette_session.dependencies import (
+        FlashMessages,
         SessionDependency,
         SessionHandle,
         get_session,
@@ -42,6 +44,10 @@ __version__ = "1.0.0"
 __all__ = [
     "CookieSettings",
     "DeviceTracking",
+    "FlashDependency",
+    "FlashMessage",
+    "FlashMessages",
+    "Flashes",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -65,6 +71,7 @@ __all__ = [
     "SessionStore",
     "SessionTooLargeError",
     "SessionWebSocketError",
+    "get_flashes",
     "get_session",
     "get_session_handle",
     "load_session",
@@ -72,6 +79,7 @@ __all__ = [
 ]
 
 _FASTAPI_NAMES = {
+    "FlashMessages",
     "SessionDependency",
     "SessionHandle",
     "get_session",

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar, overload
 
 from starlette.requests import HTTPConnection
 
+from starlette_session.flash import FlashDependency, Flashes
 from starlette_session.session import Session, load_session
 from starlette_session.typed import check_model
 
@@ -21,6 +22,7 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 __all__ = [
+    "FlashMessages",
     "SessionDependency",
     "SessionHandle",
     "get_session",
@@ -95,3 +97,7 @@ get_session_handle = _SessionHandleDependency("session")
 
 #: ``session: SessionHandle``: the loaded session handle, for log-in and log-out.
 SessionHandle = Annotated[Session, Depends(get_session_handle)]
+
+#: ``flashes: FlashMessages``: the session's flash messages, untyped (for a model:
+#: ``Annotated[Flashes[Note], Depends(FlashDependency(Note))]``).
+FlashMessages = Annotated[Flashes[Any], Depends(FlashDependency())]

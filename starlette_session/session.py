@@ -207,6 +207,14 @@ class Session(StatefulDict):
         return self.state.is_new
 
     @property
+    def sent_cookie(self) -> bool:
+        """Whether the request carried a session cookie (looked up, neither verified nor read:
+        no backend call). Without one there is nothing stored to read."""
+        if self._cookie is not None:
+            return True
+        return self._headers is not None and self._store.cookie(self._headers) is not None
+
+    @property
     def store(self) -> SessionStore[Any]:
         """The store this session is kept in."""
         return self._store

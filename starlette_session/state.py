@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SessionState", "StatefulDict"]
+__all__ = ["AUTH_METHOD", "AUTH_TIME", "CSRF_SECRET", "FLASHES", "SessionState", "StatefulDict"]
+
+#: Metadata keys of the web helpers (``flash``, ``csrf``, ``recent_auth``): pending flash
+#: messages, the CSRF secret, when and how the user last proved who they are. Kept beside the
+#: data, never in it: no session key can set them.
+FLASHES, CSRF_SECRET, AUTH_TIME, AUTH_METHOD = "f", "x", "at", "am"
 
 
 class SessionState:

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"loading"},
     {"store"},
     {"session"},
-    {"websocket"},
+    {"websocket", "flash", "csrf", "recent_auth"},
     {"middleware"},
     {"dependencies", "testing", "telemetry"},
     {"cli"},

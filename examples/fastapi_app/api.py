@@ -8,7 +8,17 @@ from pydantic import BaseModel, Field
 from starlette_session import SessionHandle
 
 from .accounts import check_password, log_in, log_out
-from .models import CATALOG, CartView, Flash, FlashMessage, Order, Product, Shop, cart_view
+from .models import (
+    CATALOG,
+    CartView,
+    Flash,
+    FlashMessage,
+    Order,
+    Product,
+    Shop,
+    cart_view,
+    shown,
+)
 from .panel import panel_of
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -52,7 +62,7 @@ async def login(
     log_in(
         session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
     )
-    flash.flash(f"Welcome, {username}!", "success")
+    flash.add(FlashMessage(text=f"Welcome, {username}!", level="success"))
     return Me(username=username, cart=cart_view(shop))
 
 
@@ -95,4 +105,4 @@ async def checkout(shop: Shop) -> Order:
 @router.get("/flashes")
 async def flashes(flash: Flash) -> list[FlashMessage]:
     """The pending flash messages; each is returned once."""
-    return flash.pop_all()
+    return shown(flash)

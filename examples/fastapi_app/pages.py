@@ -19,7 +19,7 @@ from starlette_session import SessionHandle
 
 from .accounts import DEMO_USERS, check_password, log_in, log_out
 from .devices import devices_of, revoke_device
-from .models import CATALOG, Flash, FlashMessage, Shop, cart_view
+from .models import CATALOG, Flash, FlashMessage, Shop, cart_view, shown
 from .panel import panel_of
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +37,7 @@ async def home(request: Request, session: SessionHandle, shop: Shop, flash: Flas
         "shop": shop,
         "cart": cart_view(shop),
         "products": list(CATALOG.values()),
-        "messages": flash.pop_all(),
+        "messages": shown(flash),
         "panel": await panel_of(request).view(request, session),
     }
     return templates.TemplateResponse(request, "index.html", context)
@@ -47,9 +47,11 @@ async def home(request: Request, session: SessionHandle, shop: Shop, flash: Flas
 async def add_to_cart(product: Annotated[str, Form()], shop: Shop, flash: Flash) -> Response:
     if product in CATALOG:
         shop.add(product)
-        flash.flash(f"Added {CATALOG[product].name} to your cart.", "success")
+        flash.add(
+            FlashMessage(text=f"Added {CATALOG[product].name} to your cart.", level="success")
+        )
     else:
-        flash.flash("That product is not for sale.", "error")
+        flash.add(FlashMessage(text="That product is not for sale.", level="error"))
     return see_other("/")
 
 
@@ -57,7 +59,11 @@ async def add_to_cart(product: Annotated[str, Form()], shop: Shop, flash: Flash)
 async def remove_from_cart(product: Annotated[str, Form()], shop: Shop, flash: Flash) -> Response:
     if product in shop.cart:
         shop.remove(product)
-        flash.flash(f"Removed {CATALOG[product].name if product in CATALOG else product}.")
+        flash.add(
+            FlashMessage(
+                text=f"Removed {CATALOG[product].name if product in CATALOG else product}."
+            )
+        )
     return see_other("/")
 
 
@@ -65,10 +71,10 @@ async def remove_from_cart(product: Annotated[str, Form()], shop: Shop, flash: F
 async def checkout(shop: Shop, flash: Flash) -> Response:
     """Place the order: the logged-in user's cart becomes an order, and the cart empties."""
     if not shop.username:
-        flash.flash("Log in to check out; your cart stays.")
+        flash.add(FlashMessage(text="Log in to check out; your cart stays."))
         return see_other("/login")
     if shop.check_out() is None:
-        flash.flash("Your cart is empty: add something first.", "error")
+        flash.add(FlashMessage(text="Your cart is empty: add something first.", level="error"))
         return see_other("/")
     return see_other("/order")
 
@@ -83,7 +89,7 @@ async def order_placed(
     context = {
         "shop": shop,
         "order": shop.last_order,
-        "messages": flash.pop_all(),
+        "messages": shown(flash),
         "panel": await panel_of(request).view(request, session),
     }
     return templates.TemplateResponse(request, "order.html", context)
@@ -115,7 +121,7 @@ async def login_form(
 ) -> Response:
     if shop.username:
         return see_other("/")
-    return await login_page(request, session, shop, flash.pop_all(), logged_out=logged_out)
+    return await login_page(request, session, shop, shown(flash), logged_out=logged_out)
 
 
 @router.post("/login")
@@ -133,11 +139,11 @@ async def login(
         # The form again, the name as typed and the password empty. Not a redirect: the name
         # would have to wait in the session, and a visitor who only mistyped needs none.
         error = FlashMessage(text="Wrong user name or password.", level="error")
-        return await login_page(request, session, shop, [*flash.pop_all(), error], username=typed)
+        return await login_page(request, session, shop, [*shown(flash), error], username=typed)
     log_in(
         session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
     )
-    flash.flash(f"Welcome, {username}!", "success")
+    flash.add(FlashMessage(text=f"Welcome, {username}!", level="success"))
     return see_other("/")
 
 
@@ -154,7 +160,11 @@ async def revoke_other_sessions(request: Request, session: SessionHandle, flash:
     if session.user_id is None:
         return see_other("/login")
     ended = await panel_of(request).store.revoke_user_sessions(session.user_id, keep=session)
-    flash.flash(f"Logged out {ended} other session{'s' if ended != 1 else ''}.", "success")
+    flash.add(
+        FlashMessage(
+            text=f"Logged out {ended} other session{'s' if ended != 1 else ''}.", level="success"
+        )
+    )
     return see_other("/")
 
 
@@ -169,7 +179,7 @@ async def active_sessions(
     panel = panel_of(request)
     context = {
         "shop": shop,
-        "messages": flash.pop_all(),
+        "messages": shown(flash),
         "devices": await devices_of(panel.store, user, session),
         "panel": await panel.view(request, session),
     }
@@ -186,7 +196,7 @@ async def revoke_one_session(
         return see_other("/login")
     device = await revoke_device(panel_of(request).store, user, session, fingerprint)
     if device is None:
-        flash.flash("That session has already ended.", "error")
+        flash.add(FlashMessage(text="That session has already ended.", level="error"))
     else:
-        flash.flash(f"Logged out {device.name} ({device.place}).", "success")
+        flash.add(FlashMessage(text=f"Logged out {device.name} ({device.place}).", level="success"))
     return see_other("/sessions")

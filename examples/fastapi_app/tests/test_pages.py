@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from examples.fastapi_app.models import Flashes, FlashMessage, ShopSession
+from examples.fastapi_app.models import FlashMessage, ShopSession
 from starlette_session.testing import SessionTester
 
 
@@ -107,17 +107,16 @@ def test_logging_out_ends_the_session(client: TestClient, sessions: SessionTeste
 
 
 def test_a_seeded_session_shows_on_the_page(client: TestClient, sessions: SessionTester) -> None:
-    flashes = Flashes(flashes=[FlashMessage(text="Fresh bread today")])
     shop = ShopSession(username="alice", cart={"bread": 2})
-    sessions.seed({**shop.model_dump(), **flashes.model_dump()})
+    sessions.seed(shop, flashes=[FlashMessage(text="Fresh bread today")])
     page = client.get("/")
     assert "Signed in as <strong>alice</strong>" in page.text
     assert "Sourdough loaf" in page.text
     assert "Fresh bread today" in page.text
-    assert sessions.read_model(Flashes).flashes == []  # popped when shown
+    assert sessions.read_flashes() == []  # popped when shown
 
 
 def test_flash_text_is_escaped(client: TestClient, sessions: SessionTester) -> None:
-    sessions.seed(Flashes(flashes=[FlashMessage(text="<b>hi</b>")]))
+    sessions.seed({}, flashes=[FlashMessage(text="<b>hi</b>")])
     page = client.get("/")
     assert "&lt;b&gt;hi&lt;/b&gt;" in page.text
