@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette_session.cookies import CookieSettings
+from starlette_session.csrf import CSRFProtection, csrf_token, verify_csrf
 from starlette_session.devices import DeviceTracking
 from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
@@ -31,6 +32,7 @@ from starlette_session.store import SessionInfo, SessionStore
 
 if TYPE_CHECKING:
     from starlette_session.dependencies import (
+        CSRFToken,
         FlashMessages,
         SessionDependency,
         SessionHandle,
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 __version__ = "1.0.0"
 
 __all__ = [
+    "CSRFProtection",
+    "CSRFToken",
     "CookieSettings",
     "DeviceTracking",
     "FlashDependency",
@@ -71,14 +75,17 @@ __all__ = [
     "SessionStore",
     "SessionTooLargeError",
     "SessionWebSocketError",
+    "csrf_token",
     "get_flashes",
     "get_session",
     "get_session_handle",
     "load_session",
     "session_dependency",
+    "verify_csrf",
 ]
 
 _FASTAPI_NAMES = {
+    "CSRFToken",
     "FlashMessages",
     "SessionDependency",
     "SessionHandle",

@@ -249,6 +249,8 @@ class SessionMiddleware:
         update = await self.store.commit(session, message["status"], scope)
         headers = message["headers"] = list(message.get("headers", ()))
         self.headers.apply(headers, update, private, logged_out, state.ended_before)
+        if state.extra_cookies:
+            headers.extend((b"set-cookie", value) for value in state.extra_cookies.values())
 
 
 def _warn_if_added_twice(app: object) -> None:

@@ -241,6 +241,13 @@ class SessionStore(Generic[ModelT]):
         """The signer of the middleware this store is bound to."""
         return self._parts().keys.signer
 
+    @property
+    def cookie_settings(self) -> CookieSettings:
+        """The cookie settings of the middleware this store is bound to."""
+        if self._binding is None:
+            raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
+        return self._binding[1]
+
     def _parts(self) -> _Bound:
         if self._bound is None:
             raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")

@@ -20,6 +20,7 @@ import starlette_session.exceptions
 #: (None: none).
 LAZY: dict[str, dict[str, str | None]] = {
     "starlette_session": {
+        "CSRFToken": "fastapi",
         "FlashMessages": "fastapi",
         "SessionDependency": "fastapi",
         "SessionHandle": "fastapi",
