@@ -27,6 +27,12 @@ from starlette_session.exceptions import (
 )
 from starlette_session.flash import FlashDependency, Flashes, FlashMessage, get_flashes
 from starlette_session.middleware import SessionMiddleware
+from starlette_session.recent_auth import (
+    AuthenticationRequired,
+    ReauthenticationRequired,
+    RequireRecentAuth,
+    require_recent_auth,
+)
 from starlette_session.session import Session, load_session
 from starlette_session.store import SessionInfo, SessionStore
 
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 __version__ = "1.0.0"
 
 __all__ = [
+    "AuthenticationRequired",
     "CSRFProtection",
     "CSRFToken",
     "CookieSettings",
@@ -52,6 +59,8 @@ __all__ = [
     "FlashMessage",
     "FlashMessages",
     "Flashes",
+    "ReauthenticationRequired",
+    "RequireRecentAuth",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -80,6 +89,7 @@ __all__ = [
     "get_session",
     "get_session_handle",
     "load_session",
+    "require_recent_auth",
     "session_dependency",
     "verify_csrf",
 ]
