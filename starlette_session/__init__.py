@@ -27,6 +27,7 @@ from starlette_session.exceptions import (
 )
 from starlette_session.flash import FlashDependency, Flashes, FlashMessage, get_flashes
 from starlette_session.middleware import SessionMiddleware
+from starlette_session.origin import CrossOriginCheck
 from starlette_session.recent_auth import (
     AuthenticationRequired,
     ReauthenticationRequired,
@@ -54,6 +55,7 @@ __all__ = [
     "CSRFProtection",
     "CSRFToken",
     "CookieSettings",
+    "CrossOriginCheck",
     "DeviceTracking",
     "FlashDependency",
     "FlashMessage",

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # compat/, the original API beside them, the backends they wrap: checked for cycles below).
 LAYERS: list[set[str]] = [
     {"exceptions", "durations", "setup_warnings"},
-    {"cookies", "signing", "records", "migration", "backends", "compat", "state"},
+    {"cookies", "signing", "records", "migration", "backends", "compat", "state", "origin"},
     {"events", "devices", "interfaces"},
     {"user_index", "typed", "plan"},
     {"storage"},
