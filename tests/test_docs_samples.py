@@ -331,6 +331,21 @@ SAMPLES: dict[str, Kind] = {
             Call("POST", "/login?user=ann", contains='"cart":"tea"'),
         )
     ),
+    # Log-ins, forms and messages
+    "docs_src/web_security/app.py": App(
+        (
+            Call("GET", "/login", contains='name=csrf_token value="'),
+            Call("GET", "/", contains="Hello visitor"),
+            Call("POST", "/login", 403),
+            Call("GET", "/billing", 401),
+        )
+    ),
+    "docs_src/web_security/starlette_app.py": App(
+        (Call("GET", "/form", contains='"csrf_token"'), Call("POST", "/save", 403))
+    ),
+    "web-security: SessionMiddleware(": Reference(
+        "a fragment: the middleware's cross_origin argument, in an application as above"
+    ),
     # Reliability
     "reliability: HTTP/1.1 503 Service Unavailable": Reference("a response, as output"),
     "docs_src/reliability/catch_outage.py": Module(),
