@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from starlette_session import SessionHandle
+from starlette_session import CSRFToken, SessionHandle
 
 from .accounts import check_password, log_in, log_out
 from .models import (
@@ -100,6 +100,12 @@ async def checkout(shop: Shop) -> Order:
     if order is None:
         raise HTTPException(status.HTTP_409_CONFLICT, "the cart is empty")
     return order
+
+
+@router.get("/csrf")
+async def csrf(token: CSRFToken) -> dict[str, str]:
+    """A CSRF token for a script's ``X-CSRF-Token`` header on the HTML pages' form actions."""
+    return {"csrf_token": token}
 
 
 @router.get("/flashes")

@@ -1,34 +1,48 @@
-"""The HTML pages: the shop with its cart, the log-in form, checking out.
+"""The HTML pages: the shop with its cart, the log-in form, checking out, your sessions.
 
 Every form posts and redirects (303) to a page, which shows the flash messages and removes them;
-a failed log-in instead shows the form again at once, with the user name kept. The session cookie
-is SameSite=Lax, so browsers do not send it with another site's form posts: such a post reaches
-the app as an anonymous visitor's, which can change nothing that is the user's.
+a failed log-in instead shows the form again at once, with the user name kept. Every form carries
+the session's CSRF token, which the router checks on each POST (403 without it); the session
+cookie is also SameSite=Lax, so browsers do not send it with another site's form posts. The
+"your active sessions" page asks for the password again when the log-in is older than
+``CONFIRM_WITHIN`` seconds (see ``main.py``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from starlette_session import SessionHandle
+from starlette_session import (
+    SessionHandle,
+    csrf_token,
+    require_recent_auth,
+    verify_csrf,
+)
 
 from .accounts import DEMO_USERS, check_password, log_in, log_out
 from .devices import devices_of, revoke_device
 from .models import CATALOG, Flash, FlashMessage, Shop, cart_view, shown
 from .panel import panel_of
 
-router = APIRouter(include_in_schema=False)
+# verify_csrf lets GET through and refuses a POST without the session's token (403).
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["money"] = lambda cents: f"${cents / 100:,.2f}"
 
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+async def render(request: Request, name: str, context: dict[str, Any]) -> Response:
+    """The template, with a CSRF token for its forms (masked anew in each page)."""
+    context["csrf_token"] = await csrf_token(request)
+    return templates.TemplateResponse(request, name, context)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -40,7 +54,7 @@ async def home(request: Request, session: SessionHandle, shop: Shop, flash: Flas
         "messages": shown(flash),
         "panel": await panel_of(request).view(request, session),
     }
-    return templates.TemplateResponse(request, "index.html", context)
+    return await render(request, "index.html", context)
 
 
 @router.post("/cart/add")
@@ -92,7 +106,7 @@ async def order_placed(
         "messages": shown(flash),
         "panel": await panel_of(request).view(request, session),
     }
-    return templates.TemplateResponse(request, "order.html", context)
+    return await render(request, "order.html", context)
 
 
 async def login_page(
@@ -112,7 +126,7 @@ async def login_page(
         "demo_users": DEMO_USERS,
         "panel": await panel_of(request).view(request, session),
     }
-    return templates.TemplateResponse(request, "login.html", context)
+    return await render(request, "login.html", context)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -169,13 +183,13 @@ async def revoke_other_sessions(request: Request, session: SessionHandle, flash:
 
 
 @router.get("/sessions", response_class=HTMLResponse)
-async def active_sessions(
-    request: Request, session: SessionHandle, shop: Shop, flash: Flash
-) -> Response:
-    """ "Your active sessions": every device the user is signed in on, with a button each."""
+async def active_sessions(request: Request, shop: Shop, flash: Flash) -> Response:
+    """ "Your active sessions": every device the user is signed in on, with a button each.
+    Not signed in: the log-in page; signed in too long ago: "confirm your password" first
+    (``main.py`` turns the two errors of ``require_recent_auth`` into those redirects)."""
+    session = await require_recent_auth(request, request.app.state.confirm_within)
     user = session.user_id
-    if user is None:
-        return see_other("/login")
+    assert user is not None  # checked by require_recent_auth  # noqa: S101
     panel = panel_of(request)
     context = {
         "shop": shop,
@@ -183,7 +197,45 @@ async def active_sessions(
         "devices": await devices_of(panel.store, user, session),
         "panel": await panel.view(request, session),
     }
-    return templates.TemplateResponse(request, "sessions.html", context)
+    return await render(request, "sessions.html", context)
+
+
+@router.get("/confirm", response_class=HTMLResponse)
+async def confirm_form(
+    request: Request, session: SessionHandle, shop: Shop, flash: Flash, next: str = "/"
+) -> Response:
+    if session.user_id is None:
+        return see_other("/login")
+    context = {
+        "shop": shop,
+        "messages": shown(flash),
+        "next": local(next),
+        "panel": await panel_of(request).view(request, session),
+    }
+    return await render(request, "confirm.html", context)
+
+
+@router.post("/confirm")
+async def confirm(
+    password: Annotated[str, Form()],
+    session: SessionHandle,
+    flash: Flash,
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """The password again: the session records a new authentication (and gets a new id)."""
+    user = session.user_id
+    if user is None:
+        return see_other("/login")
+    if not check_password(user, password):
+        flash.add(FlashMessage(text="Wrong password.", level="error"))
+        return see_other(f"/confirm?next={local(next)}")
+    session.reauthenticated("password")
+    return see_other(local(next))
+
+
+def local(path: str) -> str:
+    """``path`` if it is a page of this site, else the home page (no open redirect)."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 @router.post("/sessions/revoke")
