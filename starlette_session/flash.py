@@ -50,11 +50,7 @@ class Flashes(Generic[M]):
 
     def __init__(self, session: Session, model: type[M] | None = None) -> None:
         self._session = session
-        self._adapter: TypeAdapter[M] | None = None
-        if model is not None:
-            from pydantic import TypeAdapter
-
-            self._adapter = TypeAdapter(model)
+        self._adapter: TypeAdapter[M] | None = None if model is None else _adapter_for(model)
 
     def add(self, message: M, category: str = "info") -> None:
         """Queue ``message`` (JSON, or an instance of the model) under ``category``."""
@@ -121,6 +117,19 @@ class Flashes(Generic[M]):
         return read
 
 
+_ADAPTERS: dict[Any, Any] = {}
+
+
+def _adapter_for(model: type[M]) -> TypeAdapter[M]:
+    """Pydantic's adapter of ``model``, built once (building one costs far more than a use)."""
+    adapter: TypeAdapter[M] | None = _ADAPTERS.get(model)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[model] = TypeAdapter(model)
+    return adapter
+
+
 def _in(entry: list[Any], categories: tuple[str, ...]) -> bool:
     return not categories or entry[0] in categories
 
@@ -142,9 +151,7 @@ class FlashDependency(Generic[M]):
     def __init__(self, model: type[M] | None = None) -> None:
         self.model = model
         if model is not None:
-            from pydantic import TypeAdapter
-
-            TypeAdapter(model)  # a type Pydantic cannot handle is refused now
+            _adapter_for(model)  # a type Pydantic cannot handle is refused now
 
     async def __call__(self, connection: HTTPConnection) -> Flashes[M]:
         return Flashes(await load_session(connection), self.model)
