@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette_session.cookies import CookieSettings
+from starlette_session.csrf import CSRFProtection, csrf_token, verify_csrf
 from starlette_session.devices import DeviceTracking
 from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
@@ -13,6 +14,7 @@ from starlette_session.exceptions import (
     SessionDataError,
     SessionDestroyedError,
     SessionError,
+    SessionLimitError,
     SessionMiddlewareMissingError,
     SessionModelNotConfiguredError,
     SessionNotLoadedError,
@@ -23,12 +25,22 @@ from starlette_session.exceptions import (
     SessionTooLargeError,
     SessionWebSocketError,
 )
+from starlette_session.flash import FlashDependency, Flashes, FlashMessage, get_flashes
 from starlette_session.middleware import SessionMiddleware
+from starlette_session.origin import CrossOriginCheck
+from starlette_session.recent_auth import (
+    AuthenticationRequired,
+    ReauthenticationRequired,
+    RequireRecentAuth,
+    require_recent_auth,
+)
 from starlette_session.session import Session, load_session
 from starlette_session.store import SessionInfo, SessionStore
 
 if TYPE_CHECKING:
     from starlette_session.dependencies import (
+        CSRFToken,
+        FlashMessages,
         SessionDependency,
         SessionHandle,
         get_session,
@@ -39,8 +51,18 @@ if TYPE_CHECKING:
 __version__ = "1.0.0"
 
 __all__ = [
+    "AuthenticationRequired",
+    "CSRFProtection",
+    "CSRFToken",
     "CookieSettings",
+    "CrossOriginCheck",
     "DeviceTracking",
+    "FlashDependency",
+    "FlashMessage",
+    "FlashMessages",
+    "Flashes",
+    "ReauthenticationRequired",
+    "RequireRecentAuth",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -52,6 +74,7 @@ __all__ = [
     "SessionEventInfo",
     "SessionHandle",
     "SessionInfo",
+    "SessionLimitError",
     "SessionMiddleware",
     "SessionMiddlewareMissingError",
     "SessionModelNotConfiguredError",
@@ -63,13 +86,19 @@ __all__ = [
     "SessionStore",
     "SessionTooLargeError",
     "SessionWebSocketError",
+    "csrf_token",
+    "get_flashes",
     "get_session",
     "get_session_handle",
     "load_session",
+    "require_recent_auth",
     "session_dependency",
+    "verify_csrf",
 ]
 
 _FASTAPI_NAMES = {
+    "CSRFToken",
+    "FlashMessages",
     "SessionDependency",
     "SessionHandle",
     "get_session",

@@ -115,6 +115,16 @@ class CookieSettings:
         next response that uses the session clears the pages that browser kept."""
         return f"{self.name}-ended"
 
+    @property
+    def csrf_name(self) -> str:
+        """The name of the cookie holding the CSRF secret of a visitor without a signed-in
+        session (``csrf.py``): the session cookie's, so that a ``__Host-`` prefix carries over."""
+        return f"{self.name}-csrf"
+
+    def csrf_cookie(self, value: str) -> bytes:
+        """Set the CSRF cookie (a browser-session cookie, with the session cookie's flags)."""
+        return f"{self.csrf_name}={value}{self._flags}".encode("latin-1")
+
     def ended_cookie(self, ended: bool) -> bytes:
         """Set (for a minute) or remove the ended-session marker."""
         value = f"1; Max-Age={ENDED_MARKER_AGE}" if ended else _EXPIRED

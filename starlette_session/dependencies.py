@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar, overload
 
 from starlette.requests import HTTPConnection
 
+from starlette_session.csrf import csrf_token
+from starlette_session.flash import FlashDependency, Flashes
 from starlette_session.session import Session, load_session
 from starlette_session.typed import check_model
 
@@ -21,6 +23,8 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
     ) from error
 
 __all__ = [
+    "CSRFToken",
+    "FlashMessages",
     "SessionDependency",
     "SessionHandle",
     "get_session",
@@ -95,3 +99,11 @@ get_session_handle = _SessionHandleDependency("session")
 
 #: ``session: SessionHandle``: the loaded session handle, for log-in and log-out.
 SessionHandle = Annotated[Session, Depends(get_session_handle)]
+
+#: ``flashes: FlashMessages``: the session's flash messages, untyped (for a model:
+#: ``Annotated[Flashes[Note], Depends(FlashDependency(Note))]``).
+FlashMessages = Annotated[Flashes[Any], Depends(FlashDependency())]
+
+#: ``token: CSRFToken``: a CSRF token for this response's forms (the default
+#: :class:`~starlette_session.CSRFProtection`; protect the endpoints with ``Depends(verify_csrf)``).
+CSRFToken = Annotated[str, Depends(csrf_token)]

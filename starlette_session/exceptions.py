@@ -15,9 +15,10 @@
     ├── SessionBackendError            the backend failed or timed out            -> 503
     │   └── SessionReplicationError         too few replicas confirmed a deletion
     ├── SessionConflictError           changed first by another request (strict)  -> 409
-    └── SessionDestroyedError          destroyed by another request meanwhile     -> 409
+    ├── SessionDestroyedError          destroyed by another request meanwhile     -> 409
+    └── SessionLimitError              a log-in refused at max_user_sessions      -> 403
 
-``SessionMiddleware`` answers the last three with their ``status_code`` when they escape the
+``SessionMiddleware`` answers the last four with their ``status_code`` when they escape the
 application before the response started. Messages never contain session ids or secrets.
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "SessionDataError",
     "SessionDestroyedError",
     "SessionError",
+    "SessionLimitError",
     "SessionMiddlewareMissingError",
     "SessionModelNotConfiguredError",
     "SessionNotLoadedError",
@@ -140,3 +142,14 @@ class SessionDestroyedError(SessionError):
     """
 
     status_code = 409
+
+
+class SessionLimitError(SessionError):
+    """A log-in refused: the user already has ``max_user_sessions`` live sessions and the store
+    was built with ``at_user_cap="refuse"``. Nothing was written; the message names no user.
+
+    ``session.begin_login(user)`` raises it before the credentials are checked (catch it to show
+    a page); a log-in that reached the cap meanwhile raises it at commit (answered 403).
+    """
+
+    status_code = 403

@@ -16,6 +16,7 @@ from starlette_session.cookies import CookieSettings, SameSite
 from starlette_session.durations import Duration, seconds
 from starlette_session.exceptions import SessionError
 from starlette_session.migration import MigrateFrom, old_cookie_loader
+from starlette_session.origin import REFUSED_BODY, SAFE_METHODS, CrossOriginCheck
 from starlette_session.session import Session
 from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import CookieSigner, SecretKey
@@ -30,6 +31,7 @@ logger = logging.getLogger("starlette_session")
 _ERROR_BODIES = {
     503: "The session store is unavailable. Please try again shortly.",
     409: "Your session changed while this request ran. Please try again.",
+    403: "This account is signed in on too many devices. Sign out on one, then try again.",
 }
 #: The statuses of the session errors the middleware answers itself.
 ERROR_STATUSES = frozenset(_ERROR_BODIES)
@@ -137,6 +139,11 @@ class SessionMiddleware:
     honoured, and it is the store's default idle timeout. ``migrate_from`` carries cookies of
     Starlette's middleware or the original 0.4 over into new sessions (see the migration guides).
 
+    ``cross_origin=True`` (or a :class:`CrossOriginCheck` naming trusted origins and exempt
+    paths) refuses with 403, before the app runs, a request of an unsafe method that carries the
+    session cookie and that the browser says another site made (``Sec-Fetch-Site``, else
+    ``Origin`` against ``Host``).
+
     A :class:`SessionBackendError` that escapes the app before the response started is answered
     with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with 409.
     """
@@ -163,8 +170,10 @@ class SessionMiddleware:
         clear_site_data: str | None = '"cache"',
         session_cookie: str | None = None,
         migrate_from: MigrateFrom | None = None,
+        cross_origin: CrossOriginCheck | bool = False,
     ) -> None:
         self.app = app
+        self.cross_origin = CrossOriginCheck() if cross_origin is True else cross_origin or None
         _warn_if_added_twice(app)
         # Starlette's names: ``session_cookie`` for ``cookie_name``, a ``max_age`` of 0 or less
         # for "expire at once" (``Max-Age=0``).
@@ -204,6 +213,15 @@ class SessionMiddleware:
             handler = self._websocket if scope["type"] == "websocket" else self.app
             await handler(scope, receive, send)
             return
+        check = self.cross_origin
+        if check is not None and scope["method"] not in SAFE_METHODS:
+            reason = self._cross_origin_refusal(check, scope)
+            if reason is not None:
+                check.log_refusal(scope["method"], scope["path"], reason)
+                response = PlainTextResponse(REFUSED_BODY, status_code=403)
+                response.headers["Vary"] = "Cookie"
+                await response(scope, receive, send)
+                return
         # The cookie is only looked for when the session is loaded: most requests never do.
         session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
@@ -237,6 +255,14 @@ class SessionMiddleware:
             logger.warning("session request answered with %d: %s", error.status_code, error)
             await error_response(error.status_code)(scope, receive, send)
 
+    def _cross_origin_refusal(self, check: CrossOriginCheck, scope: Scope) -> str | None:
+        """Why this unsafe request is refused (None: it passes): only one that carries the
+        session cookie is checked, since only that one could act as the user."""
+        headers = scope["headers"]
+        if self.store.cookie(headers) is None:
+            return None
+        return check.refusal(scope["method"], scope["path"], headers)
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).
         await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
@@ -248,6 +274,8 @@ class SessionMiddleware:
         update = await self.store.commit(session, message["status"], scope)
         headers = message["headers"] = list(message.get("headers", ()))
         self.headers.apply(headers, update, private, logged_out, state.ended_before)
+        if state.extra_cookies:
+            headers.extend((b"set-cookie", value) for value in state.extra_cookies.values())
 
 
 def _warn_if_added_twice(app: object) -> None:

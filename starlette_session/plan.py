@@ -11,6 +11,7 @@ the one place where the library's session semantics are written down:
   only a log-out still expires its cookie.
 - A 5xx response (or an exception) saves nothing else, unless ``save_on_error``.
 - An emptied session is deleted and its cookie expired; an empty new one is not stored at all.
+  Pending flash messages count as content: a session holding only those is stored.
 - An unchanged session writes nothing; its cookie is re-sent once half its Max-Age has passed, so
   that it does not lapse, and only if its id is still current. The cookie backend keeps the time
   of last use in the cookie, so with an idle timeout its cookie is re-signed on every request
@@ -34,7 +35,7 @@ from typing import Any, NamedTuple
 
 from starlette_session.exceptions import SessionDestroyedError, SessionWebSocketError
 from starlette_session.records import RECORD_VERSION, encode_record
-from starlette_session.state import SessionState
+from starlette_session.state import FLASHES, SessionState
 
 __all__ = ["CommitPlan", "CommitRules", "CookieAction", "Lifetimes", "Write", "plan_commit"]
 
@@ -189,11 +190,12 @@ def plan_commit(
     failed = status >= 500 and not rules.save_on_error
     existed = state.session_id is not None
     destroyed = state.destroyed and existed
+    content = bool(data) or bool(state.meta.get(FLASHES))
     if destroyed:
         existed = False  # a log-out happens even on a 5xx
-        if not data or failed:
+        if not content or failed:
             return CommitPlan(delete_loaded=True, cookie=CookieAction.EXPIRE)
-    if not data:
+    if not content:
         if existed and not failed:
             return CommitPlan(delete_loaded=True, cookie=CookieAction.EXPIRE)
         return NOTHING

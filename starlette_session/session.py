@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from starlette_session.exceptions import (
     SessionNotLoadedError,
     SessionSetupError,
 )
-from starlette_session.state import SessionState, StatefulDict
+from starlette_session.state import AUTH_METHOD, AUTH_TIME, SessionState, StatefulDict
 from starlette_session.store import SessionStore
 
 __all__ = ["Session", "load_session"]
@@ -207,6 +208,14 @@ class Session(StatefulDict):
         return self.state.is_new
 
     @property
+    def sent_cookie(self) -> bool:
+        """Whether the request carried a session cookie (looked up, neither verified nor read:
+        no backend call). Without one there is nothing stored to read."""
+        if self._cookie is not None:
+            return True
+        return self._headers is not None and self._store.cookie(self._headers) is not None
+
+    @property
     def store(self) -> SessionStore[Any]:
         """The store this session is kept in."""
         return self._store
@@ -236,19 +245,51 @@ class Session(StatefulDict):
         await self.load()
         await self._store.begin_login(self, str(user_id))
 
-    def set_user(self, user_id: str | None) -> None:
+    def set_user(self, user_id: str | None, method: str = "password") -> None:
         """Record which user owns this session, so ``store.revoke_user_sessions`` can find it.
 
         Call it at log-in, together with :meth:`regenerate`, after :meth:`begin_login` (before
         the credentials were checked). Binding a user without it raises
         :class:`SessionSetupError`: nothing would tell the store that a revocation came after
         the credential check. ``None`` (forget the user) and the session's own user need none.
+        After ``begin_login``, it also records now as the user's authentication, by ``method``
+        (see ``recent_auth.py``); another user, or none, drops the CSRF secret.
         """
         self._data_for_write()
         user, state = None if user_id is None else str(user_id), self.state
-        if user is not None and user != state.user and (state.login or ("",))[0] != user:
+        begun = (state.login or ("",))[0] == user
+        if user is not None and user != state.user and not begun:
             raise SessionSetupError(LOGIN_NOT_BEGUN)
-        state.set_user(user)
+        if user is not None and begun:
+            state.set_user(user, _method(method), int(time.time()))
+        else:
+            state.set_user(user)
+
+    def reauthenticated(self, method: str = "password") -> None:
+        """Record that the signed-in user proved who they are again, now, by ``method`` (the
+        app checked the password, a one-time code, a passkey): the session gets a new id when
+        saved, as at a log-in, and keeps its data. Raises :class:`SessionSetupError` without
+        a user."""
+        self._data_for_write()
+        if self.state.user is None:
+            raise SessionSetupError("reauthenticated() needs a signed-in user (set_user)")
+        self.state.authenticated(_method(method), int(time.time()))
+        self.state.request_rotation()
+
+    @property
+    def authenticated_at(self) -> int | None:
+        """When the user last proved who they are (log-in or :meth:`reauthenticated`), as Unix
+        time; None without one."""
+        self._require_loaded()
+        at = self.state.meta.get(AUTH_TIME)
+        return at if isinstance(at, int) and not isinstance(at, bool) and self.user_id else None
+
+    @property
+    def authentication_method(self) -> str | None:
+        """How the user last proved who they are (``"password"``, ``"otp"``, ...)."""
+        self._require_loaded()
+        method = self.state.meta.get(AUTH_METHOD)
+        return method if isinstance(method, str) and self.authenticated_at is not None else None
 
     def set_lifetime(self, lifetime: Duration | None) -> None:
         """Give this session its own lifetime ("remember me").
@@ -342,6 +383,12 @@ class Session(StatefulDict):
             raise
         except RuntimeError as error:  # not in a worker thread started by anyio
             raise SessionNotLoadedError() from error
+
+
+def _method(method: str) -> str:
+    if not isinstance(method, str) or not method:
+        raise ValueError("an authentication method is a non-empty string, such as 'password'")
+    return method
 
 
 async def load_session(connection: HTTPConnection) -> Session:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SessionState", "StatefulDict"]
+__all__ = ["AUTH_METHOD", "AUTH_TIME", "CSRF_SECRET", "FLASHES", "SessionState", "StatefulDict"]
+
+#: Metadata keys of the web helpers (``flash``, ``csrf``, ``recent_auth``): pending flash
+#: messages, the CSRF secret, when and how the user last proved who they are. Kept beside the
+#: data, never in it: no session key can set them.
+FLASHES, CSRF_SECRET, AUTH_TIME, AUTH_METHOD = "f", "x", "at", "am"
 
 
 class SessionState:
@@ -55,6 +60,10 @@ class SessionState:
     merged = False
     #: ``regenerate(keep=...)``: the keys that survive the new id (None: every key).
     keep: frozenset[str] | None = None
+    #: ``Set-Cookie`` values of cookies beside the session's (the CSRF cookie), by name.
+    extra_cookies: dict[str, bytes] | None = None
+    #: The CSRF secret of a visitor without a signed-in session, once read or made (csrf.py).
+    csrf_nonce: str | None = None
     #: Typed views: model -> (instance, snapshot of its dump), kept by ``typed.py``.
     models: dict[type[Any], tuple[Any, Any]] | None = None
     _meta: dict[str, Any] | None = None
@@ -122,13 +131,32 @@ class SessionState:
         """The data may differ from what was loaded."""
         self.changed = True
 
-    def set_user(self, user_id: str | None) -> None:
-        """Record (or, with None, forget) the user owning the session."""
+    def set_user(self, user_id: str | None, method: str | None = None, at: int = 0) -> None:
+        """Record (or, with None, forget) the user owning the session; ``method`` and ``at``:
+        how and when the user authenticated. A new user (or none) drops the CSRF secret and
+        the authentication of the one before."""
         self.changed = True
+        meta = self.meta
+        if user_id != meta.get("u"):
+            for key in (CSRF_SECRET, AUTH_TIME, AUTH_METHOD):
+                meta.pop(key, None)
         if user_id is None:
-            self.meta.pop("u", None)
+            meta.pop("u", None)
         else:
-            self.meta["u"] = user_id
+            meta["u"] = user_id
+        if user_id is not None and method is not None:
+            self.authenticated(method, at)
+
+    def authenticated(self, method: str, at: int) -> None:
+        """The session's user proved who they are at ``at`` (Unix time), by ``method``."""
+        self.changed = True
+        self.meta[AUTH_TIME], self.meta[AUTH_METHOD] = at, method
+
+    def set_cookie_beside(self, name: str, header: bytes) -> None:
+        """Send ``header`` (a ``Set-Cookie`` value for the cookie ``name``) with the response."""
+        if self.extra_cookies is None:
+            self.extra_cookies = {}
+        self.extra_cookies[name] = header
 
     def set_lifetime(self, seconds: int | None) -> None:
         """Give the session its own lifetime (None: a browser-session cookie)."""

@@ -141,9 +141,10 @@ class SessionStorage(abc.ABC):
         first time (the cookie storage cannot remember: always)."""
         return True
 
-    async def login_seen(self, user: str) -> Seen | None:
-        """What a log-in of ``user`` beginning now finds of the user's index (None: no index,
-        the cookie backend)."""
+    async def login_seen(self, user: str, state: SessionState) -> Seen | None:
+        """What a log-in of ``user`` beginning now in ``state``'s session finds of the user's
+        index (None: no index, the cookie backend); raises ``SessionLimitError`` when the cap
+        refuses it already."""
         return None
 
     def _signed(
@@ -434,8 +435,10 @@ class ServerStorage(SessionStorage):
             seen = login[1]
         return await self.users.add(user, key, ttl, seen=seen, replacing=replacing, until=until)
 
-    async def login_seen(self, user: str) -> Seen | None:
-        return await self.users.seen(user)
+    async def login_seen(self, user: str, state: SessionState) -> Seen | None:
+        seen = await self.users.seen(user)
+        await self.users.check_room(user, seen, _replaced(state, user))
+        return seen
 
     async def claim_old_cookie(self, value: str) -> bool:
         # Remembered as long as the old cookie itself would be honoured (its Max-Age).
@@ -480,6 +483,7 @@ def storage_for(
     strict: bool,
     max_user_sessions: int,
     track_devices: bool,
+    refuse_at_cap: bool = False,
 ) -> SessionStorage:
     """The storage of ``backend``: the one place that tells a server-side backend from the
     cookie backend."""
@@ -506,7 +510,12 @@ def storage_for(
         )
     recheck = lifetimes.idle_timeout or lifetimes.absolute_timeout or _FALLBACK_RECHECK
     users = UserIndex(
-        backend, keys, max_sessions=max_user_sessions, recheck_after=recheck, events=events
+        backend,
+        keys,
+        max_sessions=max_user_sessions,
+        recheck_after=recheck,
+        events=events,
+        refuse=refuse_at_cap,
     )
     return ServerStorage(
         backend, keys, users, max_size=max_size, strict=strict, events=events, lifetimes=lifetimes

@@ -43,11 +43,19 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from starlette.types import Scope
 
-__all__ = ["DEFAULT_LIFETIME", "BackendErrorPolicy", "CookieUpdate", "SessionInfo", "SessionStore"]
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "BackendErrorPolicy",
+    "CookieUpdate",
+    "SessionInfo",
+    "SessionStore",
+    "UserCapPolicy",
+]
 
 ModelT = TypeVar("ModelT", bound="BaseModel")
 M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
+UserCapPolicy = Literal["end_oldest", "refuse"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
 logger = logging.getLogger("starlette_session")
 
@@ -108,8 +116,10 @@ class SessionStore(Generic[ModelT]):
             cookie. See ``docs/reliability.md``.
         migrate: called with the stored data when it no longer validates against ``model``;
             return fixed data (validated again and saved), or None to start a fresh session.
-        max_user_sessions: how many sessions one user may have (see ``session.set_user``);
-            a log-in beyond it ends that user's oldest session.
+        max_user_sessions: how many sessions one user may have (see ``session.set_user``).
+        at_user_cap: what a log-in beyond ``max_user_sessions`` does: ``"end_oldest"``
+            (default) ends that user's oldest session; ``"refuse"`` refuses the log-in with
+            :class:`SessionLimitError` (from ``begin_login``, or 403 at commit in a race).
         track_devices: record the device (user agent, coarse address, last use) of each
             session of a known user, for ``user_sessions``; ``True``, or a
             :class:`~starlette_session.DeviceTracking` to choose how.
@@ -129,6 +139,7 @@ class SessionStore(Generic[ModelT]):
         on_backend_error: BackendErrorPolicy = "fail",
         migrate: Migrate | None = None,
         max_user_sessions: int = 100,
+        at_user_cap: UserCapPolicy = "end_oldest",
         track_devices: bool | DeviceTracking = False,
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
@@ -138,6 +149,8 @@ class SessionStore(Generic[ModelT]):
             idle_timeout = DEFAULT_LIFETIME
         if max_user_sessions < 1:
             raise ValueError("max_user_sessions must be at least 1")
+        if at_user_cap not in ("end_oldest", "refuse"):
+            raise ValueError("at_user_cap must be 'end_oldest' or 'refuse'")
         if on_backend_error not in ("fail", "anonymous"):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
@@ -157,6 +170,7 @@ class SessionStore(Generic[ModelT]):
         self.on_backend_error = on_backend_error
         self.migrate = migrate
         self.max_user_sessions = max_user_sessions
+        self.at_user_cap = at_user_cap
         self.devices = DeviceTracking() if track_devices is True else (track_devices or None)
         #: The handlers and observers of this store's session events (see ``on()``).
         self.events = SessionEvents()
@@ -208,6 +222,7 @@ class SessionStore(Generic[ModelT]):
             strict=self.strict,
             max_user_sessions=self.max_user_sessions,
             track_devices=self.devices is not None,
+            refuse_at_cap=self.at_user_cap == "refuse",
         )
         loader = SessionLoader(
             storage=storage,
@@ -225,6 +240,13 @@ class SessionStore(Generic[ModelT]):
     def signer(self) -> CookieSigner:
         """The signer of the middleware this store is bound to."""
         return self._parts().keys.signer
+
+    @property
+    def cookie_settings(self) -> CookieSettings:
+        """The cookie settings of the middleware this store is bound to."""
+        if self._binding is None:
+            raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
+        return self._binding[1]
 
     def _parts(self) -> _Bound:
         if self._bound is None:
@@ -327,7 +349,7 @@ class SessionStore(Generic[ModelT]):
 
     async def begin_login(self, session: StatefulDict, user_id: str) -> None:
         """A log-in of ``user_id`` begins in ``session``'s request: see ``Session.begin_login``."""
-        seen = await self._parts().storage.login_seen(user_id)
+        seen = await self._parts().storage.login_seen(user_id, session.state)
         session.state.began_login(user_id, seen, time.monotonic())
 
     async def reread(self, session: StatefulDict) -> Stored | str | None:

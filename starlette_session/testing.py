@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -31,6 +31,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
 from starlette_session.exceptions import SessionMiddlewareMissingError, SessionSetupError
+from starlette_session.flash import Flashes, FlashMessage
 from starlette_session.middleware import SessionMiddleware
 from starlette_session.session import Session
 
@@ -65,10 +66,18 @@ class SessionTester:
         """The name of the session cookie."""
         return self.middleware.cookie.name
 
-    def seed(self, data: Mapping[str, Any] | Any, *, user_id: str | None = None) -> None:
-        """Store a session holding ``data`` (a mapping or a Pydantic model) and give the client
-        its cookie, replacing any session the client had. Raises ``SessionSetupError`` when the
-        client's host is outside the cookie's ``domain`` (its cookie jar would drop the cookie)."""
+    def seed(
+        self,
+        data: Mapping[str, Any] | Any,
+        *,
+        user_id: str | None = None,
+        flashes: Iterable[FlashMessage[Any] | Any] = (),
+    ) -> None:
+        """Store a session holding ``data`` (a mapping or a Pydantic model), and ``flashes``
+        (each a ``FlashMessage`` or a bare message, of category "info"; a Pydantic instance is
+        stored as its JSON), and give the client its cookie, replacing any session it had.
+        Raises ``SessionSetupError`` when the client's host is outside the cookie's ``domain``
+        (its cookie jar would drop the cookie)."""
         domain = (self.middleware.cookie.domain or "").lstrip(".").lower()
         host = self.client.base_url.host.lower()
         if domain and host != domain and not host.endswith(f".{domain}"):
@@ -80,10 +89,19 @@ class SessionTester:
         if not isinstance(data, Mapping):
             data = data.model_dump(mode="json", by_alias=True)
         values = dict(data)
+        pending = [
+            flash if isinstance(flash, FlashMessage) else FlashMessage(flash) for flash in flashes
+        ]
 
         async def save() -> str | None:
             session = await Session(self.middleware.store, None).load()
             session.update(values)
+            added: Flashes[Any] = Flashes(session)
+            for flash in pending:
+                message = flash.message
+                if hasattr(message, "model_dump"):
+                    message = message.model_dump(mode="json", by_alias=True)
+                added.add(message, flash.category)
             if user_id is not None:
                 await session.begin_login(user_id)
                 session.set_user(user_id)
@@ -108,6 +126,15 @@ class SessionTester:
         async def load() -> dict[str, Any]:
             session = await Session(self.middleware.store, cookie).load()
             return dict.copy(session)
+
+        return self._run(load)
+
+    def read_flashes(self) -> list[FlashMessage[Any]]:
+        """The flash messages pending in the client's session, left in place."""
+        cookie = self.client.cookies.get(self.cookie_name)
+
+        async def load() -> list[FlashMessage[Any]]:
+            return Flashes(await Session(self.middleware.store, cookie).load()).peek()
 
         return self._run(load)
 

@@ -43,11 +43,15 @@ from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend, retry_compare_and_set
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
-from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
+from starlette_session.exceptions import (
+    SessionConflictError,
+    SessionDestroyedError,
+    SessionLimitError,
+)
 from starlette_session.records import RETIRED_TTL, Stored, decode_record, encode_record
 from starlette_session.signing import StoreKeys
 
-__all__ = ["REVOKED_MESSAGE", "IndexRecord", "Seen", "UserIndex"]
+__all__ = ["LIMIT_MESSAGE", "PENDING_GRACE", "REVOKED_MESSAGE", "IndexRecord", "Seen", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
 #: How long an index that lists nothing keeps its revocation stamp: far longer than any request.
@@ -55,6 +59,13 @@ REVOKED_TTL = 3600
 REVOKED_MESSAGE = (
     "this user's sessions were revoked while this request ran; its log-in was not saved"
 )
+LIMIT_MESSAGE = (
+    "this user already has as many live sessions as the store allows (max_user_sessions, with "
+    "at_user_cap='refuse'); the log-in was refused and nothing was saved"
+)
+#: How long a listed session that is not stored yet counts as a log-in still writing it
+#: (``at_user_cap="refuse"``): far longer than the few backend calls between listing and writing.
+PENDING_GRACE = 60
 
 Entries = dict[str, int]
 #: ``_update(first=...)`` when nothing was read yet.
@@ -69,6 +80,9 @@ class IndexRecord(NamedTuple):
     entries: Entries
     generation: str = ""
     until: Entries | None = None
+    #: ``at_user_cap="refuse"``: store key -> when it was listed, for the last
+    #: ``PENDING_GRACE`` seconds (a listed key not stored yet counts while its log-in writes it).
+    added: Entries | None = None
 
 
 class Seen(NamedTuple):
@@ -95,8 +109,11 @@ class UserIndex:
         max_sessions: int,
         recheck_after: int,
         events: SessionEvents | None = None,
+        refuse: bool = False,
     ) -> None:
         self.backend = backend
+        #: At the cap, refuse the new log-in (``SessionLimitError``) instead of ending the oldest.
+        self.refuse = refuse
         self.events = events if events is not None else SessionEvents()
         self.keys = keys
         self.max_sessions = max_sessions
@@ -121,6 +138,32 @@ class UserIndex:
         """The user's index as a log-in beginning now sees it (one read)."""
         raw = await self.counted().read(self.index_key(user_id))
         return Seen(_decode(raw).generation, raw)
+
+    async def check_room(self, user_id: str, seen: Seen, replacing: str | None) -> None:
+        """Refuse now (``SessionLimitError``) a log-in the cap would refuse at commit: the
+        index as ``seen`` lists as many sessions that still count as the cap allows (read one
+        by one only then). ``replacing``: the session the log-in gives a new id."""
+        if not self.refuse or not isinstance(seen.raw, bytes):
+            return
+        index = _decode(seen.raw)
+        others = [listed for listed in index.entries if listed != replacing]
+        if len(others) < self.max_sessions:
+            return
+        now, added = int(time.time()), index.added or {}
+        counted = [k for k in others if await self._counts(k, index.entries, added, now)]
+        if len(counted) >= self.max_sessions:
+            raise SessionLimitError(LIMIT_MESSAGE)
+
+    async def _counts(self, key: str, entries: Entries, added: Entries, now: int) -> bool:
+        """Whether a listed session counts against the cap: stored and live, or not stored yet
+        but listed less than ``PENDING_GRACE`` seconds ago and within its first time to live
+        (its log-in is writing it). A retired entry (moved to a new id, listed on its own), an
+        expired or a deleted one do not."""
+        found = Stored(await self.counted().read(key))
+        if found.live:
+            return True
+        listed_at = added.get(key, now - PENDING_GRACE)
+        return found.raw is None and now < min(listed_at + PENDING_GRACE, entries.get(key, 0))
 
     async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[list[str], Seen]:
         """End every session of ``user_id`` but ``keep``: give the index a new generation, then
@@ -218,11 +261,24 @@ class UserIndex:
                         entries[listed] = now + self.recheck_after
                     else:
                         del entries[listed]
+            # The session this one replaces (a new id for it) is not counted: it ends next.
+            others = [listed for listed in entries if listed not in (key, replacing)]
+            added: Entries | None = None
+            if self.refuse:
+                added = {k: at for k, at in (index.added or {}).items() if now - at < PENDING_GRACE}
+                if len(others) + 1 > self.max_sessions:
+                    # In this same compare-and-set: whatever it finds is what it writes.
+                    counted = [k for k in others if await self._counts(k, entries, added, now)]
+                    if len(counted) + 1 > self.max_sessions:
+                        raise _Full()  # refused on a fresh read only: see ``_update``
+                    for listed in set(others) - set(counted):
+                        del entries[listed]
+                        bounds.pop(listed, None)
+                added[key] = now
             entries[key] = now + ttl
             bounds.pop(key, None)
             if until:
                 bounds[key] = until
-            # The session this one replaces (a new id for it) is not counted: it ends next.
             others = [listed for listed in entries if listed not in (key, replacing)]
             excess = others[: max(0, len(others) + 1 - self.max_sessions)]
             if excess:  # the oldest sessions end, before they leave the index
@@ -230,7 +286,7 @@ class UserIndex:
                 for listed in excess:
                     del entries[listed]
                 ended.update(excess)
-            return index._replace(until=bounds)
+            return index._replace(until=bounds, added=added)
 
         first = seen.raw if seen is not None else _UNREAD
         await self._update(self.index_key(user_id), update, first=first)
@@ -303,7 +359,12 @@ class UserIndex:
             if fresh:
                 raw = await self.counted().read(index_key)
             known = _UNREAD
-            index = await change(_decode(raw))
+            try:
+                index = await change(_decode(raw))
+            except _Full:
+                if fresh:
+                    raise SessionLimitError(LIMIT_MESSAGE) from None
+                return False  # decided on bytes read earlier: read them again first
             if fresh and raw is None and not index.entries and not index.generation:
                 return True
             new_raw = _encode(index)
@@ -329,6 +390,11 @@ class UserIndex:
             raise SessionConflictError("the user's session index kept changing; try again")
 
 
+class _Full(Exception):
+    """The cap refuses the log-in: raised by a change, turned into ``SessionLimitError`` by
+    ``_update`` once the index it judged was read in that same attempt."""
+
+
 async def _emptied(index: IndexRecord) -> IndexRecord:
     return index._replace(entries={}, until={})
 
@@ -340,6 +406,9 @@ def _encode(index: IndexRecord) -> bytes:
     bounds = {key: at for key, at in (index.until or {}).items() if key in index.entries}
     if bounds:
         data["u"] = bounds
+    added = {key: at for key, at in (index.added or {}).items() if key in index.entries}
+    if added:
+        data["a"] = added
     return encode_record(data, {}, None)
 
 
@@ -354,8 +423,13 @@ def _decode(raw: bytes | None) -> IndexRecord:
         revoked = f"r{stamp!r}"
     if isinstance(listed, dict):
         entries = _times(listed)
-        bounds = record.data.get("u")
-        return IndexRecord(entries, revoked, _times(bounds) if isinstance(bounds, dict) else {})
+        bounds, added = record.data.get("u"), record.data.get("a")
+        return IndexRecord(
+            entries,
+            revoked,
+            _times(bounds) if isinstance(bounds, dict) else {},
+            _times(added) if isinstance(added, dict) else {},
+        )
     if isinstance(listed, list):  # written by an earlier version: check each key soon
         return IndexRecord({key: 0 for key in listed if isinstance(key, str)}, revoked)
     return IndexRecord({}, revoked)

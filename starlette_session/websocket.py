@@ -73,13 +73,18 @@ class WebSocketSession(Session):
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
         raise SessionWebSocketError(SET_USER)
 
-    def set_user(self, user_id: str | None) -> None:
+    def set_user(self, user_id: str | None, method: str = "password") -> None:
         """Only ``None`` (forget the user) or the session's own user over a WebSocket: binding
         another user to an id that was never rotated would be a fixation. Raises
         :class:`SessionWebSocketError`."""
         if user_id is not None and str(user_id) != self.user_id:
             raise SessionWebSocketError(SET_USER)
-        super().set_user(user_id)
+        super().set_user(user_id, method)
+
+    def reauthenticated(self, method: str = "password") -> None:
+        """Not possible over a WebSocket (it gives the session a new id): raises
+        :class:`SessionWebSocketError`."""
+        raise SessionWebSocketError(REGENERATE)
 
     def destroy(self) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""

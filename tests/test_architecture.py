@@ -15,14 +15,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 # compat/, the original API beside them, the backends they wrap: checked for cycles below).
 LAYERS: list[set[str]] = [
     {"exceptions", "durations", "setup_warnings"},
-    {"cookies", "signing", "records", "migration", "backends", "compat", "state"},
+    {"cookies", "signing", "records", "migration", "backends", "compat", "state", "origin"},
     {"events", "devices", "interfaces"},
     {"user_index", "typed", "plan"},
     {"storage"},
     {"loading"},
     {"store"},
     {"session"},
-    {"websocket"},
+    {"websocket", "flash", "csrf", "recent_auth"},
     {"middleware"},
     {"dependencies", "testing", "telemetry"},
     {"cli"},

@@ -180,6 +180,8 @@ class Start:
 Kind = Reference | Shell | App | Module | PytestFile | SaveAs | Terminal | Start
 
 GET_404 = (Call("GET", "/", 404),)  # a middleware set-up without routes: it starts and answers
+# Forms need python-multipart (pinned in the constraints the installs run with).
+WEB_SECURITY_INSTALL = 'pip install "starlette-session[fastapi,standard]>=1.0" python-multipart'
 
 # Every block, by the docs_src file it shows or by "page: first line" for a block written in
 # its page. Grouped by page, in the site's order.
@@ -330,6 +332,23 @@ SAMPLES: dict[str, Kind] = {
             Call("POST", "/remember?cart=tea&theme=dark"),
             Call("POST", "/login?user=ann", contains='"cart":"tea"'),
         )
+    ),
+    # Log-ins, forms and messages
+    "docs_src/web_security/app.py": App(
+        (
+            Call("GET", "/login", contains='name=csrf_token value="'),
+            Call("GET", "/", contains="Hello visitor"),
+            Call("POST", "/login", 403),
+            Call("GET", "/billing", 401),
+        ),
+        install=WEB_SECURITY_INSTALL,
+    ),
+    "docs_src/web_security/starlette_app.py": App(
+        (Call("GET", "/form", contains='"csrf_token"'), Call("POST", "/save", 403)),
+        install=WEB_SECURITY_INSTALL,
+    ),
+    "web-security: SessionMiddleware(": Reference(
+        "a fragment: the middleware's cross_origin argument, in an application as above"
     ),
     # Reliability
     "reliability: HTTP/1.1 503 Service Unavailable": Reference("a response, as output"),

@@ -20,6 +20,8 @@ import starlette_session.exceptions
 #: (None: none).
 LAZY: dict[str, dict[str, str | None]] = {
     "starlette_session": {
+        "CSRFToken": "fastapi",
+        "FlashMessages": "fastapi",
         "SessionDependency": "fastapi",
         "SessionHandle": "fastapi",
         "get_session": "fastapi",

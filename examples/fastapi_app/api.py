@@ -5,10 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from starlette_session import SessionHandle
+from starlette_session import CSRFToken, SessionHandle
 
 from .accounts import check_password, log_in, log_out
-from .models import CATALOG, CartView, Flash, FlashMessage, Order, Product, Shop, cart_view
+from .models import (
+    CATALOG,
+    CartView,
+    Flash,
+    FlashMessage,
+    Order,
+    Product,
+    Shop,
+    cart_view,
+    shown,
+)
 from .panel import panel_of
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -52,7 +62,7 @@ async def login(
     log_in(
         session, shop, username, fingerprint=panel_of(request).current_fingerprint(request, session)
     )
-    flash.flash(f"Welcome, {username}!", "success")
+    flash.add(FlashMessage(text=f"Welcome, {username}!", level="success"))
     return Me(username=username, cart=cart_view(shop))
 
 
@@ -92,7 +102,13 @@ async def checkout(shop: Shop) -> Order:
     return order
 
 
+@router.get("/csrf")
+async def csrf(token: CSRFToken) -> dict[str, str]:
+    """A CSRF token for a script's ``X-CSRF-Token`` header on the HTML pages' form actions."""
+    return {"csrf_token": token}
+
+
 @router.get("/flashes")
 async def flashes(flash: Flash) -> list[FlashMessage]:
     """The pending flash messages; each is returned once."""
-    return flash.pop_all()
+    return shown(flash)

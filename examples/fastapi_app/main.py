@@ -8,12 +8,20 @@ without it, with a development key kept in a git-ignored file, so restarts keep 
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 
-from starlette_session import DeviceTracking, SessionMiddleware, SessionStore
+from starlette_session import (
+    AuthenticationRequired,
+    DeviceTracking,
+    ReauthenticationRequired,
+    SessionMiddleware,
+    SessionStore,
+)
 
 from . import api, pages, storages
 from .models import ShopSession
@@ -23,6 +31,8 @@ from .secret import Secret, session_secret
 COOKIE_NAME = "session"
 IDLE_TIMEOUT = 24 * 60 * 60  # a day without a visit ends the session
 ABSOLUTE_TIMEOUT = 7 * 24 * 60 * 60  # and a week after it began, however active
+#: "Your active sessions" asks for the password again after this long (seconds).
+CONFIRM_WITHIN = 5 * 60
 
 
 def create_app(
@@ -30,6 +40,7 @@ def create_app(
     redis_url: str | None = None,
     secret_key: str | None = None,
     storage: storages.Storage | None = None,
+    confirm_within: int | None = None,
 ) -> FastAPI:
     """The shop, with sessions in ``storage``; else in Redis at ``redis_url``, or in memory."""
     if storage is None:
@@ -61,9 +72,23 @@ def create_app(
         max_age=ABSOLUTE_TIMEOUT,  # the cookie does not outlive the session
     )
     app.state.panel = SessionPanel(store, COOKIE_NAME, secret)
+    app.state.confirm_within = confirm_within or int(
+        os.environ.get("CONFIRM_WITHIN", CONFIRM_WITHIN)
+    )
+    app.add_exception_handler(AuthenticationRequired, sign_in_first)
+    app.add_exception_handler(ReauthenticationRequired, confirm_first)
     app.include_router(pages.router)
     app.include_router(api.router)
     return app
+
+
+async def sign_in_first(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+async def confirm_first(request: Request, exc: Exception) -> Response:
+    """A page that needs a recent authentication: "confirm your password", then back."""
+    return RedirectResponse(f"/confirm?next={request.url.path}", status_code=303)
 
 
 app = create_app(storage=storages.from_environment())

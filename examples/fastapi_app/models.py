@@ -1,8 +1,8 @@
-"""What the shop keeps in a visitor's session: two typed models over one session.
+"""What the shop keeps in a visitor's session: its typed model, and typed flash messages.
 
-``ShopSession`` is the store's model (``get_session``); ``Flashes`` is a second model over the same
-session (``session_dependency(Flashes)``). Their field names are the session's keys, so they must
-not overlap.
+``ShopSession`` is the store's model (``get_session``); its field names are the session's keys.
+Flash messages are the library's (``Flashes``), kept beside the data: each is a
+:class:`FlashMessage`, shown once on the next page.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import Depends
 from pydantic import BaseModel
 
-from starlette_session import get_session, session_dependency
+from starlette_session import FlashDependency, Flashes, get_session
 
 
 class Product(BaseModel):
@@ -37,21 +37,15 @@ CATALOG = {
 
 
 class FlashMessage(BaseModel):
+    """A message for the next page the visitor sees (stored as its JSON, read back typed)."""
+
     level: Literal["info", "success", "error"] = "info"
     text: str
 
 
-class Flashes(BaseModel):
-    """Messages for the next page the visitor sees, shown once."""
-
-    flashes: list[FlashMessage] = []
-
-    def flash(self, text: str, level: Literal["info", "success", "error"] = "info") -> None:
-        self.flashes.append(FlashMessage(level=level, text=text))
-
-    def pop_all(self) -> list[FlashMessage]:
-        messages, self.flashes = self.flashes, []
-        return messages
+def shown(flash: Flashes[FlashMessage]) -> list[FlashMessage]:
+    """The pending messages, removed: a page shows each once."""
+    return [pending.message for pending in flash.pop()]
 
 
 class CartLine(BaseModel):
@@ -120,5 +114,5 @@ def cart_view(shop: ShopSession) -> CartView:
 
 #: The session as the store's model.
 Shop = Annotated[ShopSession, Depends(get_session)]
-#: The flash messages: a second model over the same session.
-Flash = Annotated[Flashes, Depends(session_dependency(Flashes))]
+#: The flash messages, typed as FlashMessage.
+Flash = Annotated[Flashes[FlashMessage], Depends(FlashDependency(FlashMessage))]

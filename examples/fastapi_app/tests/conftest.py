@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +20,18 @@ from starlette_session.testing import SessionTester
 from tests.servers import RedisServer, ServerNotFoundError, server_unavailable
 
 SECRET = "example-tests-secret-0123456789abcdefghijklmnop"
+
+
+class ShopClient(TestClient):
+    """A ``TestClient`` whose posts to the HTML pages carry the session's CSRF token, as the
+    pages' forms do (``GET /api/csrf`` gives it); ``csrf=False`` posts without it."""
+
+    def post(self, url: Any, *args: Any, csrf: bool = True, **kwargs: Any) -> Any:
+        if csrf and not str(url).startswith("/api/"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("x-csrf-token", self.get("/api/csrf").json()["csrf_token"])
+            kwargs["headers"] = headers
+        return super().post(url, *args, **kwargs)
 
 
 @pytest.fixture
@@ -43,7 +56,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> FastAPI:
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     # `with` runs the lifespan, which closes the Redis client, and keeps one event loop.
-    with TestClient(app) as client:
+    with ShopClient(app) as client:
         yield client
 
 

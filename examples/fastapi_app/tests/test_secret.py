@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from examples.fastapi_app.main import create_app
 from examples.fastapi_app.secret import is_loopback, session_secret
+from examples.fastapi_app.tests.conftest import ShopClient
 from starlette_session.testing import find_session_middleware
 
 SECRET = "example-secret-tests-0123456789abcdefghijklmnop"
@@ -36,7 +36,7 @@ def test_the_development_key_is_made_once_and_kept(key_file: Path) -> None:
 
 
 def test_a_restarted_app_keeps_verifying_the_cookies_it_signed(key_file: Path) -> None:
-    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+    with ShopClient(create_app(), base_url="http://127.0.0.1") as client:
         client.post("/cart/add", data={"product": "tea"})
         cookie = client.cookies["session"]
     restarted = find_session_middleware(create_app())
@@ -66,7 +66,7 @@ def test_what_counts_as_local(host: str | None, local: bool) -> None:
 
 
 def test_no_warning_on_loopback(key_file: Path) -> None:
-    with TestClient(create_app(), base_url="http://127.0.0.1:8000") as client:
+    with ShopClient(create_app(), base_url="http://127.0.0.1:8000") as client:
         page = client.get("/").text
     assert "secret-warning" not in page
     assert "the local development key" in page
@@ -77,7 +77,7 @@ def test_a_loud_warning_beyond_loopback(
 ) -> None:
     monkeypatch.setattr("examples.fastapi_app.secret._warned", False)
     caplog.set_level(logging.WARNING)
-    with TestClient(create_app(), base_url="http://shop.example") as client:
+    with ShopClient(create_app(), base_url="http://shop.example") as client:
         first, second = client.get("/").text, client.get("/login").text
     assert 'id="secret-warning"' in first
     assert 'id="secret-warning"' in second
@@ -87,7 +87,7 @@ def test_a_loud_warning_beyond_loopback(
 
 def test_no_warning_with_session_secret(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSION_SECRET", SECRET)
-    with TestClient(create_app(), base_url="http://shop.example") as client:
+    with ShopClient(create_app(), base_url="http://shop.example") as client:
         page = client.get("/").text
     assert "secret-warning" not in page
     assert "<code>SESSION_SECRET</code>" in page

@@ -1,0 +1,101 @@
+"""Cross-origin protection over HTTP, on memory, Redis and SQLite: with
+``SessionMiddleware(cross_origin=...)``, an unsafe request that carries the session cookie and
+that another site made the browser send is refused with 403 and a log line, before the
+application runs and without a backend call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from starlette_session import CrossOriginCheck, SessionSettingsError, SessionStore
+from starlette_session.backends import SessionBackend
+from tests.security.conftest import Client, CountingBackend, build_app
+
+SECURITY_LOGGER = "starlette_session.security"
+CROSS_SITE = [(b"sec-fetch-site", b"cross-site"), (b"origin", b"https://evil.example")]
+
+
+def make(backend: SessionBackend, cross_origin: Any) -> tuple[Any, CountingBackend]:
+    counting = CountingBackend(backend)
+    return build_app(SessionStore(counting), cross_origin=cross_origin), counting
+
+
+async def signed_in(app: Any) -> Client:
+    client = Client(app)
+    assert (await client.post("/login", {"user": "ann"})).status == 200
+    return client
+
+
+async def test_off_by_default(backend_with_sqlite: SessionBackend) -> None:
+    app, _ = make(backend_with_sqlite, False)
+    client = await signed_in(app)
+    assert (await client.post("/write", {"a": 1}, headers=CROSS_SITE)).status == 200
+
+
+async def test_a_cross_site_post_with_the_session_cookie_is_refused(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, counting = make(backend_with_sqlite, True)
+    client = await signed_in(app)
+    counting.calls.clear()
+    caplog.set_level("WARNING", SECURITY_LOGGER)
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        reply = await client.request(method, "/write", {"a": 1}, headers=CROSS_SITE)
+        assert reply.status == 403
+        assert reply.body == b"Cross-origin request refused."
+        assert reply.session_cookie() is None
+    assert counting.calls == []  # refused before the app, and before any backend call
+    assert "cross-origin request refused: POST /write (Sec-Fetch-Site: cross-site)" in caplog.text
+    assert client.cookie is not None
+    assert client.cookie not in caplog.text
+    assert (await client.get()).json()["data"] == {"user": "ann"}
+
+
+async def test_what_passes(backend_with_sqlite: SessionBackend) -> None:
+    app, _ = make(backend_with_sqlite, True)
+    client = await signed_in(app)
+    passing = [
+        [(b"sec-fetch-site", b"same-origin"), (b"origin", b"https://testserver")],
+        [(b"sec-fetch-site", b"none")],  # typed in the address bar, a bookmark
+        [(b"origin", b"https://testserver")],  # an older browser: Origin matches Host
+        [],  # neither header: not a browser a page drives
+    ]
+    for headers in passing:
+        assert (await client.post("/write", {"a": 1}, headers=headers)).status == 200, headers
+    # Safe methods, and requests without the session cookie, are never checked.
+    assert (await client.get("/read", headers=CROSS_SITE)).status == 200
+    anonymous = Client(app)
+    assert (await anonymous.post("/write", {"a": 1}, headers=CROSS_SITE)).status == 200
+
+
+async def test_what_is_refused_without_sec_fetch_site(backend_with_sqlite: SessionBackend) -> None:
+    app, _ = make(backend_with_sqlite, True)
+    client = await signed_in(app)
+    for origin in (b"https://evil.example", b"null", b"https://testserver.evil.example"):
+        reply = await client.post("/write", {"a": 1}, headers=[(b"origin", origin)])
+        assert reply.status == 403, origin
+    same_site = [(b"sec-fetch-site", b"same-site"), (b"origin", b"https://shop.testserver")]
+    assert (await client.post("/write", {"a": 1}, headers=same_site)).status == 403
+
+
+async def test_trusted_origins_and_exempt_paths(backend_with_sqlite: SessionBackend) -> None:
+    check = CrossOriginCheck(
+        trusted_origins=["https://Shop.testserver/"], exempt_paths=["/write", "/remember*"]
+    )
+    app, _ = make(backend_with_sqlite, check)
+    client = await signed_in(app)
+    trusted = [(b"sec-fetch-site", b"same-site"), (b"origin", b"https://shop.testserver")]
+    assert (await client.post("/regenerate", headers=trusted)).status == 200
+    assert (await client.post("/regenerate", headers=CROSS_SITE)).status == 403
+    # An OAuth provider's form_post callback, a webhook: exempt.
+    assert (await client.post("/write", {"a": 1}, headers=CROSS_SITE)).status == 200
+    reply = await client.post("/remember", {"seconds": 60}, headers=CROSS_SITE)
+    assert reply.status == 200
+
+
+def test_a_trusted_origin_must_be_an_origin() -> None:
+    for bad in ("evil.example", "https://x.example/path", "ftp://x.example", "https://u@x.example"):
+        with pytest.raises(SessionSettingsError, match="origin"):
+            CrossOriginCheck(trusted_origins=[bad])
