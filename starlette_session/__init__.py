@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette_session.cookies import CookieSettings
 from starlette_session.devices import DeviceTracking
+from starlette_session.encryption import EncryptionKey, KeyRing, generate_key
 from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
     SessionBackendError,
@@ -41,6 +42,8 @@ __version__ = "1.0.0"
 __all__ = [
     "CookieSettings",
     "DeviceTracking",
+    "EncryptionKey",
+    "KeyRing",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -63,6 +66,7 @@ __all__ = [
     "SessionStore",
     "SessionTooLargeError",
     "SessionWebSocketError",
+    "generate_key",
     "get_session",
     "get_session_handle",
     "load_session",

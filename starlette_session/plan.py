@@ -115,6 +115,8 @@ class CommitRules:
     save_on_error: bool
     #: The cookie backend: the data travels in the cookie, nothing is stored server-side.
     cookie_only: bool
+    #: The bytes encryption adds to each stored record, counted against ``max_size``.
+    overhead: int = 0
 
 
 class CommitPlan(NamedTuple):
@@ -205,7 +207,7 @@ def plan_commit(
     meta = dict(state.meta)
     meta.setdefault("c", now)
     meta.setdefault("v", RECORD_VERSION)
-    raw = encode_record(data, meta, rules.max_size)
+    raw = encode_record(data, meta, rules.max_size, rules.overhead)
     max_age = lifetimes.max_age(meta, now)
     if rules.cookie_only:
         if existed and raw == state.raw and not state.rotate:
@@ -267,7 +269,7 @@ def _without_cookie(
     meta.setdefault("v", RECORD_VERSION)
     if rules.lifetimes.expired(meta, now):
         raise SessionDestroyedError(ENDED_MESSAGE)
-    raw = encode_record(data, meta, rules.max_size)
+    raw = encode_record(data, meta, rules.max_size, rules.overhead)
     if raw == state.raw:
         return NOTHING
     user_changed = meta.get("u") != state.loaded_user
