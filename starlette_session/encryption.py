@@ -178,7 +178,8 @@ class KeyRing:
             return _refused(sealed, "malformed", None)
         cipher = self._ciphers.get(key_id)
         if cipher is None:
-            return _refused(sealed, "unknown_key", key_id)
+            known = _KEY_ID.fullmatch(key_id.decode("ascii", "replace"))
+            return _refused(sealed, "unknown_key" if known else "malformed", key_id)
         nonce = sealed[id_end : id_end + NONCE_SIZE]
         try:
             plain = cipher.decrypt(nonce, sealed[id_end + NONCE_SIZE :], aad)
