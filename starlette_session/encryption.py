@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -125,6 +126,7 @@ class KeyRing:
         self._newest = self._ciphers[newest]
         #: What every value the ring seals starts with.
         self.header = MAGIC + bytes([len(newest)]) + newest
+        self._body = len(self.header) + NONCE_SIZE
         #: How many bytes sealing adds to a record (0 when it writes plain records).
         self.overhead = 0 if decrypt_only else len(self.header) + NONCE_SIZE + TAG_SIZE
 
@@ -149,7 +151,7 @@ class KeyRing:
         """``plain`` sealed under the newest key, bound to ``aad``; as is with ``decrypt_only``."""
         if self.decrypt_only:
             return plain
-        nonce = secrets.token_bytes(NONCE_SIZE)
+        nonce = os.urandom(NONCE_SIZE)  # what secrets.token_bytes returns, one call less
         return self.header + nonce + self._newest.encrypt(nonce, plain, aad)
 
     def current(self, sealed: bytes | None) -> bool:
@@ -164,7 +166,16 @@ class KeyRing:
     def stored(self, sealed: bytes | None, aad: bytes) -> Stored:
         """What a key holding ``sealed`` holds, opened: a record's JSON, the retired marker,
         nothing, or a refused value (``refused`` says why; one WARNING names the key id)."""
-        if sealed is None or sealed == RETIRED:
+        if sealed is None:
+            return Stored(sealed)
+        body = self._body
+        if sealed.startswith(self.header) and len(sealed) >= body + TAG_SIZE:
+            try:  # the usual case: sealed under the newest key
+                plain = self._newest.decrypt(sealed[body - NONCE_SIZE : body], sealed[body:], aad)
+            except self._invalid:
+                return _refused(sealed, "ciphertext", self.ids[0].encode())
+            return Stored(plain, sealed)
+        if sealed == RETIRED:
             return Stored(sealed)
         if not sealed.startswith(MAGIC):
             if self.accept_plain and sealed[:1] == b"{":

@@ -212,7 +212,8 @@ def plan_commit(
     if rules.cookie_only:
         if existed and raw == state.raw and not state.rotate:
             return _refreshed(state, now, rules)
-        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        # Sealed (``overhead``): the storage makes the payload from the sealed bytes.
+        payload = "" if rules.overhead else base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
         return CommitPlan(
             raw=raw, meta=meta, cookie=CookieAction.DATA, max_age=max_age, payload=payload
         )

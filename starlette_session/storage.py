@@ -185,11 +185,11 @@ class CookieStorage(SessionStorage):
     def _aad(self, key_index: int) -> bytes:
         """What a payload is bound to: this cookie's name and a label derived from the signing
         key (``key_index``) that signed it, so that another app's payload does not open here."""
-        label = self._labels.get(key_index)
-        if label is None:
+        aad = self._labels.get(key_index)
+        if aad is None:
             label = self.keys.signer.derive(b"cookie-encryption", key_index)
-            self._labels[key_index] = label
-        return cookie_aad(self.cookie_name, label)
+            aad = self._labels[key_index] = cookie_aad(self.cookie_name, label)
+        return aad
 
     async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         payload = unsigned.payload
