@@ -73,6 +73,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 SECRET = "docs-samples-secret-0123456789abcdefghijklmnop"
+# Two keys of the encryption page's samples, newest first (43 characters: 32 bytes in base64).
+ENCRYPTION_KEYS = "docs-2:" + "B" * 43 + " docs-1:" + "A" * 43
 # The README block that builds the wheel every other install line is pointed at.
 WHEEL_BLOCK = "docs_src/install/from_wheel.sh"
 
@@ -330,6 +332,14 @@ SAMPLES: dict[str, Kind] = {
             Call("POST", "/remember?cart=tea&theme=dark"),
             Call("POST", "/login?user=ann", contains='"cart":"tea"'),
         )
+    ),
+    # Encryption at rest
+    "encryption: pip install": Shell(),
+    "docs_src/encryption/app.py": App(GET_404),
+    "encryption: python -c 'from starlette_session import": Shell(),
+    "docs_src/encryption/migration.py": App(GET_404),
+    "encryption: stored = SessionTester(client).stored()": Reference(
+        "a fragment: two lines of a test, with the client of the testing page's samples"
     ),
     # Reliability
     "reliability: HTTP/1.1 503 Service Unavailable": Reference("a response, as output"),
@@ -672,6 +682,7 @@ class Run:
             "OLD_SESSION_SECRET": "old-" + SECRET,
             "NEW_SESSION_SECRET": "new-" + SECRET,
             "SESSION_SECRET_KEYS": f"new-{SECRET} {SECRET}",
+            "SESSION_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
             "REDIS_SENTINELS": "127.0.0.1:26379",  # the Sentinel sample only builds its client
             "SESSION_SECRET_FILE": str(self.root / "session-secret"),  # the deployment sample's
         }

@@ -209,3 +209,28 @@ async def test_concurrent_writers_merge_with_encryption_on(backend: SessionBacke
     assert data == {"started": "1", **{f"f{index}": 1 for index in range(writers)}}
     stored = await backend.read(key)
     assert stored is not None and stored.startswith(MAGIC) and b"f1" not in stored
+
+
+async def test_the_same_backend_calls_with_encryption_as_without(backend: SessionBackend) -> None:
+    calls: list[str] = []
+    for name in ("read", "create", "replace", "expire", "delete", "update"):
+        method = getattr(backend, name)
+
+        def counted(*args: Any, _method: Any = method, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kw)
+
+        setattr(backend, name, counted)
+    counts = {}
+    for encryption in (None, ring("k1")):
+        site = Site(backend, encryption)
+        steps: list[list[str]] = []
+        cookie = None
+        user = "sealed" if encryption else "plain"  # each run its own user index
+        for path in ("/set?a=1", "/get", "/set?a=2", f"/login?user={user}", "/set?b=1", "/logout"):
+            calls.clear()
+            _, cookie = await site.call(path, cookie)
+            steps.append(list(calls))
+        counts[encryption is not None] = steps
+    assert counts[True] == counts[False]
+    assert counts[False][1] == ["read"] and counts[False][2][:2] == ["read", "update"]
