@@ -38,10 +38,12 @@ async def compare(plain_name: str, sealed_name: str, rounds: int, batch_ms: floa
             for name in order:
                 times[name].append(await per_request_ns(apps[name], scopes[name], batch))
         ratios = [s / p for s, p in zip(times[sealed_name], times[plain_name], strict=True)]
+        plain_us = statistics.median(times[plain_name]) / 1000
+        sealed_us = statistics.median(times[sealed_name]) / 1000
+        best = min(times[sealed_name]) / min(times[plain_name])
         print(
-            f"{plain_name:12} {cell_name:6} plain {statistics.median(times[plain_name]) / 1000:6.1f}"
-            f" us  encrypted {statistics.median(times[sealed_name]) / 1000:6.1f} us  ratio "
-            f"{statistics.median(ratios):.3f} (best rounds {min(times[sealed_name]) / min(times[plain_name]):.3f})",
+            f"{plain_name:12} {cell_name:6} plain {plain_us:6.1f} us  encrypted "
+            f"{sealed_us:6.1f} us  ratio {statistics.median(ratios):.3f} (best rounds {best:.3f})",
             flush=True,
         )
 

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from starlette_session.exceptions import SessionSettingsError, SessionSetupError
 from starlette_session.records import RETIRED, Stored
@@ -37,7 +37,9 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 KEY_SIZE = 32
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
-_INSTALL = "encryption needs the 'cryptography' package: pip install 'starlette-session[encryption]'"
+_INSTALL = (
+    "encryption needs the 'cryptography' package: pip install 'starlette-session[encryption]'"
+)
 
 
 def generate_key() -> str:
@@ -64,7 +66,7 @@ class EncryptionKey:
 
     __slots__ = ("id", "secret")
 
-    def __init__(self, id: str, secret: str | bytes) -> None:  # noqa: A002 - the key's id
+    def __init__(self, id: str, secret: str | bytes) -> None:
         if not isinstance(id, str) or not _KEY_ID.fullmatch(id):
             raise SessionSettingsError(
                 "an encryption key id is 1 to 32 characters of letters, digits, '.', '_', '-'"
@@ -142,17 +144,13 @@ class KeyRing:
             keys.append(EncryptionKey(key_id, secret))
         return cls(keys, **options)
 
-    @property
-    def seals(self) -> bool:
-        """Whether values written are sealed (False with ``decrypt_only``)."""
-        return not self.decrypt_only
-
     def seal(self, plain: bytes, aad: bytes) -> bytes:
         """``plain`` sealed under the newest key, bound to ``aad``; as is with ``decrypt_only``."""
         if self.decrypt_only:
             return plain
         nonce = os.urandom(NONCE_SIZE)  # what secrets.token_bytes returns, one call less
-        return self.header + nonce + self._newest.encrypt(nonce, plain, aad)
+        sealed: bytes = self.header + nonce + self._newest.encrypt(nonce, plain, aad)
+        return sealed
 
     def current(self, sealed: bytes | None) -> bool:
         """Whether ``sealed`` is as this ring writes it now (sealed under the newest key, or

@@ -199,7 +199,9 @@ class CookieStorage(SessionStorage):
             security_logger.warning("a signed session cookie could not be decoded")
             return None, Stored(None)
         ring = self.ring
-        return None, Stored(raw) if ring is None else ring.stored(raw, self._aad(unsigned.key_index))
+        return None, Stored(raw) if ring is None else ring.stored(
+            raw, self._aad(unsigned.key_index)
+        )
 
     def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
         # The cookie's issued-at is the time of last use: the idle timeout slides with it.
@@ -217,7 +219,11 @@ class CookieStorage(SessionStorage):
             payload = plan.payload
             assert payload is not None  # noqa: S101 - the plan always names it
             ring, raw, meta = self.ring, plan.raw, plan.meta
-            if cookie is not CookieAction.DATA and ring is not None and not ring.current(state.sealed):
+            if (
+                cookie is not CookieAction.DATA
+                and ring is not None
+                and not ring.current(state.sealed)
+            ):
                 raw, meta = state.raw, state.meta  # sealed under an older key: seal it anew
             if raw is None:
                 return self._signed(payload, plan, state, now)

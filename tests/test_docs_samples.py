@@ -338,9 +338,6 @@ SAMPLES: dict[str, Kind] = {
     "docs_src/encryption/app.py": App(GET_404),
     "encryption: python -c 'from starlette_session import": Shell(),
     "docs_src/encryption/migration.py": App(GET_404),
-    "encryption: stored = SessionTester(client).stored()": Reference(
-        "a fragment: two lines of a test, with the client of the testing page's samples"
-    ),
     # Reliability
     "reliability: HTTP/1.1 503 Service Unavailable": Reference("a response, as output"),
     "docs_src/reliability/catch_outage.py": Module(),

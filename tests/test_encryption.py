@@ -88,9 +88,12 @@ def test_keys_are_checked_and_never_shown() -> None:
     with pytest.raises(TypeError, match="KeyRing"):
         SessionStore(encryption="k1:" + KEY_1)  # type: ignore[arg-type]
     parsed = KeyRing.from_string(f"k2:{KEY_2} k1:{KEY_1}", accept_plain=True)
-    assert parsed.ids == ("k2", "k1") and parsed.accept_plain
+    assert parsed.ids == ("k2", "k1")
+    assert parsed.accept_plain
     shown = repr(parsed) + repr(EncryptionKey("k1", KEY_1)) + repr(SessionStore(encryption=parsed))
-    assert KEY_1 not in shown and KEY_2 not in shown and "k1" in shown
+    assert KEY_1 not in shown
+    assert KEY_2 not in shown
+    assert "k1" in shown
 
 
 def test_the_core_never_imports_cryptography_unless_encryption_is_on() -> None:
@@ -119,9 +122,12 @@ def test_each_value_gets_its_own_nonce_and_names_its_key() -> None:
 async def test_the_cookie_payload_is_unreadable_without_the_key() -> None:
     site = CookieSite(ring("k1"))
     data, cookie = await site.call("/set?card=4111-1111", None)
-    assert data == {"card": "4111-1111"} and cookie is not None
+    assert data == {"card": "4111-1111"}
+    assert cookie is not None
     sealed = site.payload(cookie)
-    assert sealed.startswith(MAGIC) and b"4111" not in sealed and b"card" not in sealed
+    assert sealed.startswith(MAGIC)
+    assert b"4111" not in sealed
+    assert b"card" not in sealed
     assert (await site.call("/get", cookie))[0] == {"card": "4111-1111"}
     # The same app without the key (or with another key) reads no session from it.
     others = {"unknown_key": CookieSite(ring("k2")), "ciphertext": CookieSite(ring("k1", "k2"))}
@@ -168,21 +174,25 @@ async def test_cookie_rotation_and_migration() -> None:
     migrating = CookieSite(ring("k1", accept_plain=True))
     data, cookie = await migrating.call("/set?b=1", plain_cookie)
     assert data == {"a": "1", "b": "1"}
-    assert cookie is not None and migrating.payload(cookie).startswith(MAGIC + b"\x02k1")
+    assert cookie is not None
+    assert migrating.payload(cookie).startswith(MAGIC + b"\x02k1")
 
     rotated = CookieSite(ring("k2", "k1"))
     assert (await rotated.call("/get", cookie))[0] == {"a": "1", "b": "1"}
     # An unchanged cookie re-sent (the idle timeout slides) is resealed under the new key too.
     data, refreshed = await rotated.call("/get", rotated.signed(rotated.payload(cookie), 5))
     assert data == {"a": "1", "b": "1"}
-    assert refreshed is not None and rotated.payload(refreshed).startswith(MAGIC + b"\x02k2")
+    assert refreshed is not None
+    assert rotated.payload(refreshed).startswith(MAGIC + b"\x02k2")
     data, cookie = await rotated.call("/set?b=2", cookie)  # resealed under the new key
-    assert cookie is not None and rotated.payload(cookie).startswith(MAGIC + b"\x02k2")
+    assert cookie is not None
+    assert rotated.payload(cookie).startswith(MAGIC + b"\x02k2")
     assert (await CookieSite(ring("k2")).call("/get", cookie))[0] == {"a": "1", "b": "2"}
 
     leaving = CookieSite(ring("k2", decrypt_only=True))
     data, cookie = await leaving.call("/set?b=3", cookie)
-    assert data == {"a": "1", "b": "3"} and cookie is not None
+    assert data == {"a": "1", "b": "3"}
+    assert cookie is not None
     assert leaving.payload(cookie).startswith(b"{")
     assert (await plain_site.call("/get", cookie))[0] == {"a": "1", "b": "3"}
 
@@ -194,7 +204,8 @@ async def test_the_cookie_size_guard_counts_the_sealed_size() -> None:
     value = "x" * 2700  # fits in 4 KB as plain base64, not once sealed (+35 bytes, base64)
     plain_site, sealed_site = CookieSite(None), CookieSite(ring("k1"))
     _, cookie = await plain_site.call(f"/set?v={value}", None)
-    assert cookie is not None and len(cookie) + len("session=") <= 4096
+    assert cookie is not None
+    assert len(cookie) + len("session=") <= 4096
     fits = 4096 - len("session=") - len(cookie)
     value = "x" * (2700 + fits * 3 // 4 - 10)
     _, cookie = await plain_site.call(f"/set?v={value}", None)
@@ -232,8 +243,10 @@ async def test_logs_name_the_key_id_never_a_key_and_tell_tampering_apart(
         forged = MAGIC + b"\x05k\n1\r1" + bytes(40)  # a key id with line breaks: not echoed
         assert keys.stored(forged, aad).refused == "malformed"
     messages = [record.getMessage() for record in caplog.records]
-    assert "'k1'" in messages[0] and "no longer holds" in messages[0]
-    assert "(malformed)" in messages[3] and "\n" not in "".join(messages)
+    assert "'k1'" in messages[0]
+    assert "no longer holds" in messages[0]
+    assert "(malformed)" in messages[3]
+    assert "\n" not in "".join(messages)
     assert not any(KEY_1 in message or KEY_2 in message for message in messages)
 
 
@@ -244,9 +257,12 @@ async def test_user_sessions_are_listed_and_the_index_stays_plain() -> None:
     async with http_client(app) as client:
         await client.get("/login?user=alice")
     sessions = await store.user_sessions("alice")
-    assert len(sessions) == 1 and sessions[0].created_at is not None
+    assert len(sessions) == 1
+    assert sessions[0].created_at is not None
     index = await backend.read(store.storage.user_index().index_key("alice"))
-    assert index is not None and index.startswith(b"{") and b"alice" not in index
+    assert index is not None
+    assert index.startswith(b"{")
+    assert b"alice" not in index
     assert await store.revoke_session("alice", sessions[0].key)
 
 
@@ -258,7 +274,9 @@ def test_the_test_kit_seeds_and_reads_encrypted_sessions() -> None:
         sessions.seed({"cart": ["apple"]}, user_id="alice")
         assert client.get("/get").json() == {"cart": ["apple"]}
         stored = sessions.stored()
-        assert stored is not None and stored.startswith(MAGIC) and b"apple" not in stored
+        assert stored is not None
+        assert stored.startswith(MAGIC)
+        assert b"apple" not in stored
         assert sessions.read() == {"cart": ["apple"]}
     cookie_store: SessionStore[Any] = SessionStore(CookieBackend(), encryption=ring("k1"))
     with TestClient(make_app(cookie_store)) as client:
@@ -266,4 +284,6 @@ def test_the_test_kit_seeds_and_reads_encrypted_sessions() -> None:
         sessions.seed({"cart": ["pear"]})
         assert client.get("/get").json() == {"cart": ["pear"]}
         stored = sessions.stored()
-        assert stored is not None and stored.startswith(MAGIC) and b"pear" not in stored
+        assert stored is not None
+        assert stored.startswith(MAGIC)
+        assert b"pear" not in stored
