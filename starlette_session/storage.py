@@ -555,6 +555,12 @@ def storage_for(
                 "use Redis, SQL, memcached or memory for sessions changed by concurrent requests"
             )
         return CookieStorage(keys, lifetimes, cookie_name, backend.max_size, ring)
+    if ring is not None and ring.overhead and backend.json_values:
+        raise SessionSettingsError(
+            f"{backend!r} stores each session as a JSON object, which cannot hold an encrypted "
+            "one: use a SessionBackend that stores bytes (Redis, SQL, memcached, memory) with "
+            "encryption="
+        )
     limit = backend.max_key_length
     if limit is not None and keys.longest_key > limit:
         longest, prefix = keys.longest_key, len(keys.prefix)

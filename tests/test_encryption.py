@@ -18,16 +18,17 @@ from starlette_session import (
     KeyRing,
     SessionEvent,
     SessionEventInfo,
+    SessionMiddleware,
     SessionSettingsError,
     SessionStore,
     SessionTooLargeError,
     generate_key,
 )
-from starlette_session.backends import MemoryBackend
+from starlette_session.backends import LegacyBackend, MemoryBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.encryption import MAGIC, record_aad
 from starlette_session.testing import SessionTester
-from tests.helpers import SECRET, http_client, make_app, session_cookie
+from tests.helpers import SECRET, DictSessionBackend, http_client, make_app, session_cookie
 
 pytest.importorskip("cryptography")
 
@@ -94,6 +95,14 @@ def test_keys_are_checked_and_never_shown() -> None:
     assert KEY_1 not in shown
     assert KEY_2 not in shown
     assert "k1" in shown
+
+
+def test_a_backend_of_json_objects_is_refused_at_start_up() -> None:
+    store: SessionStore[Any] = SessionStore(
+        LegacyBackend(DictSessionBackend()), encryption=ring("k1")
+    )
+    with pytest.raises(SessionSettingsError, match="JSON object"):
+        SessionMiddleware(make_app(), secret_key=SECRET, store=store)
 
 
 def test_the_core_never_imports_cryptography_unless_encryption_is_on() -> None:
