@@ -1,5 +1,5 @@
-"""Encryption at rest on every kind of backend (memory, Redis, memcached, SQLite, PostgreSQL,
-MariaDB): what the backend holds is sealed and bound to its key, a damaged or moved value is a
+"""Encryption at rest on every kind of backend (memory, Redis, a Redis Cluster, memcached,
+SQLite, PostgreSQL, MariaDB): what the backend holds is sealed and bound to its key, a damaged or moved value is a
 fresh session and a ``tampered`` event, rotation and switching on and off log nobody out, and
 concurrent writers still merge. The cookie backend's side is in ``tests/test_encryption.py``.
 """
@@ -32,7 +32,7 @@ from tests.helpers import http_client, make_app, session_cookie
 pytest.importorskip("cryptography")
 
 #: One backend of each kind (the variants of one client are covered by the contract suite).
-KINDS = {"memory", "redis-async", "memcached", "sqlite", "postgres", "mysql"}
+KINDS = {"memory", "redis-async", "redis-cluster", "memcached", "sqlite", "postgres", "mysql"}
 ENCRYPTED_BACKENDS = [param for param in BACKENDS if param.id in KINDS]
 
 KEY_1, KEY_2 = generate_key(), generate_key()
