@@ -1,7 +1,8 @@
 """Encryption at rest on every kind of backend (memory, Redis, a Redis Cluster, memcached,
-SQLite, PostgreSQL, MariaDB): what the backend holds is sealed and bound to its key, a damaged or moved value is a
-fresh session and a ``tampered`` event, rotation and switching on and off log nobody out, and
-concurrent writers still merge. The cookie backend's side is in ``tests/test_encryption.py``.
+SQLite, PostgreSQL, MariaDB): what the backend holds is sealed and bound to its key, a damaged
+or moved value is a fresh session and a ``tampered`` event, rotation and switching on and off
+log nobody out, and concurrent writers still merge. The cookie backend's side is in
+``tests/test_encryption.py``.
 """
 
 from __future__ import annotations
