@@ -76,6 +76,25 @@ CONTENDERS: tuple[Contender, ...] = (
     ),
     Contender("ours_memcached", "ours: memcached", OURS_VENV, BARE, memcached=True, ours=True),
     Contender("ours_sqlite", "ours: SQLite", OURS_VENV, BARE, ours=True),
+    # Encryption at rest: the same stores sealed with AES-256-GCM. What sealing adds is CPU in
+    # this process, the same whatever the backend, so these are measured in-process only;
+    # ``benchmarks/encryption_overhead.py`` compares each with its unencrypted twin in one run.
+    Contender(
+        "ours_memory_encrypted",
+        "ours: memory, encrypted",
+        OURS_VENV,
+        BARE,
+        ours=True,
+        http=False,
+    ),
+    Contender(
+        "ours_cookie_encrypted",
+        "ours: cookie, encrypted",
+        OURS_VENV,
+        BARE,
+        ours=True,
+        http=False,
+    ),
     Contender("ours_postgres", "ours: PostgreSQL", OURS_VENV, BARE, ours=True),
     Contender("starsessions_memory", "starsessions: memory", PEER_VENV, BARE),
     Contender("starsessions_redis", "starsessions: Redis", PEER_VENV, BARE, redis=True),

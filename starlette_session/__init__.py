@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from starlette_session.cookies import CookieSettings
 from starlette_session.csrf import CSRFProtection, csrf_token, verify_csrf
 from starlette_session.devices import DeviceTracking
+from starlette_session.encryption import EncryptionKey, KeyRing, generate_key
 from starlette_session.events import SessionEvent, SessionEventInfo
 from starlette_session.exceptions import (
     SessionBackendError,
@@ -63,6 +64,8 @@ __all__ = [
     "Flashes",
     "ReauthenticationRequired",
     "RequireRecentAuth",
+    "EncryptionKey",
+    "KeyRing",
     "Session",
     "SessionBackendError",
     "SessionConflictError",
@@ -88,6 +91,7 @@ __all__ = [
     "SessionWebSocketError",
     "csrf_token",
     "get_flashes",
+    "generate_key",
     "get_session",
     "get_session_handle",
     "load_session",

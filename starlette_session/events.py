@@ -72,7 +72,8 @@ class SessionEvent(enum.Enum):
     conflict = "conflict"
     #: The backend failed (reason: the operation, ``load``, ``commit``, ``save``...).
     backend_error = "backend_error"
-    #: A session cookie that failed verification (bad signature, malformed).
+    #: A session cookie that failed verification (bad signature, malformed), or an encrypted
+    #: session that did not open (changed, moved, its key removed, plain when refused).
     tampered = "tampered"
 
 

@@ -105,9 +105,8 @@ class SessionLoader:
         now = int(time.time())
         lifetimes = self.lifetimes
         storage = self.storage
-        key, raw = await storage.read(unsigned, lifetimes.idle_timeout)
-        found = Stored(raw)
-        if raw is None:
+        key, found = await storage.read(unsigned, lifetimes.idle_timeout)
+        if found.sealed is None:
             if self.events.active:
                 note(SessionEvent.expired, key, None, "gone")
             return {}
@@ -116,8 +115,17 @@ class SessionLoader:
             return {}
         record = found.record
         if record is None:
-            # Undecodable data is dropped: a write gets a new id, else the entry is deleted.
-            state.loaded_from(session_id=unsigned.payload, store_key=key, raw=raw, rotate=True)
+            # Undecodable or refused data is dropped: a write gets a new id, else the entry is
+            # deleted (the compare-and-set compares the bytes stored, ``sealed``).
+            if found.refused is not None and self.events.active:
+                note(SessionEvent.tampered, key, None, found.refused)
+            state.loaded_from(
+                session_id=unsigned.payload,
+                store_key=key,
+                raw=found.raw,
+                rotate=True,
+                sealed=found.sealed,
+            )
             return {}
         meta = record.meta
         if storage.lapsed(meta, unsigned.issued_at, now):
@@ -142,11 +150,12 @@ class SessionLoader:
         state.loaded_from(
             session_id=unsigned.payload,
             store_key=key,
-            raw=raw,
+            raw=found.raw,
             meta=meta,
             issued_at=unsigned.issued_at,
             key_index=unsigned.key_index,
             rotate=unsigned.key_index > 0,
+            sealed=found.sealed,
         )
         return record.data
 

@@ -116,6 +116,8 @@ class CommitRules:
     save_on_error: bool
     #: The cookie backend: the data travels in the cookie, nothing is stored server-side.
     cookie_only: bool
+    #: The bytes encryption adds to each stored record, counted against ``max_size``.
+    overhead: int = 0
 
 
 class CommitPlan(NamedTuple):
@@ -207,12 +209,13 @@ def plan_commit(
     meta = dict(state.meta)
     meta.setdefault("c", now)
     meta.setdefault("v", RECORD_VERSION)
-    raw = encode_record(data, meta, rules.max_size)
+    raw = encode_record(data, meta, rules.max_size, rules.overhead)
     max_age = lifetimes.max_age(meta, now)
     if rules.cookie_only:
         if existed and raw == state.raw and not state.rotate:
             return _refreshed(state, now, rules)
-        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        # Sealed (``overhead``): the storage makes the payload from the sealed bytes.
+        payload = "" if rules.overhead else base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
         return CommitPlan(
             raw=raw, meta=meta, cookie=CookieAction.DATA, max_age=max_age, payload=payload
         )
@@ -269,7 +272,7 @@ def _without_cookie(
     meta.setdefault("v", RECORD_VERSION)
     if rules.lifetimes.expired(meta, now):
         raise SessionDestroyedError(ENDED_MESSAGE)
-    raw = encode_record(data, meta, rules.max_size)
+    raw = encode_record(data, meta, rules.max_size, rules.overhead)
     if raw == state.raw:
         return NOTHING
     user_changed = meta.get("u") != state.loaded_user

@@ -148,9 +148,11 @@ class Record(NamedTuple):
     meta: dict[str, Any]
 
 
-def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | None) -> bytes:
+def encode_record(
+    data: dict[str, Any], meta: dict[str, Any], max_size: int | None, overhead: int = 0
+) -> bytes:
     """Serialize a session's data (a plain dict), or raise naming the key whose value JSON
-    cannot hold exactly.
+    cannot hold exactly. ``max_size`` counts ``overhead`` more bytes (what encryption adds).
 
     Refused, with nothing written: keys that are not strings at any depth (JSON would turn ``1``
     into ``"1"``, or merge ``{1: .., "1": ..}`` into one key), lone surrogates, NaN and
@@ -160,10 +162,11 @@ def encode_record(data: dict[str, Any], meta: dict[str, Any], max_size: int | No
     raw = _fast_dumps({"m": meta, "d": data})
     if raw is None:
         raw = _strict_dumps(data, meta)
-    if max_size is not None and len(raw) > max_size:
+    if max_size is not None and len(raw) + overhead > max_size:
+        encrypted = " encrypted" if overhead else ""
         raise SessionTooLargeError(
-            f"the session takes {len(raw)} bytes, over the limit of {max_size} "
-            "(SessionStore(max_size=...)); nothing was saved"
+            f"the session takes {len(raw) + overhead} bytes{encrypted}, over the limit of "
+            f"{max_size} (SessionStore(max_size=...)); nothing was saved"
         )
     return raw
 
@@ -218,20 +221,27 @@ def decode_record(raw: bytes) -> Record | None:
 
 class Stored:
     """What a session's key holds, the one way it is read: a session (``record``; None when
-    undecodable), the ``retired`` marker of a session a log-in moved to a new id, or nothing
-    (``raw`` None). Decoded only when ``record`` is asked for."""
+    undecodable), the ``retired`` marker of a session a log-in moved to a new id, or nothing.
+    ``raw`` is the record's JSON, ``sealed`` the bytes the backend holds (the same unless
+    encrypted); ``refused`` names why an encrypted value was not opened (then ``raw`` is None).
+    Decoded only when ``record`` is asked for."""
 
-    __slots__ = ("live", "raw", "retired")
+    __slots__ = ("live", "raw", "refused", "retired", "sealed")
 
-    def __init__(self, raw: bytes | None) -> None:
+    def __init__(
+        self, raw: bytes | None, sealed: bytes | None = None, refused: str | None = None
+    ) -> None:
         self.raw = raw
-        self.retired = raw == RETIRED
+        self.sealed = raw if sealed is None else sealed
+        self.refused = refused
+        self.retired = self.sealed == RETIRED
         #: Whether it holds a session (decodable or not): neither gone nor retired.
-        self.live = raw is not None and not self.retired
+        self.live = self.sealed is not None and not self.retired
 
     @property
     def record(self) -> Record | None:
-        return decode_record(self.raw) if self.live else None  # type: ignore[arg-type]
+        raw = self.raw
+        return decode_record(raw) if self.live and raw is not None else None
 
 
 def _valid_meta(meta: dict[str, Any]) -> bool:

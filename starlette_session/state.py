@@ -31,8 +31,11 @@ class SessionState:
     session_id: str | None = None
     #: The backend key of ``session_id`` (None for the cookie backend and for new sessions).
     store_key: str | None = None
-    #: The stored bytes as loaded, then as last written by this request.
+    #: The stored record's JSON as loaded, then as last written by this request.
     raw: bytes | None = None
+    #: The same as the backend holds it: ``raw`` itself, or ``raw`` encrypted (the
+    #: compare-and-set compares these).
+    sealed: bytes | None = None
     #: When the cookie was signed, and by which key (0: the newest).
     issued_at = 0
     key_index = 0
@@ -96,9 +99,11 @@ class SessionState:
         issued_at: int = 0,
         key_index: int = 0,
         rotate: bool = False,
+        sealed: bytes | None = None,
     ) -> None:
-        """Record what loading found."""
+        """Record what loading found (``sealed``: as stored, when it differs from ``raw``)."""
         self.session_id, self.store_key, self.raw = session_id, store_key, raw
+        self.sealed = raw if sealed is None else sealed
         self._meta = meta
         self.issued_at, self.key_index, self.rotate = issued_at, key_index, rotate
         self.loaded_user = self.user
@@ -183,15 +188,25 @@ class SessionState:
         self._meta = {}
 
     def stored(
-        self, *, session_id: str, store_key: str | None, raw: bytes, meta: dict[str, Any]
+        self,
+        *,
+        session_id: str,
+        store_key: str | None,
+        raw: bytes,
+        meta: dict[str, Any],
+        sealed: bytes | None = None,
     ) -> None:
         """Record a successful write under ``session_id``."""
         self.session_id, self.store_key, self.raw, self._meta = session_id, store_key, raw, meta
+        self.sealed = raw if sealed is None else sealed
         self.rotate = False
 
-    def written(self, raw: bytes, meta: dict[str, Any], *, merged: bool) -> None:
-        """Record a successful compare-and-set of the stored entry to ``raw``."""
+    def written(
+        self, raw: bytes, meta: dict[str, Any], *, merged: bool, sealed: bytes | None = None
+    ) -> None:
+        """Record a successful compare-and-set of the stored entry to ``raw`` (``sealed``)."""
         self.raw, self._meta, self.merged = raw, meta, merged
+        self.sealed = raw if sealed is None else sealed
 
     def indexed_as(self, user: str | None) -> None:
         """The per-user index now lists the session under ``user``."""
@@ -203,7 +218,7 @@ class SessionState:
 
     def forgotten(self) -> None:
         """The stored session was deleted: the session is new again."""
-        self.session_id = self.store_key = self.raw = None
+        self.session_id = self.store_key = self.raw = self.sealed = None
 
 
 class StatefulDict(dict[str, Any]):

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from starlette_session.backends.base import CHANGING, SessionBackend, retry_compare_and_set
 from starlette_session.backends.cookie import CookieBackend
+from starlette_session.encryption import KeyRing, cookie_aad, record_aad
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (
     SessionBackendError,
@@ -104,13 +105,17 @@ class SessionStorage(abc.ABC):
     #: The session travels in the cookie: a rule the plan follows (``CommitRules.cookie_only``).
     in_cookie = False
 
-    def __init__(self, keys: StoreKeys) -> None:
+    def __init__(self, keys: StoreKeys, ring: KeyRing | None = None) -> None:
         self.keys = keys
+        #: The keys that seal what is stored (None: stored as plain JSON).
+        self.ring = ring
+        #: The bytes sealing adds to a record, counted against ``max_size``.
+        self.overhead = 0 if ring is None else ring.overhead
 
     @abc.abstractmethod
-    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
-        """The store key and the stored bytes of the session a verified cookie names (bytes
-        None: nothing stored), its time to live reset to ``ttl``."""
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
+        """The store key of the session a verified cookie names and what it holds (opened when
+        encrypted), its time to live reset to ``ttl``."""
 
     def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
         """Whether the idle timeout passed, when the storage cannot expire entries itself."""
@@ -164,19 +169,40 @@ class CookieStorage(SessionStorage):
 
     in_cookie = True
 
-    def __init__(self, keys: StoreKeys, lifetimes: Lifetimes, cookie_name: str, limit: int) -> None:
-        super().__init__(keys)
+    def __init__(
+        self,
+        keys: StoreKeys,
+        lifetimes: Lifetimes,
+        cookie_name: str,
+        limit: int,
+        ring: KeyRing | None = None,
+    ) -> None:
+        super().__init__(keys, ring)
         self.lifetimes = lifetimes
         self.cookie_name = cookie_name
         self.limit = limit
+        self._labels: dict[int, bytes] = {}
 
-    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
+    def _aad(self, key_index: int) -> bytes:
+        """What a payload is bound to: this cookie's name and a label derived from the signing
+        key (``key_index``) that signed it, so that another app's payload does not open here."""
+        aad = self._labels.get(key_index)
+        if aad is None:
+            label = self.keys.signer.derive(b"cookie-encryption", key_index)
+            aad = self._labels[key_index] = cookie_aad(self.cookie_name, label)
+        return aad
+
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         payload = unsigned.payload
         try:
-            return None, base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         except (binascii.Error, ValueError):
             security_logger.warning("a signed session cookie could not be decoded")
-            return None, None
+            return None, Stored(None)
+        ring = self.ring
+        return None, Stored(raw) if ring is None else ring.stored(
+            raw, self._aad(unsigned.key_index)
+        )
 
     def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
         # The cookie's issued-at is the time of last use: the idle timeout slides with it.
@@ -191,10 +217,23 @@ class CookieStorage(SessionStorage):
         if cookie is CookieAction.EXPIRE:
             return EXPIRE_COOKIE
         if cookie in (CookieAction.RESIGN, CookieAction.REFRESH, CookieAction.DATA):
-            assert plan.payload is not None  # noqa: S101 - the plan always names it
-            update = self._signed(plan.payload, plan, state, now)
-            if cookie is CookieAction.DATA and plan.raw is not None:
-                state.stored(session_id=plan.payload, store_key=None, raw=plan.raw, meta=plan.meta)
+            payload = plan.payload
+            assert payload is not None  # noqa: S101 - the plan always names it
+            ring, raw, meta = self.ring, plan.raw, plan.meta
+            if (
+                cookie is not CookieAction.DATA
+                and ring is not None
+                and not ring.current(state.sealed)
+            ):
+                raw, meta = state.raw, state.meta  # sealed under an older key: seal it anew
+            if raw is None:
+                return self._signed(payload, plan, state, now)
+            sealed = raw
+            if ring is not None:
+                sealed = ring.seal(raw, self._aad(0))
+                payload = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+            update = self._signed(payload, plan, state, now)
+            state.stored(session_id=payload, store_key=None, raw=raw, meta=meta, sealed=sealed)
             return update
         return None
 
@@ -220,8 +259,9 @@ class ServerStorage(SessionStorage):
         strict: bool,
         events: SessionEvents,
         lifetimes: Lifetimes | None = None,
+        ring: KeyRing | None = None,
     ) -> None:
-        super().__init__(keys)
+        super().__init__(keys, ring)
         self.backend = backend
         self.users = users
         self.lifetimes = lifetimes
@@ -229,9 +269,19 @@ class ServerStorage(SessionStorage):
         self.strict = strict
         self.events = events
 
-    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, bytes | None]:
+    async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         key = self.keys.session_key(unsigned.payload, unsigned.key_index)
-        return key, await self._server().read(key, ttl)
+        return key, self._opened(key, await self._server().read(key, ttl))
+
+    def _opened(self, key: str, sealed: bytes | None) -> Stored:
+        """What ``key`` holding ``sealed`` holds, opened with the key ring."""
+        ring = self.ring
+        return Stored(sealed) if ring is None else ring.stored(sealed, record_aad(key))
+
+    def _sealed(self, key: str, raw: bytes) -> bytes:
+        """The record ``raw`` as ``key`` stores it (sealed under the newest key, bound to it)."""
+        ring = self.ring
+        return raw if ring is None else ring.seal(raw, record_aad(key))
 
     async def forget(self, key: str | None) -> None:
         if key is not None:
@@ -278,37 +328,43 @@ class ServerStorage(SessionStorage):
         state.forgotten()
 
     async def _replace(self, plan: CommitPlan, state: SessionState, data: dict[str, Any]) -> None:
-        key, loaded_raw = state.store_key, state.raw
+        key, loaded = state.store_key, state.sealed
         assert key is not None  # noqa: S101 - REPLACE is only planned for stored sessions
-        assert loaded_raw is not None  # noqa: S101
+        assert loaded is not None  # noqa: S101
         assert plan.raw is not None  # noqa: S101
         user = _user(plan)
         generation = ""
         if plan.user_changed and user is not None:
             until = self._usable_until(plan.meta, int(time.time()))
             generation = await self._index(user, key, plan.ttl, state, until=until)
+        value = self._sealed(key, plan.raw)
+        records = {value: plan.raw}  # what each value this request stores holds
+
+        def merge(current: bytes | None) -> bytes:
+            raw = self._merged(self._opened(key, current), plan, state, data)
+            sealed = self._sealed(key, raw)
+            records[sealed] = raw
+            return sealed
+
         # Compare-and-set from the bytes loaded, merging what other requests stored meanwhile.
-        raw = await self._server().update(
-            key,
-            loaded_raw,
-            plan.raw,
-            plan.ttl,
-            lambda current: self._merged(current, plan, state, data),
-            logged_in=user is not None,
+        stored = await self._server().update(
+            key, loaded, value, plan.ttl, merge, logged_in=user is not None
         )
         if plan.user_changed and user is not None:
             await self._check_not_revoked(user, key, generation)
-        state.written(raw, plan.meta, merged=raw != plan.raw)
+        raw = records.get(stored)
+        if raw is None:  # another request's merge, written with ours (write combining)
+            raw = self._opened(key, stored).raw or plan.raw
+        state.written(raw, plan.meta, merged=stored != value, sealed=stored)
         if plan.user_changed:
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
             state.indexed_as(user)
 
     def _merged(
-        self, current: bytes | None, plan: CommitPlan, state: SessionState, data: dict[str, Any]
+        self, found: Stored, plan: CommitPlan, state: SessionState, data: dict[str, Any]
     ) -> bytes:
-        """What to store instead, now that ``current`` was stored by another request."""
-        found = Stored(current)
+        """The record to store instead, now that ``found`` was stored by another request."""
         if not found.live:
             raise SessionDestroyedError(DESTROYED_MESSAGE)
         if self.strict:
@@ -320,7 +376,7 @@ class ServerStorage(SessionStorage):
             merged = Record({k: v for k, v in merged.data.items() if k in ours.data}, merged.meta)
         if self.events.active:
             note(SessionEvent.conflict, state.store_key, _user(plan), "merged")
-        return encode_record(merged.data, merged.meta, self.max_size)
+        return encode_record(merged.data, merged.meta, self.max_size, self.overhead)
 
     async def _create(
         self, plan: CommitPlan, state: SessionState, data: dict[str, Any]
@@ -336,21 +392,22 @@ class ServerStorage(SessionStorage):
                 until = self._usable_until(plan.meta, int(time.time()))
                 replacing = _replaced(state, user)
                 generation = await self._index(user, key, plan.ttl, state, replacing, until)
-            if await self._server().create(key, raw, plan.ttl, logged_in=user is not None):
+            sealed = self._sealed(key, raw)
+            if await self._server().create(key, sealed, plan.ttl, logged_in=user is not None):
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
             raise SessionBackendError("could not find a free session id")
         old_key = state.store_key
         if old_key is not None:
-            retired = await self._retire(old_key, key, raw, plan, state, data)
+            retired = await self._retire(old_key, key, (raw, sealed), plan, state, data)
             if retired is None:
                 return None
-            raw = retired
+            raw, sealed = retired
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [old_key])
         if user is not None:
             await self._check_not_revoked(user, key, generation)
-        state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta)
+        state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta, sealed=sealed)
         state.indexed_as(user)
         return session_id
 
@@ -358,16 +415,16 @@ class ServerStorage(SessionStorage):
         self,
         old_key: str,
         key: str,
-        raw: bytes,
+        written: tuple[bytes, bytes],
         plan: CommitPlan,
         state: SessionState,
         data: dict[str, Any],
-    ) -> bytes | None:
+    ) -> tuple[bytes, bytes] | None:
         """Retire the entry the session was loaded from, once the new one (``key``) holds every
-        change made to it meanwhile; return what the new one holds. None when only a re-signing
-        was due and another request did it."""
-        expected: bytes = state.raw or b""  # loaded with its key: never empty
-        holds: bytes | None = raw
+        change made to it meanwhile; return what the new one holds (its record, as stored).
+        None when only a re-signing was due and another request did it."""
+        expected: bytes = state.sealed or b""  # loaded with its key: never empty
+        holds: tuple[bytes, bytes] | None = written
 
         async def attempt() -> bool:
             nonlocal expected, holds
@@ -376,25 +433,26 @@ class ServerStorage(SessionStorage):
             if result.stored:
                 return True
             current = result.current
-            if not Stored(current).live and state.key_index and holds == state.raw:
+            if not Stored(current).live and state.key_index and holds[0] == state.raw:
                 # Only re-signing after a secret rotation, which a parallel request did first
                 # (or a log-out ended the session): this request loses nothing.
                 await self._server().delete(key)
                 holds = None
                 return True
             try:
-                merged = self._merged(current, plan, state, data)
+                merged = self._merged(self._opened(old_key, current), plan, state, data)
             except (SessionDestroyedError, SessionConflictError):
                 await self._server().delete(key)
                 raise
             logged_in = _user(plan) is not None
-            written = await self._server().replace(
-                key, holds, merged, plan.ttl, logged_in=logged_in
+            sealed = self._sealed(key, merged)
+            replaced = await self._server().replace(
+                key, holds[1], sealed, plan.ttl, logged_in=logged_in
             )
-            if not written.stored:
+            if not replaced.stored:
                 raise SessionDestroyedError(DESTROYED_MESSAGE)  # revoked meanwhile
             assert current is not None  # noqa: S101 - live
-            expected, holds = current, merged
+            expected, holds = current, (merged, sealed)
             return False
 
         if not await retry_compare_and_set(attempt):
@@ -453,7 +511,7 @@ class ServerStorage(SessionStorage):
 
     async def reread(self, state: SessionState) -> Stored:
         key = state.store_key
-        return Stored(None if key is None else await self._server().read(key))
+        return Stored(None) if key is None else self._opened(key, await self._server().read(key))
 
     def _server(self) -> SessionBackend:
         """The backend, for one call (counted while an observer is registered)."""
@@ -484,6 +542,7 @@ def storage_for(
     max_user_sessions: int,
     track_devices: bool,
     refuse_at_cap: bool = False,
+    ring: KeyRing | None = None,
 ) -> SessionStorage:
     """The storage of ``backend``: the one place that tells a server-side backend from the
     cookie backend."""
@@ -499,7 +558,13 @@ def storage_for(
                 "another request changed the session (each response's cookie replaces the last); "
                 "use Redis, SQL, memcached or memory for sessions changed by concurrent requests"
             )
-        return CookieStorage(keys, lifetimes, cookie_name, backend.max_size)
+        return CookieStorage(keys, lifetimes, cookie_name, backend.max_size, ring)
+    if ring is not None and ring.overhead and backend.json_values:
+        raise SessionSettingsError(
+            f"{backend!r} stores each session as a JSON object, which cannot hold an encrypted "
+            "one: use a SessionBackend that stores bytes (Redis, SQL, memcached, memory) with "
+            "encryption="
+        )
     limit = backend.max_key_length
     if limit is not None and keys.longest_key > limit:
         longest, prefix = keys.longest_key, len(keys.prefix)
@@ -516,7 +581,15 @@ def storage_for(
         recheck_after=recheck,
         events=events,
         refuse=refuse_at_cap,
+        ring=ring,
     )
     return ServerStorage(
-        backend, keys, users, max_size=max_size, strict=strict, events=events, lifetimes=lifetimes
+        backend,
+        keys,
+        users,
+        max_size=max_size,
+        strict=strict,
+        events=events,
+        lifetimes=lifetimes,
+        ring=ring,
     )

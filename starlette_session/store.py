@@ -18,6 +18,7 @@ from starlette_session.backends.memory import MemoryBackend
 from starlette_session.cookies import CookieSettings
 from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT, DeviceTracking
 from starlette_session.durations import Duration, seconds
+from starlette_session.encryption import KeyRing
 from starlette_session.events import (
     Handler,
     OperationObserver,
@@ -123,6 +124,9 @@ class SessionStore(Generic[ModelT]):
         track_devices: record the device (user agent, coarse address, last use) of each
             session of a known user, for ``user_sessions``; ``True``, or a
             :class:`~starlette_session.DeviceTracking` to choose how.
+        encryption: a :class:`~starlette_session.KeyRing`: every session stored (and the cookie
+            backend's payload) is sealed with AES-256-GCM under its newest key and bound to its
+            store key; ``max_size`` counts the sealed size. See ``docs/encryption.md``.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class SessionStore(Generic[ModelT]):
         max_user_sessions: int = 100,
         at_user_cap: UserCapPolicy = "end_oldest",
         track_devices: bool | DeviceTracking = False,
+        encryption: KeyRing | None = None,
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
             raise ValueError("set idle_timeout, absolute_timeout or both: every session expires")
@@ -172,6 +177,9 @@ class SessionStore(Generic[ModelT]):
         self.max_user_sessions = max_user_sessions
         self.at_user_cap = at_user_cap
         self.devices = DeviceTracking() if track_devices is True else (track_devices or None)
+        if encryption is not None and not isinstance(encryption, KeyRing):
+            raise TypeError("encryption must be a KeyRing (see docs/encryption.md)")
+        self.encryption = encryption
         #: The handlers and observers of this store's session events (see ``on()``).
         self.events = SessionEvents()
         self._views = TypedViews(migrate)
@@ -223,6 +231,7 @@ class SessionStore(Generic[ModelT]):
             max_user_sessions=self.max_user_sessions,
             track_devices=self.devices is not None,
             refuse_at_cap=self.at_user_cap == "refuse",
+            ring=self.encryption,
         )
         loader = SessionLoader(
             storage=storage,
@@ -233,7 +242,9 @@ class SessionStore(Generic[ModelT]):
             old_cookies=old_cookies,
             events=self.events,
         )
-        rules = CommitRules(lifetimes, self.max_size, self.save_on_error, storage.in_cookie)
+        rules = CommitRules(
+            lifetimes, self.max_size, self.save_on_error, storage.in_cookie, storage.overhead
+        )
         self._bound = _Bound(keys, loader, rules, storage)
 
     @property

@@ -12,7 +12,8 @@
         assert sessions.read_model(Cart).items == ["apple", "pear"]
 
 The session is written through the application's own ``SessionStore`` and backend, exactly as a
-request would write it, so it works with every backend. With ``https_only=True`` build the client
+request would write it, so it works with every backend, encrypted when the store encrypts
+(``stored()`` returns the bytes as stored, to check that). With ``https_only=True`` build the client
 with ``base_url="https://testserver"``, since a ``Secure`` cookie is not sent over plain HTTP.
 
 It works with whichever HTTP client library Starlette's ``TestClient`` is built on: ``httpx2``
@@ -137,6 +138,21 @@ class SessionTester:
             return Flashes(await Session(self.middleware.store, cookie).load()).peek()
 
         return self._run(load)
+    def stored(self) -> bytes | None:
+        """What the store holds for the client's session, exactly as stored (sealed, with
+        ``SessionStore(encryption=...)``; the cookie's payload with the cookie backend); None
+        when the client has no valid session cookie or nothing is stored."""
+        cookie = self.client.cookies.get(self.cookie_name)
+        store = self.middleware.store
+        unsigned = store.signer.unsign(cookie) if cookie else None
+        if unsigned is None:
+            return None
+
+        async def read() -> bytes | None:
+            _, found = await store.storage.read(unsigned, None)
+            return found.sealed
+
+        return self._run(read)
 
     def read_model(self, model: type[M]) -> M:
         """The client's session validated as ``model``."""

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette_session.backends.base import SessionBackend, retry_compare_and_set
+from starlette_session.encryption import KeyRing, record_aad
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (
     SessionConflictError,
@@ -110,10 +111,14 @@ class UserIndex:
         recheck_after: int,
         events: SessionEvents | None = None,
         refuse: bool = False,
+        ring: KeyRing | None = None,
     ) -> None:
         self.backend = backend
         #: At the cap, refuse the new log-in (``SessionLimitError``) instead of ending the oldest.
         self.refuse = refuse
+        #: Opens the sessions it reads (the index itself is never encrypted: it holds keys,
+        #: times and a random generation, nothing of the sessions' data).
+        self.ring = ring
         self.events = events if events is not None else SessionEvents()
         self.keys = keys
         self.max_sessions = max_sessions
@@ -194,7 +199,7 @@ class UserIndex:
         """
         if key not in await self.sessions(user_id):
             return False
-        found = Stored(await self.counted().read(key))
+        found = await self.read(key)
         if found.retired:
             return False  # moved to a new id a moment ago: that one is listed on its own
         if found.live:
@@ -330,8 +335,9 @@ class UserIndex:
             await self._update(self.index_key(user_id, key_index), update)
 
     async def read(self, key: str) -> Stored:
-        """What the session ``key`` holds (without extending its time to live)."""
-        return Stored(await self.counted().read(key))
+        """What the session ``key`` holds (without extending its time to live), opened."""
+        sealed, ring = await self.counted().read(key), self.ring
+        return Stored(sealed) if ring is None else ring.stored(sealed, record_aad(key))
 
     def counted(self) -> SessionBackend:
         """The backend, for one call (counted while an observer is registered)."""

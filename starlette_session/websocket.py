@@ -155,7 +155,7 @@ class WebSocketSession(Session):
             raise
         state = self.state
         if state.merged and state.raw is not None:  # merged with another request's changes
-            self._replace_data(state.raw)
+            self._replace_data(state.raw, state.sealed)
 
     async def _reread(self) -> None:
         state, store = self.state, self.store
@@ -164,7 +164,7 @@ class WebSocketSession(Session):
             return  # the cookie backend: the session is the cookie, read at the handshake
         if not isinstance(found, str):
             if found.raw is not None and found.raw != state.raw:
-                self._replace_data(found.raw)
+                self._replace_data(found.raw, found.sealed)
             return
         if store.events.active:
             expired = SessionEventInfo(
@@ -173,8 +173,9 @@ class WebSocketSession(Session):
             await store.events.emit([expired])
         self._end()
 
-    def _replace_data(self, raw: bytes) -> None:
-        """Take ``raw`` (stored by a merge, or found by a refresh) as the session's data."""
+    def _replace_data(self, raw: bytes, sealed: bytes | None) -> None:
+        """Take ``raw`` (stored by a merge, or found by a refresh; ``sealed`` as stored) as the
+        session's data."""
         record = decode_record(raw)
         if record is None:
             return
@@ -186,6 +187,7 @@ class WebSocketSession(Session):
             meta=record.meta,
             issued_at=state.issued_at,
             key_index=state.key_index,
+            sealed=sealed,
         )
         dict.clear(self)
         dict.update(self, record.data)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "starlette_session"
 LAYERS: list[set[str]] = [
     {"exceptions", "durations", "setup_warnings"},
     {"cookies", "signing", "records", "migration", "backends", "compat", "state", "origin"},
-    {"events", "devices", "interfaces"},
+    {"events", "devices", "interfaces", "encryption"},
     {"user_index", "typed", "plan"},
     {"storage"},
     {"loading"},

@@ -73,6 +73,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 SECRET = "docs-samples-secret-0123456789abcdefghijklmnop"
+# Two keys of the encryption page's samples, newest first (43 characters: 32 bytes in base64).
+ENCRYPTION_KEYS = "docs-2:" + "B" * 43 + " docs-1:" + "A" * 43
 # The README block that builds the wheel every other install line is pointed at.
 WHEEL_BLOCK = "docs_src/install/from_wheel.sh"
 
@@ -350,6 +352,11 @@ SAMPLES: dict[str, Kind] = {
     "web-security: SessionMiddleware(": Reference(
         "a fragment: the middleware's cross_origin argument, in an application as above"
     ),
+    # Encryption at rest
+    "encryption: pip install": Shell(),
+    "docs_src/encryption/app.py": App(GET_404),
+    "encryption: python -c 'from starlette_session import": Shell(),
+    "docs_src/encryption/migration.py": App(GET_404),
     # Reliability
     "reliability: HTTP/1.1 503 Service Unavailable": Reference("a response, as output"),
     "docs_src/reliability/catch_outage.py": Module(),
@@ -691,6 +698,7 @@ class Run:
             "OLD_SESSION_SECRET": "old-" + SECRET,
             "NEW_SESSION_SECRET": "new-" + SECRET,
             "SESSION_SECRET_KEYS": f"new-{SECRET} {SECRET}",
+            "SESSION_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
             "REDIS_SENTINELS": "127.0.0.1:26379",  # the Sentinel sample only builds its client
             "SESSION_SECRET_FILE": str(self.root / "session-secret"),  # the deployment sample's
         }

@@ -127,12 +127,19 @@ def loop_clients() -> RedisClients:
     return RedisClients()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=["memory", "memory-encrypted", pytest.param("redis", marks=pytest.mark.redis)]
+)
 def store(
     request: pytest.FixtureRequest, ends: Ends, loop_clients: RedisClients
 ) -> SessionStore[Any]:
     if request.param == "memory":
         store: SessionStore[Any] = SessionStore(MemoryBackend())
+    elif request.param == "memory-encrypted":  # the same saves and merges, sealed
+        pytest.importorskip("cryptography")
+        from starlette_session import KeyRing, generate_key
+
+        store = SessionStore(MemoryBackend(), encryption=KeyRing([("k1", generate_key())]))
     else:
         client = loop_clients.asyncio(request.getfixturevalue("redis_url"))
         store = SessionStore(RedisBackend(client))

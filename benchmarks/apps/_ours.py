@@ -41,8 +41,8 @@ async def login(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-def build_app(backend: Any) -> Starlette:
-    store: SessionStore[Any] = SessionStore(backend=backend)
+def build_app(backend: Any, encryption: Any = None) -> Starlette:
+    store: SessionStore[Any] = SessionStore(backend=backend, encryption=encryption)
     return Starlette(
         routes=[
             Route("/unused", unused),

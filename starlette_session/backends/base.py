@@ -81,6 +81,9 @@ class SessionBackend(abc.ABC):
     store checks its longest key against it when it is bound, so that a ``key_prefix`` too long
     fails at start-up rather than at every log-in.
 
+    ``json_values``: True for a backend that stores each value as a JSON object rather than
+    bytes (the original API's adapter): the store refuses ``encryption=`` over it.
+
     ``timeout``: seconds each call may take (None: no bound), 2 by default as for the built-in
     backends, which bound their own calls. In a subclass written outside this library, every
     method of the contract it defines is bounded: a call still running then is cancelled and
@@ -90,6 +93,7 @@ class SessionBackend(abc.ABC):
     """
 
     max_key_length: int | None = None
+    json_values = False
     timeout: float | None = 2.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

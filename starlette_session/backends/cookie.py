@@ -12,7 +12,8 @@ class CookieBackend:
     """Keep the whole session in the signed cookie.
 
     Nothing is stored on the server, so this works across any number of workers with no setup,
-    but: the data is signed, not encrypted (the user can read it); a logout cannot revoke a copy
+    but: the data is signed, not encrypted (the user can read it) unless the store has
+    ``encryption=``; a logout cannot revoke a copy
     of the cookie taken earlier (it stays valid until it expires); and the session must fit in a
     cookie: a session whose ``Set-Cookie`` would exceed ``max_size`` bytes raises
     :class:`~starlette_session.exceptions.SessionTooLargeError` when saved, instead of being

@@ -124,6 +124,9 @@ class LegacyBackend(SessionBackend):
     :class:`SessionBackendError`, which the store's ``on_backend_error`` policy answers.
     """
 
+    #: Values go to the wrapped backend as JSON objects: nothing sealed can be stored.
+    json_values = True
+
     def __init__(self, backend: ISessionBackend, *, timeout: float | None = 2.0) -> None:
         self.backend = backend
         self.timeout = timeout
