@@ -138,6 +138,7 @@ class SessionTester:
             return Flashes(await Session(self.middleware.store, cookie).load()).peek()
 
         return self._run(load)
+
     def stored(self) -> bytes | None:
         """What the store holds for the client's session, exactly as stored (sealed, with
         ``SessionStore(encryption=...)``; the cookie's payload with the cookie backend); None
