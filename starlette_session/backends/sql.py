@@ -1,11 +1,11 @@
 """Sessions in one SQL table through SQLAlchemy's asyncio engine: SQLite, PostgreSQL, MariaDB.
 
-One statement per operation where the database allows it: a read that slides the expiry is one
-``UPDATE ... RETURNING`` (MariaDB/MySQL, which cannot return from an UPDATE: a SELECT and an
-UPDATE), a new session one ``INSERT`` that takes over only an expired row, a change one
-compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a delete one
-``DELETE``. "Now" is the application's clock, as for the store's own timeouts; expiries are Unix
-milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
+One statement per operation where the database allows it: a read one read-only ``SELECT`` of the
+value and its expiry, followed by an ``UPDATE`` of the expiry only when it was last slid more than
+the expiry granularity ago; a new session one ``INSERT`` that takes over only an expired row, a
+change one compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a
+delete one ``DELETE``. "Now" is the application's clock, as for the store's own timeouts;
+expiries are Unix milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
 """
 
 from __future__ import annotations
@@ -189,15 +189,20 @@ async def within(
     return task.result()
 
 
+#: Whether an operation wrote, from its result: commit only then.
+Wrote = Callable[[Any], bool]
+
+
 async def on_a_connection(
     engine: AsyncEngine,
     attempt: Attempt,
-    write: bool,
+    write: bool | Wrote,
     operation: Callable[..., Awaitable[T]],
     *args: Any,
 ) -> T:
-    """``operation(conn, *args)`` on a pooled connection, committing if ``write``. A connection
-    found dead gets one more try; an abandoned attempt starts no statement and commits nothing."""
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write`` (or if
+    ``write(result)``). A connection found dead gets one more try; an abandoned attempt starts
+    no statement and commits nothing."""
     try:
         return await _once(engine, attempt, write, operation, args)
     except sa_exc.DBAPIError as error:
@@ -211,7 +216,7 @@ async def on_a_connection(
 async def _once(
     engine: AsyncEngine,
     attempt: Attempt,
-    write: bool,
+    write: bool | Wrote,
     operation: Callable[..., Awaitable[T]],
     args: tuple[Any, ...],
 ) -> T:
@@ -219,7 +224,8 @@ async def _once(
         if attempt.abandoned:  # its caller gave up while it waited for a connection
             raise TimeoutError("abandoned before its first statement")
         result = await operation(conn, *args)
-        if write and not _autocommits(conn):
+        wrote = write if isinstance(write, bool) else write(result)
+        if wrote and not _autocommits(conn):
             if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
                 raise TimeoutError("abandoned before its commit")
             await conn.commit()
@@ -285,6 +291,11 @@ class SQLBackend(CombinedUpdates):
     busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
     hint is ignored: a table evicts nothing, every row stays until it expires or is deleted.
     Expired rows are never returned; :meth:`purge_expired` deletes them.
+
+    ``expiry_granularity`` (seconds, 60 by default, at most a tenth of the ttl) is how far a
+    sliding expiry may lag: a read, or :meth:`expire`, writes the new expiry only when the stored
+    one is that much short of it; otherwise a read is one read-only ``SELECT``. A session then
+    lives between ``ttl - granularity`` and ``ttl`` after its last use; 0 writes on every read.
     """
 
     max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
@@ -297,13 +308,16 @@ class SQLBackend(CombinedUpdates):
         schema: str | None = None,
         timeout: float | None = 2.0,
         clock: Callable[[], float] = time.time,
+        expiry_granularity: float = 60.0,
     ) -> None:
+        if not expiry_granularity >= 0:  # NaN too
+            raise ValueError("expiry_granularity must be a number of seconds, 0 or more")
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
+        self.expiry_granularity = expiry_granularity
         self.table = shape.build_table(table, schema)
         dialect = engine.dialect
-        self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
         # aiosqlite cannot stop a statement it runs: cancelled, one held SQLite's lock on. A
         # timed-out operation runs on instead (the busy timeout bounds it), committing nothing.
@@ -332,8 +346,14 @@ class SQLBackend(CombinedUpdates):
         live = sa.or_(c.expires_at.is_(None), c.expires_at > _NOW)
         this_live = sa.and_(c.store_key == _K, live)
         self._select = sa.select(c.value).where(this_live)
-        self._slide = sa.update(self.table).where(this_live).values(expires_at=_EXP)
-        self._slide_returning = self._slide.returning(c.value)
+        self._select_expiry = sa.select(c.value, c.expires_at).where(this_live)
+        # The expiry lags by more than the granularity (``fresh`` = ``exp`` - granularity). A
+        # read only lengthens it: a longer one a concurrent write set stays.
+        stale = sa.or_(c.expires_at.is_(None), c.expires_at < sa.bindparam("fresh"))
+        slide = sa.update(self.table).values(expires_at=_EXP)
+        self._slide = slide.where(this_live, stale)
+        # expire() sets the expiry to within the granularity, shortening it as well.
+        self._reset = slide.where(this_live, sa.or_(stale, c.expires_at > _EXP))
         self._insert = upsert_if_expired(dialect, self.table)
         self._take_expired = (
             sa.update(self.table)
@@ -356,16 +376,27 @@ class SQLBackend(CombinedUpdates):
         now = self._now()
         if ttl is None:
             return await self._run(self._scalar, self._select, {"k": key, "now": now})
-        params = {"k": key, "now": now, "exp": now + ttl * 1000}
-        if self._returning:
-            return await self._run(self._scalar, self._slide_returning, params, write=True)
-        return await self._run(self._read_then_slide, params, write=True)
+        found: tuple[bytes | None, bool] = await self._run(
+            self._read_sliding, self._sliding(key, now, ttl), write=_slid
+        )
+        return found[0]
 
-    async def _read_then_slide(self, conn: AsyncConnection, params: dict[str, Any]) -> Any:
-        value = await self._scalar(conn, self._select, params)
-        if value is not None:
-            await conn.execute(self._slide, params)
-        return value
+    async def _read_sliding(self, conn: AsyncConnection, params: dict[str, Any]) -> Any:
+        """The value, and whether its expiry had to be slid (then it was: commit)."""
+        row = (await conn.execute(self._select_expiry, params)).one_or_none()
+        if row is None:
+            return None, False
+        value, expires_at = row
+        if expires_at is not None and expires_at >= params["fresh"]:
+            return value, False
+        await conn.execute(self._slide, params)
+        return value, True
+
+    def _sliding(self, key: str, now: int, ttl: int) -> dict[str, Any]:
+        """The parameters of a slide to ``now + ttl``: ``fresh`` is the oldest expiry kept."""
+        exp = now + ttl * 1000
+        lag = min(int(self.expiry_granularity * 1000), ttl * 100)  # at most a tenth of ttl
+        return {"k": key, "now": now, "exp": exp, "fresh": exp - lag}
 
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
@@ -401,9 +432,8 @@ class SQLBackend(CombinedUpdates):
         return Replaced(False, await self._scalar(conn, self._select, params))
 
     async def expire(self, key: str, ttl: int) -> None:
-        now = self._now()
-        params = {"k": key, "now": now, "exp": now + ttl * 1000}
-        await self._run(self._rowcount, self._slide, params, write=True)
+        params = self._sliding(key, self._now(), ttl)
+        await self._run(self._rowcount, self._reset, params, write=True)
 
     async def delete(self, *keys: str) -> None:
         if keys:
@@ -466,7 +496,7 @@ class SQLBackend(CombinedUpdates):
         return (await conn.execute(statement, params)).rowcount
 
     async def _run(
-        self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
+        self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool | Wrote = False
     ) -> T:
         async def attempts(attempt: Attempt) -> T:
             return await on_a_connection(self._engine, attempt, write, operation, *args)
@@ -492,6 +522,10 @@ class SQLBackend(CombinedUpdates):
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
+
+
+def _slid(found: tuple[Any, bool]) -> bool:
+    return found[1]
 
 
 def _expiry(now: int, ttl: int | None) -> int | None:
