@@ -232,8 +232,10 @@ class RedisBackend(CombinedUpdates):
                     self._reply(reply)
                 self._native = False if is_syntax_error(reply) else self._native
                 replaced = await self.replace(*swap)
-            else:
-                replaced = self._swapped(swap, reply)
+                # The pipeline's read came before this replace: read again, after it.
+                read = None if then_read is None else await self.read(then_read)
+                return Created(True, replaced, read)
+            replaced = self._swapped(swap, reply)
         read = None if then_read is None else _as_bytes(self._reply(replies[-1]))
         return Created(True, replaced, read)
 
