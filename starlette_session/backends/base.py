@@ -109,6 +109,8 @@ class SessionBackend(abc.ABC):
     - ``delete`` removes keys, missing or not.
     - ``update`` (optional: the default is written with ``replace``) is a compare-and-set that
       merges what another write stored meanwhile, until one is stored.
+    - ``create_then`` (optional: the default makes the calls one by one) is a ``create``
+      followed, only if it stored, by a ``replace`` and a ``read``, each after the one before.
 
     ``logged_in=True`` marks the session of a known user. A backend that evicts entries to make
     room should evict anonymous sessions first, and entries without a time to live never; a backend

@@ -198,7 +198,7 @@ class RedisBackend(CombinedUpdates):
     ) -> Created:
         if not self._batches:  # a cluster: the keys live on several nodes, in no common order
             return await super().create_then(
-                key, value, ttl, then_replace=then_replace, then_read=then_read
+                key, value, ttl, then_replace=then_replace, then_read=then_read, logged_in=logged_in
             )
         swap = then_replace
         if swap is not None and self._native is None:
