@@ -32,7 +32,13 @@ import secrets
 import time
 from typing import Any, NamedTuple
 
-from starlette_session.backends.base import CHANGING, SessionBackend, retry_compare_and_set
+from starlette_session.backends.base import (
+    CHANGING,
+    Replaced,
+    SessionBackend,
+    Swap,
+    retry_compare_and_set,
+)
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.encryption import KeyRing, cookie_aad, record_aad
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
@@ -385,6 +391,13 @@ class ServerStorage(SessionStorage):
         assert raw is not None  # noqa: S101 - CREATE always carries the bytes
         user = _user(plan)
         generation = ""
+        old_key = state.store_key
+        # The new entry, then (in one round trip where the backend runs a batch in order) the
+        # old one retired and the user's index read again, after the write with the user.
+        retire = (
+            None if old_key is None else Swap(old_key, state.sealed or b"", RETIRED, RETIRED_TTL)
+        )
+        index_key = None if user is None else self.users.index_key(user)
         for _ in range(MAX_CREATE_ATTEMPTS):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
@@ -393,20 +406,32 @@ class ServerStorage(SessionStorage):
                 replacing = _replaced(state, user)
                 generation = await self._index(user, key, plan.ttl, state, replacing, until)
             sealed = self._sealed(key, raw)
-            if await self._server().create(key, sealed, plan.ttl, logged_in=user is not None):
+            created = await self._server().create_then(
+                key,
+                sealed,
+                plan.ttl,
+                then_replace=retire,
+                then_read=index_key,
+                logged_in=user is not None,
+            )
+            if created.stored:
                 break
         else:  # pragma: no cover - 256-bit ids do not collide
             raise SessionBackendError("could not find a free session id")
-        old_key = state.store_key
         if old_key is not None:
-            retired = await self._retire(old_key, key, (raw, sealed), plan, state, data)
+            assert created.replaced is not None  # noqa: S101 - asked for with old_key
+            retired = await self._retire(
+                old_key, key, (raw, sealed), plan, state, data, created.replaced
+            )
             if retired is None:
                 return None
             raw, sealed = retired
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [old_key])
-        if user is not None:
-            await self._check_not_revoked(user, key, generation)
+        if user is not None and self.users.revoked_in(created.read, generation):
+            # The index, read after the write, has another generation: undo the write.
+            await self._server().delete(key)
+            raise SessionDestroyedError(REVOKED_MESSAGE)
         state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta, sealed=sealed)
         state.indexed_as(user)
         return session_id
@@ -419,17 +444,21 @@ class ServerStorage(SessionStorage):
         plan: CommitPlan,
         state: SessionState,
         data: dict[str, Any],
+        first: Replaced,
     ) -> tuple[bytes, bytes] | None:
         """Retire the entry the session was loaded from, once the new one (``key``) holds every
         change made to it meanwhile; return what the new one holds (its record, as stored).
-        None when only a re-signing was due and another request did it."""
+        None when only a re-signing was due and another request did it. ``first``: the outcome
+        of the first attempt, made with the create."""
         expected: bytes = state.sealed or b""  # loaded with its key: never empty
         holds: tuple[bytes, bytes] | None = written
+        made: Replaced | None = first
 
         async def attempt() -> bool:
-            nonlocal expected, holds
+            nonlocal expected, holds, made
             assert holds is not None  # noqa: S101 - set to None only when settled
-            result = await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
+            result = made or await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
+            made = None
             if result.stored:
                 return True
             current = result.current

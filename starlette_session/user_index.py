@@ -319,7 +319,12 @@ class UserIndex:
     async def revoked_since(self, user_id: str, generation: str) -> bool:
         """Whether the user's sessions were revoked since the index had ``generation`` (read
         after a log-in's write)."""
-        return _decode(await self.counted().read(self.index_key(user_id))).generation != generation
+        return self.revoked_in(await self.counted().read(self.index_key(user_id)), generation)
+
+    def revoked_in(self, raw: bytes | None, generation: str) -> bool:
+        """Whether the index's bytes ``raw`` (read after a log-in's write) show a revocation
+        since it had ``generation``."""
+        return _decode(raw).generation != generation
 
     async def remove(self, user_id: str, keys: Iterable[str], *, everywhere: bool = False) -> None:
         """Forget ``keys``, whose sessions are gone; ``everywhere`` also cleans the indexes of

@@ -309,6 +309,7 @@ SAMPLES: dict[str, Kind] = {
     "sql: CREATE TABLE starlette_sessions ( #2": Reference("the same, in PostgreSQL"),
     "sql: CREATE TABLE starlette_sessions ( #3": Reference("the same, in MariaDB and MySQL"),
     "sql: the table starlette_sessions exists but": Reference("an error message, not code"),
+    "sql: a read at now, with ttl: expires_at >=": Reference("the granularity's rule, not code"),
     # Security (SECURITY.md, included whole, then the recipes)
     'security: """A Starlette app with production': App(
         (

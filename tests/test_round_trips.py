@@ -4,6 +4,9 @@ Counts come from ``INFO commandstats`` deltas (see ``tests.helpers.CommandCounte
 counts the commands a Lua script runs: the compare-and-set ``evalsha`` adds a ``get`` and, when it
 stores, a ``set``, which are not round trips. Each test first warms up the client's connection and
 the server's script cache, so that only the request under test is counted.
+
+Round trips are the server's own count of the reads it made from its clients' sockets
+(``total_reads_processed`` of ``INFO stats``): a pipeline written at once is one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,38 @@ async def remember(request: Request) -> Response:
 @pytest.fixture
 def commands(redis_url: str) -> Iterator[CommandCounter]:
     counter = CommandCounter(redis_url)
+    yield counter
+    counter.close()
+
+
+class RoundTrips:
+    """Counts the requests that reached the Redis server, from its ``INFO stats``: one per read
+    from a client's socket (a command alone, or a pipeline written at once)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client: redis.Redis = redis.Redis.from_url(url)
+        self._before = self._reads()
+
+    def _reads(self) -> int:
+        return int(self._client.info("stats")["total_reads_processed"])
+
+    def reset(self) -> None:
+        self._before = self._reads()
+
+    def delta(self) -> int:
+        """Round trips since ``reset``, this counter's own ``INFO`` left out."""
+        after = self._reads()
+        return after - self._before - 1
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@pytest.fixture
+def round_trips(redis_url: str) -> Iterator[RoundTrips]:
+    counter = RoundTrips(redis_url)
     yield counter
     counter.close()
 
@@ -139,6 +174,56 @@ async def test_a_forged_cookie_costs_no_command(
     commands.reset()
     await client.get("/get")
     assert commands.delta() == {}
+
+
+async def test_a_log_in_is_four_round_trips(
+    client: httpx.AsyncClient, commands: CommandCounter, round_trips: RoundTrips
+) -> None:
+    await client.get("/login", params={"user": "warm-up"})  # the one-off eviction-policy checks
+    client.cookies.clear()
+    await client.get("/set", params={"n": "1"})
+    commands.reset()
+    round_trips.reset()
+
+    response = await client.get("/login", params={"user": "alice"})
+
+    assert response.json() == {"n": "1", "user": "alice"}
+    assert round_trips.delta() == 4
+    # 1. GETEX: the anonymous session. 2. GET: the index, as begin_login finds it. 3. SET NX: the
+    # index, listing the new entry before it exists. 4. One pipeline: SET NX of the new entry,
+    # EVALSHA retiring the old one, GET of the index again, for a revocation meanwhile.
+    assert commands.delta() == {
+        "getex": 1,
+        "get": 2 + SCRIPT_INTERNALS["get"],
+        "set": 2 + SCRIPT_INTERNALS["set"],
+        "evalsha": 1,
+    }
+
+
+async def test_a_first_log_in_without_a_session_is_three_round_trips(
+    client: httpx.AsyncClient, commands: CommandCounter, round_trips: RoundTrips
+) -> None:
+    await client.get("/login", params={"user": "warm-up"})
+    client.cookies.clear()
+    commands.reset()
+    round_trips.reset()
+
+    response = await client.get("/login", params={"user": "alice"})
+
+    assert response.json() == {"user": "alice"}
+    assert round_trips.delta() == 3  # the index's GET, its SET NX, then SET NX + GET at once
+    assert commands.delta() == {"get": 2, "set": 2}
+
+
+async def test_a_read_and_a_change_are_one_round_trip_each(
+    client: httpx.AsyncClient, round_trips: RoundTrips
+) -> None:
+    round_trips.reset()
+    await client.get("/get")
+    assert round_trips.delta() == 1
+    round_trips.reset()
+    await client.get("/set", params={"n": "2"})
+    assert round_trips.delta() == 2
 
 
 async def test_a_session_with_its_own_lifetime_costs_an_expire_on_each_read(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from starlette_session.backends.base import Replaced, SessionBackend
+from starlette_session.backends.base import Created, Replaced, SessionBackend, Swap
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
 
@@ -38,6 +38,7 @@ __all__ = [
     "AioRedisSessionBackend",
     "BackendType",
     "CookieBackend",
+    "Created",
     "LegacyBackend",
     "MemcacheJSONSerde",
     "MemcacheSessionBackend",
@@ -49,6 +50,7 @@ __all__ = [
     "Replaced",
     "SQLBackend",
     "SessionBackend",
+    "Swap",
     "UnknownPredefinedBackend",
 ]
 

@@ -16,7 +16,15 @@ from starlette_session.exceptions import (
     SessionDestroyedError,
 )
 
-__all__ = ["CAS_ATTEMPTS", "Merge", "Replaced", "SessionBackend", "retry_compare_and_set"]
+__all__ = [
+    "CAS_ATTEMPTS",
+    "Created",
+    "Merge",
+    "Replaced",
+    "SessionBackend",
+    "Swap",
+    "retry_compare_and_set",
+]
 
 #: What :meth:`SessionBackend.update` stores instead when another write came first: given what is
 #: stored now (None: the entry is gone), the bytes to store; it raises to give up.
@@ -39,7 +47,16 @@ async def retry_compare_and_set(attempt: Callable[[], Awaitable[bool]], *, tried
 
 CHANGING = "the session kept changing under this request; nothing was saved"
 #: The calls of a backend written outside this library that ``SessionBackend.timeout`` bounds.
-BOUNDED_METHODS = ("read", "create", "replace", "expire", "delete", "update", "eviction_warning")
+BOUNDED_METHODS = (
+    "read",
+    "create",
+    "replace",
+    "expire",
+    "delete",
+    "update",
+    "create_then",
+    "eviction_warning",
+)
 
 
 class Replaced(NamedTuple):
@@ -49,6 +66,26 @@ class Replaced(NamedTuple):
     stored: bool
     #: When not stored: the value found instead of the expected one, or None if the key is gone.
     current: bytes | None
+
+
+class Swap(NamedTuple):
+    """A :meth:`SessionBackend.replace` to make after a create: its arguments."""
+
+    key: str
+    expected: bytes
+    value: bytes
+    ttl: int | None
+
+
+class Created(NamedTuple):
+    """The outcome of :meth:`SessionBackend.create_then`."""
+
+    #: True when the new entry was stored (only then did the other two run).
+    stored: bool
+    #: The outcome of the replace asked for, or None (not asked, or not stored).
+    replaced: Replaced | None = None
+    #: What the key asked for held after both writes, or None.
+    read: bytes | None = None
 
 
 class SessionBackend(abc.ABC):
@@ -72,6 +109,8 @@ class SessionBackend(abc.ABC):
     - ``delete`` removes keys, missing or not.
     - ``update`` (optional: the default is written with ``replace``) is a compare-and-set that
       merges what another write stored meanwhile, until one is stored.
+    - ``create_then`` (optional: the default makes the calls one by one) is a ``create``
+      followed, only if it stored, by a ``replace`` and a ``read``, each after the one before.
 
     ``logged_in=True`` marks the session of a known user. A backend that evicts entries to make
     room should evict anonymous sessions first, and entries without a time to live never; a backend
@@ -170,6 +209,32 @@ class SessionBackend(abc.ABC):
         if not await retry_compare_and_set(attempt, tried=1):
             raise SessionConflictError(CHANGING)
         return value
+
+    async def create_then(
+        self,
+        key: str,
+        value: bytes,
+        ttl: int | None,
+        *,
+        then_replace: Swap | None = None,
+        then_read: str | None = None,
+        logged_in: bool = False,
+    ) -> Created:
+        """:meth:`create`; if it stored, :meth:`replace` with ``then_replace``, then
+        :meth:`read` ``then_read`` (no ttl): each seeing what the one before wrote.
+
+        The store gives a session a new id with it (the new entry, the old one retired, the
+        user's index read again). This default makes the calls one after another; a backend
+        whose server runs a batch in order may send them at once (Redis: one round trip).
+        When the create does not store, nothing else may have changed.
+        """
+        if not await self.create(key, value, ttl, logged_in=logged_in):
+            return Created(False)
+        replaced = None
+        if then_replace is not None:
+            replaced = await self.replace(*then_replace, logged_in=logged_in)
+        read = None if then_read is None else await self.read(then_read)
+        return Created(True, replaced, read)
 
     async def expiring_index_is_safe(self) -> bool:
         """Whether an entry given a time to live is evicted no sooner than one without.

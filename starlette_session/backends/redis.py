@@ -3,9 +3,10 @@
 One command per operation: a read is ``GETEX`` (the sliding expiry costs no extra round trip), a
 new session is ``SET NX EX``, and a change is one compare-and-set: ``SET ... IFEQ`` on servers
 that have it (Valkey 8.1+, Redis 8.4+), else one ``EVALSHA`` of a Lua script (see
-``_redis_cas``). The application builds the client, so it owns pooling, TLS, timeouts, Sentinel
-discovery and shutdown. A client of valkey-py (redis-py's fork, same API) is accepted as well;
-this module never imports it.
+``_redis_cas``). A new id (``create_then``) sends its create, the old entry's compare-and-set and
+the index's read as one pipeline on one connection, which Redis runs in order. The application
+builds the client, so it owns pooling, TLS, timeouts, Sentinel discovery and shutdown. A client
+of valkey-py (redis-py's fork, same API) is accepted as well; this module never imports it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette_session.backends._redis_cas import (
     supports_set_ifeq,
 )
 from starlette_session.backends._redis_replication import ReplicaWait
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import Created, Replaced, Swap
 from starlette_session.exceptions import SessionBackendError
 
 try:
@@ -118,6 +119,8 @@ class RedisBackend(CombinedUpdates):
         ) or is_async_client(client)
         self._cluster: Any = client if self._is_async and is_cluster else None
         self._info_options = {"target_nodes": "all"} if is_cluster else {}
+        # One connection runs a pipeline's commands in order; a cluster's go to several nodes.
+        self._batches = not is_cluster and callable(getattr(client, "pipeline", None))
         self._errors: tuple[type[BaseException], ...] = tuple(
             dict.fromkeys((*driver_errors(client), *_DRIVER_ERRORS))
         )
@@ -182,6 +185,82 @@ class RedisBackend(CombinedUpdates):
 
     async def expire(self, key: str, ttl: int) -> None:
         await self._run(self._command, "EXPIRE", key, ttl)
+
+    async def create_then(
+        self,
+        key: str,
+        value: bytes,
+        ttl: int | None,
+        *,
+        then_replace: Swap | None = None,
+        then_read: str | None = None,
+        logged_in: bool = False,
+    ) -> Created:
+        if not self._batches:  # a cluster: the keys live on several nodes, in no common order
+            return await super().create_then(
+                key, value, ttl, then_replace=then_replace, then_read=then_read, logged_in=logged_in
+            )
+        swap = then_replace
+        if swap is not None and self._native is None:
+            self._native = await self._probing.run(self._server_has_set_ifeq)
+        expiry = () if ttl is None else ("EX", ttl)
+        commands: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            (("SET", key, value, *expiry, "NX"), {})
+        ]
+        if swap is not None:
+            if self._native:
+                commands.append((native_replace_args(*swap), {"get": True}))
+            else:
+                sha = self._replace_script.sha
+                args = (swap.key, swap.expected, swap.value, swap.ttl or 0)
+                commands.append((("EVALSHA", sha, 1, *args), {}))
+        if then_read is not None:
+            commands.append((("GET", then_read), {}))
+        replies = await self._run(self._pipelined, commands)
+        stored = bool(self._reply(replies[0]))
+        if not stored:  # never with fresh 256-bit ids: the old entry is put back as it was
+            undo = swap is not None and not isinstance(replies[1], BaseException)
+            if undo and swap is not None and self._swapped(swap, replies[1]).stored:
+                await self.replace(swap.key, swap.value, swap.expected, swap.ttl)
+            return Created(False)
+        replaced = None
+        if swap is not None:
+            reply = replies[1]
+            if isinstance(reply, BaseException):
+                # Refused for want of the script or of IFEQ (a restart, a failover): alone now.
+                if type(reply).__name__ != "NoScriptError" and not is_syntax_error(reply):
+                    self._reply(reply)
+                self._native = False if is_syntax_error(reply) else self._native
+                replaced = await self.replace(*swap)
+                # The pipeline's read came before this replace: read again, after it.
+                read = None if then_read is None else await self.read(then_read)
+                return Created(True, replaced, read)
+            replaced = self._swapped(swap, reply)
+        read = None if then_read is None else _as_bytes(self._reply(replies[-1]))
+        return Created(True, replaced, read)
+
+    def _pipelined(self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> Any:
+        """``commands`` as one pipeline (no transaction) on one connection: their replies, an
+        error reply in its command's place (a coroutine for an asyncio client)."""
+        pipe = self.client.pipeline(transaction=False)
+        for args, options in commands:
+            pipe.execute_command(*args, **options)
+        return pipe.execute(raise_on_error=False)
+
+    def _reply(self, reply: Any) -> Any:
+        if isinstance(reply, BaseException):
+            raise SessionBackendError(
+                f"the Redis session backend failed ({type(reply).__name__}); "
+                "check that Redis is reachable"
+            ) from reply
+        return reply
+
+    def _swapped(self, swap: Swap, reply: Any) -> Replaced:
+        """The outcome of a pipelined compare-and-set, from its reply."""
+        if self._native:
+            found = _as_bytes(reply)
+            return Replaced(True, None) if found == swap.expected else Replaced(False, found)
+        return Replaced(True, None) if reply == 1 else Replaced(False, _as_bytes(reply))
 
     async def delete(self, *keys: str) -> None:
         if not keys:

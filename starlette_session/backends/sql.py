@@ -1,11 +1,11 @@
 """Sessions in one SQL table through SQLAlchemy's asyncio engine: SQLite, PostgreSQL, MariaDB.
 
-One statement per operation where the database allows it: a read that slides the expiry is one
-``UPDATE ... RETURNING`` (MariaDB/MySQL, which cannot return from an UPDATE: a SELECT and an
-UPDATE), a new session one ``INSERT`` that takes over only an expired row, a change one
-compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a delete one
-``DELETE``. "Now" is the application's clock, as for the store's own timeouts; expiries are Unix
-milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
+One statement per operation where the database allows it: a read one read-only ``SELECT`` of the
+value and its expiry, followed by an ``UPDATE`` of the expiry only when it was last slid more than
+the expiry granularity ago; a new session one ``INSERT`` that takes over only an expired row, a
+change one compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a
+delete one ``DELETE``. "Now" is the application's clock, as for the store's own timeouts;
+expiries are Unix milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ try:
     from sqlalchemy import event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.dialects import postgresql, sqlite
-    from sqlalchemy.engine import Dialect
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.engine import Connection, Dialect, Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.util import greenlet_spawn
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the SQL backend needs SQLAlchemy's asyncio extension and a driver: pip install "
@@ -189,47 +190,59 @@ async def within(
     return task.result()
 
 
+#: Whether an operation wrote, from its result: commit only then.
+Wrote = Callable[[Any], bool]
+
+
 async def on_a_connection(
     engine: AsyncEngine,
     attempt: Attempt,
-    write: bool,
-    operation: Callable[..., Awaitable[T]],
+    write: bool | Wrote,
+    operation: Callable[..., T],
     *args: Any,
 ) -> T:
-    """``operation(conn, *args)`` on a pooled connection, committing if ``write``. A connection
-    found dead gets one more try; an abandoned attempt starts no statement and commits nothing."""
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write`` (or if
+    ``write(result)``). A connection found dead gets one more try; an abandoned attempt starts
+    no statement and commits nothing.
+
+    The operation is synchronous code on SQLAlchemy's sync ``Connection``, run with the
+    connection's checkout and return in one greenlet, as ``AsyncConnection`` runs each of its
+    calls: the driver's I/O is still awaited on the event loop, for a third of the CPU time.
+    """
+    sync_engine = engine.sync_engine
     try:
-        return await _once(engine, attempt, write, operation, args)
+        return await greenlet_spawn(_once, sync_engine, attempt, write, operation, args)
     except sa_exc.DBAPIError as error:
         if not error.connection_invalidated or attempt.abandoned:
             raise
         # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded the
         # pool's older connections, and a new one gets one more try.
-        return await _once(engine, attempt, write, operation, args)
+        return await greenlet_spawn(_once, sync_engine, attempt, write, operation, args)
 
 
-async def _once(
-    engine: AsyncEngine,
+def _once(
+    engine: Engine,
     attempt: Attempt,
-    write: bool,
-    operation: Callable[..., Awaitable[T]],
+    write: bool | Wrote,
+    operation: Callable[..., T],
     args: tuple[Any, ...],
 ) -> T:
-    async with engine.connect() as conn:
+    with engine.connect() as conn:
         if attempt.abandoned:  # its caller gave up while it waited for a connection
             raise TimeoutError("abandoned before its first statement")
-        result = await operation(conn, *args)
-        if write and not _autocommits(conn):
+        result = operation(conn, *args)
+        wrote = write if isinstance(write, bool) else write(result)
+        if wrote and not _autocommits(conn):
             if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
                 raise TimeoutError("abandoned before its commit")
-            await conn.commit()
+            conn.commit()
         return result
 
 
-def _autocommits(conn: AsyncConnection) -> bool:
+def _autocommits(conn: Connection) -> bool:
     # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
     # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
-    check = getattr(conn.sync_connection, "_is_autocommit_isolation", None)
+    check = getattr(conn, "_is_autocommit_isolation", None)
     return bool(check()) if check is not None else False
 
 
@@ -285,6 +298,11 @@ class SQLBackend(CombinedUpdates):
     busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
     hint is ignored: a table evicts nothing, every row stays until it expires or is deleted.
     Expired rows are never returned; :meth:`purge_expired` deletes them.
+
+    ``expiry_granularity`` (seconds, 60 by default, at most a tenth of the ttl) is how far a
+    sliding expiry may lag: a read, or :meth:`expire`, writes the new expiry only when the stored
+    one is that much short of it; otherwise a read is one read-only ``SELECT``. A session then
+    lives between ``ttl - granularity`` and ``ttl`` after its last use; 0 writes on every read.
     """
 
     max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
@@ -297,13 +315,16 @@ class SQLBackend(CombinedUpdates):
         schema: str | None = None,
         timeout: float | None = 2.0,
         clock: Callable[[], float] = time.time,
+        expiry_granularity: float = 60.0,
     ) -> None:
+        if not expiry_granularity >= 0:  # NaN too
+            raise ValueError("expiry_granularity must be a number of seconds, 0 or more")
         self.engine = engine
         self.timeout = timeout
         self.clock = clock
+        self.expiry_granularity = expiry_granularity
         self.table = shape.build_table(table, schema)
         dialect = engine.dialect
-        self._returning = dialect.update_returning  # False before SQLite 3.35: reads take two
         self._sqlite_file: str | None = None
         # aiosqlite cannot stop a statement it runs: cancelled, one held SQLite's lock on. A
         # timed-out operation runs on instead (the busy timeout bounds it), committing nothing.
@@ -332,8 +353,14 @@ class SQLBackend(CombinedUpdates):
         live = sa.or_(c.expires_at.is_(None), c.expires_at > _NOW)
         this_live = sa.and_(c.store_key == _K, live)
         self._select = sa.select(c.value).where(this_live)
-        self._slide = sa.update(self.table).where(this_live).values(expires_at=_EXP)
-        self._slide_returning = self._slide.returning(c.value)
+        self._select_expiry = sa.select(c.value, c.expires_at).where(this_live)
+        # The expiry lags by more than the granularity (``fresh`` = ``exp`` - granularity). A
+        # read only lengthens it: a longer one a concurrent write set stays.
+        stale = sa.or_(c.expires_at.is_(None), c.expires_at < sa.bindparam("fresh"))
+        slide = sa.update(self.table).values(expires_at=_EXP)
+        self._slide = slide.where(this_live, stale)
+        # expire() sets the expiry to within the granularity, shortening it as well.
+        self._reset = slide.where(this_live, sa.or_(stale, c.expires_at > _EXP))
         self._insert = upsert_if_expired(dialect, self.table)
         self._take_expired = (
             sa.update(self.table)
@@ -356,16 +383,27 @@ class SQLBackend(CombinedUpdates):
         now = self._now()
         if ttl is None:
             return await self._run(self._scalar, self._select, {"k": key, "now": now})
-        params = {"k": key, "now": now, "exp": now + ttl * 1000}
-        if self._returning:
-            return await self._run(self._scalar, self._slide_returning, params, write=True)
-        return await self._run(self._read_then_slide, params, write=True)
+        found: tuple[bytes | None, bool] = await self._run(
+            self._read_sliding, self._sliding(key, now, ttl), write=_slid
+        )
+        return found[0]
 
-    async def _read_then_slide(self, conn: AsyncConnection, params: dict[str, Any]) -> Any:
-        value = await self._scalar(conn, self._select, params)
-        if value is not None:
-            await conn.execute(self._slide, params)
-        return value
+    def _read_sliding(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The value, and whether its expiry had to be slid (then it was: commit)."""
+        row = conn.execute(self._select_expiry, params).one_or_none()
+        if row is None:
+            return None, False
+        value, expires_at = row
+        if expires_at is not None and expires_at >= params["fresh"]:
+            return value, False
+        conn.execute(self._slide, params)
+        return value, True
+
+    def _sliding(self, key: str, now: int, ttl: int) -> dict[str, Any]:
+        """The parameters of a slide to ``now + ttl``: ``fresh`` is the oldest expiry kept."""
+        exp = now + ttl * 1000
+        lag = min(int(self.expiry_granularity * 1000), ttl * 100)  # at most a tenth of ttl
+        return {"k": key, "now": now, "exp": exp, "fresh": exp - lag}
 
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
@@ -375,17 +413,17 @@ class SQLBackend(CombinedUpdates):
         stored: bool = await self._run(self._create, params, write=True)
         return stored
 
-    async def _create(self, conn: AsyncConnection, params: dict[str, Any]) -> bool:
+    def _create(self, conn: Connection, params: dict[str, Any]) -> bool:
         if self._upsert_reports:
-            return await self._rowcount(conn, self._insert, params) == 1
+            return self._rowcount(conn, self._insert, params) == 1
         try:
-            return await self._rowcount(conn, self._insert, params) == 1
+            return self._rowcount(conn, self._insert, params) == 1
         except sa_exc.IntegrityError:
             # The key exists: take it over only if it expired. The failed INSERT left a shared
             # lock on the row; end its transaction first, or concurrent creates of one key
             # deadlock upgrading their shared locks for the UPDATE.
-            await conn.rollback()
-            return await self._rowcount(conn, self._take_expired, params) == 1
+            conn.rollback()
+            return self._rowcount(conn, self._take_expired, params) == 1
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
@@ -395,15 +433,14 @@ class SQLBackend(CombinedUpdates):
         replaced: Replaced = await self._run(self._replace, params, write=True)
         return replaced
 
-    async def _replace(self, conn: AsyncConnection, params: dict[str, Any]) -> Replaced:
-        if await self._rowcount(conn, self._compare_and_set, params) == 1:
+    def _replace(self, conn: Connection, params: dict[str, Any]) -> Replaced:
+        if self._rowcount(conn, self._compare_and_set, params) == 1:
             return Replaced(True, None)
-        return Replaced(False, await self._scalar(conn, self._select, params))
+        return Replaced(False, self._scalar(conn, self._select, params))
 
     async def expire(self, key: str, ttl: int) -> None:
-        now = self._now()
-        params = {"k": key, "now": now, "exp": now + ttl * 1000}
-        await self._run(self._rowcount, self._slide, params, write=True)
+        params = self._sliding(key, self._now(), ttl)
+        await self._run(self._rowcount, self._reset, params, write=True)
 
     async def delete(self, *keys: str) -> None:
         if keys:
@@ -423,8 +460,8 @@ class SQLBackend(CombinedUpdates):
                 raise
         await self._run(self._sync, shape.check_table)
 
-    async def _sync(self, conn: AsyncConnection, function: Callable[..., T]) -> T:
-        return await conn.run_sync(function, self.table)
+    def _sync(self, conn: Connection, function: Callable[..., T]) -> T:
+        return function(conn, self.table)
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every expired row, ``batch_size`` rows per statement and transaction (found
@@ -458,16 +495,14 @@ class SQLBackend(CombinedUpdates):
         return int(self.clock() * 1000)
 
     @staticmethod
-    async def _scalar(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> Any:
-        return (await conn.execute(statement, params)).scalar_one_or_none()
+    def _scalar(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+        return conn.execute(statement, params).scalar_one_or_none()
 
     @staticmethod
-    async def _rowcount(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> int:
-        return (await conn.execute(statement, params)).rowcount
+    def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
+        return conn.execute(statement, params).rowcount
 
-    async def _run(
-        self, operation: Callable[..., Awaitable[T]], *args: Any, write: bool = False
-    ) -> T:
+    async def _run(self, operation: Callable[..., T], *args: Any, write: bool | Wrote = False) -> T:
         async def attempts(attempt: Attempt) -> T:
             return await on_a_connection(self._engine, attempt, write, operation, *args)
 
@@ -492,6 +527,10 @@ class SQLBackend(CombinedUpdates):
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
+
+
+def _slid(found: tuple[Any, bool]) -> bool:
+    return found[1]
 
 
 def _expiry(now: int, ttl: int | None) -> int | None:

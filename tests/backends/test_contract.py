@@ -12,12 +12,13 @@ import json
 import pytest
 
 from starlette_session.backends import Replaced, SessionBackend
-from starlette_session.backends.base import CAS_ATTEMPTS, Merge
+from starlette_session.backends.base import CAS_ATTEMPTS, Created, Merge, Swap
 from starlette_session.exceptions import SessionConflictError, SessionDestroyedError
 from tests.backends.conftest import BackendCase
 
 OLD = b'{"v":"old"}'
 NEW = b'{"v":"new"}'
+GONE = b'{"v":"retired"}'
 OTHER = b'{"v":"other"}'
 
 
@@ -262,3 +263,29 @@ async def test_an_update_whose_merge_refuses_fails_alone(backend: SessionBackend
     final = _read_tokens(await backend.read("session:a"))
     assert {"1", "3"} <= final
     assert ("2" in final) is not refused  # refused, unless it went first and needed no merge
+
+
+async def test_create_then_replaces_and_reads_in_order_only_after_a_create(
+    backend: SessionBackend,
+) -> None:
+    # The log-in's batch: the new entry, the old one retired, a key read after both.
+    await backend.create("session:old", OLD, 60)
+    retire = Swap("session:old", OLD, GONE, 60)
+    created = await backend.create_then(
+        "session:new", NEW, 60, then_replace=retire, then_read="session:old"
+    )
+    assert created == Created(True, Replaced(True, None), GONE), "read after the replace"
+    created = await backend.create_then("session:other", OLD, 60, then_read="session:other")
+    assert created == Created(True, None, OLD), "read after the create"
+    conflict = Swap("session:old", OLD, NEW, 60)
+    created = await backend.create_then("session:third", OLD, 60, then_replace=conflict)
+    assert created == Created(True, Replaced(False, GONE), None)
+
+    # A key that exists is not created, and then nothing else may have changed.
+    again = Swap("session:old", GONE, OLD, 60)
+    created = await backend.create_then(
+        "session:new", OLD, 60, then_replace=again, then_read="session:old"
+    )
+    assert created == Created(False)
+    assert await backend.read("session:new") == NEW
+    assert await backend.read("session:old") == GONE

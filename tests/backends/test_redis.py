@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from starlette_session.backends.base import Created, Replaced, Swap
 from starlette_session.exceptions import SessionBackendError
 from tests.backends.conftest import BackendCase
 from tests.servers import RedisServer
@@ -52,6 +53,24 @@ async def test_a_stored_value_of_1_is_not_mistaken_for_a_successful_replace(
     await backend.create("session:a", b"1", 60)
     assert await backend.replace("session:a", VALUE, b"2", 60) == (False, b"1")
     assert await backend.read("session:a") == b"1"
+
+
+async def test_a_batch_after_the_script_cache_was_flushed_loads_the_script(
+    redis_async_case: BackendCase, redis_url: str
+) -> None:
+    import redis
+
+    backend = redis_async_case.backend
+    await backend.create("session:old", VALUE, 60)
+    admin = redis.Redis.from_url(redis_url)
+    admin.script_flush()  # a restart, a failover: the pipelined EVALSHA answers NOSCRIPT
+    admin.close()
+    retire = Swap("session:old", VALUE, b"retired", 60)
+    created = await backend.create_then(
+        "session:new", VALUE, 60, then_replace=retire, then_read="session:new"
+    )
+    assert created == Created(True, Replaced(True, None), VALUE)
+    assert await backend.read("session:old") == b"retired"
 
 
 @pytest.mark.parametrize("sync", [False, True], ids=["async-client", "sync-client"])

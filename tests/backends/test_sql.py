@@ -48,10 +48,12 @@ async def test_statements_per_operation(sql_case: BackendCase) -> None:
     backend = sql_case.backend
     assert isinstance(backend, SQLBackend)
     mysql = _kind(backend) == "mysql"
-    read = Counter({"SELECT": 1, "UPDATE": 1} if mysql else {"UPDATE": 1})
 
     assert await _count(backend, backend.create("session:a", V, 60)) == {"INSERT": 1}
-    assert await _count(backend, backend.read("session:a", 60)) == read
+    # Stored a moment ago: a read with the same ttl has nothing to slide.
+    assert await _count(backend, backend.read("session:a", 60)) == {"SELECT": 1}
+    await sql_case.elapse(7)  # past the granularity, a tenth of the ttl: the read slides it
+    assert await _count(backend, backend.read("session:a", 60)) == {"SELECT": 1, "UPDATE": 1}
     assert await _count(backend, backend.read("session:a")) == {"SELECT": 1}
     assert await _count(backend, backend.replace("session:a", V, b"{}", 60)) == {"UPDATE": 1}
     # A conflict reads the current value: a second statement only then.
@@ -79,6 +81,93 @@ async def test_expired_rows_are_never_returned_and_a_create_takes_them_over(
     assert await backend.read("session:a") is None, "expire() must not revive an expired row"
     assert await backend.create("session:a", b"{}", 60) is True
     assert await backend.read("session:a") == b"{}"
+
+
+async def test_a_session_in_use_lives_on_and_one_idle_for_its_ttl_is_gone(
+    sql_case: BackendCase,
+) -> None:
+    backend = sql_case.backend
+    assert isinstance(backend, SQLBackend)
+    counter = StatementCounter(backend.engine)
+    try:
+        await backend.create("session:used", V, 100)  # granularity: a tenth, 10 s
+        for _ in range(100):  # used every 9 s for 900 s, nine times its ttl
+            await sql_case.elapse(9)
+            assert await backend.read("session:used", 100) == V
+        # A slide every other read (18 s > 10 s), never more.
+        assert counter.counts() == {"INSERT": 1, "SELECT": 100, "UPDATE": 50}
+    finally:
+        counter.close()
+    await backend.create("session:idle", V, 100)
+    assert await backend.read("session:idle", 100) == V  # nothing to slide: written just now
+
+    await sql_case.elapse(89.9)  # idle up to ttl - granularity: still there
+    assert await backend.read("session:idle", 100) == V
+    await sql_case.elapse(100.001)  # idle for longer than the ttl, whatever the lag: gone
+    assert await backend.read("session:idle", 100) is None
+    assert await backend.read("session:used", 100) is None
+
+
+async def test_a_read_never_shortens_an_expiry_and_expire_sets_it(sql_case: BackendCase) -> None:
+    backend = sql_case.backend
+    await backend.create("session:long", V, 1000)
+    await backend.create("session:shortened", V, 1000)
+    await backend.create("session:lengthened", V, 300)
+    await sql_case.elapse(200)
+    assert await backend.read("session:long", 100) == V  # 800 s left: more than a read gives
+    await backend.expire("session:shortened", 100)
+    await backend.expire("session:lengthened", 1000)
+
+    await sql_case.elapse(500)
+
+    assert await backend.read("session:long") == V
+    assert await backend.read("session:shortened") is None
+    assert await backend.read("session:lengthened") == V
+
+
+async def test_expire_writes_only_past_the_granularity(sql_case: BackendCase) -> None:
+    backend = sql_case.backend
+    assert isinstance(backend, SQLBackend)
+    await backend.create("session:a", V, 600)  # granularity: 60 s
+    await sql_case.elapse(30)
+    counter = StatementCounter(backend.engine)
+    try:
+        await backend.expire("session:a", 600)
+        await sql_case.elapse(31)
+        await backend.expire("session:a", 600)
+        assert counter.counts() == {"UPDATE": 2}
+    finally:
+        counter.close()
+    # One statement each, and only the second changed a row: 570 s left, then 600 s.
+    await sql_case.elapse(599)
+    assert await backend.read("session:a") == V
+    await sql_case.elapse(2)
+    assert await backend.read("session:a") is None
+
+
+@pytest.mark.parametrize("granularity", [0, 5])
+async def test_the_expiry_granularity_can_be_tuned(tmp_path: Path, granularity: float) -> None:
+    now = [1_000_000.0]
+    url = sqlite_url(tmp_path / "sessions.db")
+    async with sql_backend(url, clock=lambda: now[0], expiry_granularity=granularity) as backend:
+        await backend.create("session:a", V, 3600)
+        counter = StatementCounter(backend.engine)
+        try:
+            for _ in range(4):
+                now[0] += 3
+                assert await backend.read("session:a", 3600) == V
+            # 0: every read writes, as a store that must slide to the millisecond; 5 s: every
+            # other read (a slide at 6 s and at 12 s).
+            assert counter.counts()["UPDATE"] == (4 if granularity == 0 else 2)
+        finally:
+            counter.close()
+
+
+@pytest.mark.parametrize("granularity", [-1, float("nan")])
+def test_a_negative_granularity_is_refused(granularity: float) -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    with pytest.raises(ValueError, match="expiry_granularity"):
+        SQLBackend(engine, expiry_granularity=granularity)
 
 
 async def test_keys_are_case_sensitive_and_values_can_exceed_64_kib(sql_case: BackendCase) -> None:

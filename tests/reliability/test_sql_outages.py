@@ -4,7 +4,7 @@ request after recovery succeeds, with the same application, engine and cookie.
 PostgreSQL and MariaDB are real servers reached through ``tests.tcp_proxy.TcpProxy``, which the
 test takes down (connections cut, new ones refused) or freezes (nothing moves). SQLite is a real
 file whose write lock a second connection holds (``BEGIN IMMEDIATE``), as another worker process
-in a long write would.
+in a long write would: the writes answer 503, the reads (which write nothing) are served.
 
 Time is the guarantee, so the waits are timed: each must end within the backend's timeout plus a
 generous slack for a loaded machine (``support.answers_within``), and is cut off there, so a
@@ -139,7 +139,12 @@ async def test_sqlite_locked_by_another_writer_answers_503_within_the_timeout(
             try:
                 other.execute("BEGIN IMMEDIATE")  # another process in a long write
                 async with answers_within(TIMEOUT):
-                    response = await client.get("/session")
+                    reading = await client.get("/session")
+                # A read writes nothing (its expiry is within the granularity), and a WAL
+                # reader waits for no writer: served. A change waits for the lock: 503.
+                assert (reading.status_code, reading.json()) == (200, {"count": 1})
+                async with answers_within(TIMEOUT):
+                    response = await client.post("/increment")
                 _assert_503(response)
                 with pytest.raises(SessionBackendError) as caught:
                     await backend.create("session:x", b"{}", 60)

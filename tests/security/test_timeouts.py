@@ -72,9 +72,8 @@ async def test_sliding_the_idle_timeout_costs_no_extra_round_trip(real: Real) ->
     if real.redis is not None:
         assert await real.redis_commands() == Counter({"getex": 1})
         assert 590 <= await real.redis.ttl(key) <= 600
-    if real.sql is not None:  # one UPDATE ... RETURNING; MariaDB has no RETURNING on an UPDATE
-        one_read = {"SELECT": 1, "UPDATE": 1} if real.kind == "mysql" else {"UPDATE": 1}
-        assert real.sql_statements() == Counter(one_read)
+    if real.sql is not None:  # one SELECT: the expiry, slid a moment ago, is within granularity
+        assert real.sql_statements() == Counter({"SELECT": 1})
 
 
 # 12. Absolute timeout.
