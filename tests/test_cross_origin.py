@@ -99,3 +99,46 @@ def test_a_trusted_origin_must_be_an_origin() -> None:
     for bad in ("evil.example", "https://x.example/path", "ftp://x.example", "https://u@x.example"):
         with pytest.raises(SessionSettingsError, match="origin"):
             CrossOriginCheck(trusted_origins=[bad])
+
+
+async def test_hostile_origin_and_fetch_headers_are_refused_never_a_500(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Origins Python's URL parser rejects (an unclosed IPv6 bracket), huge, non-ASCII, with
+    user info or a fragment, and case or whitespace tricks: 403 with one log line, never a
+    500, and nothing of the cookie logged."""
+    app, counting = make(backend_with_sqlite, True)
+    client = await signed_in(app)
+    counting.calls.clear()
+    caplog.set_level("WARNING", SECURITY_LOGGER)
+    refused = [
+        [(b"origin", b"http://[")],
+        [(b"origin", b"https://testserver]")],
+        [(b"origin", b"http://[::1")],
+        [(b"origin", b"https://" + b"a" * 100_000)],
+        [(b"origin", "https://t\u00e9stserver".encode("latin-1"))],
+        [(b"origin", b"https://testserver@evil.example")],
+        [(b"origin", b"https://evil.example#@testserver")],
+        [(b"origin", b"https://evil.example/testserver")],
+        [(b"origin", b" NULL ")],
+        [(b"origin", b"")],
+        [(b"sec-fetch-site", b"CROSS-SITE"), (b"origin", b"https://testserver")],
+        [(b"sec-fetch-site", b" cross-site ")],
+        [(b"sec-fetch-site", b"same-origin, cross-site")],
+        [(b"sec-fetch-site", b"")],
+        [(b"sec-fetch-site", b"\xff\xfe")],
+    ]
+    for headers in refused:
+        reply = await client.post("/write", {"a": 1}, headers=headers)
+        assert reply.status == 403, headers
+    assert caplog.text.count("cross-origin request refused") == len(refused)
+    assert max(len(line) for line in caplog.text.splitlines()) < 400  # the reason is cut
+    assert client.cookie is not None
+    assert client.cookie not in caplog.text
+    assert counting.calls == []
+    # Case and whitespace of a passing value change nothing.
+    for site in (b"Same-Origin", b" same-origin ", b"NONE"):
+        reply = await client.post("/write", {"a": 1}, headers=[(b"sec-fetch-site", site)])
+        assert reply.status == 200, site
+    upper = [(b"origin", b"HTTPS://TESTSERVER")]
+    assert (await client.post("/write", {"a": 1}, headers=upper)).status == 200
