@@ -1,11 +1,12 @@
 """CSRF tokens bound to the session, masked differently in each response.
 
 A signed-in session (one with a user, ``set_user``) keeps a random 256-bit secret in its
-metadata (``CSRF_SECRET``), made on first use and dropped when the user changes (a log-in, a
-log-out): a token from before the log-in, or from another session, fails. A visitor without a
-signed-in session gets the secret in a cookie of its own (``<session cookie>-csrf``, the session
-cookie's flags, signed with the session's keys) instead: rendering a form stores nothing and
-costs no backend call, and the log-in form itself is protected (login CSRF). The token in a page
+metadata (``CSRF_SECRET``), made at the log-in (on first use for an older session) and dropped
+when the user changes (a log-in, a log-out): a token from before the log-in, or from another
+session, fails. A visitor without a signed-in session gets the secret in a cookie of its own
+(``<session cookie>-csrf``, the session cookie's flags, signed with the session's keys)
+instead: rendering a form stores nothing and costs no backend call, and the log-in form itself
+is protected (login CSRF). The token in a page
 is ``mask + (mask XOR secret)``, URL-safe base64, with a new random mask each time, so that a
 compressed response never repeats it (BREACH); it is checked with ``hmac.compare_digest``, from
 the ``X-CSRF-Token`` header or the ``csrf_token`` form field. See ``docs/web-security.md``.
