@@ -1,0 +1,256 @@
+"""Every guarantee holds with every feature switched on at once: encryption, the user cap's
+``"refuse"`` policy, device tracking, event handlers and an operation observer, the
+cross-origin check, old-cookie migration, CSRF tokens, flash messages and recent
+authentication; and races between two backend operations across those features. Memory,
+Redis, SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from starlette_session import (
+    KeyRing,
+    RequireRecentAuth,
+    SessionEvent,
+    SessionEventInfo,
+    SessionLimitError,
+    SessionStore,
+    csrf_token,
+    generate_key,
+    get_flashes,
+    load_session,
+    verify_csrf,
+)
+from starlette_session.backends import SessionBackend
+from starlette_session.events import Operation
+from tests.security.conftest import SECRET, Client, CountingBackend, build_app
+
+CAP = 4
+KEY = generate_key()
+CROSS_SITE = [(b"sec-fetch-site", b"cross-site"), (b"origin", b"https://evil.example")]
+
+
+class Recorder:
+    """Every event and every operation the store tells of."""
+
+    def __init__(self) -> None:
+        self.events: list[SessionEventInfo] = []
+        self.operations: list[Operation] = []
+
+    def handler(self, info: SessionEventInfo) -> None:
+        self.events.append(info)
+
+    def started(self, operation: Operation) -> None:
+        return None
+
+    def finished(self, operation: Operation, token: Any) -> None:
+        self.operations.append(operation)
+
+    def text(self) -> str:
+        shown = [repr(info) for info in self.events]
+        shown += [
+            repr(vars(op)) if hasattr(op, "__dict__") else _slots(op) for op in self.operations
+        ]
+        return "\n".join(shown)
+
+
+def _slots(operation: Operation) -> str:
+    return repr({name: getattr(operation, name, None) for name in Operation.__slots__})
+
+
+async def _login(request: Request) -> Response:
+    session = await load_session(request)
+    await verify_csrf(request)
+    try:
+        await session.begin_login("bob")
+    except SessionLimitError:
+        return PlainTextResponse("sign out on another device first", status_code=403)
+    session.regenerate()
+    session.set_user("bob")
+    session["user"] = "bob"
+    (await get_flashes(request)).add("Welcome back")
+    return JSONResponse({"user": "bob"})
+
+
+async def _token(request: Request) -> Response:
+    return JSONResponse({"token": await csrf_token(request)})
+
+
+async def _show(request: Request) -> Response:
+    return JSONResponse([m.message for m in (await get_flashes(request)).pop()])
+
+
+SENSITIVE = RequireRecentAuth(300)
+
+
+async def _sensitive(request: Request) -> Response:
+    await verify_csrf(request)
+    session = await SENSITIVE.check(request)
+    return JSONResponse({"user": session.user_id})
+
+
+ROUTES = [
+    Route("/everything-login", _login, methods=["POST"]),
+    Route("/token", _token),
+    Route("/show", _show),
+    Route("/sensitive", _sensitive, methods=["POST"]),
+]
+
+
+def everything_on(backend: SessionBackend) -> tuple[Any, CountingBackend, Recorder]:
+    counting = CountingBackend(backend)
+    store: SessionStore[Any] = SessionStore(
+        counting,
+        max_user_sessions=CAP,
+        at_user_cap="refuse",
+        track_devices=True,
+        encryption=KeyRing([("k1", KEY)]),
+    )
+    recorder = Recorder()
+    for event in SessionEvent:
+        store.on(event, recorder.handler)
+    store.observe(recorder)
+    app = build_app(store, routes=ROUTES, cross_origin=True, migrate_from="starlette")
+    return app, counting, recorder
+
+
+class Tab:
+    """A browser: the session cookie and the visitor's CSRF cookie."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = Client(app)
+        self.csrf_cookie = ""
+
+    def headers(self, token: str | None = None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"sec-fetch-site", b"same-origin")]
+        if self.csrf_cookie:
+            headers.append((b"cookie", f"session-csrf={self.csrf_cookie}".encode()))
+        if token is not None:
+            headers.append((b"x-csrf-token", token.encode()))
+        return headers
+
+    async def token(self) -> str:
+        reply = await self.client.get("/token", headers=self.headers())
+        for header in reply.header_list("set-cookie"):
+            if header.startswith("session-csrf="):
+                self.csrf_cookie = header.split(";", 1)[0].partition("=")[2]
+        token: str = reply.json()["token"]
+        return token
+
+    async def post(self, path: str, token: str | None = None) -> Any:
+        return await self.client.post(path, headers=self.headers(token))
+
+
+async def test_forty_log_ins_at_the_cap_with_every_feature_on(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """40 CSRF-protected log-ins of one user at once, sealed, devices tracked, observed: exactly
+    the cap signed in, the rest refused; each winner's flash message, token and recent
+    authentication work; no cookie, session id, key or CSRF secret in a log line, an event or
+    an observed operation."""
+    app, counting, recorder = everything_on(backend_with_sqlite)
+    caplog.set_level(logging.DEBUG)
+    tabs = [Tab(app) for _ in range(40)]
+    tokens = [await tab.token() for tab in tabs]
+    assert counting.calls == []  # visitors' forms: nothing stored, no backend call
+
+    replies = await asyncio.gather(
+        *(tab.post("/everything-login", token) for tab, token in zip(tabs, tokens, strict=True))
+    )
+    assert sorted(reply.status for reply in replies) == [200] * CAP + [403] * (40 - CAP)
+    winners = [tab for tab, reply in zip(tabs, replies, strict=True) if reply.status == 200]
+    assert len(await app.store.user_sessions("bob")) == CAP
+
+    secrets_seen = [KEY]
+    for tab in winners:
+        assert (await tab.client.get("/show")).json() == ["Welcome back"]
+        token = await tab.token()
+        secrets_seen += [token, tab.client.cookie or "", tab.csrf_cookie]
+        assert (await tab.post("/sensitive", token)).json() == {"user": "bob"}
+        # A cross-site post with the cookie: refused before the app.
+        reply = await tab.client.post("/sensitive", headers=[*tab.headers(token)[1:], *CROSS_SITE])
+        assert reply.status == 403
+        assert reply.body == b"Cross-origin request refused."
+    for tab in tabs:
+        secrets_seen += [tab.csrf_cookie, tab.csrf_cookie.partition(".")[0]]
+    for cookie in {tab.client.cookie for tab in winners}:
+        assert cookie is not None
+        secrets_seen.append(cookie.rsplit(".", 2)[0])  # the session id alone
+    told = recorder.text() + caplog.text
+    assert recorder.events
+    assert recorder.operations
+    for secret in secrets_seen:
+        if secret:
+            assert secret not in told
+
+
+async def test_reauthentication_racing_a_revocation_does_not_survive_it(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """A "confirm your password" request loads the session; meanwhile the user's sessions are
+    revoked (a password change elsewhere); its commit, which moves the session to a new id,
+    must not bring the session back."""
+    loaded, go = asyncio.Event(), asyncio.Event()
+
+    async def confirm(request: Request) -> Response:
+        session = await load_session(request)
+        session.reauthenticated("password")
+        loaded.set()
+        await go.wait()
+        return JSONResponse({})
+
+    store: SessionStore[Any] = SessionStore(
+        backend_with_sqlite, encryption=KeyRing([("k1", KEY)]), track_devices=True
+    )
+    app = build_app(store, routes=[Route("/confirm", confirm, methods=["POST"])])
+    client = Client(app)
+    assert (await client.post("/login", {"user": "ann"})).status == 200
+    task = asyncio.create_task(client.post("/confirm"))
+    await loaded.wait()
+    await store.revoke_user_sessions("ann")
+    go.set()
+    reply = await task
+    assert reply.status in (200, 409)
+    assert await store.user_sessions("ann") == []
+    assert (await client.get("/read")).json()["data"] == {}
+
+
+async def test_a_log_out_during_a_request_that_adds_a_message_or_a_token_wins(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """A request loads the signed-in session and adds a flash message and a CSRF token; the
+    user logs out in another tab before it commits: the session stays ended (no user, no
+    data), the late request gets 409, and its token does not pass."""
+    loaded, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_page(request: Request) -> Response:
+        (await get_flashes(request)).add("saved")
+        token = await csrf_token(request)
+        loaded.set()
+        await go.wait()
+        return JSONResponse({"token": token})
+
+    store: SessionStore[Any] = SessionStore(backend_with_sqlite, encryption=KeyRing([("k1", KEY)]))
+    app = build_app(store, routes=[*ROUTES, Route("/slow", slow_page)], secret_key=SECRET)
+    client = Client(app)
+    assert (await client.post("/login", {"user": "ann"})).status == 200
+    cookie = client.cookie
+    task = asyncio.create_task(client.get("/slow"))
+    await loaded.wait()
+    assert (await client.post("/logout")).status == 200
+    go.set()
+    reply = await task
+    assert reply.status == 409
+    assert await store.user_sessions("ann") == []
+    late = Client(app, cookie)
+    assert (await late.get("/read")).json()["data"] == {}
+    token_reply = await late.request("POST", "/sensitive", headers=[(b"x-csrf-token", b"x" * 86)])
+    assert token_reply.status == 403
