@@ -151,7 +151,7 @@ def _matches(token: str, secret: bytes) -> bool:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return False
-    if len(raw) != 2 * SECRET_BYTES:
+    if len(raw) != 2 * SECRET_BYTES or _encode(raw) != token:  # one spelling per token
         return False
     mask, masked = raw[:SECRET_BYTES], raw[SECRET_BYTES:]
     unmasked = bytes(a ^ b for a, b in zip(mask, masked, strict=True))

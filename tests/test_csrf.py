@@ -328,3 +328,67 @@ async def test_two_tabs_rendering_forms_at_once_after_the_log_in_both_post(
         reply = await task
         assert reply.status == 200
         assert (await browser.send("POST", "/submit", reply.json()["token"])).status == 200
+
+
+async def test_hostile_tokens_bodies_and_csrf_cookies_are_refused_never_a_500(
+    app_and_calls: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tokens of every length and alphabet, in the header and in a form (URL-encoded and
+    multipart, malformed too), and planted CSRF cookies of every shape: 403 (or 400 for a body
+    that is not a form), never a 500, and no token or cookie in a log line."""
+    app, _ = app_and_calls
+    browser = Browser(app)
+    good = await browser.token()
+    caplog.set_level("WARNING")
+    bad_tokens = [
+        "=" * 86,
+        "A" * 86,
+        good[:85] + "=",
+        good[:85] + "\u00e9",
+        "\u00ff" * 86,
+        " " + good[1:],
+        good.replace("-", "+").replace("_", "/") if ("-" in good or "_" in good) else "+" * 86,
+        "A" * 10_000,
+        "\x00" * 86,
+    ]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare_bits = good[:-1] + alphabet[alphabet.index(good[-1]) + 1]  # the same 64 bytes
+    bad_tokens += [spare_bits, *("A" * length for length in range(0, 130, 7))]
+    for token in bad_tokens:
+        headers = browser._headers([(b"x-csrf-token", token.encode("latin-1"))])
+        reply = await _raw(browser.client, "POST", "/submit", headers=headers)
+        assert reply.status == 403, token
+        body = urlencode({"csrf_token": token}).encode()
+        form = browser._headers([(b"content-type", b"application/x-www-form-urlencoded")])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=form)
+        assert reply.status == 403, token
+    for content_type, body in (
+        (b"multipart/form-data", b"garbage"),
+        (b"multipart/form-data; boundary=x", b"--x\r\ngarbage"),
+        (b"application/x-www-form-urlencoded", b"%zz=%%&csrf_token"),
+        (b"application/x-www-form-urlencoded", b"\xff\xfe" * 1000),
+    ):
+        headers = browser._headers([(b"content-type", content_type)])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=headers)
+        assert reply.status in (400, 403), (content_type, reply.status)
+    victim = Browser(app)
+    for planted in (
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "\u00e9.\u00e9",
+        "x" * 5000,
+        browser.csrf_cookie + "x",
+        f"{browser.csrf_cookie}.{browser.csrf_cookie}",
+    ):
+        victim.csrf_cookie = planted
+        headers = victim._headers([(b"x-csrf-token", good.encode())])
+        sent = [(name, value.decode().encode("utf-8")) for name, value in headers]
+        reply = await _raw(victim.client, "POST", "/submit", headers=sent)
+        assert reply.status == 403, planted
+        assert (await _raw(victim.client, "GET", "/form", headers=sent)).status == 200
+    assert browser.csrf_cookie is not None
+    assert good not in caplog.text
+    assert browser.csrf_cookie not in caplog.text
+    assert (await browser.send("POST", "/submit", good)).status == 200
