@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from starlette_session.cookies import read_cookie
+from starlette_session.origin import printable
 from starlette_session.session import Session, load_session
 from starlette_session.state import CSRF_SECRET
 
@@ -83,8 +84,8 @@ class CSRFProtection:
             security_logger.warning(
                 "request refused: CSRF token %s (%s %s)",
                 "missing" if sent is None else "invalid",
-                request.method,
-                request.url.path,
+                printable(request.method),
+                printable(request.url.path),
             )
             raise HTTPException(403, REFUSED)
 

@@ -77,8 +77,16 @@ class CrossOriginCheck:
     def log_refusal(self, method: str, path: str, reason: str) -> None:
         """The one warning a refusal logs."""
         security_logger.warning(
-            "cross-origin request refused: %s %s (%s)", method, path, reason[:200]
+            "cross-origin request refused: %s %s (%s)",
+            method,
+            printable(path),
+            printable(reason[:200]),
         )
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (a log line cannot be split or forged)."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _checked_origin(origin: str) -> str:

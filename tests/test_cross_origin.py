@@ -142,3 +142,22 @@ async def test_hostile_origin_and_fetch_headers_are_refused_never_a_500(
         assert reply.status == 200, site
     upper = [(b"origin", b"HTTPS://TESTSERVER")]
     assert (await client.post("/write", {"a": 1}, headers=upper)).status == 200
+
+
+async def test_a_refusal_log_line_cannot_be_forged_from_the_path_or_a_header(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The path (percent-decoded: ``%0A`` is a newline) and the Origin are the client's: a
+    refusal logs them escaped, on one line, so a request cannot write a line of its own into
+    the security log."""
+    app, _ = make(backend_with_sqlite, True)
+    client = await signed_in(app)
+    caplog.set_level("WARNING", SECURITY_LOGGER)
+    forged = "/x\nWARNING starlette_session.security: all is well\r"
+    assert (await client.post(forged, {"a": 1}, headers=CROSS_SITE)).status == 403
+    records = [r for r in caplog.records if r.name == SECURITY_LOGGER]
+    assert len(records) == 1
+    message = records[0].getMessage()
+    assert "\n" not in message
+    assert "\r" not in message
+    assert "all is well" in message  # shown, escaped, on the one line

@@ -392,3 +392,18 @@ async def test_hostile_tokens_bodies_and_csrf_cookies_are_refused_never_a_500(
     assert good not in caplog.text
     assert browser.csrf_cookie not in caplog.text
     assert (await browser.send("POST", "/submit", good)).status == 200
+
+
+async def test_a_refusal_log_line_cannot_be_forged_from_the_path(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path parameter may hold control characters (``%1B``, a terminal's escape; newlines
+    Starlette's URL drops): the refusal logs them escaped."""
+    routes = [Route("/items/{name}", _submit, methods=["POST"])]
+    app = build_app(SessionStore(backend_with_sqlite), routes=routes)
+    caplog.set_level("WARNING", SECURITY_LOGGER)
+    reply = await _raw(Client(app), "POST", "/items/x\x1b[2J\x1b[1A\x00")
+    assert reply.status == 403
+    messages = [r.getMessage() for r in caplog.records if r.name == SECURITY_LOGGER]
+    assert len(messages) == 1
+    assert messages[0].isprintable()
