@@ -254,3 +254,39 @@ async def test_a_log_out_during_a_request_that_adds_a_message_or_a_token_wins(
     assert (await late.get("/read")).json()["data"] == {}
     token_reply = await late.request("POST", "/sensitive", headers=[(b"x-csrf-token", b"x" * 86)])
     assert token_reply.status == 403
+
+
+async def test_key_rotation_while_two_instances_write_one_session_at_once(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rotation's second step, deployed one instance at a time: one instance seals under
+    the old key, the other under the new one, both open both. 20 requests writing one session
+    at once, alternately on each: all 200, every field kept, nothing refused as tampered; once
+    the old key is gone, the session written last under the new key still reads."""
+    old, new = generate_key(), generate_key()
+    tampered: list[SessionEventInfo] = []
+    apps = []
+    for ring in ([("k1", old), ("k2", new)], [("k2", new), ("k1", old)]):
+        store: SessionStore[Any] = SessionStore(backend_with_sqlite, encryption=KeyRing(ring))
+        store.on(SessionEvent.tampered, tampered.append)
+        apps.append(build_app(store))
+    caplog.set_level("WARNING", "starlette_session.security")
+    first = Client(apps[0])
+    assert (await first.post("/write", {"start": 0})).status == 200
+    cookie = first.cookie
+    replies = await asyncio.gather(
+        *(
+            Client(apps[index % 2], cookie).post("/write", {f"field{index}": index})
+            for index in range(20)
+        )
+    )
+    assert [reply.status for reply in replies] == [200] * 20
+    assert tampered == []
+    assert "security" not in caplog.text
+    expected = {"start": 0, **{f"field{index}": index for index in range(20)}}
+    assert (await Client(apps[1], cookie).get()).json()["data"] == expected
+    # Written last by the new-key instance: the old key can go.
+    assert (await Client(apps[1], cookie).post("/write", {"last": 1})).status == 200
+    store = SessionStore(backend_with_sqlite, encryption=KeyRing([("k2", new)]))
+    only_new = build_app(store)
+    assert (await Client(only_new, cookie).get()).json()["data"] == {**expected, "last": 1}
