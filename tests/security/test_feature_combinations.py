@@ -290,3 +290,42 @@ async def test_key_rotation_while_two_instances_write_one_session_at_once(
     store = SessionStore(backend_with_sqlite, encryption=KeyRing([("k2", new)]))
     only_new = build_app(store)
     assert (await Client(only_new, cookie).get()).json()["data"] == {**expected, "last": 1}
+
+
+async def test_a_device_at_the_cap_double_submitting_its_log_in_stays_within_it(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """At the cap (refuse, sealed), a signed-in device sends its log-in twice at once (a
+    double click): it is not refused for replacing its own session, and the user never ends
+    with more than the cap alive."""
+    store: SessionStore[Any] = SessionStore(
+        backend_with_sqlite,
+        max_user_sessions=CAP,
+        at_user_cap="refuse",
+        encryption=KeyRing([("k1", KEY)]),
+        track_devices=True,
+    )
+
+    async def login(request: Request) -> Response:
+        session = await load_session(request)
+        try:
+            await session.begin_login("bob")
+        except SessionLimitError:
+            return PlainTextResponse("sign out on another device first", status_code=403)
+        session.regenerate()
+        session.set_user("bob")
+        session["user"] = "bob"
+        return JSONResponse({})
+
+    app = build_app(store, routes=[Route("/bob", login, methods=["POST"])])
+    devices = [Client(app) for _ in range(CAP)]
+    for device in devices:
+        assert (await device.post("/bob")).status == 200
+    cookie = devices[0].cookie
+    replies = await asyncio.gather(*(Client(app, cookie).post("/bob") for _ in range(2)))
+    assert 200 in [reply.status for reply in replies]
+    assert len(await store.user_sessions("bob")) <= CAP
+    live = 0
+    for device in devices[1:]:
+        live += (await device.get()).json()["data"] == {"user": "bob"}
+    assert live == CAP - 1  # the other devices were not ended to make room
