@@ -1,7 +1,8 @@
 """Cross-origin protection: refuse unsafe requests that another site made a browser send.
 
 ``SessionMiddleware(cross_origin=CrossOriginCheck(...))`` (or ``cross_origin=True``) checks
-every request of an unsafe method (not GET, HEAD, OPTIONS) that carries the session cookie,
+every request of an unsafe method (not GET, HEAD, OPTIONS), and every WebSocket handshake
+(checked as the method ``WEBSOCKET``), that carries the session cookie,
 before the application runs: the browser's ``Sec-Fetch-Site`` when it sends one (``same-origin``
 and ``none``, a typed address or a bookmark, pass), else the ``Origin`` header against the
 request's ``Host`` (a request without either passes: it does not come from a browser that a page
