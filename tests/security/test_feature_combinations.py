@@ -329,3 +329,35 @@ async def test_a_device_at_the_cap_double_submitting_its_log_in_stays_within_it(
     for device in devices[1:]:
         live += (await device.get()).json()["data"] == {"user": "bob"}
     assert live == CAP - 1  # the other devices were not ended to make room
+
+
+async def test_reauthenticating_or_a_new_id_at_the_cap_is_never_refused(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """At the cap (refuse, sealed): "confirm your password" and ``regenerate()`` give the
+    session a new id in place of its own: neither is a log-in beyond the cap."""
+
+    async def confirm(request: Request) -> Response:
+        session = await load_session(request)
+        session.reauthenticated("otp")
+        return JSONResponse({})
+
+    store: SessionStore[Any] = SessionStore(
+        backend_with_sqlite,
+        max_user_sessions=CAP,
+        at_user_cap="refuse",
+        encryption=KeyRing([("k1", KEY)]),
+    )
+    routes = [Route("/confirm", confirm, methods=["POST"]), *ROUTES]
+    app = build_app(store, routes=routes)
+    devices = [Client(app) for _ in range(CAP)]
+    for device in devices:
+        assert (await device.post("/login", {"user": "bob"})).status == 200
+    for device in devices:
+        before = device.cookie
+        assert (await device.post("/confirm")).status == 200
+        assert device.cookie != before
+        assert (await device.post("/regenerate")).status == 200
+    assert len(await store.user_sessions("bob")) == CAP
+    for device in devices:
+        assert (await device.get()).json()["data"] == {"user": "bob"}
