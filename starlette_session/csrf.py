@@ -76,7 +76,8 @@ class CSRFProtection:
             return
         session = await load_session(request)
         sent = request.headers.get(self.header_name)
-        if sent is None and request.headers.get("content-type", "").encode().startswith(_FORMS):
+        content_type = request.headers.get("content-type", "").lower().encode()
+        if sent is None and content_type.startswith(_FORMS):
             field = (await request.form()).get(self.field_name)
             sent = field if isinstance(field, str) else None
         expected = self._secret(session, request, create=False)

@@ -407,3 +407,27 @@ async def test_a_refusal_log_line_cannot_be_forged_from_the_path(
     messages = [r.getMessage() for r in caplog.records if r.name == SECURITY_LOGGER]
     assert len(messages) == 1
     assert messages[0].isprintable()
+
+
+async def test_a_form_is_read_whatever_the_case_of_its_content_type(app_and_calls: Any) -> None:
+    """Media types are case-insensitive: a client that writes ``Application/X-WWW-Form-
+    Urlencoded`` or ``Multipart/Form-Data`` sends a form like any other."""
+    app, _ = app_and_calls
+    browser = Browser(app)
+    token = await browser.token()
+    body = urlencode({"csrf_token": token}).encode()
+    for content_type in (
+        b"Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        b"APPLICATION/X-WWW-FORM-URLENCODED",
+    ):
+        headers = browser._headers([(b"content-type", content_type)])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=headers)
+        assert reply.status == 200, content_type
+    multipart = (
+        b"--b\r\nContent-Disposition: form-data; name=csrf_token\r\n\r\n"
+        + token.encode()
+        + b"\r\n--b--\r\n"
+    )
+    headers = browser._headers([(b"content-type", b"Multipart/Form-Data; boundary=b")])
+    reply = await _raw(browser.client, "POST", "/submit", body=multipart, headers=headers)
+    assert reply.status == 200
