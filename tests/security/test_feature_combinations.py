@@ -192,12 +192,13 @@ async def test_forty_log_ins_at_the_cap_with_every_feature_on(
             assert secret not in told
 
 
+@pytest.mark.parametrize("end", ["revoke", "log_out"])
 async def test_reauthentication_racing_a_revocation_does_not_survive_it(
-    backend_with_sqlite: SessionBackend,
+    backend_with_sqlite: SessionBackend, end: str
 ) -> None:
     """A "confirm your password" request loads the session; meanwhile the user's sessions are
-    revoked (a password change elsewhere); its commit, which moves the session to a new id,
-    must not bring the session back."""
+    revoked (a password change elsewhere) or the session logs out in another tab; its commit,
+    which moves the session to a new id, must not bring the session back."""
     loaded, go = asyncio.Event(), asyncio.Event()
 
     async def confirm(request: Request) -> Response:
@@ -215,7 +216,10 @@ async def test_reauthentication_racing_a_revocation_does_not_survive_it(
     assert (await client.post("/login", {"user": "ann"})).status == 200
     task = asyncio.create_task(client.post("/confirm"))
     await loaded.wait()
-    await store.revoke_user_sessions("ann")
+    if end == "revoke":
+        await store.revoke_user_sessions("ann")
+    else:
+        assert (await Client(app, client.cookie).post("/logout")).status == 200
     go.set()
     reply = await task
     assert reply.status in (200, 409)
