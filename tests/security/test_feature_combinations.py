@@ -365,3 +365,38 @@ async def test_reauthenticating_or_a_new_id_at_the_cap_is_never_refused(
     assert len(await store.user_sessions("bob")) == CAP
     for device in devices:
         assert (await device.get()).json()["data"] == {"user": "bob"}
+
+
+async def test_switching_every_feature_on_adds_no_backend_call_to_any_request(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """The same requests (one that never touches its session, a read, a change, a log-in, a
+    read after it, a log-out) make the same backend calls with encryption, the cap's refusal,
+    device tracking, event handlers, an observer, the cross-origin check and migration all on
+    as with none of them."""
+
+    async def sequence(app: Any, counting: CountingBackend) -> list[int]:
+        client = Client(app)
+        same_origin = [(b"sec-fetch-site", b"same-origin")]
+        calls = []
+        for method, path, payload in (
+            ("POST", "/write", {"a": 1}),
+            ("GET", "/plain", None),
+            ("GET", "/read", None),
+            ("POST", "/write", {"a": 2}),
+            ("POST", "/login", {"user": "bob"}),
+            ("GET", "/read", None),
+            ("POST", "/write", {"b": 1}),
+            ("POST", "/logout", None),
+        ):
+            counting.calls.clear()
+            reply = await client.request(method, path, payload, headers=same_origin)
+            assert reply.status == 200, path
+            calls.append(len(counting.calls))
+        return calls
+
+    plain = CountingBackend(backend_with_sqlite)
+    baseline = await sequence(build_app(SessionStore(plain)), plain)
+    app, counting, recorder = everything_on(backend_with_sqlite)
+    assert await sequence(app, counting) == baseline
+    assert recorder.events
