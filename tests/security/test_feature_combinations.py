@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -400,3 +401,46 @@ async def test_switching_every_feature_on_adds_no_backend_call_to_any_request(
     app, counting, recorder = everything_on(backend_with_sqlite)
     assert await sequence(app, counting) == baseline
     assert recorder.events
+
+
+class Cart(BaseModel):
+    items: list[str] = []
+    user: str | None = None
+
+
+async def test_flash_messages_and_csrf_with_a_typed_model_and_encryption(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """A typed store (its model never sees the metadata), sealed: a request that only adds a
+    flash message stores it, the next shows it once, and the typed data is untouched; the
+    signed-in CSRF token passes."""
+
+    async def add(request: Request) -> Response:
+        (await get_flashes(request)).add("added")
+        return JSONResponse({})
+
+    async def cart(request: Request) -> Response:
+        session = await load_session(request)
+        session.model(Cart).items.append("apple")
+        return JSONResponse({})
+
+    store: SessionStore[Cart] = SessionStore(
+        backend_with_sqlite, Cart, encryption=KeyRing([("k1", KEY)])
+    )
+    routes = [
+        Route("/add", add, methods=["POST"]),
+        Route("/cart", cart, methods=["POST"]),
+        *ROUTES,
+    ]
+    app = build_app(store, routes=routes)
+    tab = Tab(app)
+    assert (await tab.client.post("/cart")).status == 200
+    assert (await tab.client.post("/add")).status == 200
+    assert (await tab.client.get("/show")).json() == ["added"]
+    assert (await tab.client.get("/show")).json() == []
+    assert (await tab.client.get()).json()["data"]["items"] == ["apple"]
+    token = await tab.token()
+    assert (await tab.post("/everything-login", token)).status == 200
+    assert (await tab.client.get("/show")).json() == ["Welcome back"]
+    token = await tab.token()
+    assert (await tab.post("/sensitive", token)).json() == {"user": "bob"}
