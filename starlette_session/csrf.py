@@ -1,11 +1,12 @@
 """CSRF tokens bound to the session, masked differently in each response.
 
 A signed-in session (one with a user, ``set_user``) keeps a random 256-bit secret in its
-metadata (``CSRF_SECRET``), made on first use and dropped when the user changes (a log-in, a
-log-out): a token from before the log-in, or from another session, fails. A visitor without a
-signed-in session gets the secret in a cookie of its own (``<session cookie>-csrf``, the session
-cookie's flags, signed with the session's keys) instead: rendering a form stores nothing and
-costs no backend call, and the log-in form itself is protected (login CSRF). The token in a page
+metadata (``CSRF_SECRET``), made at the log-in (on first use for an older session) and dropped
+when the user changes (a log-in, a log-out): a token from before the log-in, or from another
+session, fails. A visitor without a signed-in session gets the secret in a cookie of its own
+(``<session cookie>-csrf``, the session cookie's flags, signed with the session's keys)
+instead: rendering a form stores nothing and costs no backend call, and the log-in form itself
+is protected (login CSRF). The token in a page
 is ``mask + (mask XOR secret)``, URL-safe base64, with a new random mask each time, so that a
 compressed response never repeats it (BREACH); it is checked with ``hmac.compare_digest``, from
 the ``X-CSRF-Token`` header or the ``csrf_token`` form field. See ``docs/web-security.md``.
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from starlette_session.cookies import read_cookie
+from starlette_session.origin import printable
 from starlette_session.session import Session, load_session
 from starlette_session.state import CSRF_SECRET
 
@@ -74,7 +76,8 @@ class CSRFProtection:
             return
         session = await load_session(request)
         sent = request.headers.get(self.header_name)
-        if sent is None and request.headers.get("content-type", "").encode().startswith(_FORMS):
+        content_type = request.headers.get("content-type", "").lower().encode()
+        if sent is None and content_type.startswith(_FORMS):
             field = (await request.form()).get(self.field_name)
             sent = field if isinstance(field, str) else None
         expected = self._secret(session, request, create=False)
@@ -82,8 +85,8 @@ class CSRFProtection:
             security_logger.warning(
                 "request refused: CSRF token %s (%s %s)",
                 "missing" if sent is None else "invalid",
-                request.method,
-                request.url.path,
+                printable(request.method),
+                printable(request.url.path),
             )
             raise HTTPException(403, REFUSED)
 
@@ -150,7 +153,7 @@ def _matches(token: str, secret: bytes) -> bool:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return False
-    if len(raw) != 2 * SECRET_BYTES:
+    if len(raw) != 2 * SECRET_BYTES or _encode(raw) != token:  # one spelling per token
         return False
     mask, masked = raw[:SECRET_BYTES], raw[SECRET_BYTES:]
     unmasked = bytes(a ^ b for a, b in zip(mask, masked, strict=True))

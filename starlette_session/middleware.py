@@ -140,9 +140,9 @@ class SessionMiddleware:
     Starlette's middleware or the original 0.4 over into new sessions (see the migration guides).
 
     ``cross_origin=True`` (or a :class:`CrossOriginCheck` naming trusted origins and exempt
-    paths) refuses with 403, before the app runs, a request of an unsafe method that carries the
-    session cookie and that the browser says another site made (``Sec-Fetch-Site``, else
-    ``Origin`` against ``Host``).
+    paths) refuses with 403, before the app runs, a request of an unsafe method (or a WebSocket
+    handshake) that carries the session cookie and that the browser says another site made
+    (``Sec-Fetch-Site``, else ``Origin`` against ``Host``).
 
     A :class:`SessionBackendError` that escapes the app before the response started is answered
     with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with 409.
@@ -209,19 +209,27 @@ class SessionMiddleware:
         self.headers = ResponseHeaders(self.cookie, cache_control, clear_site_data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            handler = self._websocket if scope["type"] == "websocket" else self.app
-            await handler(scope, receive, send)
-            return
         check = self.cross_origin
-        if check is not None and scope["method"] not in SAFE_METHODS:
-            reason = self._cross_origin_refusal(check, scope)
-            if reason is not None:
-                check.log_refusal(scope["method"], scope["path"], reason)
-                response = PlainTextResponse(REFUSED_BODY, status_code=403)
-                response.headers["Vary"] = "Cookie"
-                await response(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            if scope["type"] != "websocket":
+                await self.app(scope, receive, send)
+            elif check is not None and self._cross_origin_refusal(check, scope, "WEBSOCKET"):
+                # A handshake is a GET that SameSite=Lax lets a sibling subdomain send (and
+                # same_site="none" any site): refused as an unsafe request (a 403 handshake).
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await self._websocket(scope, receive, send)
+            return
+        method = scope["method"]
+        if (
+            check is not None
+            and method not in SAFE_METHODS
+            and self._cross_origin_refusal(check, scope, method)
+        ):
+            response = PlainTextResponse(REFUSED_BODY, status_code=403)
+            response.headers["Vary"] = "Cookie"
+            await response(scope, receive, send)
+            return
         # The cookie is only looked for when the session is loaded: most requests never do.
         session = Session(self.store, headers=scope["headers"])
         scope["session"] = session
@@ -255,13 +263,17 @@ class SessionMiddleware:
             logger.warning("session request answered with %d: %s", error.status_code, error)
             await error_response(error.status_code)(scope, receive, send)
 
-    def _cross_origin_refusal(self, check: CrossOriginCheck, scope: Scope) -> str | None:
-        """Why this unsafe request is refused (None: it passes): only one that carries the
-        session cookie is checked, since only that one could act as the user."""
+    def _cross_origin_refusal(self, check: CrossOriginCheck, scope: Scope, method: str) -> bool:
+        """Whether this unsafe request (or WebSocket handshake) is refused, logged if so: only
+        one that carries the session cookie is checked, since only that one could act as the
+        user."""
         headers = scope["headers"]
         if self.store.cookie(headers) is None:
-            return None
-        return check.refusal(scope["method"], scope["path"], headers)
+            return False
+        reason = check.refusal(method, scope["path"], headers)
+        if reason is not None:
+            check.log_refusal(method, scope["path"], reason)
+        return reason is not None
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).

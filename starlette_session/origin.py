@@ -1,7 +1,8 @@
 """Cross-origin protection: refuse unsafe requests that another site made a browser send.
 
 ``SessionMiddleware(cross_origin=CrossOriginCheck(...))`` (or ``cross_origin=True``) checks
-every request of an unsafe method (not GET, HEAD, OPTIONS) that carries the session cookie,
+every request of an unsafe method (not GET, HEAD, OPTIONS), and every WebSocket handshake
+(checked as the method ``WEBSOCKET``), that carries the session cookie,
 before the application runs: the browser's ``Sec-Fetch-Site`` when it sends one (``same-origin``
 and ``none``, a typed address or a bookmark, pass), else the ``Origin`` header against the
 request's ``Host`` (a request without either passes: it does not come from a browser that a page
@@ -70,15 +71,23 @@ class CrossOriginCheck:
             return f"Sec-Fetch-Site: {site}"
         if origin is None:
             return None  # no browser sent it (or one too old to tell): nothing to check
-        if origin != "null" and host is not None and urlsplit(origin).netloc == host:
-            return None
+        if host is not None and origin in (f"https://{host}", f"http://{host}"):
+            return None  # an Origin is exactly scheme://host[:port]: nothing to parse
         return f"Origin: {origin}, Host: {host}"
 
     def log_refusal(self, method: str, path: str, reason: str) -> None:
         """The one warning a refusal logs."""
         security_logger.warning(
-            "cross-origin request refused: %s %s (%s)", method, path, reason[:200]
+            "cross-origin request refused: %s %s (%s)",
+            method,
+            printable(path),
+            printable(reason[:200]),
         )
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (a log line cannot be split or forged)."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _checked_origin(origin: str) -> str:

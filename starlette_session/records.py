@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import Counter
 from typing import Any, NamedTuple
 
 from starlette_session.exceptions import SessionNotSerializableError, SessionTooLargeError
@@ -279,15 +280,47 @@ def _unserializable(data: dict[str, Any]) -> SessionNotSerializableError:
     return SessionNotSerializableError("the session cannot be stored as JSON; nothing was saved")
 
 
-def merge_records(base: Record, ours: Record, theirs: Record) -> Record:
+def merge_records(
+    base: Record, ours: Record, theirs: Record, queues: tuple[str, ...] = ()
+) -> Record:
     """Apply the top-level changes from ``base`` to ``ours`` onto ``theirs``.
 
     Used when another request saved the session after this one loaded it: each request keeps the
-    fields it changed; a field changed by both ends up with ours (the last write wins).
+    fields it changed; a field changed by both ends up with ours (the last write wins). The
+    metadata keys in ``queues`` hold lists (flash messages): ours drops from theirs what it
+    removed and appends what it added, so that two requests neither lose nor repeat an entry.
     """
-    return Record(
-        _merge(base.data, ours.data, theirs.data), _merge(base.meta, ours.meta, theirs.meta)
+    meta = _merge(base.meta, ours.meta, theirs.meta)
+    for key in queues:
+        queue = _merge_queue(base.meta.get(key), ours.meta.get(key), theirs.meta.get(key))
+        if queue:
+            meta[key] = queue
+        else:
+            meta.pop(key, None)
+    return Record(_merge(base.data, ours.data, theirs.data), meta)
+
+
+def _merge_queue(base: Any, ours: Any, theirs: Any) -> list[Any]:
+    base, ours, theirs = (
+        value if isinstance(value, list) else [] for value in (base, ours, theirs)
     )
+    pending = Counter(dump_json(entry) for entry in base)
+    added = []
+    for entry in ours:
+        raw = dump_json(entry)
+        if pending[raw]:
+            pending[raw] -= 1  # kept from base
+        else:
+            added.append(entry)
+    removed = pending  # what remains of base: what this request took out
+    merged = []
+    for entry in theirs:
+        raw = dump_json(entry)
+        if removed[raw]:
+            removed[raw] -= 1
+        else:
+            merged.append(entry)
+    return merged + added
 
 
 def _merge(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:

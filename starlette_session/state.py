@@ -8,6 +8,7 @@ request leaves no reference cycle behind.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 __all__ = ["AUTH_METHOD", "AUTH_TIME", "CSRF_SECRET", "FLASHES", "SessionState", "StatefulDict"]
@@ -16,6 +17,8 @@ __all__ = ["AUTH_METHOD", "AUTH_TIME", "CSRF_SECRET", "FLASHES", "SessionState",
 #: messages, the CSRF secret, when and how the user last proved who they are. Kept beside the
 #: data, never in it: no session key can set them.
 FLASHES, CSRF_SECRET, AUTH_TIME, AUTH_METHOD = "f", "x", "at", "am"
+#: The size of a signed-in session's CSRF secret (URL-safe base64 in ``CSRF_SECRET``).
+CSRF_SECRET_BYTES = 32
 
 
 class SessionState:
@@ -139,12 +142,15 @@ class SessionState:
     def set_user(self, user_id: str | None, method: str | None = None, at: int = 0) -> None:
         """Record (or, with None, forget) the user owning the session; ``method`` and ``at``:
         how and when the user authenticated. A new user (or none) drops the CSRF secret and
-        the authentication of the one before."""
+        the authentication of the one before; a new user gets a CSRF secret of its own, saved
+        with the log-in (made on first use, two tabs at once would each make one)."""
         self.changed = True
         meta = self.meta
         if user_id != meta.get("u"):
             for key in (CSRF_SECRET, AUTH_TIME, AUTH_METHOD):
                 meta.pop(key, None)
+            if user_id is not None:
+                meta[CSRF_SECRET] = secrets.token_urlsafe(CSRF_SECRET_BYTES)
         if user_id is None:
             meta.pop("u", None)
         else:

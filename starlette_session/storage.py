@@ -60,7 +60,7 @@ from starlette_session.records import (
     merge_records,
 )
 from starlette_session.signing import StoreKeys, Unsigned
-from starlette_session.state import SessionState
+from starlette_session.state import FLASHES, SessionState
 from starlette_session.user_index import REVOKED_MESSAGE, REVOKED_TTL, Seen, UserIndex
 
 __all__ = [
@@ -377,7 +377,9 @@ class ServerStorage(SessionStorage):
             raise SessionConflictError(CONFLICT_MESSAGE)
         base = Stored(state.raw).record
         ours = Record(dict.copy(data), dict(plan.meta))
-        merged = merge_records(base or Record({}, {}), ours, found.record or base or ours)
+        merged = merge_records(
+            base or Record({}, {}), ours, found.record or base or ours, queues=(FLASHES,)
+        )
         if plan.kept_only:  # what did not survive the log-in does not come back with a merge
             merged = Record({k: v for k, v in merged.data.items() if k in ours.data}, merged.meta)
         if self.events.active:

@@ -8,6 +8,7 @@ signed-in session's secret is written once, with the session, and replaced at ea
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -98,14 +99,20 @@ class Browser:
 
 
 async def _raw(
-    client: Client, method: str, path: str, *, body: bytes = b"", headers: Any = ()
+    client: Client,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: Any = (),
+    query: bytes = b"",
 ) -> Reply:
     from tests.security.conftest import asgi_request
 
     sent = list(headers)
     if client.cookie is not None:
         sent.append((b"cookie", f"session={client.cookie}".encode()))
-    reply = await asgi_request(client.app, method, path, headers=sent, body=body)
+    reply = await asgi_request(client.app, method, path, headers=sent, body=body, query=query)
     value = reply.cookie_value()
     if value is not None:
         client.cookie = value or None
@@ -206,8 +213,8 @@ async def test_the_log_in_form_is_protected_and_its_token_fails_after_the_log_in
     assert (await browser.send("POST", "/submit", pre_login)).status == 403
 
     counting.calls.clear()
-    token = await browser.token()  # the signed-in session's secret: made and written once
-    assert counting.names().count("replace") == 1
+    token = await browser.token()  # the signed-in session's secret: written with the log-in
+    assert counting.names() == ["read"]
     counting.calls.clear()
     again = await browser.token()
     assert "replace" not in counting.names()
@@ -285,3 +292,142 @@ async def test_as_a_fastapi_dependency(backend_with_sqlite: SessionBackend) -> N
     headers = browser._headers([(b"content-type", b"application/x-www-form-urlencoded")])
     assert (await _raw(browser.client, "POST", "/submit", body=body, headers=headers)).status == 200
     assert re.fullmatch(r"[A-Za-z0-9_-]{86}", token)
+
+
+async def test_two_tabs_rendering_forms_at_once_after_the_log_in_both_post(
+    backend_with_sqlite: SessionBackend,
+) -> None:
+    """Right after a log-in, two tabs render a form at the same moment (both requests loaded
+    the session before either saved it). If each made the signed-in secret on first use, the
+    later write would replace the earlier one's secret and that tab's form would be refused."""
+    loaded = [asyncio.Event(), asyncio.Event()]
+    go = asyncio.Event()
+
+    async def held_form(request: Request) -> Response:
+        token = await csrf_token(request)
+        loaded[int(request.query_params["tab"])].set()
+        await go.wait()
+        return JSONResponse({"token": token})
+
+    routes = [*ROUTES, Route("/held-form", held_form)]
+    app = build_app(SessionStore(backend_with_sqlite), routes=routes)
+    browser = Browser(app)
+    token = await browser.token()
+    await browser.post_form("/protected-login", {"user": "ann", "csrf_token": token})
+    tabs = []
+    for tab in (b"0", b"1"):
+        headers = browser._headers([])
+        tabs.append(
+            asyncio.create_task(
+                _raw(browser.client, "GET", "/held-form", headers=headers, query=b"tab=" + tab)
+            )
+        )
+    await asyncio.gather(*(event.wait() for event in loaded))
+    go.set()
+    for task in tabs:
+        reply = await task
+        assert reply.status == 200
+        assert (await browser.send("POST", "/submit", reply.json()["token"])).status == 200
+
+
+async def test_hostile_tokens_bodies_and_csrf_cookies_are_refused_never_a_500(
+    app_and_calls: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tokens of every length and alphabet, in the header and in a form (URL-encoded and
+    multipart, malformed too), and planted CSRF cookies of every shape: 403 (or 400 for a body
+    that is not a form), never a 500, and no token or cookie in a log line."""
+    app, _ = app_and_calls
+    browser = Browser(app)
+    good = await browser.token()
+    caplog.set_level("WARNING")
+    bad_tokens = [
+        "=" * 86,
+        "A" * 86,
+        good[:85] + "=",
+        good[:85] + "\u00e9",
+        "\u00ff" * 86,
+        " " + good[1:],
+        good.replace("-", "+").replace("_", "/") if ("-" in good or "_" in good) else "+" * 86,
+        "A" * 10_000,
+        "\x00" * 86,
+    ]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare_bits = good[:-1] + alphabet[alphabet.index(good[-1]) + 1]  # the same 64 bytes
+    bad_tokens += [spare_bits, *("A" * length for length in range(0, 130, 7))]
+    for token in bad_tokens:
+        headers = browser._headers([(b"x-csrf-token", token.encode("latin-1"))])
+        reply = await _raw(browser.client, "POST", "/submit", headers=headers)
+        assert reply.status == 403, token
+        body = urlencode({"csrf_token": token}).encode()
+        form = browser._headers([(b"content-type", b"application/x-www-form-urlencoded")])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=form)
+        assert reply.status == 403, token
+    for content_type, body in (
+        (b"multipart/form-data", b"garbage"),
+        (b"multipart/form-data; boundary=x", b"--x\r\ngarbage"),
+        (b"application/x-www-form-urlencoded", b"%zz=%%&csrf_token"),
+        (b"application/x-www-form-urlencoded", b"\xff\xfe" * 1000),
+    ):
+        headers = browser._headers([(b"content-type", content_type)])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=headers)
+        assert reply.status in (400, 403), (content_type, reply.status)
+    victim = Browser(app)
+    assert browser.csrf_cookie is not None
+    for planted in (
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "\u00e9.\u00e9",
+        "x" * 5000,
+        browser.csrf_cookie + "x",
+        f"{browser.csrf_cookie}.{browser.csrf_cookie}",
+    ):
+        victim.csrf_cookie = planted
+        headers = victim._headers([(b"x-csrf-token", good.encode())])
+        sent = [(name, value.decode().encode("utf-8")) for name, value in headers]
+        reply = await _raw(victim.client, "POST", "/submit", headers=sent)
+        assert reply.status == 403, planted
+        assert (await _raw(victim.client, "GET", "/form", headers=sent)).status == 200
+    assert good not in caplog.text
+    assert browser.csrf_cookie not in caplog.text
+    assert (await browser.send("POST", "/submit", good)).status == 200
+
+
+async def test_a_refusal_log_line_cannot_be_forged_from_the_path(
+    backend_with_sqlite: SessionBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path parameter may hold control characters (``%1B``, a terminal's escape; newlines
+    Starlette's URL drops): the refusal logs them escaped."""
+    routes = [Route("/items/{name}", _submit, methods=["POST"])]
+    app = build_app(SessionStore(backend_with_sqlite), routes=routes)
+    caplog.set_level("WARNING", SECURITY_LOGGER)
+    reply = await _raw(Client(app), "POST", "/items/x\x1b[2J\x1b[1A\x00")
+    assert reply.status == 403
+    messages = [r.getMessage() for r in caplog.records if r.name == SECURITY_LOGGER]
+    assert len(messages) == 1
+    assert messages[0].isprintable()
+
+
+async def test_a_form_is_read_whatever_the_case_of_its_content_type(app_and_calls: Any) -> None:
+    """Media types are case-insensitive: a client that writes ``Application/X-WWW-Form-
+    Urlencoded`` or ``Multipart/Form-Data`` sends a form like any other."""
+    app, _ = app_and_calls
+    browser = Browser(app)
+    token = await browser.token()
+    body = urlencode({"csrf_token": token}).encode()
+    for content_type in (
+        b"Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        b"APPLICATION/X-WWW-FORM-URLENCODED",
+    ):
+        headers = browser._headers([(b"content-type", content_type)])
+        reply = await _raw(browser.client, "POST", "/submit", body=body, headers=headers)
+        assert reply.status == 200, content_type
+    multipart = (
+        b"--b\r\nContent-Disposition: form-data; name=csrf_token\r\n\r\n"
+        + token.encode()
+        + b"\r\n--b--\r\n"
+    )
+    headers = browser._headers([(b"content-type", b"Multipart/Form-Data; boundary=b")])
+    reply = await _raw(browser.client, "POST", "/submit", body=multipart, headers=headers)
+    assert reply.status == 200

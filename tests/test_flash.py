@@ -5,6 +5,7 @@ writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -219,3 +220,70 @@ def test_a_category_is_a_non_empty_string() -> None:
     flashes: Flashes[Any] = Flashes(Session.__new__(Session))
     with pytest.raises(ValueError, match="category"):
         flashes.add("x", "")
+
+
+class Held:
+    """Requests that add or pop flash messages, then wait, loaded and changed, until the test
+    lets each one finish: two tabs' requests racing on one session, in a chosen order."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, asyncio.Event] = {}
+        self.go: dict[str, asyncio.Event] = {}
+
+    def routes(self) -> list[Route]:
+        return [Route("/held/{name}", self._endpoint, methods=["POST"])]
+
+    async def _endpoint(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await request.json()
+        flashes = await get_flashes(request)
+        shown = []
+        if body.get("pop"):
+            shown = [m.message for m in flashes.pop()]
+        for message in body.get("add", []):
+            flashes.add(message)
+        self.loaded[name].set()
+        await self.go[name].wait()
+        return JSONResponse(shown)
+
+    async def race(self, client: Client, first: tuple[str, Any], second: tuple[str, Any]) -> Any:
+        """Both requests load and change the session; then ``first`` commits, then ``second``."""
+        tasks = []
+        for name, body in (first, second):
+            self.loaded[name], self.go[name] = asyncio.Event(), asyncio.Event()
+            tasks.append(asyncio.create_task(client.post(f"/held/{name}", body)))
+            await self.loaded[name].wait()
+        for (name, _), task in zip((first, second), tasks, strict=True):
+            self.go[name].set()
+            await task
+        return [task.result().json() for task in tasks]
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_messages_added_or_shown_by_two_requests_at_once_are_neither_lost_nor_repeated(
+    backend_with_sqlite: SessionBackend, encrypted: bool
+) -> None:
+    """Two tabs: each adds a message, or one shows the pending ones while the other adds one,
+    committing in both orders. A naive merge of the metadata keeps one request's list: the
+    other's message is lost, or a message shown already shows again."""
+    from starlette_session import KeyRing, generate_key
+
+    held = Held()
+    ring = KeyRing([("k1", generate_key())]) if encrypted else None
+    app = build_app(
+        SessionStore(backend_with_sqlite, encryption=ring), routes=[*ROUTES, *held.routes()]
+    )
+    client = Client(app)
+    await client.post("/write", {"user": "ann"})  # a stored session
+
+    await held.race(client, ("a", {"add": ["from A"]}), ("b", {"add": ["from B"]}))
+    assert sorted(m for _, m in (await client.get("/show")).json()) == ["from A", "from B"]
+
+    for order in ("pop first", "add first"):
+        await client.post("/add", {"message": "old"})
+        popping, adding = ("p", {"pop": True}), ("q", {"add": ["new"]})
+        first, second = (popping, adding) if order == "pop first" else (adding, popping)
+        results = await held.race(client, first, second)
+        shown = results[0] if order == "pop first" else results[1]
+        assert shown == ["old"], order
+        assert (await client.get("/show")).json() == [["info", "new"]], order
