@@ -4,16 +4,18 @@
 rest of the library imports no OpenTelemetry):
 
 - a span per operation, ``session.load``, ``session.commit`` and ``session.save`` (a WebSocket
-  save), child of the request's span and parent of the backend client's, with the attributes
-  ``session.backend`` (``memory``, ``redis``, ``sql``...), ``session.outcome`` (``found``,
-  ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``, ``backend_error``...) and
-  ``session.round_trips`` (backend calls); on failure the status is an error and ``error.type``
-  names the exception class;
+  save), child of the request's span and parent of the backend client's (begun just before the
+  operation's first backend call; none for a commit with nothing to write and no backend call),
+  with the attributes ``session.backend`` (``memory``, ``redis``, ``sql``...),
+  ``session.outcome`` (``found``, ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``,
+  ``backend_error``...) and ``session.round_trips`` (backend calls); on failure the status is
+  an error and ``error.type`` names the exception class;
 - histograms ``session.load.duration``, ``session.commit.duration`` and
   ``session.save.duration`` in seconds, by backend and outcome;
 - counters ``session.created``, ``session.loaded``, ``session.saved``, ``session.rotated``,
   ``session.destroyed``, ``session.revoked``, ``session.expired``, ``session.conflicts``,
-  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``.
+  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``
+  (observable counters: counted here, read by the SDK when it collects).
 
 No attribute ever holds a session id, a cookie, a store key, a user id or a secret: only the
 fixed words above and counts, so every attribute has a handful of values.
