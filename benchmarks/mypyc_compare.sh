@@ -25,7 +25,9 @@ cp -r "$REPO_DIR/starlette_session" "$build/"
 # setuptools that mypyc drives, which may be older than its [project] table: a mypy.ini instead.
 printf '[mypy]\nstrict = True\n\n[mypy-pymemcache.*]\nignore_missing_imports = True\n' \
     >"$build/mypy.ini"
-(cd "$build" && "$(dirname "$PYTHON")/mypyc" "${MODULES[@]/#/starlette_session/}" >build.log 2>&1) ||
+sources=()
+for module in "${MODULES[@]}"; do sources+=("starlette_session/$module.py"); done
+(cd "$build" && "$(dirname "$PYTHON")/mypyc" "${sources[@]}" >build.log 2>&1) ||
     { tail -20 "$build/build.log" >&2; exit 1; }
 PYTHONPATH="$build" "$PYTHON" -c 'import starlette_session.storage as m; print(m.__file__)' |
     grep -q '\.so$' || { echo "the compiled modules are not the ones imported" >&2; exit 1; }
