@@ -29,10 +29,10 @@ sources=()
 for module in "${MODULES[@]}"; do sources+=("starlette_session/$module.py"); done
 (cd "$build" && "$(dirname "$PYTHON")/mypyc" "${sources[@]}" >build.log 2>&1) ||
     { tail -20 "$build/build.log" >&2; exit 1; }
+
+cd "$neutral"  # python -c puts the current directory first on sys.path: not the repository
 PYTHONPATH="$build" "$PYTHON" -c 'import starlette_session.storage as m; print(m.__file__)' |
     grep -q '\.so$' || { echo "the compiled modules are not the ones imported" >&2; exit 1; }
-
-cd "$neutral"
 instructions() {  # instructions PACKAGE_ROOT CELL COUNT
     PYTHONHASHSEED=0 PYTHONMALLOC=malloc PYTHONPATH="$1:$REPO_DIR" \
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PYTHON" \

@@ -219,7 +219,8 @@ class SessionEvents:
                 observer.finished(operation, value)
             except Exception as error:
                 _observer_failed(error)
-        if operation.noted and isinstance(operation.error, Exception | None):  # not if cancelled
+        error = operation.error
+        if operation.noted and (error is None or isinstance(error, Exception)):  # not cancelled
             await self.emit(operation.noted)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:
