@@ -219,8 +219,8 @@ class SessionEvents:
                 observer.finished(operation, value)
             except Exception as error:
                 _observer_failed(error)
-        error = operation.error
-        if operation.noted and (error is None or isinstance(error, Exception)):  # not cancelled
+        raised = operation.error
+        if operation.noted and (raised is None or isinstance(raised, Exception)):  # not cancelled
             await self.emit(operation.noted)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:
