@@ -96,7 +96,16 @@ Handler = Callable[[SessionEventInfo], Awaitable[None] | None]
 class Operation:
     """One load, commit, save, refresh or revocation, as observers see it."""
 
-    __slots__ = ("duration", "error", "name", "noted", "outcome", "round_trips", "started")
+    __slots__ = (
+        "duration",
+        "error",
+        "first_call",
+        "name",
+        "noted",
+        "outcome",
+        "round_trips",
+        "started",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -111,6 +120,9 @@ class Operation:
         self.started = time.perf_counter()
         #: Seconds it took; set when over.
         self.duration = 0.0
+        #: Called just before the first backend call, if any (an observer sets it in
+        #: ``started``: a span begun only for operations that reach the backend).
+        self.first_call: Callable[[], None] | None = None
 
     def noted_events(self) -> set[SessionEvent]:
         """The kinds of event noted so far."""
@@ -121,7 +133,8 @@ class OperationObserver(Protocol):
     """Sees each operation start and finish (synchronously: keep it quick)."""
 
     def started(self, operation: Operation) -> Any:
-        """Called before the operation's first backend call; the value goes to ``finished``."""
+        """Called as the operation starts, before any backend call; the value goes to
+        ``finished``. It may set ``operation.first_call``."""
 
     def finished(self, operation: Operation, token: Any) -> None:
         """Called once the operation is over (its ``outcome`` and ``duration`` set)."""
@@ -144,6 +157,12 @@ def count_round_trip() -> None:
     operation = _current.get()
     if operation is not None:
         operation.round_trips += 1
+        if operation.first_call is not None:
+            first_call, operation.first_call = operation.first_call, None
+            try:
+                first_call()
+            except Exception as error:
+                _observer_failed(error)
 
 
 class SessionEvents:
@@ -201,7 +220,8 @@ class SessionEvents:
                 observer.finished(operation, value)
             except Exception as error:
                 _observer_failed(error)
-        if operation.noted and isinstance(operation.error, Exception | None):  # not if cancelled
+        raised = operation.error
+        if operation.noted and (raised is None or isinstance(raised, Exception)):  # not cancelled
             await self.emit(operation.noted)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:

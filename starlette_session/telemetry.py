@@ -4,16 +4,18 @@
 rest of the library imports no OpenTelemetry):
 
 - a span per operation, ``session.load``, ``session.commit`` and ``session.save`` (a WebSocket
-  save), child of the request's span and parent of the backend client's, with the attributes
-  ``session.backend`` (``memory``, ``redis``, ``sql``...), ``session.outcome`` (``found``,
-  ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``, ``backend_error``...) and
-  ``session.round_trips`` (backend calls); on failure the status is an error and ``error.type``
-  names the exception class;
+  save), child of the request's span and parent of the backend client's (begun just before the
+  operation's first backend call; none for a commit with nothing to write and no backend call),
+  with the attributes ``session.backend`` (``memory``, ``redis``, ``sql``...),
+  ``session.outcome`` (``found``, ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``,
+  ``backend_error``...) and ``session.round_trips`` (backend calls); on failure the status is
+  an error and ``error.type`` names the exception class;
 - histograms ``session.load.duration``, ``session.commit.duration`` and
   ``session.save.duration`` in seconds, by backend and outcome;
 - counters ``session.created``, ``session.loaded``, ``session.saved``, ``session.rotated``,
   ``session.destroyed``, ``session.revoked``, ``session.expired``, ``session.conflicts``,
-  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``.
+  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``
+  (observable counters: counted here, read by the SDK when it collects).
 
 No attribute ever holds a session id, a cookie, a store key, a user id or a secret: only the
 fixed words above and counts, so every attribute has a handful of values.
@@ -22,7 +24,11 @@ fixed words above and counts, so every attribute has a handful of values.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
+import time
 import weakref
+from collections.abc import Callable, Iterable
+from contextvars import Token
 from typing import Any
 
 from starlette_session.events import Operation, SessionEvent, SessionEventInfo
@@ -30,6 +36,7 @@ from starlette_session.store import SessionStore
 
 try:
     from opentelemetry import context, metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
@@ -72,9 +79,14 @@ def instrument(
     _instrumented.add(store)
     tracer = trace.get_tracer("starlette_session", VERSION, tracer_provider=tracer_provider)
     meter = metrics.get_meter("starlette_session", VERSION, meter_provider=meter_provider)
+    counts = _Counts(store)
     for event, (name, unit, description) in COUNTERS.items():
-        counter = meter.create_counter(name, unit=unit, description=description)
-        store.on(event, _Count(store, counter).add)
+        # Counted here, read by the SDK when it collects: an event costs a dict update, not a
+        # measurement through the SDK (the exported sums are the same as a Counter's).
+        meter.create_observable_counter(
+            name, callbacks=[counts.callback(event)], unit=unit, description=description
+        )
+        store.on(event, counts.add)
     store.observe(_Spans(store, tracer, meter))
 
 
@@ -90,31 +102,70 @@ def backend_name(store: SessionStore[Any]) -> str:
 _backend_names: dict[type[Any], str] = {}
 
 
-class _Count:
-    """Adds one to an event's counter."""
+class _Counts:
+    """Each event's count, by backend and reason, for the SDK to collect."""
 
-    def __init__(self, store: SessionStore[Any], counter: metrics.Counter) -> None:
+    def __init__(self, store: SessionStore[Any]) -> None:
         self.store = store
-        self.counter = counter
+        self.lock = threading.Lock()  # handlers may run on several threads' event loops
+        self.totals: dict[SessionEvent, dict[tuple[str, str | None], int]] = {
+            event: {} for event in COUNTERS
+        }
         self.attributes: dict[tuple[str, str | None], dict[str, str]] = {}
 
     def add(self, info: SessionEventInfo) -> None:
-        backend, reason = backend_name(self.store), info.reason
-        attributes = self.attributes.get((backend, reason))
+        totals = self.totals[info.event]
+        key = (backend_name(self.store), info.reason)
+        with self.lock:
+            totals[key] = totals.get(key, 0) + 1
+
+    def callback(self, event: SessionEvent) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        totals = self.totals[event]
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self.lock:
+                found = list(totals.items())
+            return [Observation(count, self._attributes(key)) for key, count in found]
+
+        return observe
+
+    def _attributes(self, key: tuple[str, str | None]) -> dict[str, str]:
+        attributes = self.attributes.get(key)
         if attributes is None:  # a handful of combinations: made once each
+            backend, reason = key
             attributes = {"session.backend": backend}
             if reason is not None:
                 attributes["session.reason"] = reason
-            self.attributes[backend, reason] = attributes
-        self.counter.add(1, attributes)
+            self.attributes[key] = attributes
+        return attributes
+
+
+class _Started:
+    """An operation's span, begun just before its first backend call (so that the backend
+    client's spans are its children), or when it ends if it made none."""
+
+    __slots__ = ("name", "span", "start_ns", "token", "tracer")
+
+    def __init__(self, tracer: trace.Tracer, name: str) -> None:
+        self.tracer, self.name = tracer, name
+        self.start_ns = time.time_ns()
+        self.span: trace.Span | None = None
+        self.token: Token[context.Context] | None = None
+
+    def begin(self) -> None:
+        span = self.span = self.tracer.start_span(
+            self.name, kind=SpanKind.INTERNAL, start_time=self.start_ns
+        )
+        self.token = context.attach(trace.set_span_in_context(span))
 
 
 class _Spans:
-    """A span and a duration per observed operation."""
+    """A span and a duration per observed operation (none for a commit with nothing to do)."""
 
     def __init__(self, store: SessionStore[Any], tracer: trace.Tracer, meter: metrics.Meter):
         self.store = store
         self.tracer = tracer
+        self.names = {name: f"session.{name}" for name in ("load", "commit", "save")}
         self.durations = {
             name: meter.create_histogram(
                 f"session.{name}.duration",
@@ -124,27 +175,45 @@ class _Spans:
             )
             for name in ("load", "commit", "save")
         }
+        self.span_attributes: dict[tuple[str, str, int], dict[str, str | int]] = {}
+        self.metric_attributes: dict[tuple[str, str], dict[str, str]] = {}
 
-    def started(self, operation: Operation) -> tuple[trace.Span, object]:
-        span = self.tracer.start_span(f"session.{operation.name}", kind=SpanKind.INTERNAL)
-        return span, context.attach(trace.set_span_in_context(span))
+    def started(self, operation: Operation) -> _Started:
+        name = self.names.get(operation.name) or f"session.{operation.name}"
+        started = _Started(self.tracer, name)
+        operation.first_call = started.begin
+        return started
 
-    def finished(self, operation: Operation, started: tuple[trace.Span, Any]) -> None:
-        span, token = started
-        context.detach(token)
+    def finished(self, operation: Operation, started: _Started) -> None:
+        span, outcome, error = started.span, operation.outcome, operation.error
+        if span is None:
+            if outcome == "unchanged" and error is None:
+                return  # a commit that had nothing to write and made no backend call
+            span = self.tracer.start_span(
+                started.name, kind=SpanKind.INTERNAL, start_time=started.start_ns
+            )
+        elif started.token is not None:
+            context.detach(started.token)
         backend = backend_name(self.store)
-        attributes: dict[str, str | int] = {
-            "session.backend": backend,
-            "session.outcome": operation.outcome,
-            "session.round_trips": operation.round_trips,
-        }
-        error = operation.error
+        key = (backend, outcome, operation.round_trips)
+        attributes = self.span_attributes.get(key)
+        if attributes is None:
+            attributes = {
+                "session.backend": backend,
+                "session.outcome": outcome,
+                "session.round_trips": operation.round_trips,
+            }
+            if len(self.span_attributes) < 256:  # a handful of combinations, kept bounded
+                self.span_attributes[key] = attributes
         if error is not None:
-            attributes["error.type"] = type(error).__name__
+            attributes = {**attributes, "error.type": type(error).__name__}
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.set_attributes(attributes)
         span.end()
         histogram = self.durations.get(operation.name)
         if histogram is not None:
-            attributes = {"session.backend": backend, "session.outcome": operation.outcome}
-            histogram.record(operation.duration, attributes)
+            measured = self.metric_attributes.get((backend, outcome))
+            if measured is None:
+                measured = {"session.backend": backend, "session.outcome": outcome}
+                self.metric_attributes[backend, outcome] = measured
+            histogram.record(operation.duration, measured)

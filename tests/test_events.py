@@ -27,6 +27,7 @@ from starlette_session import (
     SessionStore,
 )
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
+from starlette_session.events import Operation
 from starlette_session.records import RETIRED, encode_record
 from tests.helpers import SECRET, make_app
 from tests.servers import RedisServer
@@ -269,6 +270,36 @@ async def test_a_failing_handler_never_fails_the_request(caplog: pytest.LogCaptu
     ]
     cookie = http.cookies["session"]
     assert all(cookie.split(".")[0] not in record.getMessage() for record in errors)
+
+
+class FailingFirstCall:
+    """An observer whose hook before the first backend call raises."""
+
+    def started(self, operation: Operation) -> None:
+        operation.first_call = self.fail
+
+    def fail(self) -> None:
+        raise RuntimeError("observer boom")
+
+    def finished(self, operation: Operation, started: object) -> None:
+        pass
+
+
+async def test_a_failing_first_call_hook_never_fails_the_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store: SessionStore[Any] = SessionStore()
+    store.observe(FailingFirstCall())
+    caplog.set_level(logging.ERROR, logger="starlette_session")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        assert (await http.get("/set", params={"a": "1"})).status_code == 200
+        assert (await http.get("/get")).json() == {"a": "1"}
+    errors = [
+        record.getMessage() for record in caplog.records if record.name == "starlette_session"
+    ]
+    assert errors == ["a session observer raised RuntimeError"] * 2  # the create, the read
 
 
 def test_on_takes_a_session_event_and_a_callable() -> None:

@@ -91,7 +91,7 @@ async def test_spans_for_load_and_commit(backend: SessionBackend, telemetry: Tel
     app = make_app(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})  # new: nothing read, one create
-        await http.get("/get")  # one read, nothing written
+        await http.get("/get")  # one read, nothing written: a commit with nothing to do
         await http.get("/set", params={"a": "2"})  # one read, one compare-and-set
 
     spans = [(span.name, dict(span.attributes or {})) for span in telemetry.spans()]
@@ -100,11 +100,10 @@ async def test_spans_for_load_and_commit(backend: SessionBackend, telemetry: Tel
         ("session.load", "new"),
         ("session.commit", "created"),
         ("session.load", "found"),
-        ("session.commit", "unchanged"),
         ("session.load", "found"),
         ("session.commit", "saved"),
     ]
-    assert [attributes["session.round_trips"] for _, attributes in spans] == [0, 1, 1, 0, 1, 1]
+    assert [attributes["session.round_trips"] for _, attributes in spans] == [0, 1, 1, 1, 1]
     for _, attributes in spans:
         assert set(attributes) == SPAN_ATTRIBUTES
         assert attributes["session.backend"] == name
@@ -141,6 +140,56 @@ async def test_session_spans_sit_between_the_request_and_the_backend_client(
     assert load.parent.span_id == request.context.span_id
     assert read.parent is not None
     assert read.parent.span_id == load.context.span_id
+
+
+async def test_a_commit_with_nothing_to_do_has_no_span_and_no_duration(
+    backend: SessionBackend, telemetry: Telemetry
+) -> None:
+    store = instrumented(backend, telemetry)
+    app = make_app(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        await http.get("/set", params={"a": "1"})
+        for _ in range(3):
+            await http.get("/get")
+
+    assert [span.name for span in telemetry.spans()].count("session.commit") == 1
+    commits = telemetry.metrics()["session.commit.duration"]
+    assert [(attributes["session.outcome"], count) for attributes, count in commits] == [
+        ("created", 1)
+    ]
+    loads = telemetry.metrics()["session.load.duration"]
+    assert sorted((attributes["session.outcome"], count) for attributes, count in loads) == [
+        ("found", 3),
+        ("new", 1),
+    ]
+    name = "redis" if isinstance(backend, RedisBackend) else "memory"
+    assert telemetry.metrics()["session.loaded"] == [({"session.backend": name}, 3)]
+
+
+async def test_a_commit_span_begins_with_the_commit_and_parents_its_backend_calls(
+    telemetry: Telemetry,
+) -> None:
+    tracer = telemetry.tracer_provider.get_tracer("the app")
+
+    class TracedWrites(MemoryBackend):
+        async def create(
+            self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
+        ) -> bool:
+            with tracer.start_as_current_span("backend create"):
+                return await super().create(key, value, ttl, logged_in=logged_in)
+
+    store = instrumented(TracedWrites(), telemetry)
+    app = make_app(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        await http.get("/set", params={"a": "1"})
+
+    commit = telemetry.spans("session.commit")[0]
+    create = telemetry.spans("backend create")[0]
+    assert create.parent is not None
+    assert create.parent.span_id == commit.context.span_id
+    assert commit.start_time is not None
+    assert create.start_time is not None
+    assert commit.start_time <= create.start_time
 
 
 async def test_metrics_follow_the_semantic_conventions_style(
