@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
+import anyio
 import anyio.from_thread
 from starlette.requests import HTTPConnection
 
@@ -16,6 +17,7 @@ from starlette_session.exceptions import (
     SessionNotLoadedError,
     SessionSetupError,
 )
+from starlette_session.live import LiveConnection
 from starlette_session.state import SessionState, StatefulDict
 from starlette_session.store import SessionStore
 
@@ -55,7 +57,7 @@ class Session(StatefulDict):
     # Slots keep construction cheap (no attribute dict): most requests never touch their session.
     # ``_headers`` is not the scope itself: the scope holds the session, and a request must leave
     # no reference cycle.
-    __slots__ = ("_accessed", "_cookie", "_headers", "_store")
+    __slots__ = ("_accessed", "_cookie", "_headers", "_live", "_store")
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class Session(StatefulDict):
         self._cookie = cookie
         self._headers = headers
         self._accessed = False
+        self._live: LiveConnection | None = None
 
     # The dict protocol: every access loads the session first.
 
@@ -180,6 +183,15 @@ class Session(StatefulDict):
         """In a WebSocket handler: save pending changes, read the stored session again, and
         return False if it has ended meanwhile (a log-out, a revocation, a timeout)."""
         raise SessionSetupError(NOT_A_WEBSOCKET)
+
+    async def ended_event(self) -> anyio.Event:
+        """An event set when this session ends (a log-out, a revocation, a timeout, a log-in
+        elsewhere), in any process: for a streaming response, which should stop then. Loads
+        the session and registers this connection; a session not stored never ends."""
+        await self.load()
+        if self._live is None:
+            self._live = self._store.watch(self)
+        return self._live.ended if self._live is not None else anyio.Event()
 
     @property
     def loaded(self) -> bool:

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"exceptions", "durations", "setup_warnings"},
     {"cookies", "signing", "records", "migration", "backends", "compat", "state"},
     {"events", "devices", "interfaces"},
-    {"user_index", "typed", "plan"},
+    {"user_index", "typed", "plan", "live"},
     {"storage"},
     {"loading"},
     {"store"},

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
+from starlette_session.backends._notify import Notifications
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -91,6 +92,9 @@ class SessionBackend(abc.ABC):
 
     max_key_length: int | None = None
     timeout: float | None = 2.0
+    #: How this backend tells every process that sessions ended (see ``end``); None: live
+    #: connections on its sessions are re-checked periodically instead.
+    notifications: Notifications | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -166,6 +170,20 @@ class SessionBackend(abc.ABC):
         if not await retry_compare_and_set(attempt, tried=1):
             raise SessionConflictError(CHANGING)
         return value
+
+    async def end(self, *keys: str) -> None:
+        """Delete the sessions ``keys``, which just ended, and tell every process holding a
+        live connection on one (``notifications``). A backend may do both in one round trip;
+        this default deletes, then publishes."""
+        if not keys:
+            return
+        await self.delete(*keys)
+        await self.announce(*keys)
+
+    async def announce(self, *keys: str) -> None:
+        """Tell every process that the sessions ``keys`` ended (nothing without a channel)."""
+        if keys and self.notifications is not None:
+            await self.notifications.publish(list(keys))
 
     async def expiring_index_is_safe(self) -> bool:
         """Whether an entry given a time to live is evicted no sooner than one without.
