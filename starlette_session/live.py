@@ -230,6 +230,8 @@ class LiveConnections:
             try:
                 await notifications.listen(self.delivered, self._connected)
             except Exception as error:
+                if _cancelling():  # a driver turned our cancellation into an error
+                    raise asyncio.CancelledError from error
                 now = time.monotonic()
                 if self._down_since is None:
                     self._down_since = now
@@ -255,3 +257,10 @@ class LiveConnections:
             )
         if count:
             await self.recheck()
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (always False on Python 3.10)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False

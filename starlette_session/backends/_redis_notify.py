@@ -9,6 +9,7 @@ as lost all the same: messages published meanwhile were missed, and the caller r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = ["PING_EVERY", "RedisNotifications"]
 #: Seconds without a message after which the subscription is pinged, so that a connection that
 #: died silently is noticed.
 PING_EVERY = 5.0
+#: Seconds closing the subscription may take.
+CLOSE_TIMEOUT = 1.0
 _CONFIRMATIONS = frozenset({"subscribe", "ssubscribe"})
 _MESSAGES = frozenset({"message", "smessage"})
 
@@ -74,8 +77,9 @@ class RedisNotifications(Notifications):
 
 async def _close(pubsub: Any) -> None:
     close = getattr(pubsub, "aclose", None) or pubsub.reset
+    # Bounded: it may run while the task is being cancelled, when nothing would interrupt it.
     with contextlib.suppress(Exception):  # a connection already lost cannot be closed better
-        await close()
+        await asyncio.wait_for(close(), CLOSE_TIMEOUT)
 
 
 def _text(value: object) -> str:
