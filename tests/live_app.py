@@ -1,12 +1,13 @@
 """The application of the live-connection tests (``tests/test_live.py``, in-process, and
 ``tests/test_live_workers.py``, under ``uvicorn --workers 4``).
 
-HTTP: ``/login?user=u`` (a new id bound to ``u``), ``/put`` (an anonymous session), ``/logout``, ``/revoke?user=u`` (every
-session of ``u``), ``/revoke-one?user=u&key=k``, ``/key`` (this session's store key), ``/stream``
-(a line every 50 ms until the session ends). WebSockets: ``/ws`` loads its session, sends
-``{"pid": ...}``, answers each text with ``{"echo": text}``, and says ``{"bye": reason}`` from
-its ``on_end`` hook; ``/plain`` never touches its session. ``build_app(store)`` makes it;
-``app`` is the one uvicorn serves, its store chosen by ``$LIVE_BACKEND`` and ``$LIVE_URL``.
+HTTP: ``/login?user=u`` (a new id bound to ``u``), ``/put`` (an anonymous session),
+``/logout``, ``/revoke?user=u`` (every session of ``u``), ``/revoke-one?user=u&key=k``,
+``/key`` (this session's store key), ``/stream`` (a line every 50 ms until the session ends).
+WebSockets: ``/ws`` loads its session, sends ``{"pid": ...}``, answers each text with
+``{"echo": text}``, and says ``{"bye": reason}`` from its ``on_end`` hook; ``/plain`` never
+touches its session. ``build_app(store)`` makes it; ``app`` is the one uvicorn serves, its
+store chosen by ``$LIVE_BACKEND`` and ``$LIVE_URL``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from starlette_session import SessionMiddleware, SessionStore, load_session
 from starlette_session.backends import MemoryBackend, SessionBackend
+from starlette_session.websocket import WebSocketSession
 
 SECRET = "a-secret-of-forty-characters-0123456789ab"
 
@@ -90,7 +92,8 @@ async def socket(websocket: WebSocket) -> None:
     async def bye(reason: str) -> None:
         await websocket.send_json({"bye": reason})
 
-    websocket.session.on_end(bye)
+    assert isinstance(session, WebSocketSession)
+    session.on_end(bye)
     await websocket.accept()
     await websocket.send_json({"pid": os.getpid(), "user": session.get("user")})
     while True:

@@ -47,6 +47,10 @@ KINDS = [
 ]
 
 
+#: The PostgreSQL application_name of each test's engine, so that a test ends only its own.
+APPLICATION_NAMES: dict[int, str] = {}
+
+
 class Live:
     """A TestClient on the live app with a store on one backend."""
 
@@ -114,19 +118,24 @@ def assert_open(socket: Any) -> None:
     assert receive(socket, 5) == {"echo": "ping"}
 
 
+def portal(http: TestClient) -> Any:
+    assert http.portal is not None
+    return http.portal
+
+
 def _backend_for(kind: str, request: pytest.FixtureRequest, http: TestClient) -> Any:
     """The backend of ``kind`` (made in the TestClient's loop where it must be), and what
     to call at the end."""
     clients = RedisClients()
     if kind in ("redis", "valkey"):
         url = request.getfixturevalue("redis_url" if kind == "redis" else "valkey_url")
-        return RedisBackend(clients.asyncio(url)), lambda: http.portal.call(clients.aclose)
+        return RedisBackend(clients.asyncio(url)), lambda: portal(http).call(clients.aclose)
     if kind == "cluster":
         import redis.asyncio
 
         url = request.getfixturevalue("redis_cluster_url")
         cluster = clients.keep(redis.asyncio.RedisCluster.from_url(url))
-        return RedisBackend(cluster), lambda: http.portal.call(clients.aclose)
+        return RedisBackend(cluster), lambda: portal(http).call(clients.aclose)
     if kind in ("postgres", "sqlite"):
         url = (
             database_url("postgres")
@@ -136,9 +145,9 @@ def _backend_for(kind: str, request: pytest.FixtureRequest, http: TestClient) ->
         name = f"live-{uuid.uuid4().hex[:8]}"
         options = {"connect_args": {"server_settings": {"application_name": name}}}
         context = sql_backend(url, engine_options=options if kind == "postgres" else None)
-        wrapped = http.portal.wrap_async_context_manager(context)
+        wrapped = portal(http).wrap_async_context_manager(context)
         backend = wrapped.__enter__()
-        backend.application_name = name
+        APPLICATION_NAMES[id(backend)] = name
         return backend, lambda: wrapped.__exit__(None, None, None)
     return MemoryBackend(), lambda: None
 
@@ -268,7 +277,7 @@ def _drop_channel(live: Live, redis_url: str) -> None:
 
         async def terminate() -> int:
             engine = live.store.backend.engine  # type: ignore[union-attr]
-            name = live.store.backend.application_name  # type: ignore[union-attr]
+            name = APPLICATION_NAMES[id(live.store.backend)]
             async with engine.connect() as conn:
                 rows = await conn.execute(
                     sa.text(
@@ -280,7 +289,7 @@ def _drop_channel(live: Live, redis_url: str) -> None:
                 )
                 return len(rows.fetchall())
 
-        assert live.http.portal.call(terminate) >= 1
+        assert portal(live.http).call(terminate) >= 1
         return
     import redis
 
@@ -305,7 +314,7 @@ def test_a_session_ended_while_the_channel_was_down_closes_after_reconnection(
             backend = live.store.backend
             assert isinstance(backend, SessionBackend)
             # Ended without any message (as if published while the channel was down).
-            live.http.portal.call(backend.delete, key)
+            portal(live.http).call(backend.delete, key)
             _drop_channel(live, redis_url)
             assert assert_closed(live, socket) < 3  # reconnected and re-checked
             assert_open(kept)
