@@ -148,11 +148,14 @@ async def _open(base: str, cookie: str) -> tuple[Any, int]:
     return socket, hello["pid"]
 
 
-async def _closed_within(socket: Any, seconds: float) -> tuple[float, int | None, Any]:
-    """How long until the socket closed, its close code, and the last message before."""
+async def _closed_within(
+    socket: Any, seconds: float, since: float
+) -> tuple[float, int | None, Any]:
+    """How long from ``since`` until the socket closed, its close code, and the last message
+    before."""
     from websockets.exceptions import ConnectionClosed
 
-    started, last = time.monotonic(), None
+    started, last = since, None
 
     async def until_closed() -> None:
         nonlocal last
@@ -164,8 +167,9 @@ async def _closed_within(socket: Any, seconds: float) -> tuple[float, int | None
     except ConnectionClosed as closed:
         code = closed.rcvd.code if closed.rcvd is not None else None
         return time.monotonic() - started, code, last
-    except TimeoutError:
-        return seconds, None, last
+    except asyncio.TimeoutError:
+        pass
+    return time.monotonic() - started, None, last
 
 
 async def _answers(socket: Any) -> bool:
@@ -215,10 +219,12 @@ async def _run(base: str, within: float, drop: Any = None) -> dict[str, Any]:
     await asyncio.sleep(0.5)  # every worker has subscribed
     if drop is not None:
         await asyncio.to_thread(drop)
+    since = time.monotonic()
+    waiting = [asyncio.ensure_future(_closed_within(s, within + 2, since)) for s in alices]
     async with httpx.AsyncClient() as client:
         response = await client.post(f"http://{base}/revoke", params={"user": "alice"})
     assert response.json()["ended"] == SESSIONS
-    results = await asyncio.gather(*(_closed_within(s, within + 2) for s in alices))
+    results = await asyncio.gather(*waiting)
     answering = await asyncio.gather(*(_answers(s) for s in bobs))
     for socket in sockets:
         await socket.close()
