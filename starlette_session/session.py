@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
+from collections.abc import Awaitable, Callable, ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
 import anyio
@@ -34,6 +34,11 @@ LOGIN_NOT_BEGUN = (
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
     "its response starts"
+)
+
+NOT_A_WEBSOCKET_HOOK = (
+    "on_end() is for WebSocket handlers; a streaming response waits on "
+    "`await session.ended_event()` instead"
 )
 
 
@@ -183,6 +188,12 @@ class Session(StatefulDict):
         """In a WebSocket handler: save pending changes, read the stored session again, and
         return False if it has ended meanwhile (a log-out, a revocation, a timeout)."""
         raise SessionSetupError(NOT_A_WEBSOCKET)
+
+    def on_end(self, hook: Callable[[str], Awaitable[None]]) -> None:
+        """In a WebSocket handler: run ``await hook(reason)`` when the session ends while the
+        socket is open, before it is closed (a last message). Here it raises: a stream waits
+        on :meth:`ended_event` instead."""
+        raise SessionSetupError(NOT_A_WEBSOCKET_HOOK)
 
     async def ended_event(self) -> anyio.Event:
         """An event set when this session ends (a log-out, a revocation, a timeout, a log-in
