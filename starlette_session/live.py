@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from starlette_session.backends._notify import Notifications, ended_hash
+from starlette_session.backends._notify import LocalNotifications, Notifications, ended_hash
 from starlette_session.exceptions import SessionBackendError
 
 if TYPE_CHECKING:
@@ -104,8 +104,11 @@ class LiveConnections:
         *,
         recheck_interval: float,
         fail_closed: bool,
+        local: LocalNotifications | None = None,
     ) -> None:
         self.notifications = notifications
+        #: Without a channel: this process's deliveries (the others re-check).
+        self.local = local
         self.check = check
         self.recheck_interval = recheck_interval
         self.fail_closed = fail_closed
@@ -218,9 +221,15 @@ class LiveConnections:
 
     async def _run(self) -> None:
         if self.notifications is None:
-            while True:
-                await asyncio.sleep(self.recheck_interval)
-                await self.recheck()
+            if self.local is not None:
+                self.local.subscribe(self.delivered)
+            try:
+                while True:
+                    await asyncio.sleep(self.recheck_interval)
+                    await self.recheck()
+            finally:
+                if self.local is not None:
+                    self.local.unsubscribe(self.delivered)
         await self._listen(self.notifications)
 
     async def _listen(self, notifications: Notifications) -> None:

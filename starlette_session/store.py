@@ -250,12 +250,15 @@ class SessionStore(Generic[ModelT]):
             events=self.events,
         )
         rules = CommitRules(lifetimes, self.max_size, self.save_on_error, storage.in_cookie)
-        notifications = getattr(self._backend, "notifications", None)  # none in a cookie
+        backend = self._backend
+        server = backend if isinstance(backend, SessionBackend) else None  # not the cookie
+        notifications = server.notifications if server is not None else None
         live = LiveConnections(
             notifications,
             loader.still_live,
             recheck_interval=self.live_recheck_interval,
             fail_closed=self.on_backend_error == "fail",
+            local=server.local_notifications() if server and not notifications else None,
         )
         self._bound = _Bound(keys, loader, rules, storage, live)
 

@@ -266,6 +266,26 @@ def test_a_stream_stops_when_its_session_ends(live: Live) -> None:
     assert body[0].endswith("ended\n")
 
 
+def test_without_a_channel_a_session_ended_elsewhere_closes_within_the_recheck(
+    request: pytest.FixtureRequest,
+) -> None:
+    # SQLite has no channel: the process that ends a session closes its own sockets at once,
+    # and the others find out at their periodic re-check (1 s here). "Elsewhere" is a
+    # deletion this process does not hear of (another process's).
+    for live in open_live(request, "sqlite"):
+        cookie = live.session()
+        key = live.http.get("/key", headers={"cookie": f"session={cookie}"}).text
+        live.http.cookies.clear()
+        with ExitStack() as stack:
+            socket = live.socket(stack, cookie)
+            backend = live.store.backend
+            assert isinstance(backend, SessionBackend)
+            portal(live.http).call(backend.delete, key)  # no announcement
+            started = time.monotonic()
+            assert_closed(live, socket)
+            assert time.monotonic() - started < WITH_RECHECK
+
+
 # A lost channel, and the outage policy
 
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from starlette_session import DeviceTracking, SessionMiddleware, SessionStore
 
-from . import api, pages, storages
+from . import api, live, pages, storages
 from .models import ShopSession
 from .panel import SessionPanel
 from .secret import Secret, session_secret
@@ -63,6 +63,7 @@ def create_app(
     app.state.panel = SessionPanel(store, COOKIE_NAME, secret)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(live.router)
     return app
 
 

@@ -84,6 +84,14 @@ class LocalNotifications(Notifications):
             for listener in list(self._listeners):
                 listener(hashes)
 
+    def subscribe(self, delivered: Delivered) -> None:
+        """Call ``delivered`` with the hashes of each delivery from now on."""
+        self._listeners.add(delivered)
+
+    def unsubscribe(self, delivered: Delivered) -> None:
+        """Stop calling ``delivered``."""
+        self._listeners.discard(delivered)
+
     async def listen(self, delivered: Delivered, connected: Callable[[], Awaitable[None]]) -> None:
         self._listeners.add(delivered)
         try:

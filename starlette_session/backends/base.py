@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
-from starlette_session.backends._notify import Notifications
+from starlette_session.backends._notify import LocalNotifications, Notifications
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -181,9 +181,22 @@ class SessionBackend(abc.ABC):
         await self.announce(*keys)
 
     async def announce(self, *keys: str) -> None:
-        """Tell every process that the sessions ``keys`` ended (nothing without a channel)."""
-        if keys and self.notifications is not None:
+        """Tell every process that the sessions ``keys`` ended; without a channel, this
+        process only (the others re-check periodically)."""
+        if not keys:
+            return
+        if self.notifications is not None:
             await self.notifications.publish(list(keys))
+        else:
+            self.local_notifications().deliver(list(keys))
+
+    def local_notifications(self) -> LocalNotifications:
+        """This process's delivery of ended sessions, for a backend without a channel: live
+        connections in the process that ended a session end at once."""
+        local = self.__dict__.get("_local_notifications")
+        if not isinstance(local, LocalNotifications):
+            local = self.__dict__["_local_notifications"] = LocalNotifications()
+        return local
 
     async def expiring_index_is_safe(self) -> bool:
         """Whether an entry given a time to live is evicted no sooner than one without.

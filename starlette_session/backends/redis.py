@@ -215,10 +215,14 @@ class RedisBackend(CombinedUpdates):
             await self._run(self._end_pipeline, keys, message)
         else:
             await self._run(self._end_pipeline_sync, keys, message)
+        if self.notifications is None:  # a sync client: this process cannot subscribe
+            self.local_notifications().deliver(list(keys))
 
     async def announce(self, *keys: str) -> None:
         if keys:
             await self._published(self._publish, CHANNEL, ended_message(keys))
+            if self.notifications is None:
+                self.local_notifications().deliver(list(keys))
 
     async def _published(self, *args: Any) -> Any:
         return await self._run(self._command, *args)

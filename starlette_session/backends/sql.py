@@ -422,6 +422,7 @@ class SQLBackend(CombinedUpdates):
             return
         if self.notifications is None:
             await self.delete(*keys)
+            self.local_notifications().deliver(list(keys))
             return
         if len(keys) > PER_MESSAGE:  # more than one NOTIFY holds
             await self.delete(*keys)
@@ -433,6 +434,7 @@ class SQLBackend(CombinedUpdates):
 
     async def announce(self, *keys: str) -> None:
         if self.notifications is None:
+            self.local_notifications().deliver(list(keys))
             return
         for start in range(0, len(keys), PER_MESSAGE):
             payload = ended_message(keys[start : start + PER_MESSAGE]).decode()

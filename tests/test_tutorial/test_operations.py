@@ -134,5 +134,6 @@ def test_live_feed_and_stream_end_with_the_session(load_sample: LoadSample) -> N
             time.sleep(0.01)
         client.post("/logout", headers={"cookie": f"session={cookie}"})
         reader.join(5)
-        assert body and body[0].startswith("data: tick 0")
+        assert body
+        assert body[0].startswith("data: tick 0")
         assert body[0].endswith("event: signed-out\ndata: \n\n")
