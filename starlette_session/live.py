@@ -205,6 +205,14 @@ class LiveConnections:
                 len(unchecked),
             )
 
+    def close(self) -> None:
+        """Stop listening and re-checking (the store was given another backend)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            loop = task.get_loop()
+            if not loop.is_closed():  # from any thread
+                loop.call_soon_threadsafe(task.cancel)
+
     def _drop(self, key_hash: str, ident: int) -> None:
         bucket = self._by_hash.get(key_hash)
         if bucket is not None:

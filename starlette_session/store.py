@@ -260,6 +260,8 @@ class SessionStore(Generic[ModelT]):
             fail_closed=self.on_backend_error == "fail",
             local=server.local_notifications() if server and not notifications else None,
         )
+        if self._bound is not None:
+            self._bound.live.close()  # the connections it held end with their old backend
         self._bound = _Bound(keys, loader, rules, storage, live)
 
     @property

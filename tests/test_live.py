@@ -40,15 +40,21 @@ WITH_CHANNEL, WITH_RECHECK = 1.0, 2.5
 KINDS = [
     "memory",
     pytest.param("redis", marks=pytest.mark.redis),
-    pytest.param("valkey", marks=pytest.mark.redis),
+    pytest.param("valkey", marks=pytest.mark.valkey),
     pytest.param("cluster", marks=pytest.mark.redis),
-    "postgres",
+    pytest.param("postgres", marks=pytest.mark.postgres),
     "sqlite",
+    pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("memcached", marks=pytest.mark.memcached),
 ]
 
 
 #: The PostgreSQL application_name of each test's engine, so that a test ends only its own.
 APPLICATION_NAMES: dict[int, str] = {}
+
+
+#: The backends without a channel: other processes re-check.
+RECHECKED = ("sqlite", "mysql", "memcached")
 
 
 class Live:
@@ -58,7 +64,7 @@ class Live:
         self.kind = kind
         self.store = store
         self.http = http
-        self.within = WITH_RECHECK if kind == "sqlite" else WITH_CHANNEL
+        self.within = WITH_RECHECK if kind in RECHECKED else WITH_CHANNEL
 
     def session(self, path: str = "/put", **params: str) -> str:
         """A new session (its cookie value), made by ``path``."""
@@ -136,10 +142,17 @@ def _backend_for(kind: str, request: pytest.FixtureRequest, http: TestClient) ->
         url = request.getfixturevalue("redis_cluster_url")
         cluster = clients.keep(redis.asyncio.RedisCluster.from_url(url))
         return RedisBackend(cluster), lambda: portal(http).call(clients.aclose)
-    if kind in ("postgres", "sqlite"):
+    if kind == "memcached":
+        import aiomcache
+
+        from starlette_session.backends import MemcachedBackend
+
+        client = aiomcache.Client(*request.getfixturevalue("memcached_address"))
+        return MemcachedBackend(client), lambda: portal(http).call(client.close)
+    if kind in ("postgres", "sqlite", "mysql"):
         url = (
-            database_url("postgres")
-            if kind == "postgres"
+            database_url(kind)
+            if kind in ("postgres", "mysql")
             else sqlite_url(request.getfixturevalue("tmp_path") / "live.db")
         )
         name = f"live-{uuid.uuid4().hex[:8]}"
@@ -153,7 +166,7 @@ def _backend_for(kind: str, request: pytest.FixtureRequest, http: TestClient) ->
 
 
 def open_live(request: pytest.FixtureRequest, kind: str, **options: Any) -> Iterator[Live]:
-    options.setdefault("live_recheck_interval", 1 if kind == "sqlite" else 30)
+    options.setdefault("live_recheck_interval", 1 if kind in RECHECKED else 30)
     store: SessionStore[Any] = SessionStore(MemoryBackend(), **options)
     with TestClient(build_app(store)) as http:
         backend, close = _backend_for(kind, request, http)

@@ -244,9 +244,9 @@ def _check(outcome: dict[str, Any], within: float) -> None:
 
 CHANNELS = [
     pytest.param("redis", marks=pytest.mark.redis),
-    pytest.param("valkey", marks=pytest.mark.redis),
+    pytest.param("valkey", marks=pytest.mark.valkey),
     pytest.param("cluster", marks=pytest.mark.redis),
-    "postgres",
+    pytest.param("postgres", marks=pytest.mark.postgres),
 ]
 
 
