@@ -51,6 +51,9 @@ class PostgresNotifications(Notifications):
 
         async with self.engine.connect() as conn:
             try:
+                # Through SQLAlchemy first: a pooled connection that died with the server
+                # (a restart) is found here, and the pool drops every connection as old.
+                await asyncio.wait_for(conn.exec_driver_sql("SELECT 1"), self.timeout)
                 raw = await conn.get_raw_connection()
                 driver: Any = raw.driver_connection
                 driver.add_termination_listener(on_lost)
