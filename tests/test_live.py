@@ -356,6 +356,29 @@ def test_a_session_ended_while_the_channel_was_down_closes_after_reconnection(
 
 
 @pytest.mark.redis
+def test_after_a_redis_restart_that_lost_the_sessions_their_sockets_close(
+    fresh_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A restart without persistence ends every session: no message can say so, the
+    # re-check after the reconnection does.
+    store: SessionStore[Any] = SessionStore(MemoryBackend())
+    clients = RedisClients()
+    with TestClient(build_app(store)) as http, caplog.at_level(logging.WARNING):
+        store.backend = RedisBackend(clients.asyncio(fresh_redis_server.url))
+        live = Live("redis", store, http)
+        live.within = 5  # the restart, then a reconnection delay of up to 5 s
+        try:
+            cookie = live.session()
+            with ExitStack() as stack:
+                socket = live.socket(stack, cookie)
+                fresh_redis_server.restart()
+                assert assert_closed(live, socket) < 6
+        finally:
+            portal(http).call(clients.aclose)
+    assert "session notification channel back after" in caplog.text
+
+
+@pytest.mark.redis
 @pytest.mark.parametrize("policy", ["fail", "anonymous"])
 def test_when_the_store_cannot_be_reached_the_outage_policy_decides(
     request: pytest.FixtureRequest, fresh_redis_server: RedisServer, policy: str
