@@ -349,7 +349,10 @@ def test_a_session_ended_while_the_channel_was_down_closes_after_reconnection(
             # Ended without any message (as if published while the channel was down).
             portal(live.http).call(backend.delete, key)
             _drop_channel(live, redis_url)
-            assert assert_closed(live, socket) < 3  # reconnected and re-checked
+            # Reconnected and re-checked: within a second here; the bound leaves room for a
+            # busy machine and for a drop only the 5-second ping finds.
+            live.within = 6
+            assert assert_closed(live, socket) < 6
             assert_open(kept)
         assert "session notification channel lost" in caplog.text
         assert "session notification channel back after" in caplog.text
