@@ -274,8 +274,9 @@ def test_with_the_channel_killed_sockets_close_after_reconnection(
     def drop() -> None:
         _drop_channel(kind, target, app_name)
 
-    # Reconnection within about 0.1 s, then a re-check: well within 3 s.
-    _check(asyncio.run(_run(server.base, 3.0, drop)), 3.0)
+    # Reconnection within about 0.1 s, then a re-check (measured: under 0.7 s); the bound
+    # leaves room for a busy machine and for a drop only the 5-second ping finds.
+    _check(asyncio.run(_run(server.base, 5.0, drop)), 5.0)
 
 
 @pytest.mark.redis
