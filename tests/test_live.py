@@ -46,6 +46,7 @@ KINDS = [
     "sqlite",
     pytest.param("mysql", marks=pytest.mark.mysql),
     pytest.param("memcached", marks=pytest.mark.memcached),
+    pytest.param("redis-sync", marks=pytest.mark.redis),
 ]
 
 
@@ -54,7 +55,7 @@ APPLICATION_NAMES: dict[int, str] = {}
 
 
 #: The backends without a channel: other processes re-check.
-RECHECKED = ("sqlite", "mysql", "memcached")
+RECHECKED = ("sqlite", "mysql", "memcached", "redis-sync")
 
 
 class Live:
@@ -136,6 +137,9 @@ def _backend_for(kind: str, request: pytest.FixtureRequest, http: TestClient) ->
     if kind in ("redis", "valkey"):
         url = request.getfixturevalue("redis_url" if kind == "redis" else "valkey_url")
         return RedisBackend(clients.asyncio(url)), lambda: portal(http).call(clients.aclose)
+    if kind == "redis-sync":  # a sync client cannot subscribe: it publishes, and re-checks
+        url = request.getfixturevalue("redis_url")
+        return RedisBackend(clients.sync(url)), lambda: portal(http).call(clients.aclose)
     if kind == "cluster":
         import redis.asyncio
 
