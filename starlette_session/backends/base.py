@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -95,6 +96,7 @@ class SessionBackend(abc.ABC):
     #: How this backend tells every process that sessions ended (see ``end``); None: live
     #: connections on its sessions are re-checked periodically instead.
     notifications: Notifications | None = None
+    _local_notifications: LocalNotifications | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -193,9 +195,12 @@ class SessionBackend(abc.ABC):
     def local_notifications(self) -> LocalNotifications:
         """This process's delivery of ended sessions, for a backend without a channel: live
         connections in the process that ended a session end at once."""
-        local = self.__dict__.get("_local_notifications")
+        local = getattr(self, "_local_notifications", None)
         if not isinstance(local, LocalNotifications):
-            local = self.__dict__["_local_notifications"] = LocalNotifications()
+            local = LocalNotifications()
+            # A subclass with __slots__ keeps none: its process re-checks instead.
+            with contextlib.suppress(AttributeError):
+                self._local_notifications = local
         return local
 
     async def expiring_index_is_safe(self) -> bool:
