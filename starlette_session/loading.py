@@ -173,6 +173,22 @@ class SessionLoader:
             return "absolute"
         return found
 
+    async def still_live(self, state: SessionState) -> bool:
+        """Whether the session of a live connection is still stored and within its timeouts
+        (a session in the cookie: within them); raises :class:`SessionBackendError`."""
+        if state.ended:
+            return False
+        found = await self.storage.reread(state)
+        now = int(time.time())
+        if found is None:  # in the cookie, as read at the handshake
+            meta = state.meta
+            return not (
+                self.lifetimes.expired(meta, now)
+                or self.storage.lapsed(meta, state.issued_at or now, now)
+            )
+        record = found.record
+        return record is not None and not self.lifetimes.expired(record.meta, now)
+
     async def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
         """A cookie of the previous library: its data in a new session, saved at commit; only
         the first time it is seen, so that a copy of it opens nothing once that session ended

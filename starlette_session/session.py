@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
+from collections.abc import Awaitable, Callable, ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, TypeVar
 
+import anyio
 import anyio.from_thread
 from starlette.requests import HTTPConnection
 
@@ -17,6 +18,7 @@ from starlette_session.exceptions import (
     SessionNotLoadedError,
     SessionSetupError,
 )
+from starlette_session.live import LiveConnection
 from starlette_session.state import AUTH_METHOD, AUTH_TIME, SessionState, StatefulDict
 from starlette_session.store import SessionStore
 
@@ -33,6 +35,11 @@ LOGIN_NOT_BEGUN = (
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
     "its response starts"
+)
+
+NOT_A_WEBSOCKET_HOOK = (
+    "on_end() is for WebSocket handlers; a streaming response waits on "
+    "`await session.ended_event()` instead"
 )
 
 
@@ -56,7 +63,7 @@ class Session(StatefulDict):
     # Slots keep construction cheap (no attribute dict): most requests never touch their session.
     # ``_headers`` is not the scope itself: the scope holds the session, and a request must leave
     # no reference cycle.
-    __slots__ = ("_accessed", "_cookie", "_headers", "_store")
+    __slots__ = ("_accessed", "_cookie", "_headers", "_live", "_store")
 
     def __init__(
         self,
@@ -72,6 +79,7 @@ class Session(StatefulDict):
         self._cookie = cookie
         self._headers = headers
         self._accessed = False
+        self._live: LiveConnection | None = None
 
     # The dict protocol: every access loads the session first.
 
@@ -181,6 +189,21 @@ class Session(StatefulDict):
         """In a WebSocket handler: save pending changes, read the stored session again, and
         return False if it has ended meanwhile (a log-out, a revocation, a timeout)."""
         raise SessionSetupError(NOT_A_WEBSOCKET)
+
+    def on_end(self, hook: Callable[[str], Awaitable[None]]) -> None:
+        """In a WebSocket handler: run ``await hook(reason)`` when the session ends while the
+        socket is open, before it is closed (a last message). Here it raises: a stream waits
+        on :meth:`ended_event` instead."""
+        raise SessionSetupError(NOT_A_WEBSOCKET_HOOK)
+
+    async def ended_event(self) -> anyio.Event:
+        """An event set when this session ends (a log-out, a revocation, a timeout, a log-in
+        elsewhere), in any process: for a streaming response, which should stop then. Loads
+        the session and registers this connection; a session not stored never ends."""
+        await self.load()
+        if self._live is None:
+            self._live = self._store.watch(self)
+        return self._live.ended if self._live is not None else anyio.Event()
 
     @property
     def loaded(self) -> bool:

@@ -290,8 +290,8 @@ class ServerStorage(SessionStorage):
         return raw if ring is None else ring.seal(raw, record_aad(key))
 
     async def forget(self, key: str | None) -> None:
-        if key is not None:
-            await self._server().delete(key)
+        if key is not None:  # it ended (absolute timeout): its live connections end too
+            await self._server().end(key)
 
     async def extend(self, key: str | None, ttl: int) -> None:
         if key is not None:
@@ -327,8 +327,8 @@ class ServerStorage(SessionStorage):
     async def _delete(self, state: SessionState) -> None:
         """Delete the stored session and drop it from its user's index."""
         key = state.store_key
-        if key is not None:
-            await self._server().delete(key)
+        if key is not None:  # a log-out: deleted, and its live connections told, in one trip
+            await self._server().end(key)
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
         state.forgotten()
@@ -461,7 +461,8 @@ class ServerStorage(SessionStorage):
             assert holds is not None  # noqa: S101 - set to None only when settled
             result = made or await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
             made = None
-            if result.stored:
+            if result.stored:  # the old id is retired: its live connections end
+                await self._server().announce(old_key)
                 return True
             current = result.current
             if not Stored(current).live and state.key_index and holds[0] == state.raw:

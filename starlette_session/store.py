@@ -30,8 +30,10 @@ from starlette_session.events import (
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionModelNotConfiguredError,
+    SessionSettingsError,
     SessionSetupError,
 )
+from starlette_session.live import LiveConnection, LiveConnections
 from starlette_session.loading import OldCookieLoader, SessionLoader
 from starlette_session.plan import NOTHING, CommitRules, CookieAction, Lifetimes, plan_commit
 from starlette_session.records import Stored
@@ -41,6 +43,7 @@ from starlette_session.storage import EXPIRE_COOKIE, CookieUpdate, SessionStorag
 from starlette_session.typed import Migrate, TypedViews, check_model
 
 if TYPE_CHECKING:
+    import anyio
     from pydantic import BaseModel
     from starlette.types import Scope
 
@@ -58,6 +61,8 @@ M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
 UserCapPolicy = Literal["end_oldest", "refuse"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
+#: Seconds between two re-checks of live connections on a backend without a channel.
+DEFAULT_RECHECK = 30
 logger = logging.getLogger("starlette_session")
 
 
@@ -89,6 +94,7 @@ class _Bound(NamedTuple):
     loader: SessionLoader
     rules: CommitRules
     storage: SessionStorage
+    live: LiveConnections
 
 
 class SessionStore(Generic[ModelT]):
@@ -127,6 +133,14 @@ class SessionStore(Generic[ModelT]):
         encryption: a :class:`~starlette_session.KeyRing`: every session stored (and the cookie
             backend's payload) is sealed with AES-256-GCM under its newest key and bound to its
             store key; ``max_size`` counts the sealed size. See ``docs/encryption.md``.
+        live_recheck_interval: how often (seconds) the sessions of live connections (WebSockets,
+            streams) are re-checked on a backend without a notification channel (SQLite,
+            MariaDB, memcached, the cookie), and while a channel is down.
+        end_live_connections: end the live connections (WebSockets, streams) of a session
+            when it ends, in every process (``docs/operations.md``); False: a WebSocket finds
+            out at its next ``save()`` or ``refresh()``.
+        ended_close_code: the WebSocket close code sent when a connection's session ends
+            (4401 by default); ``ended_close_reason`` its reason.
     """
 
     def __init__(
@@ -146,6 +160,10 @@ class SessionStore(Generic[ModelT]):
         at_user_cap: UserCapPolicy = "end_oldest",
         track_devices: bool | DeviceTracking = False,
         encryption: KeyRing | None = None,
+        end_live_connections: bool = True,
+        live_recheck_interval: Duration = DEFAULT_RECHECK,
+        ended_close_code: int = 4401,
+        ended_close_reason: str = "session ended",
     ) -> None:
         if idle_timeout is None and absolute_timeout is None:
             raise ValueError("set idle_timeout, absolute_timeout or both: every session expires")
@@ -180,6 +198,19 @@ class SessionStore(Generic[ModelT]):
         if encryption is not None and not isinstance(encryption, KeyRing):
             raise TypeError("encryption must be a KeyRing (see docs/encryption.md)")
         self.encryption = encryption
+        self.live_recheck_interval = seconds(live_recheck_interval, name="live_recheck_interval")
+        if self.live_recheck_interval < 1:
+            raise SessionSettingsError("live_recheck_interval must be at least 1 second")
+        if not (ended_close_code == 1008 or 3000 <= ended_close_code <= 4999):
+            raise SessionSettingsError(
+                "ended_close_code must be 1008 (policy violation) or an application code "
+                "from 3000 to 4999"
+            )
+        if len(ended_close_reason.encode()) > 123:
+            raise SessionSettingsError("ended_close_reason must fit in 123 bytes (UTF-8)")
+        self.end_live_connections = end_live_connections
+        self.ended_close_code = ended_close_code
+        self.ended_close_reason = ended_close_reason
         #: The handlers and observers of this store's session events (see ``on()``).
         self.events = SessionEvents()
         self._views = TypedViews(migrate)
@@ -245,7 +276,19 @@ class SessionStore(Generic[ModelT]):
         rules = CommitRules(
             lifetimes, self.max_size, self.save_on_error, storage.in_cookie, storage.overhead
         )
-        self._bound = _Bound(keys, loader, rules, storage)
+        backend = self._backend
+        server = backend if isinstance(backend, SessionBackend) else None  # not the cookie
+        notifications = server.notifications if server is not None else None
+        live = LiveConnections(
+            notifications,
+            loader.still_live,
+            recheck_interval=self.live_recheck_interval,
+            fail_closed=self.on_backend_error == "fail",
+            local=server.local_notifications() if server and not notifications else None,
+        )
+        if self._bound is not None:
+            self._bound.live.close()  # the connections it held end with their old backend
+        self._bound = _Bound(keys, loader, rules, storage, live)
 
     @property
     def signer(self) -> CookieSigner:
@@ -366,6 +409,31 @@ class SessionStore(Generic[ModelT]):
     async def reread(self, session: StatefulDict) -> Stored | str | None:
         """Read a WebSocket's session again: see ``SessionLoader.reread``."""
         return await self._parts().loader.reread(session.state)
+
+    # Live connections (WebSockets, streams): see ``live.py``
+
+    def watch(
+        self, session: StatefulDict, scope: anyio.CancelScope | None = None
+    ) -> LiveConnection | None:
+        """Register the live connection of ``session`` (loaded): it is ended, and ``scope``
+        cancelled, when the session ends in any process. None for a session not stored."""
+        storage, state = self._parts().storage, session.state
+        if not self.end_live_connections:
+            return None
+        if not state.loaded or state.is_new or state.ended or state.degraded:
+            return None
+        if state.store_key is None and not storage.in_cookie:
+            return None
+        return self._parts().live.watch(state, scope)
+
+    def forget(self, connection: LiveConnection) -> None:
+        """Unregister a live connection that closed."""
+        self._parts().live.forget(connection)
+
+    @property
+    def live(self) -> LiveConnections:
+        """This process's live connections on this store's sessions."""
+        return self._parts().live
 
     # A user's sessions (the rules are the per-user index's: see ``user_index.py``)
 

@@ -184,7 +184,7 @@ class UserIndex:
         await self._update(self.index_key(user_id), stamp)
         keys = [key for key in {*listed, *await self.sessions(user_id)} if key != keep]
         live = [key for key in keys if await self._alive(key)]
-        await self.counted().delete(*keys)
+        await self.counted().end(*keys)  # deleted, and their live connections told
         # Keys found absent stay listed until their check time: one may belong to a log-in that
         # is writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
@@ -206,7 +206,7 @@ class UserIndex:
             record = found.record
             if record is None or record.meta.get("u") != user_id:
                 return False
-            await self.counted().delete(key)
+            await self.counted().end(key)
         await self.remove(user_id, [key], everywhere=True)
         return found.live
 
@@ -287,7 +287,7 @@ class UserIndex:
             others = [listed for listed in entries if listed not in (key, replacing)]
             excess = others[: max(0, len(others) + 1 - self.max_sessions)]
             if excess:  # the oldest sessions end, before they leave the index
-                await self.counted().delete(*excess)
+                await self.counted().end(*excess)
                 for listed in excess:
                     del entries[listed]
                 ended.update(excess)

@@ -10,16 +10,22 @@ session and forgets its user, and the session stays stored under its id. A sessi
 request ends (a log-out, a revocation) or moves to a new id (a log-in) while the WebSocket is
 open is never written back: ``save()`` raises :class:`SessionDestroyedError`, the save at the
 end logs it, and ``await session.refresh()`` returns False, so the handler can close the socket.
+
+A connection whose stored session was loaded is registered with the store's live connections
+(``live.py``): when the session ends, in any process, the application is cancelled, the hooks
+given to ``session.on_end()`` run (a last message), and the socket is closed with the store's
+``ended_close_code`` and reason (1013 "session store unavailable" when the outage policy
+``"fail"`` ends it). A connection that never loaded its session is never registered.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from starlette_session.durations import Duration
@@ -29,12 +35,13 @@ from starlette_session.exceptions import (
     SessionDestroyedError,
     SessionWebSocketError,
 )
+from starlette_session.live import ENDED
 from starlette_session.records import decode_record
 from starlette_session.session import Session
 from starlette_session.state import SessionState
 from starlette_session.store import SessionStore
 
-__all__ = ["WebSocketSession", "serve_websocket"]
+__all__ = ["UNAVAILABLE_CLOSE", "WebSocketSession", "serve_websocket"]
 
 logger = logging.getLogger("starlette_session")
 
@@ -51,6 +58,12 @@ SET_USER = (
     "a WebSocket cannot log a user in, since it cannot give the session a new id: call "
     "begin_login(), regenerate() and set_user() in the HTTP request that logs the user in"
 )
+#: The close code and reason of a connection ended by the outage policy ``"fail"``.
+UNAVAILABLE_CLOSE = (1013, "session store unavailable")
+#: Seconds the ``on_end`` hooks may take, together.
+HOOK_TIMEOUT = 1.0
+EndHook = Callable[[str], Awaitable[None]]
+
 LIFETIME = (
     "a WebSocket cannot change the session's lifetime, since the cookie's Max-Age changes with "
     "it: call set_lifetime() in an HTTP request"
@@ -64,6 +77,53 @@ class WebSocketSession(Session):
     _lock: anyio.Lock | None = None
     #: What device tracking reads of the connection (not its scope, which holds the session).
     connection: dict[str, Any] | None = None
+    #: Cancelled when the session ends (set by ``serve_websocket``, around the application).
+    cancel_on_end: anyio.CancelScope | None = None
+    _end_hooks: list[EndHook] | None = None
+
+    async def preload(self) -> None:
+        """Load the session, and register the connection if it is stored (see ``on_end``)."""
+        await super().preload()
+        if self._live is None and self.cancel_on_end is not None:
+            self._live = self.store.watch(self, self.cancel_on_end)
+
+    def on_end(self, hook: EndHook) -> None:
+        """Run ``await hook(reason)`` when the session ends while the socket is open (a
+        log-out, a revocation, in any process), before the socket is closed: send a last
+        message there. ``reason`` is ``"ended"`` (or ``"unavailable"``: the outage policy).
+        The application's handler has been cancelled by then; hooks get 1 second in all."""
+        if self._end_hooks is None:
+            self._end_hooks = []
+        self._end_hooks.append(hook)
+
+    def stop_watching(self) -> None:
+        """Unregister the connection (it is over)."""
+        if self._live is not None:
+            self.store.forget(self._live)
+
+    async def close_ended(self, send: Send) -> None:
+        """The session ended while the connection was open: run the ``on_end`` hooks, then
+        close the socket with the store's close code (``send`` is the connection's)."""
+        reason = self._live.reason if self._live is not None else None
+        if reason is None:
+            return
+        self._end()
+        with anyio.move_on_after(HOOK_TIMEOUT):
+            for hook in self._end_hooks or ():
+                try:
+                    await hook(reason)
+                except Exception as error:
+                    logger.warning("a WebSocket on_end hook failed: %r", error)
+        store = self.store
+        code, text = (
+            (store.ended_close_code, store.ended_close_reason)
+            if reason == ENDED
+            else UNAVAILABLE_CLOSE
+        )
+        try:
+            await send({"type": "websocket.close", "code": code, "reason": text})
+        except Exception as error:
+            logger.debug("closing an ended WebSocket failed: %r", error)
 
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
         """Not possible over a WebSocket: raises :class:`SessionWebSocketError`."""
@@ -226,8 +286,27 @@ async def serve_websocket(
     session = WebSocketSession(store, headers=scope["headers"])
     session.connection = {"headers": scope["headers"], "client": scope.get("client")}
     scope["session"] = session
-    if autoload:
-        await session.preload()
+    closing = _Closing(send)
+    with anyio.CancelScope() as cancel:
+        session.cancel_on_end = cancel
+        try:
+            if autoload:
+                await session.preload()
+            await _serve(app, session, store, scope, receive, closing.send)
+        finally:
+            session.stop_watching()
+    if cancel.cancelled_caught:  # its session ended: only that cancels this scope
+        await session.close_ended(closing.send if not closing.closed else _nothing)
+
+
+async def _serve(
+    app: ASGIApp,
+    session: WebSocketSession,
+    store: SessionStore[Any],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
     try:
         await app(scope, receive, send)
     except WebSocketDisconnect:
@@ -238,3 +317,22 @@ async def serve_websocket(
             await session.finish()
         raise
     await session.finish()
+
+
+class _Closing:
+    """The connection's ``send``, noting whether the socket was closed already."""
+
+    __slots__ = ("_send", "closed")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.closed = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] in ("websocket.close", "websocket.http.response.start"):
+            self.closed = True
+        await self._send(message)
+
+
+async def _nothing(message: Message) -> None:
+    """A ``send`` for a socket already closed."""

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"exceptions", "durations", "setup_warnings"},
     {"cookies", "signing", "records", "migration", "backends", "compat", "state", "origin"},
     {"events", "devices", "interfaces", "encryption"},
-    {"user_index", "typed", "plan"},
+    {"user_index", "typed", "plan", "live"},
     {"storage"},
     {"loading"},
     {"store"},

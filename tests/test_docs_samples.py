@@ -379,6 +379,10 @@ SAMPLES: dict[str, Kind] = {
         (Call("POST", "/notes?note=a"), WebSocket("/ws", send=("b",), contains='"b"')),
         install='pip install "starlette-session[fastapi,standard]>=1.0"',
     ),
+    "docs_src/operations/live.py": App(
+        (Call("POST", "/login?user=ann"), WebSocket("/feed", send=("hi",), contains='"hi"')),
+        install='pip install "starlette-session[fastapi,standard]>=1.0"',
+    ),
     # The example app
     "example: # sessions in a SQLite file": Reference(
         "the repository's script: it installs into the clone's .venv and serves until stopped; "

@@ -280,6 +280,7 @@ def test_refresh_shows_what_http_requests_changed(http: TestClient, ends: Ends) 
 def test_a_log_out_while_connected_is_never_undone(
     http: TestClient, store: SessionStore[Any], ends: Ends
 ) -> None:
+    store.end_live_connections = False  # the handler finds out itself (test_live.py)
     http.get("/set", params={"page": "1"})
     cookie = http.cookies["session"]
     with http.websocket_connect("/ws") as socket:
@@ -300,6 +301,7 @@ def test_a_log_out_while_connected_is_never_undone(
 def test_refresh_reports_a_log_out_and_the_end_saves_nothing(
     http: TestClient, store: SessionStore[Any], ends: Ends, caplog: pytest.LogCaptureFixture
 ) -> None:
+    store.end_live_connections = False  # the handler finds out itself (test_live.py)
     http.get("/set", params={"page": "1"})
     cookie = http.cookies["session"]
     with http.websocket_connect("/ws") as socket:
@@ -318,6 +320,7 @@ def test_refresh_reports_a_log_out_and_the_end_saves_nothing(
 def test_a_log_in_elsewhere_moves_the_session_and_the_socket_finds_out(
     http: TestClient, store: SessionStore[Any], ends: Ends
 ) -> None:
+    store.end_live_connections = False  # the handler finds out itself (test_live.py)
     http.get("/set", params={"page": "1"})
     old_cookie = http.cookies["session"]
     with http.websocket_connect("/ws") as socket:

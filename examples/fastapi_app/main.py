@@ -23,7 +23,7 @@ from starlette_session import (
     SessionStore,
 )
 
-from . import api, pages, storages
+from . import api, live, pages, storages
 from .models import ShopSession
 from .panel import SessionPanel
 from .secret import Secret, session_secret
@@ -79,6 +79,7 @@ def create_app(
     app.add_exception_handler(ReauthenticationRequired, confirm_first)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(live.router)
     return app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette_session.backends._notify import CHANNEL as ENDED_CHANNEL
 from starlette_session.exceptions import SessionReplicationError, SessionSettingsError
 
 __all__ = ["CHANNEL", "ReplicaWait"]
@@ -45,19 +46,24 @@ class ReplicaWait:
         self.wait_timeout = wait_timeout
         self._wait = ("WAIT", replicas, max(1, round(wait_timeout * 1000)))
 
-    async def delete(self, client: Any, keys: tuple[str, ...]) -> int:
+    async def delete(self, client: Any, keys: tuple[str, ...], ended: bytes | None = None) -> int:
         """``DEL``, ``PUBLISH`` and ``WAIT`` on one connection of an asyncio client; how many
-        replicas confirmed."""
-        return self._confirmed(await self._pipeline(client, keys).execute(raise_on_error=False))
+        replicas confirmed. ``ended``: the session-ended message the ``PUBLISH`` carries (on
+        its channel), when the keys are sessions that ended."""
+        pipeline = self._pipeline(client, keys, ended)
+        return self._confirmed(await pipeline.execute(raise_on_error=False))
 
-    def delete_sync(self, client: Any, keys: tuple[str, ...]) -> int:
+    def delete_sync(self, client: Any, keys: tuple[str, ...], ended: bytes | None = None) -> int:
         """The same with a sync client (run in a worker thread)."""
-        return self._confirmed(self._pipeline(client, keys).execute(raise_on_error=False))
+        return self._confirmed(self._pipeline(client, keys, ended).execute(raise_on_error=False))
 
-    def _pipeline(self, client: Any, keys: tuple[str, ...]) -> Any:
+    def _pipeline(self, client: Any, keys: tuple[str, ...], ended: bytes | None) -> Any:
         pipeline = client.pipeline(transaction=False)
         pipeline.delete(*keys)
-        pipeline.publish(CHANNEL, b"")
+        if ended is None:
+            pipeline.publish(CHANNEL, b"")
+        else:
+            pipeline.publish(ENDED_CHANNEL, ended)
         pipeline.execute_command(*self._wait)
         return pipeline
 

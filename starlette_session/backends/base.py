@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
+from starlette_session.backends._notify import LocalNotifications, Notifications
 from starlette_session.exceptions import (
     SessionBackendError,
     SessionConflictError,
@@ -134,6 +136,10 @@ class SessionBackend(abc.ABC):
     max_key_length: int | None = None
     json_values = False
     timeout: float | None = 2.0
+    #: How this backend tells every process that sessions ended (see ``end``); None: live
+    #: connections on its sessions are re-checked periodically instead.
+    notifications: Notifications | None = None
+    _local_notifications: LocalNotifications | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -235,6 +241,36 @@ class SessionBackend(abc.ABC):
             replaced = await self.replace(*then_replace, logged_in=logged_in)
         read = None if then_read is None else await self.read(then_read)
         return Created(True, replaced, read)
+
+    async def end(self, *keys: str) -> None:
+        """Delete the sessions ``keys``, which just ended, and tell every process holding a
+        live connection on one (``notifications``). A backend may do both in one round trip;
+        this default deletes, then publishes."""
+        if not keys:
+            return
+        await self.delete(*keys)
+        await self.announce(*keys)
+
+    async def announce(self, *keys: str) -> None:
+        """Tell every process that the sessions ``keys`` ended; without a channel, this
+        process only (the others re-check periodically)."""
+        if not keys:
+            return
+        if self.notifications is not None:
+            await self.notifications.publish(list(keys))
+        else:
+            self.local_notifications().deliver(list(keys))
+
+    def local_notifications(self) -> LocalNotifications:
+        """This process's delivery of ended sessions, for a backend without a channel: live
+        connections in the process that ended a session end at once."""
+        local = getattr(self, "_local_notifications", None)
+        if not isinstance(local, LocalNotifications):
+            local = LocalNotifications()
+            # A subclass with __slots__ keeps none: its process re-checks instead.
+            with contextlib.suppress(AttributeError):
+                self._local_notifications = local
+        return local
 
     async def expiring_index_is_safe(self) -> bool:
         """Whether an entry given a time to live is evicted no sooner than one without.

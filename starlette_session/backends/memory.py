@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
+from starlette_session.backends._notify import LocalNotifications
 from starlette_session.backends.base import Replaced, SessionBackend
 from starlette_session.setup_warnings import warn_setup
 
@@ -62,6 +63,8 @@ class MemoryBackend(SessionBackend):
         self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._checked_workers = False
+        #: Ended sessions are told to this process's live connections, by a call.
+        self.notifications = LocalNotifications()
 
     def __len__(self) -> int:
         """The number of entries held, expired ones not yet swept included."""

@@ -23,6 +23,7 @@ import anyio
 import anyio.to_thread
 
 from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends._notify import CHANNEL, ended_message
 from starlette_session.backends._pipelining import AutoPipeline, Once
 from starlette_session.backends._redis_cas import (
     REPLACE_SCRIPT,
@@ -32,6 +33,7 @@ from starlette_session.backends._redis_cas import (
     native_replace_args,
     supports_set_ifeq,
 )
+from starlette_session.backends._redis_notify import RedisNotifications
 from starlette_session.backends._redis_replication import ReplicaWait
 from starlette_session.backends.base import Created, Replaced, Swap
 from starlette_session.exceptions import SessionBackendError
@@ -139,6 +141,11 @@ class RedisBackend(CombinedUpdates):
         # Concurrent first changes ask the server once, and load a missing script once.
         self._probing: Once[bool] = Once()
         self._loading: Once[Any] = Once()
+        # Session-ended messages: published by every client, received with an asyncio one.
+        self._publish = "SPUBLISH" if is_cluster else "PUBLISH"
+        self._sharded = is_cluster
+        if self._is_async and callable(getattr(client, "pubsub", None)):
+            self.notifications = RedisNotifications(client, self._published, is_cluster)
 
     @property
     def native_compare_and_set(self) -> bool | None:
@@ -271,6 +278,46 @@ class RedisBackend(CombinedUpdates):
         deleting = self._replicas.delete if self._is_async else self._replicas.delete_sync
         self._replicas.confirm(await self._run(deleting, self.client, keys))
 
+    async def end(self, *keys: str) -> None:
+        # DEL and PUBLISH in one write; with wait_for_replicas the PUBLISH its WAIT needs.
+        if not keys:
+            return
+        message = ended_message(keys)
+        if self._replicas is not None:
+            deleting = self._replicas.delete if self._is_async else self._replicas.delete_sync
+            self._replicas.confirm(await self._run(deleting, self.client, keys, message))
+        elif self._sharded:  # keys in several slots: redis-py splits the DEL; both at once
+            await asyncio.gather(
+                self.delete(*keys), self._published(self._publish, CHANNEL, message)
+            )
+        elif self._is_async:
+            await self._run(self._end_pipeline, keys, message)
+        else:
+            await self._run(self._end_pipeline_sync, keys, message)
+        if self.notifications is None:  # a sync client: this process cannot subscribe
+            self.local_notifications().deliver(list(keys))
+
+    async def announce(self, *keys: str) -> None:
+        if keys:
+            await self._published(self._publish, CHANNEL, ended_message(keys))
+            if self.notifications is None:
+                self.local_notifications().deliver(list(keys))
+
+    async def _published(self, *args: Any) -> Any:
+        return await self._run(self._command, *args)
+
+    async def _end_pipeline(self, keys: tuple[str, ...], message: bytes) -> None:
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.delete(*keys)
+        pipeline.execute_command(self._publish, CHANNEL, message)
+        _raise_first(await pipeline.execute(raise_on_error=False))
+
+    def _end_pipeline_sync(self, keys: tuple[str, ...], message: bytes) -> None:
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.delete(*keys)
+        pipeline.execute_command(self._publish, CHANNEL, message)
+        _raise_first(pipeline.execute(raise_on_error=False))
+
     async def eviction_warning(self) -> str | None:
         policies = await self._eviction_policies()
         policy = next((policy for policy in policies or () if policy.startswith("allkeys-")), "")
@@ -368,6 +415,12 @@ def _pool_size(client: Any) -> int:
     a pool without a bound."""
     size = getattr(getattr(client, "connection_pool", None), "max_connections", None)
     return size if isinstance(size, int) and 0 < size < 2**31 else UNBOUNDED_POOL_THREADS
+
+
+def _raise_first(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
 
 
 def _as_text(value: bytes | str) -> str:

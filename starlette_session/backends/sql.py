@@ -22,6 +22,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from starlette_session.backends._combining import CombinedUpdates
+from starlette_session.backends._notify import ended_message
+from starlette_session.backends._pg_notify import PER_MESSAGE, PG_CHANNEL, PostgresNotifications
 from starlette_session.backends.base import Replaced
 from starlette_session.exceptions import SessionBackendError, SessionSetupError
 
@@ -339,6 +341,8 @@ class SQLBackend(CombinedUpdates):
             else engine
         )
         self._prepare_statements(dialect)
+        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+            self.notifications = PostgresNotifications(self._engine, self.announce, timeout)
 
     def _setup_sqlite(self, engine: AsyncEngine) -> None:
         self._sqlite_file = sqlite_file(engine.url.database)
@@ -376,6 +380,10 @@ class SQLBackend(CombinedUpdates):
             c.store_key.in_(sa.bindparam("keys", expanding=True))
         )
         self._upsert_reports = dialect.name in ("postgresql", "sqlite")
+        # PostgreSQL: NOTIFY the session-ended message in the DELETE's own statement.
+        notify = sa.func.pg_notify(PG_CHANNEL, sa.bindparam("payload", type_=sa.Text))
+        self._notify = sa.select(notify)
+        self._delete_notify = sa.select(notify).add_cte(self._delete.cte("ended"))
 
     # The contract
 
@@ -445,6 +453,29 @@ class SQLBackend(CombinedUpdates):
     async def delete(self, *keys: str) -> None:
         if keys:
             await self._run(self._rowcount, self._delete, {"keys": list(keys)}, write=True)
+
+    async def end(self, *keys: str) -> None:
+        if not keys:
+            return
+        if self.notifications is None:
+            await self.delete(*keys)
+            self.local_notifications().deliver(list(keys))
+            return
+        if len(keys) > PER_MESSAGE:  # more than one NOTIFY holds
+            await self.delete(*keys)
+            await self.announce(*keys)
+            return
+        # One statement: WITH ended AS (DELETE ...) SELECT pg_notify(...).
+        params = {"keys": list(keys), "payload": ended_message(keys).decode()}
+        await self._run(self._scalar, self._delete_notify, params, write=True)
+
+    async def announce(self, *keys: str) -> None:
+        if self.notifications is None:
+            self.local_notifications().deliver(list(keys))
+            return
+        for start in range(0, len(keys), PER_MESSAGE):
+            payload = ended_message(keys[start : start + PER_MESSAGE]).decode()
+            await self._run(self._scalar, self._notify, {"payload": payload}, write=True)
 
     # Maintenance
 

@@ -1,5 +1,6 @@
 """The example shop's "your active sessions" page in headless Chromium: two browsers of one user,
-each named from its user agent, and the button that logs the other one out."""
+each named from its user agent, and the button that logs the other one out, whose open page's
+live feed (a WebSocket) the server closes at once."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def test_see_each_device_and_log_one_out(
     log_in(phone, "alice", "wonderland")
     log_in(laptop, "alice", "wonderland")
 
+    phone.wait_for_selector("body[data-live=on]")  # the phone's page holds its live feed
     laptop.locator("#manage-sessions").click()
     laptop.wait_for_load_state()
 
@@ -80,6 +82,9 @@ def test_see_each_device_and_log_one_out(
     )
     (remaining,) = rows(laptop)
     assert remaining.startswith("Firefox on Linux (this browser)")
+    # The phone's open page learns it at once: its live feed is closed by the server.
+    phone.get_by_role("alert").wait_for(state="visible", timeout=2000)
+    assert phone.locator("body").get_attribute("data-live") == "off"
     phone.reload()
     assert phone.get_by_text("Signed in as").count() == 0
     laptop.goto("/")

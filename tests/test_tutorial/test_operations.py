@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 from fastapi import Request
@@ -101,3 +103,37 @@ def test_websocket_saves_and_closes_after_a_log_out(load_sample: LoadSample) -> 
             assert closed.value.code == 4401
     store = find_session_middleware(sample.app).store
     assert store.backend is not None
+
+
+def test_live_feed_and_stream_end_with_the_session(load_sample: LoadSample) -> None:
+    sample = load_sample("docs_src.operations.live")
+    with TestClient(sample.app) as client:
+        client.post("/login", params={"user": "ann"})
+        with client.websocket_connect("/feed") as socket:
+            socket.send_text("hi")
+            assert socket.receive_json() == {"user": "ann", "text": "hi"}
+            cookie = client.cookies["session"]
+            client.post("/logout")
+            assert socket.receive_json() == {"event": "signed-out", "reason": "ended"}
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            assert closed.value.code == 4401
+        client.cookies.clear()
+        client.post("/login", params={"user": "ann"})
+        cookie = client.cookies["session"]
+        body: list[str] = []
+        reader = threading.Thread(
+            target=lambda: body.append(
+                client.get("/events", headers={"cookie": f"session={cookie}"}).text
+            )
+        )
+        reader.start()
+        store = find_session_middleware(sample.app).store
+        deadline = time.monotonic() + 5
+        while len(store.live) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.post("/logout", headers={"cookie": f"session={cookie}"})
+        reader.join(5)
+        assert body
+        assert body[0].startswith("data: tick 0")
+        assert body[0].endswith("event: signed-out\ndata: \n\n")
