@@ -460,9 +460,10 @@ class ServerStorage(SessionStorage):
             nonlocal expected, holds, made
             assert holds is not None  # noqa: S101 - set to None only when settled
             result = made or await self._server().replace(old_key, expected, RETIRED, RETIRED_TTL)
-            made = None
+            announced, made = made is not None, None  # create_then announced its own swap
             if result.stored:  # the old id is retired: its live connections end
-                await self._server().announce(old_key)
+                if not announced:
+                    await self._server().announce(old_key)
                 return True
             current = result.current
             if not Stored(current).live and state.key_index and holds[0] == state.raw:

@@ -226,8 +226,9 @@ class SessionBackend(abc.ABC):
         then_read: str | None = None,
         logged_in: bool = False,
     ) -> Created:
-        """:meth:`create`; if it stored, :meth:`replace` with ``then_replace``, then
-        :meth:`read` ``then_read`` (no ttl): each seeing what the one before wrote.
+        """:meth:`create`; if it stored, :meth:`replace` with ``then_replace`` (the session
+        it retires: when that stores, :meth:`announce` its key), then :meth:`read`
+        ``then_read`` (no ttl): each seeing what the one before wrote.
 
         The store gives a session a new id with it (the new entry, the old one retired, the
         user's index read again). This default makes the calls one after another; a backend
@@ -239,6 +240,8 @@ class SessionBackend(abc.ABC):
         replaced = None
         if then_replace is not None:
             replaced = await self.replace(*then_replace, logged_in=logged_in)
+            if replaced.stored:
+                await self.announce(then_replace.key)
         read = None if then_read is None else await self.read(then_read)
         return Created(True, replaced, read)
 

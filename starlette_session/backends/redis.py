@@ -221,6 +221,11 @@ class RedisBackend(CombinedUpdates):
                 sha = self._replace_script.sha
                 args = (swap.key, swap.expected, swap.value, swap.ttl or 0)
                 commands.append((("EVALSHA", sha, 1, *args), {}))
+            if self.notifications is not None:
+                # Told in the same write, before the outcome is known: a swap that does not
+                # store now is retried until it does, or the log-in fails and the old session's
+                # live connections ended early (they reconnect), never late.
+                commands.append(((self._publish, CHANNEL, ended_message((swap.key,))), {}))
         if then_read is not None:
             commands.append((("GET", then_read), {}))
         replies = await self._run(self._pipelined, commands)
@@ -239,10 +244,14 @@ class RedisBackend(CombinedUpdates):
                     self._reply(reply)
                 self._native = False if is_syntax_error(reply) else self._native
                 replaced = await self.replace(*swap)
+                if replaced.stored and self.notifications is None:
+                    self.local_notifications().deliver([swap.key])
                 # The pipeline's read came before this replace: read again, after it.
                 read = None if then_read is None else await self.read(then_read)
                 return Created(True, replaced, read)
             replaced = self._swapped(swap, reply)
+            if replaced.stored and self.notifications is None:  # a sync client: no channel
+                self.local_notifications().deliver([swap.key])
         read = None if then_read is None else _as_bytes(self._reply(replies[-1]))
         return Created(True, replaced, read)
 
