@@ -191,11 +191,14 @@ class WebSocketSession(Session):
             return not self.state.ended
 
     async def finish(self) -> None:
-        """Save at the end of the connection; what cannot be saved there is logged."""
+        """Save at the end of the connection; what cannot be saved there is logged. Shielded:
+        a server that cancels the application once the client left (Starlette's TestClient
+        does) waits for the save, which the backend's timeout bounds."""
         if not (self.state.loaded and self.accessed):
             return
         try:
-            await self.save()
+            with anyio.CancelScope(shield=True):
+                await self.save()
         except SessionDestroyedError:
             logger.info("WebSocket session changes not saved: the session ended meanwhile")
         except (SessionWebSocketError, SessionConflictError) as error:
