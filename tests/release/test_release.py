@@ -10,12 +10,14 @@ minute with a warm pip cache).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -120,11 +122,16 @@ def smoke_test(venv: Path, examples: Path, workdir: Path) -> None:
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
                 assert time.monotonic() < deadline, "the example app did not start in 30 s"
                 time.sleep(0.1)
-        request = urllib.request.Request(  # noqa: S310 - our own server on loopback
-            f"{base}/cart/add", data=b"product=tea", method="POST"
-        )
-        # A cookie jar, as a browser has: the redirect to / carries the new session cookie.
+        # A cookie jar, as a browser has: the CSRF cookie, then the redirect to / carries the
+        # new session cookie. The form's token comes from the app's own token endpoint.
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(f"{base}/api/csrf", timeout=5) as response:
+            token = json.loads(response.read())["csrf_token"]
+        request = urllib.request.Request(  # noqa: S310 - our own server on loopback
+            f"{base}/cart/add",
+            data=urllib.parse.urlencode({"product": "tea", "csrf_token": token}).encode(),
+            method="POST",
+        )
         with opener.open(request, timeout=5) as response:
             page = response.read().decode()
         assert "Added Green tea to your cart." in page
