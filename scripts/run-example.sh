@@ -14,7 +14,7 @@ if [[ ! -x .venv/bin/python ]]; then
     "${PYTHON:-python3}" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    --constraint requirements/constraints.txt -e ".[all]" uvicorn jinja2 python-multipart
+    --constraint requirements/constraints.txt -e ".[all,standard]" jinja2 python-multipart
 
 # Hide any password in the URLs.
 if [[ -n "${REDIS_URL:-}" ]]; then
