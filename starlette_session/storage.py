@@ -32,6 +32,7 @@ import secrets
 import time
 from typing import Any, NamedTuple
 
+from starlette_session.backends._notify import LocalNotifications, Notifications
 from starlette_session.backends.base import (
     CHANGING,
     Replaced,
@@ -158,6 +159,11 @@ class SessionStorage(abc.ABC):
         refuses it already."""
         return None
 
+    def channels(self) -> tuple[Notifications | None, LocalNotifications | None]:
+        """How this process learns that sessions ended: the backend's channel to every
+        process, else this process's own deliveries; neither for the cookie (re-checked)."""
+        return None, None
+
     def _signed(
         self, payload: str, plan: CommitPlan, state: SessionState, now: int
     ) -> CookieUpdate:
@@ -274,6 +280,10 @@ class ServerStorage(SessionStorage):
         self.max_size = max_size
         self.strict = strict
         self.events = events
+
+    def channels(self) -> tuple[Notifications | None, LocalNotifications | None]:
+        notifications = self.backend.notifications
+        return notifications, None if notifications else self.backend.local_notifications()
 
     async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         key = self.keys.session_key(unsigned.payload, unsigned.key_index)

@@ -276,15 +276,13 @@ class SessionStore(Generic[ModelT]):
         rules = CommitRules(
             lifetimes, self.max_size, self.save_on_error, storage.in_cookie, storage.overhead
         )
-        backend = self._backend
-        server = backend if isinstance(backend, SessionBackend) else None  # not the cookie
-        notifications = server.notifications if server is not None else None
+        notifications, local = storage.channels()
         live = LiveConnections(
             notifications,
             loader.still_live,
             recheck_interval=self.live_recheck_interval,
             fail_closed=self.on_backend_error == "fail",
-            local=server.local_notifications() if server and not notifications else None,
+            local=local,
         )
         if self._bound is not None:
             self._bound.live.close()  # the connections it held end with their old backend
