@@ -264,6 +264,7 @@ async def _rounds(
             assert {r.status for r in after} == {200}, report
 
 
+@pytest.mark.slow
 async def test_service_is_back_within_a_second_of_the_lock_release(
     kind: str, tmp_path: Path
 ) -> None:

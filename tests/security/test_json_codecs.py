@@ -165,6 +165,7 @@ sessions = sessions_of(plain, texts) | sessions_of(
 )
 
 
+@pytest.mark.slow  # a large generated input: the full run only
 @needs_msgspec
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=sessions)
@@ -208,6 +209,7 @@ raw_values = (
 )
 
 
+@pytest.mark.slow  # a large generated input: the full run only
 @needs_msgspec
 @settings(max_examples=2000, deadline=None)
 @given(value=raw_values)
