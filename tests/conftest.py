@@ -49,6 +49,12 @@ from tests.servers import (
     server_unavailable,
 )
 
+# pytest caches each test module's assertion-rewritten code in __pycache__ unless bytecode writing
+# is off; PYTHONDONTWRITEBYTECODE=1 (set on some machines) made every run, and every xdist worker,
+# rewrite all test modules again: about 3.5 s of CPU per process. The suite's own cache is
+# wanted whatever the shell says (git ignores __pycache__).
+sys.dont_write_bytecode = False
+
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto`` (pyproject.toml's addopts): four workers for the whole fast tier; one process
