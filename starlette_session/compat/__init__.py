@@ -335,10 +335,9 @@ def build_original_backend(
     """The backend the original API's three arguments name (see :class:`BackendType`).
 
     ``custom_session_backend`` wins whatever ``backend_type`` says (the original silently kept
-    the session in the cookie unless the type was server-side), wrapped in
-    :class:`LegacyBackend`. Raises :class:`UnknownPredefinedBackend` for an unknown
-    ``backend_type``, ``ValueError`` for a missing ``backend_client``, ``TypeError`` for a client
-    of another library, and ``ImportError`` naming the extra to install.
+    the session in the cookie unless the type was server-side). Raises
+    :class:`UnknownPredefinedBackend`, ``ValueError`` for a missing ``backend_client``,
+    ``TypeError`` for a client of another library, ``ImportError`` naming the extra to install.
     """
     if custom_session_backend is not None:
         if isinstance(custom_session_backend, SessionBackend):
@@ -361,7 +360,35 @@ def build_original_backend(
             f"backend_type=BackendType.{backend_type.name} needs "
             f"backend_client=<{_CLIENTS[backend_type]}>"
         )
-    return _server_backend(backend_type, backend_client)
+    library = type(backend_client).__module__.partition(".")[0]
+    if backend_type is BackendType.memcache:
+        if library != "aiomcache":
+            from starlette_session.backends.pymemcache_backend import PymemcacheBackend
+
+            _set_serde(backend_client, MemcacheJSONSerde())
+            return PymemcacheBackend(backend_client)
+        fix = "an aiomcache.Client goes with backend_type=BackendType.aioMemcache"
+    elif backend_type is BackendType.aioMemcache:
+        from starlette_session.backends.memcached import MemcachedBackend, import_aiomcache
+
+        if isinstance(backend_client, import_aiomcache().Client):
+            return MemcachedBackend(backend_client)
+        fix = "a pymemcache client goes with backend_type=BackendType.memcache"
+    elif library == "aioredis":
+        fix = (
+            "aioredis is now part of redis-py: pass a redis.asyncio.Redis client "
+            "(pip install 'starlette-session[redis]')"
+        )
+    else:
+        from starlette_session.backends.redis import RedisBackend  # names the extra if missing
+
+        if _is_redis_client(backend_client):
+            return RedisBackend(backend_client)
+        fix = "or a redis.asyncio.RedisCluster"
+    raise TypeError(
+        f"backend_type=BackendType.{backend_type.name} needs {_CLIENTS[backend_type]}, "
+        f"not {type(backend_client).__name__}; {fix}"
+    )
 
 
 def original_session_reader(
@@ -377,37 +404,6 @@ def original_session_reader(
     if backend_type is BackendType.memcache and backend_client is not None:
         return MemcacheSessionBackend(backend_client)
     return None
-
-
-def _server_backend(backend_type: BackendType, client: Any) -> SessionBackend:
-    """The backend over ``client``, or a TypeError saying which client ``backend_type`` takes."""
-    library = type(client).__module__.partition(".")[0]
-    if backend_type is BackendType.memcache:
-        if library != "aiomcache":
-            from starlette_session.backends.pymemcache_backend import PymemcacheBackend
-
-            _set_serde(client, MemcacheJSONSerde())
-            return PymemcacheBackend(client)
-        fix = "an aiomcache.Client goes with backend_type=BackendType.aioMemcache"
-    elif backend_type is BackendType.aioMemcache:
-        from starlette_session.backends.memcached import MemcachedBackend, import_aiomcache
-
-        if isinstance(client, import_aiomcache().Client):
-            return MemcachedBackend(client)
-        fix = "a pymemcache client goes with backend_type=BackendType.memcache"
-    elif library == "aioredis":
-        fix = "aioredis is now part of redis-py: pass a redis.asyncio.Redis client (pip install "
-        fix += "'starlette-session[redis]')"
-    else:
-        from starlette_session.backends.redis import RedisBackend  # names the extra if missing
-
-        if _is_redis_client(client):
-            return RedisBackend(client)
-        fix = "or a redis.asyncio.RedisCluster"
-    raise TypeError(
-        f"backend_type=BackendType.{backend_type.name} needs {_CLIENTS[backend_type]}, "
-        f"not {type(client).__name__}; {fix}"
-    )
 
 
 def _is_redis_client(client: Any) -> bool:
