@@ -1,10 +1,7 @@
 """memcached: :class:`MemcachedBackend` through aiomcache (imported when one is built), and the
-server's limits and expiry times, shared with ``PymemcacheBackend`` and the original API.
-
-A key over 250 bytes is refused by every client before it is sent (checked when the store is
-bound), and a value over the server's item size by the server: both are the session's size, not
-an outage.
-"""
+server's limits and expiry times, shared with ``PymemcacheBackend`` and the original API. Keys
+and values over the limits are the session's size (refused at start-up, or
+:class:`SessionTooLargeError`), not an outage."""
 
 from __future__ import annotations
 
@@ -28,8 +25,8 @@ __all__ = ["MemcachedBackend"]
 T = TypeVar("T")
 #: The longest key memcached accepts, in bytes.
 KEY_LIMIT = 250
-#: memcached's default largest item (``-I 1m``).
-DEFAULT_ITEM_SIZE = 1024 * 1024
+#: memcached's default largest item, in bytes (``-I 1m``).
+ITEM_LIMIT = 1024 * 1024
 #: memcached reads an expiry over 30 days as a Unix timestamp, not a number of seconds.
 RELATIVE_EXPIRY_LIMIT = 30 * 24 * 60 * 60
 
@@ -49,7 +46,7 @@ class MemcachedBackend(CombinedUpdates):
         client: aiomcache.Client,
         *,
         timeout: float | None = 2.0,
-        max_item_size: int = DEFAULT_ITEM_SIZE,
+        max_item_size: int = ITEM_LIMIT,
     ) -> None:
         self.client = client
         self.timeout = timeout

@@ -14,7 +14,7 @@ import anyio.to_thread
 from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends.base import Replaced
 from starlette_session.backends.memcached import (
-    DEFAULT_ITEM_SIZE,
+    ITEM_LIMIT,
     KEY_LIMIT,
     check_item_size,
     driver_error,
@@ -53,7 +53,7 @@ class PymemcacheBackend(CombinedUpdates):
     max_key_length = KEY_LIMIT
 
     def __init__(
-        self, client: Any, *, timeout: float | None = 2.0, max_item_size: int = DEFAULT_ITEM_SIZE
+        self, client: Any, *, timeout: float | None = 2.0, max_item_size: int = ITEM_LIMIT
     ) -> None:
         serde, ignore_exc, connections = _client_settings(client)
         if ignore_exc:
