@@ -1,19 +1,10 @@
 """``python -m starlette_session``: maintenance of a SQL session table from the command line.
 
-::
-
-    python -m starlette_session purge --url URL [--table NAME] [--batch-size N]
-    python -m starlette_session create-table --url URL [--table NAME]
-    python -m starlette_session ddl --dialect postgresql [--table NAME]
-
-``--url`` is a SQLAlchemy async URL (``postgresql+asyncpg://...``, ``mysql+asyncmy://...``,
-``sqlite+aiosqlite:///path``); without it, ``$DATABASE_URL`` is used, which keeps a password out
-of the process list. ``purge`` deletes the expired rows in batches (run it from cron or a
-systemd timer), ``create-table`` creates the table unless it exists, and ``ddl`` prints the SQL
-that creates it, for a migration.
-
-Exit status: 0 done; 2 the command cannot run (a bad or unreachable ``--url``, a missing driver,
-a wrong option), with one line on stderr naming the fix; 1 the database refused the operation.
+``purge`` deletes the expired rows in batches (run it from cron or a systemd timer),
+``create-table`` creates the table unless it exists, both at ``--url`` (a SQLAlchemy async URL;
+else ``$DATABASE_URL``, which keeps a password out of the process list); ``ddl --dialect``
+prints the SQL that creates it, for a migration. Exit status: 0 done; 2 the command cannot run,
+with one line on stderr naming the fix; 1 the database refused the operation.
 """
 
 from __future__ import annotations
@@ -25,8 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import anyio
+
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["main"]
@@ -70,13 +62,12 @@ def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = No
 
     from starlette_session.backends._sql_schema import build_table
 
-    compilers: dict[str, Dialect] = {
+    compiler: Dialect = {
         "sqlite": sqlite.dialect(),
         "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
         "mysql": mysql.dialect(),
         "mariadb": mysql.dialect(is_mariadb=True),
-    }
-    compiler = compilers[dialect]
+    }[dialect]
     created = build_table(table, schema)
     statements: list[ExecutableDDLElement] = [CreateTable(created)]
     statements += [CreateIndex(index) for index in created.indexes]
@@ -110,8 +101,8 @@ async def _run(args: argparse.Namespace, url: str) -> int:
 
 
 def _engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``, or a ``_CommandError`` naming the fix. The URL is never
-    printed: it may hold a password."""
+    """An async engine for ``url``, or a ``_CommandError`` naming the fix; never printing the URL
+    (it may hold a password)."""
     try:
         from sqlalchemy import exc
         from sqlalchemy.engine import make_url
@@ -135,38 +126,27 @@ def _engine(url: str) -> AsyncEngine:
         return create_async_engine(parsed)
     except exc.NoSuchModuleError as error:
         raise _CommandError(f"--url names an unknown driver; {use_async}") from error
-    except exc.InvalidRequestError as error:  # a synchronous driver (sqlite://, psycopg2, ...)
-        raise _CommandError(f"{_synchronous(parsed)}; {use_async}") from error
-    except ImportError as error:
+    except (exc.InvalidRequestError, ImportError) as error:  # a sync driver, or a missing one
         name = parsed.get_driver_name()
-        if name == driver:
-            raise _CommandError(
-                f"the {name} driver is not installed: pip install {name}"
-            ) from error
-        if name in _OTHER_ASYNC:
-            message = f"the {name} driver is not installed: pip install {name}, or {use_async}"
-            raise _CommandError(message) from error
-        raise _CommandError(f"{_synchronous(parsed)}; {use_async}") from error
+        if isinstance(error, ImportError) and (name == driver or name in _OTHER_ASYNC):
+            other = "" if name == driver else f", or {use_async}"
+            message = f"the {name} driver is not installed: pip install {name}{other}"
+        else:
+            message = f"{parsed.drivername}:// means the synchronous driver {name}; {use_async}"
+        raise _CommandError(message) from error
 
 
-def _synchronous(url: URL) -> str:
-    return f"{url.drivername}:// means the synchronous driver {url.get_driver_name()}"
-
-
-async def _connect(engine: AsyncEngine, timeout: float) -> None:
+async def _connect(engine: AsyncEngine, seconds: float) -> None:
     url = engine.url
     port = f":{url.port}" if url.port else ""
     where = f"{url.database}" if url.get_backend_name() == "sqlite" else f"{url.host}{port}"
     fix = "check the host, port, user, password and database of --url (or $DATABASE_URL)"
-
-    async def connect() -> None:
-        async with engine.connect():
-            pass
-
     try:
-        await asyncio.wait_for(connect(), timeout)
-    except asyncio.TimeoutError as error:
-        message = f"the database at {where} did not answer in {timeout:g} s; {fix}"
+        with anyio.fail_after(seconds):
+            async with engine.connect():
+                pass
+    except (TimeoutError, asyncio.TimeoutError) as error:  # anyio's, or the driver's on 3.10
+        message = f"the database at {where} did not answer in {seconds:g} s; {fix}"
         raise _CommandError(message) from error
     except Exception as error:  # every driver has errors of its own
         cause = getattr(error, "orig", None) or error
@@ -192,22 +172,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--dialect", choices=DIALECTS, required=True, help="the database's SQL")
     for command in (purge, create, show):
         command.add_argument(
-            "--table", default="starlette_sessions", help="the session table (%(default)s)"
+            "--table", default="starlette_sessions", help="the table (%(default)s)"
         )
-        command.add_argument(
-            "--schema", default=None, help="the table's schema (default: the database's own)"
-        )
+        command.add_argument("--schema", help="the table's schema (default: the database's own)")
     for command in (purge, create):
         command.add_argument(
-            "--url",
-            help="SQLAlchemy async URL, such as sqlite+aiosqlite:///sessions.db or "
-            "postgresql+asyncpg://user@host/db (default: $DATABASE_URL)",
+            "--url", help=f"SQLAlchemy async URL, such as {_EXAMPLES} (default: $DATABASE_URL)"
         )
-        command.add_argument(
-            "--timeout",
-            type=float,
-            default=60.0,
-            help="seconds to connect and per statement (%(default)g)",
-        )
+        timeout = "seconds to connect and per statement (%(default)g)"
+        command.add_argument("--timeout", type=float, default=60.0, help=timeout)
     purge.add_argument("--batch-size", type=int, default=1000, help="rows per DELETE (%(default)s)")
     return parser

@@ -1,12 +1,9 @@
 """Warnings about how the application set sessions up, shown at the application's own line.
 
-Starlette builds the middleware stack lazily, at the lifespan start or the first request, so
-when ``SessionMiddleware`` is created nothing of the application is on the stack: only the
-server (uvicorn, gunicorn, ...), Starlette and the standard library. A plain ``stacklevel``
-then points into the server (``uvicorn/middleware/proxy_headers.py``). So the warning goes to
-the first frame of the application when there is one (``SessionMiddleware(app, ...)`` called
-directly), else to the line of the application's module that adds the middleware
-(``app.add_middleware(SessionMiddleware, ...)`` or ``Middleware(SessionMiddleware, ...)``).
+Starlette builds the middleware stack lazily (at the lifespan start or the first request), from
+the server's code: a plain ``stacklevel`` would point into uvicorn. So the warning goes to the
+application's first frame when there is one, else to the line of the application's module that
+adds the middleware (``app.add_middleware(SessionMiddleware, ...)``, ``Middleware(...)``).
 """
 
 from __future__ import annotations
@@ -25,17 +22,16 @@ _NOT_APPLICATION = frozenset(
     | {"pluggy", "httpx", "httpx2"}
     | set(sys.stdlib_module_names)
 )
-_ADDERS = frozenset({"add_middleware", "Middleware"})
 
 
 def warn_setup(message: str, category: type[Warning] = UserWarning) -> None:
-    """Warn with ``message`` at the application's line, as the module docstring says."""
+    """Warn with ``message`` at the application's line."""
     frame: FrameType | None = sys._getframe(1)
     level, app = 2, None
     while frame is not None:
         # "<string>": code run by `python -c`, such as multiprocessing's spawned worker.
         code_file = frame.f_code.co_filename
-        if not _is_library(_module_name(frame.f_globals)) and not code_file.startswith("<"):
+        if not _is_library(frame.f_globals) and not code_file.startswith("<"):
             if app is None:
                 warnings.warn(message, category, stacklevel=level)
                 return
@@ -53,14 +49,10 @@ def warn_setup(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn_explicit(message, category, filename, line, module.__name__, registry)
 
 
-def _module_name(module_globals: dict[str, object]) -> object:
-    # `python -m uvicorn` runs uvicorn/__main__.py as "__main__": its spec has the real name.
-    spec = module_globals.get("__spec__")
-    name = module_globals.get("__name__")
-    return getattr(spec, "name", name) if name == "__main__" and spec is not None else name
-
-
-def _is_library(name: object) -> bool:
+def _is_library(module_globals: dict[str, object]) -> bool:
+    name, spec = module_globals.get("__name__"), module_globals.get("__spec__")
+    if name == "__main__" and spec is not None:  # `python -m uvicorn`: the spec has the name
+        name = getattr(spec, "name", name)
     return not isinstance(name, str) or name.partition(".")[0] in _NOT_APPLICATION
 
 
@@ -73,7 +65,7 @@ def _adding_line(app: object) -> tuple[ModuleType, int] | None:
         for module in list(sys.modules.values())
         if isinstance(module, ModuleType)
         and getattr(module, "__file__", None)
-        and not _is_library(getattr(module, "__name__", None))
+        and not _is_library(vars(module))
     ]
     names = {
         module: {name for name, value in list(vars(module).items()) if value is app}
@@ -110,7 +102,7 @@ def _call_line(module: ModuleType, app_names: set[str]) -> int | None:
         and (
             _name(node.func) == "SessionMiddleware"
             or (
-                _name(node.func) in _ADDERS
+                _name(node.func) in ("add_middleware", "Middleware")
                 and node.args
                 and _name(node.args[0]) == "SessionMiddleware"
             )

@@ -1,8 +1,4 @@
-"""memcached through pymemcache, a sync client whose calls run in worker threads.
-
-``add`` for new sessions, ``gets``/``cas`` for changes, ``get`` + ``touch`` for a sliding read.
-The application builds the client, so it owns the pool, the socket timeouts and shutdown.
-"""
+"""memcached through pymemcache, a sync client whose calls run in worker threads."""
 
 from __future__ import annotations
 
@@ -16,22 +12,20 @@ import anyio
 import anyio.to_thread
 
 from starlette_session.backends._combining import CombinedUpdates
-from starlette_session.backends._memcached_limits import (
-    DEFAULT_ITEM_SIZE,
+from starlette_session.backends.base import Replaced
+from starlette_session.backends.memcached import (
+    ITEM_LIMIT,
     KEY_LIMIT,
     check_item_size,
-    is_too_large,
+    driver_error,
     memcached_expiry,
-    too_large,
 )
-from starlette_session.backends.base import Replaced
-from starlette_session.exceptions import SessionBackendError
 
 try:
     from pymemcache import serde as pymemcache_serde
     from pymemcache.client.base import Client, PooledClient
     from pymemcache.client.hash import HashClient
-    from pymemcache.exceptions import MemcacheError, MemcacheServerError
+    from pymemcache.exceptions import MemcacheError
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the pymemcache backend needs pymemcache: pip install 'starlette-session[memcached]'"
@@ -46,36 +40,20 @@ _PROBE = b"\x00starlette-session\xff"
 
 
 class PymemcacheBackend(CombinedUpdates):
-    """Sessions in memcached through a pymemcache client, each with an expiry.
+    """Sessions in memcached through a pymemcache ``Client``, ``PooledClient`` or ``HashClient``
+    (or a ``RetryingClient`` around one), as :class:`MemcachedBackend` does through aiomcache.
 
-    ``client`` is a ``pymemcache`` ``Client``, ``PooledClient`` or ``HashClient`` (or a
-    ``RetryingClient`` around one). Its calls run in worker threads, so they never block the
-    event loop: a ``PooledClient`` (or ``HashClient(use_pooling=True)``) serves several requests
-    at once, at most ``max_pool_size`` (a full pool would raise instead of waiting, so the others
-    wait here); any other client is not thread-safe and serves one command at a time. Build it
-    with ``connect_timeout`` and ``timeout`` (pymemcache waits forever by default); ``timeout``
-    here (seconds) bounds how long a request waits for each operation, a worker thread
-    included, and a failure or a timeout raises :class:`SessionBackendError`.
-
-    Values are bytes, stored with flags 0. The client's ``serde`` must hand bytes back unchanged
-    and never unpickle: pymemcache's default serde and
-    :class:`~starlette_session.backends.MemcacheJSONSerde` do; a pickle serde is refused, and
-    so is ``ignore_exc=True``, which would report an outage as "no session".
-
-    A read that slides the expiry costs two round trips (``get``, then ``touch``), a change is
-    ``gets`` + ``cas``, a new session one ``add``. memcached may evict sessions under memory
-    pressure: size it so that it does not.
-
-    ``max_item_size`` is the server's largest item (``memcached -I``, 1 MiB by default): a larger
-    session raises :class:`SessionTooLargeError` without being sent, as does one the server
-    itself refuses as too large. Keys are at most 250 bytes: a ``key_prefix`` that makes longer
-    keys is refused when the store is bound.
+    Calls run in worker threads, no more at once than the client has connections. Build the
+    client with ``connect_timeout`` and ``timeout``; ``timeout`` here bounds each operation. Its
+    ``serde`` must hand bytes back unchanged and never unpickle (pymemcache's default and
+    :class:`MemcacheJSONSerde` do), and ``ignore_exc=True`` (an outage read as "no session") is
+    refused.
     """
 
     max_key_length = KEY_LIMIT
 
     def __init__(
-        self, client: Any, *, timeout: float | None = 2.0, max_item_size: int = DEFAULT_ITEM_SIZE
+        self, client: Any, *, timeout: float | None = 2.0, max_item_size: int = ITEM_LIMIT
     ) -> None:
         serde, ignore_exc, connections = _client_settings(client)
         if ignore_exc:
@@ -88,10 +66,8 @@ class PymemcacheBackend(CombinedUpdates):
         self.client = client
         self.timeout = timeout
         self.max_item_size = max_item_size
-        # No more threads use the client at once than it has connections (one when it is not
-        # thread-safe; a full pool raises instead of waiting): the limiter keeps waiting
-        # requests off the thread pool, the semaphore covers a thread left running, holding its
-        # connection, by a request that timed out.
+        # A full pool raises instead of waiting: the limiter keeps waiting requests off the
+        # thread pool, the semaphore covers a thread still running for a request that timed out.
         self._limiter = None if connections is None else anyio.CapacityLimiter(connections)
         self._lock: AbstractContextManager[Any] = (
             nullcontext() if connections is None else threading.BoundedSemaphore(connections)
@@ -148,12 +124,7 @@ class PymemcacheBackend(CombinedUpdates):
                     limiter=self._limiter,
                 )
         except _DRIVER_ERRORS as error:
-            if isinstance(error, MemcacheServerError) and is_too_large(error):
-                raise too_large(None, self.max_item_size, "PymemcacheBackend") from error
-            raise SessionBackendError(
-                f"the memcached session backend failed ({type(error).__name__}); "
-                "check that memcached is reachable"
-            ) from error
+            raise driver_error(error, self.max_item_size, "PymemcacheBackend") from error
 
     def _locked(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self._lock:
@@ -164,9 +135,8 @@ class PymemcacheBackend(CombinedUpdates):
 
 
 def _client_settings(client: Any) -> tuple[Any, bool, int | None]:
-    """``(serde, ignore_exc, connections)`` of the clients we know: how many threads may use
-    the client at once, None for no bound. ``(None, False, 1)`` for a wrapper such as
-    ``RetryingClient``, whose settings are its inner client's."""
+    """``(serde, ignore_exc, connections)``: how many threads may use the client at once (None:
+    no bound); ``(None, False, 1)`` for a wrapper such as ``RetryingClient``."""
     if isinstance(client, HashClient):
         # A pool per server, each of max_pool_size: that many at once is safe whatever the keys.
         pool_size = client.default_kwargs.get("max_pool_size") if client.use_pooling else 1
@@ -180,27 +150,19 @@ def _client_settings(client: Any) -> tuple[Any, bool, int | None]:
 
 
 def _check_serde(serde: Any) -> None:
-    pickling = isinstance(serde, pymemcache_serde.PickleSerde | pymemcache_serde.CompressedSerde)
-    pickling = pickling or getattr(serde, "deserialize", None) in _PICKLING_DESERIALIZERS
-    if pickling:
-        raise ValueError(
-            "the pymemcache client's serde unpickles what it reads: build it with "
-            "serde=MemcacheJSONSerde() (from starlette_session.backends) or without a serde"
-        )
+    fix = "build it with serde=MemcacheJSONSerde() (starlette_session.backends) or no serde"
+    unpickles = (pymemcache_serde.PickleSerde, pymemcache_serde.CompressedSerde)
+    deserialize = getattr(serde, "deserialize", None)
+    if isinstance(serde, unpickles) or deserialize == pymemcache_serde.python_memcache_deserializer:
+        raise ValueError(f"the pymemcache client's serde unpickles what it reads: {fix}")
+    changed = f"the pymemcache client's serde does not hand bytes back unchanged: {fix}"
     try:
         data, flags = serde.serialize("probe", _PROBE)
         round_trip = serde.deserialize("probe", data, flags)
     except Exception as error:
-        raise ValueError(_SERDE_MESSAGE) from error
+        raise ValueError(changed) from error
     if round_trip != _PROBE:
-        raise ValueError(_SERDE_MESSAGE)
-
-
-_PICKLING_DESERIALIZERS = (pymemcache_serde.python_memcache_deserializer,)
-_SERDE_MESSAGE = (
-    "the pymemcache client's serde does not hand bytes back unchanged: build it with "
-    "serde=MemcacheJSONSerde() (from starlette_session.backends) or without a serde"
-)
+        raise ValueError(changed)
 
 
 def _as_bytes(value: Any) -> bytes | None:

@@ -1,17 +1,8 @@
 """The original starlette-session 0.4.3 API, whole, so that applications written for it run
-unchanged; the rest of the library reads without it.
-
-- :class:`BackendType`, ``backend_client=`` and ``custom_session_backend=``: how the original's
-  ``SessionMiddleware`` chose a backend; :func:`build_original_backend` turns them into one of
-  ours, checking everything at start-up.
-- :class:`ISessionBackend`: the original's custom-backend interface (JSON objects in and out),
-  run through :class:`LegacyBackend`.
-- The original's four backend classes (JSON instead of pickle) and :class:`MemcacheJSONSerde`.
-- :func:`original_session_reader`: what reads a session the original stored, for
-  ``migrate_from=``.
-
-The old import paths (``starlette_session.backends.BackendType``,
-``starlette_session.interfaces.ISessionBackend``, ...) serve these same objects.
+unchanged: :class:`BackendType` with ``backend_client=`` and ``custom_session_backend=`` (see
+:func:`build_original_backend`), :class:`ISessionBackend` (run through :class:`LegacyBackend`),
+its four backends (JSON, never pickle) and :class:`MemcacheJSONSerde`. The old import paths
+(``starlette_session.backends.BackendType``, ``starlette_session.interfaces``) serve these.
 """
 
 from __future__ import annotations
@@ -23,21 +14,16 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends._memcached_limits import memcached_expiry
 from starlette_session.backends.base import Replaced, SessionBackend
 from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.memcached import memcached_expiry
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.exceptions import SessionBackendError
-
-if TYPE_CHECKING:
-    from starlette_session.backends.memcached import MemcachedBackend
-    from starlette_session.backends.pymemcache_backend import PymemcacheBackend
-    from starlette_session.backends.redis import RedisBackend
 
 __all__ = [
     "AioMemcacheSessionBackend",
@@ -58,18 +44,12 @@ security_logger = logging.getLogger("starlette_session.security")
 
 
 class BackendType(enum.Enum):
-    """The backends of the original API, chosen with ``SessionMiddleware(backend_type=...)``.
+    """The original's ``SessionMiddleware(backend_type=...)``, with ``backend_client=``:
 
-    With ``backend_client=`` the client the application built:
-
-    - ``redis``: a sync ``redis.Redis`` (run in a worker thread), and ``aioRedis``: a
-      ``redis.asyncio.Redis`` (the original's aioredis is now part of redis-py); both through
-      :class:`RedisBackend`.
-    - ``memcache``: a pymemcache client (``Client``, ``PooledClient``, ``HashClient``; run in a
-      worker thread) through :class:`PymemcacheBackend`, and ``aioMemcache``: an
-      ``aiomcache.Client`` through :class:`MemcachedBackend`.
-    - ``cookie`` (the default): the session in the signed cookie, no client.
-    - ``memory``: in this process, no client (not in the original).
+    ``redis`` (a sync ``redis.Redis``, in worker threads) and ``aioRedis`` (a
+    ``redis.asyncio.Redis``) build a :class:`RedisBackend`, ``memcache`` (a pymemcache client, in
+    worker threads) a :class:`PymemcacheBackend`, ``aioMemcache`` (an ``aiomcache.Client``) a
+    :class:`MemcachedBackend`; ``cookie`` (the default) and ``memory`` (new) take no client.
     """
 
     redis = "redis"
@@ -81,20 +61,15 @@ class BackendType(enum.Enum):
 
 
 class ISessionBackend(abc.ABC):
-    """A backend of the original starlette-session API: JSON objects in and out.
-
-    Pass one as ``SessionMiddleware(..., custom_session_backend=MyBackend())``, or wrap it with
-    :class:`starlette_session.backends.LegacyBackend` to use it in a ``SessionStore``. ``value`` is
-    a JSON object (never a pickle) and ``exp`` is its lifetime in seconds. This interface has no
-    compare-and-set, so two requests saving one session at the same instant can overwrite each
-    other; write a :class:`~starlette_session.backends.SessionBackend` to avoid that.
+    """A backend of the original API, JSON objects in and out:
+    ``SessionMiddleware(..., custom_session_backend=MyBackend())`` or
+    ``SessionStore(LegacyBackend(MyBackend()))``. It has no compare-and-set, so two requests
+    saving one session at once can overwrite each other (a :class:`SessionBackend` cannot).
     """
 
     @abc.abstractmethod
     async def get(self, key: str) -> dict[str, Any] | None:
-        """Return the object stored under ``key``, or None (or raise ``KeyError``) when there is
-        none. Its JSON text (``str`` or ``bytes``) and ``Decimal`` numbers are read as well;
-        anything else is dropped as bad data (see :class:`LegacyBackend`)."""
+        """The object stored under ``key`` (or its JSON text), or None (or ``KeyError``)."""
 
     @abc.abstractmethod
     async def set(self, key: str, value: dict[str, Any], exp: int | None) -> Any:
@@ -106,22 +81,12 @@ class ISessionBackend(abc.ABC):
 
 
 class LegacyBackend(SessionBackend):
-    """Adapts an :class:`~starlette_session.interfaces.ISessionBackend` to :class:`SessionBackend`.
+    """Runs an :class:`ISessionBackend` as a :class:`SessionBackend`.
 
-    The old interface has no atomic operations, so ``create`` and ``replace`` read then write, and
-    reading does not slide the expiry (a session's lifetime is renewed when it is written). Any
-    exception the wrapped backend raises becomes a :class:`SessionBackendError`, except a
-    ``KeyError`` from ``get`` or ``delete``, which means the key is missing.
-
-    What ``get`` returns is read as JSON: a dict (numbers may be ``Decimal``, as DynamoDB's
-    client returns them), or a ``str``/``bytes`` holding a JSON object (a backend that stores the
-    text). Anything else (a ``datetime``, a list, text that is not a JSON object) cannot be the
-    object ``set`` was given: the entry is deleted, the request gets a fresh session, and one
-    warning is logged on ``starlette_session.security``.
-
-    ``timeout`` (seconds, None for no bound) bounds each call of the wrapped backend, as the
-    built-in backends bound theirs: a call still running then is cancelled and raises
-    :class:`SessionBackendError`, which the store's ``on_backend_error`` policy answers.
+    ``create`` and ``replace`` read then write, and a read does not slide the expiry. Each call is
+    bounded by ``timeout``; any error (but a ``KeyError`` from ``get`` or ``delete``: missing)
+    raises :class:`SessionBackendError`. What ``get`` returns that is not a JSON object (numbers
+    may be ``Decimal``, as DynamoDB's) is deleted and logged on ``starlette_session.security``.
     """
 
     #: Values go to the wrapped backend as JSON objects: nothing sealed can be stored.
@@ -200,8 +165,7 @@ class LegacyBackend(SessionBackend):
 
 
 def _readable(value: Any) -> bytes:
-    """What a custom backend's ``get`` returned, as the bytes of a JSON object; ValueError,
-    saying what it is instead, when it cannot be one."""
+    """A custom backend's value as the bytes of a JSON object; ValueError saying what it is."""
     if isinstance(value, str | bytes | bytearray):
         try:
             value = json.loads(value)
@@ -222,7 +186,7 @@ def _readable(value: Any) -> bytes:
 
 
 def _number(value: Any) -> int | float:
-    """A ``Decimal`` (DynamoDB's numbers) as the JSON number it holds; anything else is refused."""
+    """A finite ``Decimal`` (DynamoDB's numbers) as the JSON number it holds."""
     if isinstance(value, decimal.Decimal) and value.is_finite():
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"a {type(value).__name__}")
@@ -234,11 +198,9 @@ _BYTES, _TEXT, _JSON = 0, 1, 2
 class MemcacheJSONSerde:
     """A pymemcache ``serde`` that never unpickles: ``Client(..., serde=MemcacheJSONSerde())``.
 
-    As in the original starlette-session: a ``str`` is stored as is (flags 1, read back as the
-    raw bytes pymemcache received), anything else as JSON (flags 2, read back with
-    ``json.loads``). One addition: ``bytes`` are stored as is with flags 0 and read back
-    unchanged, which is what :class:`~starlette_session.backends.PymemcacheBackend` stores.
-    Any other flags raise ``ValueError``: the value was not written through this serde.
+    As the original's: a ``str`` is stored as is (flags 1), anything else as JSON (flags 2);
+    ``bytes`` as is with flags 0 (what :class:`PymemcacheBackend` stores). Other flags raise
+    ``ValueError``.
     """
 
     def serialize(self, key: Any, value: Any) -> tuple[Any, int]:
@@ -288,15 +250,14 @@ class RedisSessionBackend(ISessionBackend):
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        await _in_thread(self.redis.set, key, _dumps(value), exp, **kwargs)
-        return None
+        return await _in_thread(self.redis.set, key, _dumps(value), exp, **kwargs)
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
         return await _in_thread(self.redis.delete, key, **kwargs)
 
 
 class AioRedisSessionBackend(ISessionBackend):
-    """The original's backend over an async Redis client; now ``redis.asyncio.Redis``."""
+    """The original's backend over an async Redis client, now ``redis.asyncio.Redis``; JSON."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
@@ -314,11 +275,8 @@ class AioRedisSessionBackend(ISessionBackend):
 
 
 class MemcacheSessionBackend(ISessionBackend):
-    """The original's backend over a pymemcache client; calls in a worker thread.
-
-    As in the original, it sets the client's ``serde`` to :class:`MemcacheJSONSerde`, so
-    sessions are stored as JSON (flags 2): give it a client of its own.
-    """
+    """The original's backend over a pymemcache client, in worker threads. As the original, it
+    sets the client's ``serde`` to :class:`MemcacheJSONSerde`: give it a client of its own."""
 
     def __init__(self, memcache: Any) -> None:
         self.memcache = memcache
@@ -350,8 +308,7 @@ class AioMemcacheSessionBackend(ISessionBackend):
     async def set(
         self, key: str, value: dict[str, Any], exp: int | None = None, **kwargs: Any
     ) -> Any:
-        data = _dumps(value).encode()
-        expire = memcached_expiry(exp)
+        data, expire = _dumps(value).encode(), memcached_expiry(exp)
         return await self.memcache.set(key.encode(), data, exptime=expire, **kwargs)
 
     async def delete(self, key: str, **kwargs: Any) -> Any:
@@ -375,23 +332,12 @@ def build_original_backend(
     backend_client: Any,
     custom_session_backend: ISessionBackend | None,
 ) -> SessionBackend | CookieBackend:
-    """The backend the original API's three arguments describe.
+    """The backend the original API's three arguments name (see :class:`BackendType`).
 
-    - ``custom_session_backend`` (an :class:`ISessionBackend`) wins, wrapped in
-      :class:`LegacyBackend`, whatever ``backend_type`` says. (The original only used it when
-      ``backend_type`` named a server-side type, and otherwise silently kept the session in the
-      cookie.)
-    - ``None`` or ``BackendType.cookie``: :class:`CookieBackend`; ``backend_client`` is ignored.
-    - ``BackendType.memory``: :class:`MemoryBackend`.
-    - ``BackendType.redis`` / ``aioRedis``: :class:`RedisBackend` over ``backend_client``, a
-      ``redis.Redis`` (run in worker threads) or a ``redis.asyncio.Redis``/``RedisCluster``.
-    - ``BackendType.memcache``: :class:`PymemcacheBackend` over a pymemcache client, whose
-      ``serde`` is set to :class:`MemcacheJSONSerde` as the original did.
-    - ``BackendType.aioMemcache``: :class:`MemcachedBackend` over an ``aiomcache.Client``.
-
-    Raises :class:`UnknownPredefinedBackend` for anything else as ``backend_type``,
-    ``ValueError`` when a server-side type has no ``backend_client``, ``TypeError`` when the
-    client belongs to another library, and ``ImportError`` naming the extra to install.
+    ``custom_session_backend`` wins whatever ``backend_type`` says (the original silently kept
+    the session in the cookie unless the type was server-side). Raises
+    :class:`UnknownPredefinedBackend`, ``ValueError`` for a missing ``backend_client``,
+    ``TypeError`` for a client of another library, ``ImportError`` naming the extra to install.
     """
     if custom_session_backend is not None:
         if isinstance(custom_session_backend, SessionBackend):
@@ -414,11 +360,35 @@ def build_original_backend(
             f"backend_type=BackendType.{backend_type.name} needs "
             f"backend_client=<{_CLIENTS[backend_type]}>"
         )
+    library = type(backend_client).__module__.partition(".")[0]
     if backend_type is BackendType.memcache:
-        return _pymemcache_backend(backend_client)
-    if backend_type is BackendType.aioMemcache:
-        return _aiomcache_backend(backend_client)
-    return _redis_backend(backend_type, backend_client)
+        if library != "aiomcache":
+            from starlette_session.backends.pymemcache_backend import PymemcacheBackend
+
+            _set_serde(backend_client, MemcacheJSONSerde())
+            return PymemcacheBackend(backend_client)
+        fix = "an aiomcache.Client goes with backend_type=BackendType.aioMemcache"
+    elif backend_type is BackendType.aioMemcache:
+        from starlette_session.backends.memcached import MemcachedBackend, import_aiomcache
+
+        if isinstance(backend_client, import_aiomcache().Client):
+            return MemcachedBackend(backend_client)
+        fix = "a pymemcache client goes with backend_type=BackendType.memcache"
+    elif library == "aioredis":
+        fix = (
+            "aioredis is now part of redis-py: pass a redis.asyncio.Redis client "
+            "(pip install 'starlette-session[redis]')"
+        )
+    else:
+        from starlette_session.backends.redis import RedisBackend  # names the extra if missing
+
+        if _is_redis_client(backend_client):
+            return RedisBackend(backend_client)
+        fix = "or a redis.asyncio.RedisCluster"
+    raise TypeError(
+        f"backend_type=BackendType.{backend_type.name} needs {_CLIENTS[backend_type]}, "
+        f"not {type(backend_client).__name__}; {fix}"
+    )
 
 
 def original_session_reader(
@@ -426,14 +396,9 @@ def original_session_reader(
     backend_client: Any,
     custom_session_backend: ISessionBackend | None,
 ) -> ISessionBackend | None:
-    """What reads a session the original stored server-side, or None where it cannot be read.
-
-    The original kept the bare session dict under the id in its cookie (``{"_cssid": id}``,
-    see :func:`starlette_session.migration.original_session_key`). A custom backend stored it
-    as it was given (it is returned as is), and ``BackendType.memcache`` as JSON
-    (:class:`MemcacheSessionBackend` reads it). The Redis and aiomcache backends stored pickles,
-    which this library never unpickles: None.
-    """
+    """What reads a session the original stored under the id in its cookie, or None where it
+    was a pickle (Redis, aiomcache), which is never unpickled: a custom backend as is, or a
+    :class:`MemcacheSessionBackend` for ``BackendType.memcache`` (JSON)."""
     if custom_session_backend is not None:
         return custom_session_backend
     if backend_type is BackendType.memcache and backend_client is not None:
@@ -441,61 +406,11 @@ def original_session_reader(
     return None
 
 
-def _redis_backend(backend_type: BackendType, client: Any) -> RedisBackend:
-    if _library(client) == "aioredis":
-        raise TypeError(
-            "aioredis is now part of redis-py: pass a redis.asyncio.Redis client "
-            "(pip install 'starlette-session[redis]'; from redis.asyncio import Redis)"
-        )
-    from starlette_session.backends.redis import RedisBackend  # names the extra if missing
-
-    if not _is_redis_client(client):
-        raise TypeError(
-            f"backend_type=BackendType.{backend_type.name} needs {_CLIENTS[backend_type]} "
-            f"(or a redis.asyncio.RedisCluster), not {type(client).__name__}"
-        )
-    return RedisBackend(client)
-
-
-def _pymemcache_backend(client: Any) -> PymemcacheBackend:
-    if _library(client) == "aiomcache":
-        raise TypeError(
-            "backend_type=BackendType.memcache takes a pymemcache client; an aiomcache.Client "
-            "goes with backend_type=BackendType.aioMemcache"
-        )
-    from starlette_session.backends.pymemcache_backend import PymemcacheBackend
-
-    _set_serde(client, MemcacheJSONSerde())
-    return PymemcacheBackend(client)
-
-
-def _aiomcache_backend(client: Any) -> MemcachedBackend:
-    if _library(client) == "pymemcache":
-        raise TypeError(
-            "backend_type=BackendType.aioMemcache takes an aiomcache.Client; a pymemcache "
-            "client goes with backend_type=BackendType.memcache"
-        )
-    from starlette_session.backends.memcached import MemcachedBackend  # names the extra if missing
-
-    if not _is_aiomcache_client(client):
-        raise TypeError(
-            "backend_type=BackendType.aioMemcache needs an aiomcache.Client, "
-            f"not {type(client).__name__}"
-        )
-    return MemcachedBackend(client)
-
-
 def _is_redis_client(client: Any) -> bool:
     import redis
     import redis.asyncio
 
     return isinstance(client, redis.Redis | redis.asyncio.Redis | redis.asyncio.RedisCluster)
-
-
-def _is_aiomcache_client(client: Any) -> bool:
-    import aiomcache
-
-    return isinstance(client, aiomcache.Client)
 
 
 def _set_serde(client: Any, serde: Any) -> None:
@@ -510,7 +425,3 @@ def _set_serde(client: Any, serde: Any) -> None:
             server_client.serde = serde
     elif isinstance(client, Client | PooledClient):
         client.serde = serde
-
-
-def _library(client: Any) -> str:
-    return type(client).__module__.partition(".")[0]
