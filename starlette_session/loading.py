@@ -171,16 +171,12 @@ class SessionLoader:
         raises :class:`SessionBackendError`."""
         if state.ended:
             return False
-        found = await self.storage.reread(state)
-        now = int(time.time())
+        found = await self.reread(state)
         if found is None:  # in the cookie, as read at the handshake
-            meta = state.meta
-            return not (
-                self.lifetimes.expired(meta, now)
-                or self.storage.lapsed(meta, state.issued_at or now, now)
-            )
-        record = found.record
-        return record is not None and not self.lifetimes.expired(record.meta, now)
+            meta, now = state.meta, int(time.time())
+            lapsed = self.storage.lapsed(meta, state.issued_at or now, now)
+            return not (self.lifetimes.expired(meta, now) or lapsed)
+        return not isinstance(found, str)
 
     async def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
         """A cookie of the previous library: its data in a new session, saved at commit; only

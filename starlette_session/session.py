@@ -298,7 +298,7 @@ class Session(StatefulDict):
         if kept is not None:
             for key in [key for key in dict.keys(data) if key not in kept]:
                 dict.__delitem__(data, key)
-            self._store.rebase_models(self)
+            self._store.views.rebase(self)
         self.state.request_rotation(kept)
 
     def destroy(self) -> None:
@@ -307,12 +307,12 @@ class Session(StatefulDict):
         dict.clear(self._data_for_write())
         self.state.destroy()
         if self.state.models:
-            self._store.rebase_models(self)
+            self._store.views.rebase(self)
 
     def model(self, model: type[M]) -> M:
         """This session's data as ``model``: one instance per request, its changes saved."""
         self._require_loaded()
-        return self._store.model_view(self, model)
+        return self._store.views.view(self, model)
 
     def mark_accessed(self) -> None:
         """Called by Starlette's ``request.session``; sync code loads the session here."""
@@ -326,7 +326,7 @@ class Session(StatefulDict):
         if not state.loaded:
             self._load_from_worker_thread()
         if state.models:
-            self._store.sync_models(self)
+            self._store.views.sync(self)
         return self
 
     def _data_for_write(self) -> Session:

@@ -1,10 +1,5 @@
-"""SessionStore: the public object that binds a backend, an optional model and the session policy.
-
-It composes the pieces that each do one job: ``loading`` (cookie to session), ``plan`` (what the
-end of a request does, pure), ``storage`` (where sessions live, and carrying a plan out),
-``typed`` (model views), ``user_index`` (a user's sessions) and ``keys`` (backend keys).
-``SessionMiddleware`` binds it to its signing keys and cookie settings.
-"""
+"""``SessionStore``: the public configuration, composing ``loading``, ``plan``, ``storage``,
+``typed`` and ``user_index``; ``SessionMiddleware`` binds it to its keys and cookie settings."""
 
 from __future__ import annotations
 
@@ -158,9 +153,7 @@ class SessionStore(Generic[ModelT]):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
             raise ValueError("key_prefix must be printable ASCII without spaces")
-        self._backend: SessionBackend | CookieBackend = (
-            backend if backend is not None else MemoryBackend()
-        )
+        self._backend = MemoryBackend() if backend is None else backend
         if model is not None:
             check_model(model)  # a model whose stored form would not read back is refused now
         self.model = model
@@ -193,7 +186,8 @@ class SessionStore(Generic[ModelT]):
         self.ended_close_reason = ended_close_reason
         #: The handlers and observers of this store's session events (see ``on()``).
         self.events = SessionEvents()
-        self._views = TypedViews(migrate)
+        #: The typed views (Pydantic models) of this store's sessions.
+        self.views = TypedViews(migrate)
         self._bound: _Bound | None = None
 
     def bind(
@@ -333,7 +327,7 @@ class SessionStore(Generic[ModelT]):
         state, parts = session.state, self._parts()
         try:
             if state.models:
-                self._views.sync(session)
+                self.views.sync(session)
             # Plain data from here on: the plan and the executor never reach the lazy mapping.
             data = dict(dict.items(session))
             now = int(time.time())
@@ -434,19 +428,13 @@ class SessionStore(Generic[ModelT]):
 
     async def _revoked(self, user_id: str, keys: list[str], reason: str) -> None:
         if keys and self.events.active:
-            revoked = SessionEvent.revoked
-            await self.events.emit(
-                [SessionEventInfo(revoked, key, user_id, reason) for key in keys]
-            )
+            infos = [SessionEventInfo(SessionEvent.revoked, key, user_id, reason) for key in keys]
+            await self.events.emit(infos)
 
     def storage_key(self, session_id: str, key_index: int = 0) -> str:
         """The backend key of a session id: the prefix and a keyed hash of the id, never the id
         itself, so that a key listing yields nothing that can be made into a cookie."""
         return self._parts().keys.session_key(session_id, key_index)
-
-    def model_view(self, session: StatefulDict, model: type[M]) -> M:
-        """The instance of ``model`` for this request's session (created on first use)."""
-        return self._views.view(session, model)
 
     def default_model(self) -> type[ModelT]:
         """The model ``get_session`` returns; raises when the store has none."""
@@ -454,13 +442,9 @@ class SessionStore(Generic[ModelT]):
             raise SessionModelNotConfiguredError()
         return self.model
 
-    def sync_models(self, session: StatefulDict) -> None:
-        """Copy changes made to typed views into the session's data (and mark it changed)."""
-        self._views.sync(session)
-
     def warn_late_changes(self, session: StatefulDict) -> None:
         """Log a warning naming each model changed after the response started: not saved."""
-        for model in self._views.changed_since_sync(session) or ():
+        for model in self.views.changed_since_sync(session) or ():
             logger.warning(
                 "%s was changed after the response started (a yield dependency's exit code, a "
                 "BackgroundTask or a streaming body): the change was not saved. Change the "
@@ -468,10 +452,6 @@ class SessionStore(Generic[ModelT]):
                 "for a dependency with yield; see docs/fastapi.md",
                 model.__name__,
             )
-
-    def rebase_models(self, session: StatefulDict) -> None:
-        """Sync only the changes typed views get from now on (after keys were dropped)."""
-        self._views.rebase(session)
 
     def __repr__(self) -> str:
         model = self.model.__name__ if self.model is not None else None
