@@ -228,13 +228,15 @@ def _without_cookie(
     if rules.cookie_only:
         raise SessionWebSocketError(
             "the cookie backend keeps the session in the cookie, which a WebSocket cannot set: "
-            "use a server-side backend, or change the session in an HTTP request"
+            "use a server-side backend to save from WebSockets, or change the session in an HTTP "
+            "request"
         )
     if state.is_new:
         if data or state.moved:
             raise SessionWebSocketError(
                 "a WebSocket cannot create a session, since it cannot set the cookie: store "
-                "something in the session in an HTTP request before the WebSocket opens"
+                "something in the session in an HTTP request (a page or an API call) before the "
+                "WebSocket opens"
             )
         return NOTHING
     meta = dict(state.meta)
