@@ -1,23 +1,22 @@
 """Loading, one way down: cookie -> signature -> store key -> backend read -> record -> state.
 
-Nothing touches the backend before the signature verified, so a forged or garbled cookie costs no
-backend call. What loading finds goes into the request's :class:`SessionState`; the data is
-returned to the session, which holds it.
+Nothing touches the backend before the signature verified, so a forged cookie costs no backend
+call. What loading finds goes into the request's :class:`SessionState`; the data is returned.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from starlette_session.cookies import read_cookie, read_session_cookies
+from starlette_session.cookies import read_session_cookies
 from starlette_session.events import SessionEvent, SessionEvents, note
 from starlette_session.exceptions import SessionBackendError
 from starlette_session.plan import Lifetimes
 from starlette_session.records import Stored
-from starlette_session.signing import StoreKeys, Unsigned
+from starlette_session.signing import CookieSigner, Unsigned
 from starlette_session.state import SessionState
 from starlette_session.storage import SessionStorage
 
@@ -26,7 +25,6 @@ __all__ = ["SessionLoader"]
 logger = logging.getLogger("starlette_session")
 security_logger = logging.getLogger("starlette_session.security")
 
-
 #: Reads a cookie of the session's previous library (``migrate_from=``): its data, or None.
 OldCookieLoader = Callable[[str], dict[str, Any] | None]
 
@@ -34,36 +32,29 @@ OldCookieLoader = Callable[[str], dict[str, Any] | None]
 class SessionLoader:
     """Reads one request's session, from ``storage``.
 
-    A signed cookie older than its Max-Age (the session's own lifetime, else the cookie's) is
-    never honoured, even if the session lives on: the browser would have dropped it, so it was
-    kept or replayed by someone else. With ``old_cookies``, a cookie that is not ours but verifies
-    under the previous library's scheme becomes a new session holding its data. With ``events``
-    active, it notes ``tampered``, ``expired`` and ``backend_error``.
+    A signed cookie older than its Max-Age is never honoured, even if the session lives on: the
+    browser would have dropped it, so someone kept or replayed it. With ``old_cookies``, a cookie
+    that verifies under the previous library's scheme becomes a new session holding its data.
     """
 
     def __init__(
         self,
-        *,
         storage: SessionStorage,
-        keys: StoreKeys,
+        signer: CookieSigner,
         lifetimes: Lifetimes,
         cookie_name: str,
         degrade_on_error: bool,
-        old_cookies: OldCookieLoader | None = None,
-        events: SessionEvents | None = None,
+        old_cookies: OldCookieLoader | None,
+        events: SessionEvents,
     ) -> None:
         self.storage = storage
-        self.keys = keys
+        self.signer = signer
         self.lifetimes = lifetimes
         self.cookie_name = cookie_name.encode()
         self.ended_name = f"{cookie_name}-ended".encode()
         self.degrade_on_error = degrade_on_error
         self.old_cookies = old_cookies
-        self.events = events if events is not None else SessionEvents()
-
-    def cookie(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-        """The session cookie's value in the request headers, if any."""
-        return read_cookie(headers, self.cookie_name)
+        self.events = events
 
     async def load(
         self,
@@ -79,7 +70,7 @@ class SessionLoader:
                 state.saw_ended_marker()
         unsigned = None
         if cookie and self.lifetimes.cookie_max_age != 0:  # Max-Age=0: no cookie is kept
-            unsigned = self.keys.signer.unsign(cookie, log=self.old_cookies is None)
+            unsigned = self.signer.unsign(cookie, log=self.old_cookies is None)
             if unsigned is None:
                 if self.old_cookies is not None:
                     return await self._carried_over(state, cookie)
@@ -89,22 +80,15 @@ class SessionLoader:
         try:
             if unsigned is not None:
                 data = await self._read(state, unsigned)
-        except SessionBackendError:
-            if self.events.active:
-                note(SessionEvent.backend_error, None, None, "load")
-            if not self.degrade_on_error:
-                raise
-            logger.warning("session backend unavailable: serving an unsaved anonymous session")
-            state.degrade()
-            return {}
+        except SessionBackendError as error:
+            return self._unavailable(state, error)
         if not state.loaded:
             state.loaded_from(session_id=None, store_key=None, raw=None)
         return data
 
     async def _read(self, state: SessionState, unsigned: Unsigned) -> dict[str, Any]:
         now = int(time.time())
-        lifetimes = self.lifetimes
-        storage = self.storage
+        lifetimes, storage = self.lifetimes, self.storage
         key, found = await storage.read(unsigned, lifetimes.idle_timeout)
         if found.sealed is None:
             if self.events.active:
@@ -144,8 +128,7 @@ class SessionLoader:
                 _note_expired(key, meta, "absolute")
             return {}
         lifetime = meta.get("l")
-        own_lifetime = isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout
-        if own_lifetime:
+        if isinstance(lifetime, int) and lifetime != lifetimes.idle_timeout:  # its own
             await storage.extend(key, lifetimes.ttl(meta, now))
         state.loaded_from(
             session_id=unsigned.payload,
@@ -159,10 +142,20 @@ class SessionLoader:
         )
         return record.data
 
+    def _unavailable(self, state: SessionState, error: SessionBackendError) -> dict[str, Any]:
+        """The backend failed while loading: raise, or serve an unsaved anonymous session."""
+        if self.events.active:
+            note(SessionEvent.backend_error, None, None, "load")
+        if not self.degrade_on_error:
+            raise error
+        logger.warning("session backend unavailable: serving an unsaved anonymous session")
+        state.degrade()
+        return {}
+
     async def reread(self, state: SessionState) -> Stored | str | None:
-        """The stored session read again (a WebSocket's refresh; the idle timeout is not
-        extended): what is stored, or why the session ended (``"gone"``, ``"absolute"``); None
-        when the cookie holds the session (it was read at the handshake)."""
+        """The stored session read again, the idle timeout not extended (a WebSocket's
+        refresh): what is stored, or why it ended (``"gone"``, ``"absolute"``); None when
+        the cookie holds the session."""
         found = await self.storage.reread(state)
         if found is None:
             return None
@@ -174,25 +167,20 @@ class SessionLoader:
         return found
 
     async def still_live(self, state: SessionState) -> bool:
-        """Whether the session of a live connection is still stored and within its timeouts
-        (a session in the cookie: within them); raises :class:`SessionBackendError`."""
+        """Whether a live connection's session is still stored and within its timeouts;
+        raises :class:`SessionBackendError`."""
         if state.ended:
             return False
-        found = await self.storage.reread(state)
-        now = int(time.time())
+        found = await self.reread(state)
         if found is None:  # in the cookie, as read at the handshake
-            meta = state.meta
-            return not (
-                self.lifetimes.expired(meta, now)
-                or self.storage.lapsed(meta, state.issued_at or now, now)
-            )
-        record = found.record
-        return record is not None and not self.lifetimes.expired(record.meta, now)
+            meta, now = state.meta, int(time.time())
+            lapsed = self.storage.lapsed(meta, state.issued_at or now, now)
+            return not (self.lifetimes.expired(meta, now) or lapsed)
+        return not isinstance(found, str)
 
     async def _carried_over(self, state: SessionState, cookie: str) -> dict[str, Any]:
         """A cookie of the previous library: its data in a new session, saved at commit; only
-        the first time it is seen, so that a copy of it opens nothing once that session ended
-        (one backend call, a create)."""
+        the first time it is seen, so that a copy of it opens nothing once that session ended."""
         assert self.old_cookies is not None  # noqa: S101 - only called with a loader
         data = self.old_cookies(cookie)
         state.loaded_from(session_id=None, store_key=None, raw=None)
@@ -203,13 +191,8 @@ class SessionLoader:
             return {}
         try:
             first = await self.storage.claim_old_cookie(cookie)
-        except SessionBackendError:
-            if self.events.active:
-                note(SessionEvent.backend_error, None, None, "load")
-            if not self.degrade_on_error:
-                raise
-            state.degrade()
-            return {}
+        except SessionBackendError as error:
+            return self._unavailable(state, error)
         if not first:
             security_logger.warning("an old session cookie already carried over was ignored")
             if self.events.active:

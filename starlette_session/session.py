@@ -26,43 +26,25 @@ __all__ = ["Session", "load_session"]
 
 M = TypeVar("M")
 SessionT = TypeVar("SessionT", bound="Session")
-LOGIN_NOT_BEGUN = (
-    "set_user() binds a user whose log-in this request did not begin: call "
-    "`await session.begin_login(user_id)` before checking the credentials (a revocation of the "
-    "user from then on ends this log-in), then regenerate() and set_user(user_id); in a sync "
-    "endpoint: anyio.from_thread.run(session.begin_login, user_id)"
-)
 NOT_A_WEBSOCKET = (
     "save() and refresh() are for WebSocket handlers: an HTTP request's session is saved when "
     "its response starts"
 )
 
-NOT_A_WEBSOCKET_HOOK = (
-    "on_end() is for WebSocket handlers; a streaming response waits on "
-    "`await session.ended_event()` instead"
-)
-
 
 class Session(StatefulDict):
-    """``request.session``: the session's data as a dict, plus its lifecycle.
+    """``request.session``: the session's data as a real ``dict``, plus its lifecycle.
 
-    Nothing is read from the backend until the session is used. In async code, load it first
-    (``await load_session(request)``, FastAPI's ``Depends(get_session)``, or the middleware's
-    ``autoload=True``); touching it before raises :class:`SessionNotLoadedError`. In sync
-    endpoints, which Starlette runs in a worker thread, the first use loads it. Changes, nested
-    ones included, are saved once, when the response starts (in a WebSocket handler: when the
-    connection ends, and at ``await session.save()``). It is a real ``dict`` so that
-    ``JSONResponse(request.session)`` and templates keep working.
-
-    Every access goes through ``_data_for_read`` (load, then sync the typed views) or
-    ``_data_for_write`` (the same, and mark the session changed). Reads that hand out a nested
-    list or dict, which the caller may change in place, mark it changed too; a session never
-    marked is known unchanged at commit without serializing it again.
+    Nothing is read until the session is used. In async code load it first (``await
+    load_session(request)``, ``Depends(get_session)`` or ``autoload=True``), else
+    :class:`SessionNotLoadedError`; in sync endpoints (a worker thread) the first use loads it.
+    Changes, nested ones included, are saved when the response starts.
     """
 
-    # Slots keep construction cheap (no attribute dict): most requests never touch their session.
-    # ``_headers`` is not the scope itself: the scope holds the session, and a request must leave
-    # no reference cycle.
+    # Every access goes through _data_for_read (load, sync the typed views) or _data_for_write
+    # (also mark it changed); a read handing out a nested list or dict marks it changed too.
+    # Slots: cheap to build, as most requests never touch their session. _headers, not the
+    # scope, which holds the session: a request leaves no reference cycle.
     __slots__ = ("_accessed", "_cookie", "_headers", "_live", "_store")
 
     def __init__(
@@ -72,16 +54,14 @@ class Session(StatefulDict):
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        """A session for the cookie value ``cookie``, or for the first session cookie found in
-        the request ``headers`` when it is loaded (most requests never look)."""
+        """A session for the cookie value ``cookie``, or for the session cookie in ``headers``
+        (looked up only when it is loaded)."""
         self._store = store
         self.state = SessionState()
         self._cookie = cookie
         self._headers = headers
         self._accessed = False
         self._live: LiveConnection | None = None
-
-    # The dict protocol: every access loads the session first.
 
     def __getitem__(self, key: str) -> Any:
         return self._handed_out(dict.__getitem__(self._data_for_read(), key))
@@ -129,12 +109,9 @@ class Session(StatefulDict):
         dict.update(self._data_for_write(), *args, **kwargs)
 
     def clear(self) -> None:
-        """Empty the session, as a dict does. A session that belongs to a user (see
-        :meth:`set_user`) is logged out: it ends as with :meth:`destroy`, so the cookie from
-        before opens nothing, and data written after it starts a new session with no user."""
+        """Empty the session; one that belongs to a user is logged out, as by :meth:`destroy`."""
         data = self._data_for_write()
-        state = self.state
-        if state.user is not None or state.loaded_user is not None:
+        if self.state.user is not None or self.state.loaded_user is not None:
             self.destroy()
         else:
             dict.clear(data)
@@ -180,26 +157,23 @@ class Session(StatefulDict):
             await self._store.load(self, self._cookie, self._headers)
 
     async def save(self) -> None:
-        """Save the changes made so far, now: in a WebSocket handler, whose session is
-        otherwise saved when the connection ends (see ``docs/operations.md``). An HTTP
-        request's session is saved when its response starts: here it raises."""
+        """In a WebSocket handler: save the changes made so far, now. An HTTP request's
+        session is saved when its response starts: here it raises."""
         raise SessionSetupError(NOT_A_WEBSOCKET)
 
     async def refresh(self) -> bool:
-        """In a WebSocket handler: save pending changes, read the stored session again, and
-        return False if it has ended meanwhile (a log-out, a revocation, a timeout)."""
+        """In a WebSocket handler: save pending changes, read the session again, and return
+        False if it has ended meanwhile. Here it raises."""
         raise SessionSetupError(NOT_A_WEBSOCKET)
 
     def on_end(self, hook: Callable[[str], Awaitable[None]]) -> None:
         """In a WebSocket handler: run ``await hook(reason)`` when the session ends while the
-        socket is open, before it is closed (a last message). Here it raises: a stream waits
-        on :meth:`ended_event` instead."""
-        raise SessionSetupError(NOT_A_WEBSOCKET_HOOK)
+        socket is open. Here it raises: a stream waits on :meth:`ended_event`."""
+        raise SessionSetupError("on_end() is for WebSocket handlers; a stream awaits ended_event()")
 
     async def ended_event(self) -> anyio.Event:
-        """An event set when this session ends (a log-out, a revocation, a timeout, a log-in
-        elsewhere), in any process: for a streaming response, which should stop then. Loads
-        the session and registers this connection; a session not stored never ends."""
+        """An event set when this session ends (log-out, revocation, timeout), in any process:
+        a streaming response stops then. A session not stored never ends."""
         await self.load()
         if self._live is None:
             self._live = self._store.watch(self)
@@ -232,8 +206,7 @@ class Session(StatefulDict):
 
     @property
     def sent_cookie(self) -> bool:
-        """Whether the request carried a session cookie (looked up, neither verified nor read:
-        no backend call). Without one there is nothing stored to read."""
+        """Whether the request carried a session cookie (neither verified nor read)."""
         if self._cookie is not None:
             return True
         return self._headers is not None and self._store.cookie(self._headers) is not None
@@ -257,42 +230,34 @@ class Session(StatefulDict):
         return created if isinstance(created, int) else None
 
     async def begin_login(self, user_id: str) -> None:
-        """Begin a log-in of ``user_id``: call it *before* checking the credentials.
-
-        It reads the user's revocation generation (one backend read, which the log-in's commit
-        saves again). If ``store.revoke_user_sessions(user_id)`` runs after this call (a
-        password change, "log out everywhere"), the log-in is not saved: the response is 409,
-        and nothing of it remains. The store alone orders the two, never a clock. Then, once
-        the credentials are good: ``regenerate(keep=[...])`` and ``set_user(user_id)``.
-        """
+        """Begin a log-in of ``user_id``: call it *before* checking the credentials, then
+        ``regenerate(keep=[...])`` and ``set_user(user_id)``. A ``revoke_user_sessions(user_id)``
+        after this call refuses the log-in (409). One backend read."""
         await self.load()
         await self._store.begin_login(self, str(user_id))
 
     def set_user(self, user_id: str | None, method: str = "password") -> None:
-        """Record which user owns this session, so ``store.revoke_user_sessions`` can find it.
-
-        Call it at log-in, together with :meth:`regenerate`, after :meth:`begin_login` (before
-        the credentials were checked). Binding a user without it raises
-        :class:`SessionSetupError`: nothing would tell the store that a revocation came after
-        the credential check. ``None`` (forget the user) and the session's own user need none.
-        After ``begin_login``, it also records now as the user's authentication, by ``method``
-        (see ``recent_auth.py``); another user, or none, drops the CSRF secret.
-        """
+        """Record which user owns this session (``None``: none), at log-in with
+        :meth:`regenerate`. Binding another user needs :meth:`begin_login` first, else
+        :class:`SessionSetupError`; after it, now is recorded as the user's authentication, by
+        ``method``. Another user, or none, drops the CSRF secret."""
         self._data_for_write()
         user, state = None if user_id is None else str(user_id), self.state
         begun = (state.login or ("",))[0] == user
         if user is not None and user != state.user and not begun:
-            raise SessionSetupError(LOGIN_NOT_BEGUN)
+            raise SessionSetupError(
+                "set_user() binds a user whose log-in this request did not begin: call `await "
+                "session.begin_login(user_id)` before checking the credentials (in a sync "
+                "endpoint: anyio.from_thread.run(session.begin_login, user_id))"
+            )
         if user is not None and begun:
             state.set_user(user, _method(method), int(time.time()))
         else:
             state.set_user(user)
 
     def reauthenticated(self, method: str = "password") -> None:
-        """Record that the signed-in user proved who they are again, now, by ``method`` (the
-        app checked the password, a one-time code, a passkey): the session gets a new id when
-        saved, as at a log-in, and keeps its data. Raises :class:`SessionSetupError` without
-        a user."""
+        """The signed-in user proved who they are again, now, by ``method`` (a password, a
+        one-time code): the session gets a new id, as at a log-in, and keeps its data."""
         self._data_for_write()
         if self.state.user is None:
             raise SessionSetupError("reauthenticated() needs a signed-in user (set_user)")
@@ -315,26 +280,17 @@ class Session(StatefulDict):
         return method if isinstance(method, str) and self.authenticated_at is not None else None
 
     def set_lifetime(self, lifetime: Duration | None) -> None:
-        """Give this session its own lifetime ("remember me").
-
-        ``lifetime`` (seconds, a float such as ``timedelta.total_seconds()``, or a ``timedelta``;
-        rounded up to whole seconds) sets both the cookie's Max-Age and the server-side idle
-        timeout; ``None`` makes a browser-session cookie (no Max-Age) with the store's idle
-        timeout.
-        """
+        """Give this session its own lifetime ("remember me"): the cookie's Max-Age and the
+        idle timeout, in seconds (rounded up) or a ``timedelta``; ``None``: a browser-session
+        cookie with the store's idle timeout."""
         whole = seconds(lifetime, name="lifetime", allow_none=True)
         self._data_for_write()
         self.state.set_lifetime(whole)
 
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
-        """Give the session a new id when it is saved (call it at log-in).
-
-        ``keep`` names the top-level keys that survive (``keep=["cart"]``); the others are
-        dropped now, so nothing planted in the anonymous session (a CSRF token, an OAuth
-        ``state``, a redirect target) carries over into the signed-in one. Without ``keep`` every
-        key survives. Keys written after this call are saved as usual. Changes another request
-        makes to the old session meanwhile are carried over (for kept keys) or answered 409.
-        """
+        """Give the session a new id when it is saved (call it at log-in). ``keep`` names the
+        top-level keys that survive (``keep=["cart"]``), so that nothing planted in the
+        anonymous session carries over; without it every key survives."""
         if isinstance(keep, str):
             raise TypeError("keep is a list of keys: regenerate(keep=[...])")
         data = self._data_for_write()
@@ -342,28 +298,21 @@ class Session(StatefulDict):
         if kept is not None:
             for key in [key for key in dict.keys(data) if key not in kept]:
                 dict.__delitem__(data, key)
-            self._store.rebase_models(self)
+            self._store.views.rebase(self)
         self.state.request_rotation(kept)
 
     def destroy(self) -> None:
-        """End the session: delete it server-side and expire the cookie (call it at log-out).
-
-        Data written after ``destroy()`` in the same request (a "you are logged out" message)
-        starts a brand-new session, with a new id and no user. A model instance the request
-        holds still shows the old values; only the fields changed after this call are saved.
-        """
+        """End the session: delete it and expire the cookie (call it at log-out). Data written
+        after it starts a new session, with a new id and no user."""
         dict.clear(self._data_for_write())
         self.state.destroy()
         if self.state.models:
-            self._store.rebase_models(self)
+            self._store.views.rebase(self)
 
     def model(self, model: type[M]) -> M:
-        """This session's data validated as ``model``; the same instance all through the request.
-
-        Changes made to the instance are saved with the session.
-        """
+        """This session's data as ``model``: one instance per request, its changes saved."""
         self._require_loaded()
-        return self._store.model_view(self, model)
+        return self._store.views.view(self, model)
 
     def mark_accessed(self) -> None:
         """Called by Starlette's ``request.session``; sync code loads the session here."""
@@ -377,7 +326,7 @@ class Session(StatefulDict):
         if not state.loaded:
             self._load_from_worker_thread()
         if state.models:
-            self._store.sync_models(self)
+            self._store.views.sync(self)
         return self
 
     def _data_for_write(self) -> Session:

@@ -1,10 +1,5 @@
-"""SessionStore: the public object that binds a backend, an optional model and the session policy.
-
-It composes the pieces that each do one job: ``loading`` (cookie to session), ``plan`` (what the
-end of a request does, pure), ``storage`` (where sessions live, and carrying a plan out),
-``typed`` (model views), ``user_index`` (a user's sessions) and ``keys`` (backend keys).
-``SessionMiddleware`` binds it to its signing keys and cookie settings.
-"""
+"""``SessionStore``: the public configuration, composing ``loading``, ``plan``, ``storage``,
+``typed`` and ``user_index``; ``SessionMiddleware`` binds it to its keys and cookie settings."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
 from starlette_session.backends.base import SessionBackend
 from starlette_session.backends.cookie import CookieBackend
 from starlette_session.backends.memory import MemoryBackend
-from starlette_session.cookies import CookieSettings
+from starlette_session.cookies import CookieSettings, read_cookie
 from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT, DeviceTracking
 from starlette_session.durations import Duration, seconds
 from starlette_session.encryption import KeyRing
@@ -61,36 +56,28 @@ M = TypeVar("M")
 BackendErrorPolicy = Literal["fail", "anonymous"]
 UserCapPolicy = Literal["end_oldest", "refuse"]
 DEFAULT_LIFETIME = 14 * 24 * 60 * 60
-#: Seconds between two re-checks of live connections on a backend without a channel.
-DEFAULT_RECHECK = 30
 logger = logging.getLogger("starlette_session")
 
 
 class SessionInfo(NamedTuple):
-    """One stored session of a user, as listed by ``SessionStore.user_sessions``.
+    """One stored session of a user, as ``SessionStore.user_sessions`` lists it: its opaque
+    ``key`` (a hash, never a cookie), when it was created and last used (Unix time), its
+    ``user_agent`` (truncated) and coarse ``client`` address (``"203.0.113.0/24"``), those three
+    with ``track_devices=True`` only, and whether it is the ``current`` request's session."""
 
-    ``user_agent``, ``client`` and ``last_used`` are recorded with
-    ``SessionStore(track_devices=True)``; without it they are None.
-    """
-
-    #: The opaque store key (a hash: it cannot be turned back into a cookie).
     key: str
-    #: When the session was first stored (Unix time).
     created_at: int | None
-    #: The ``User-Agent`` of the device, truncated.
     user_agent: str | None = None
-    #: The client address, as coarse as configured (``"203.0.113.0/24"`` by default).
     client: str | None = None
-    #: When the session was last used, to within ``last_used_interval`` (Unix time).
     last_used: int | None = None
-    #: Whether this is the session passed as ``current=``.
     current: bool = False
 
 
 class _Bound(NamedTuple):
-    """What a bound store works with: key derivation, loading, the plan's rules, the storage."""
+    """What a bound store works with, replaced whole when the backend is."""
 
     keys: StoreKeys
+    cookie: CookieSettings
     loader: SessionLoader
     rules: CommitRules
     storage: SessionStorage
@@ -98,49 +85,37 @@ class _Bound(NamedTuple):
 
 
 class SessionStore(Generic[ModelT]):
-    """Binds a backend, an optional Pydantic model and the session policy.
+    """Binds a backend, an optional Pydantic model and the session policy; the table in
+    ``docs/starlette.md`` says more of each argument. Durations are seconds or a ``timedelta``.
 
     Args:
         backend: where sessions live; :class:`MemoryBackend` when omitted.
-        model: the Pydantic model ``get_session`` returns. Every field needs a default, since a
-            new visitor's session is empty.
-        idle_timeout: how long a session lives unused (sliding, enforced by the backend's time
-            to live, refreshed by each read at no extra cost), in seconds or a ``timedelta``.
-            By default (``"max_age"``) the middleware's ``max_age``, as in Starlette's
-            middleware, or 14 days for a browser-session cookie (``max_age=None``).
+        model: the Pydantic model ``get_session`` returns; every field needs a default.
+        idle_timeout: how long a session lives unused (sliding, at no extra backend call);
+            ``"max_age"``: the middleware's ``max_age`` (14 days for a browser-session cookie).
         absolute_timeout: how long after its creation a session ends, however active.
         key_prefix: prepended to every backend key.
-        max_size: the largest serialized session, in bytes; a larger one raises
-            :class:`SessionTooLargeError` and nothing is written.
-        strict: when two requests change one session at once, raise
-            :class:`SessionConflictError` instead of merging their changes field by field.
-            Refused with the cookie backend, which cannot see concurrent changes.
-        save_on_error: also save sessions when the response is a 5xx (by default they are not).
-        on_backend_error: ``"fail"`` (default): a backend failure raises
-            :class:`SessionBackendError`, answered with 503. ``"anonymous"``: a request whose
-            session cannot be loaded gets an empty session that is never saved, and failed
-            writes are logged instead of raised; a log-out (``destroy()``) still expires the
-            cookie. See ``docs/reliability.md``.
-        migrate: called with the stored data when it no longer validates against ``model``;
-            return fixed data (validated again and saved), or None to start a fresh session.
+        max_size: the largest stored session, in bytes (:class:`SessionTooLargeError`).
+        strict: concurrent changes to one session raise :class:`SessionConflictError` (409)
+            instead of being merged field by field; refused with the cookie backend.
+        save_on_error: also save sessions when the response is a 5xx.
+        on_backend_error: ``"fail"``: a backend failure raises :class:`SessionBackendError`
+            (503); ``"anonymous"``: an empty session that is never saved, failed writes logged.
+        migrate: called with stored data that no longer validates against ``model``: fixed
+            data, or None for a fresh session.
         max_user_sessions: how many sessions one user may have (see ``session.set_user``).
-        at_user_cap: what a log-in beyond ``max_user_sessions`` does: ``"end_oldest"``
-            (default) ends that user's oldest session; ``"refuse"`` refuses the log-in with
-            :class:`SessionLimitError` (from ``begin_login``, or 403 at commit in a race).
-        track_devices: record the device (user agent, coarse address, last use) of each
-            session of a known user, for ``user_sessions``; ``True``, or a
-            :class:`~starlette_session.DeviceTracking` to choose how.
-        encryption: a :class:`~starlette_session.KeyRing`: every session stored (and the cookie
-            backend's payload) is sealed with AES-256-GCM under its newest key and bound to its
-            store key; ``max_size`` counts the sealed size. See ``docs/encryption.md``.
-        live_recheck_interval: how often (seconds) the sessions of live connections (WebSockets,
-            streams) are re-checked on a backend without a notification channel (SQLite,
-            MariaDB, memcached, the cookie), and while a channel is down.
-        end_live_connections: end the live connections (WebSockets, streams) of a session
-            when it ends, in every process (``docs/operations.md``); False: a WebSocket finds
-            out at its next ``save()`` or ``refresh()``.
-        ended_close_code: the WebSocket close code sent when a connection's session ends
-            (4401 by default); ``ended_close_reason`` its reason.
+        at_user_cap: a log-in beyond it ends the user's oldest session (``"end_oldest"``) or
+            raises :class:`SessionLimitError` (``"refuse"``).
+        track_devices: record each session's user agent, coarse address and last use, for
+            ``user_sessions``; ``True`` or a :class:`~starlette_session.DeviceTracking`.
+        encryption: a :class:`~starlette_session.KeyRing` sealing every stored session (and
+            the cookie backend's payload) with AES-256-GCM; ``max_size`` counts sealed bytes.
+        end_live_connections: end a session's WebSockets and streams when it ends, in every
+            process; False: a WebSocket finds out at its next ``save()`` or ``refresh()``.
+        live_recheck_interval: how often live connections' sessions are re-checked on a
+            backend without a notification channel, and while a channel is down.
+        ended_close_code: the WebSocket close code when the session ends; ``ended_close_reason``
+            its reason.
     """
 
     def __init__(
@@ -161,7 +136,7 @@ class SessionStore(Generic[ModelT]):
         track_devices: bool | DeviceTracking = False,
         encryption: KeyRing | None = None,
         end_live_connections: bool = True,
-        live_recheck_interval: Duration = DEFAULT_RECHECK,
+        live_recheck_interval: Duration = 30,
         ended_close_code: int = 4401,
         ended_close_reason: str = "session ended",
     ) -> None:
@@ -178,9 +153,7 @@ class SessionStore(Generic[ModelT]):
             raise ValueError("on_backend_error must be 'fail' or 'anonymous'")
         if not key_prefix.isascii() or not key_prefix.isprintable() or " " in key_prefix:
             raise ValueError("key_prefix must be printable ASCII without spaces")
-        self._backend: SessionBackend | CookieBackend = (
-            backend if backend is not None else MemoryBackend()
-        )
+        self._backend = MemoryBackend() if backend is None else backend
         if model is not None:
             check_model(model)  # a model whose stored form would not read back is refused now
         self.model = model
@@ -213,10 +186,9 @@ class SessionStore(Generic[ModelT]):
         self.ended_close_reason = ended_close_reason
         #: The handlers and observers of this store's session events (see ``on()``).
         self.events = SessionEvents()
-        self._views = TypedViews(migrate)
-        self._signer: CookieSigner | None = None
+        #: The typed views (Pydantic models) of this store's sessions.
+        self.views = TypedViews(migrate)
         self._bound: _Bound | None = None
-        self._binding: tuple[CookieSigner, CookieSettings, OldCookieLoader | None] | None = None
 
     def bind(
         self,
@@ -227,13 +199,11 @@ class SessionStore(Generic[ModelT]):
     ) -> None:
         """Called by ``SessionMiddleware``: the signing keys and cookie settings to use, and how
         to read the previous library's cookies (``migrate_from=``)."""
-        if self._signer is not None and self._signer is not signer:
+        if self._bound is not None and self._bound.keys.signer is not signer:
             raise SessionSetupError("a SessionStore serves one SessionMiddleware; build one each")
-        self._signer = signer
         if self._idle_follows_max_age and cookie.max_age is not None:
             self.idle_timeout = max(1, cookie.max_age)
-        self._binding = (signer, cookie, old_cookies)
-        self._build()
+        self._build(signer, cookie, old_cookies)
 
     @property
     def backend(self) -> SessionBackend | CookieBackend:
@@ -243,12 +213,12 @@ class SessionStore(Generic[ModelT]):
     @backend.setter
     def backend(self, backend: SessionBackend | CookieBackend) -> None:
         self._backend = backend
-        if self._bound is not None:
-            self._build()
+        if (bound := self._bound) is not None:
+            self._build(bound.keys.signer, bound.cookie, bound.loader.old_cookies)
 
-    def _build(self) -> None:
-        assert self._binding is not None  # noqa: S101 - called once bound
-        signer, cookie, old_cookies = self._binding
+    def _build(
+        self, signer: CookieSigner, cookie: CookieSettings, old_cookies: OldCookieLoader | None
+    ) -> None:
         keys = StoreKeys(signer, self.key_prefix)
         lifetimes = Lifetimes(self.idle_timeout, self.absolute_timeout, cookie.max_age)
         storage = storage_for(
@@ -264,14 +234,9 @@ class SessionStore(Generic[ModelT]):
             refuse_at_cap=self.at_user_cap == "refuse",
             ring=self.encryption,
         )
+        degrade = self.on_backend_error == "anonymous"
         loader = SessionLoader(
-            storage=storage,
-            keys=keys,
-            lifetimes=lifetimes,
-            cookie_name=cookie.name,
-            degrade_on_error=self.on_backend_error == "anonymous",
-            old_cookies=old_cookies,
-            events=self.events,
+            storage, signer, lifetimes, cookie.name, degrade, old_cookies, self.events
         )
         rules = CommitRules(
             lifetimes, self.max_size, self.save_on_error, storage.in_cookie, storage.overhead
@@ -281,12 +246,17 @@ class SessionStore(Generic[ModelT]):
             notifications,
             loader.still_live,
             recheck_interval=self.live_recheck_interval,
-            fail_closed=self.on_backend_error == "fail",
+            fail_closed=not degrade,
             local=local,
         )
         if self._bound is not None:
             self._bound.live.close()  # the connections it held end with their old backend
-        self._bound = _Bound(keys, loader, rules, storage, live)
+        self._bound = _Bound(keys, cookie, loader, rules, storage, live)
+
+    def _parts(self) -> _Bound:
+        if self._bound is None:
+            raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
+        return self._bound
 
     @property
     def signer(self) -> CookieSigner:
@@ -296,21 +266,12 @@ class SessionStore(Generic[ModelT]):
     @property
     def cookie_settings(self) -> CookieSettings:
         """The cookie settings of the middleware this store is bound to."""
-        if self._binding is None:
-            raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
-        return self._binding[1]
-
-    def _parts(self) -> _Bound:
-        if self._bound is None:
-            raise SessionSetupError("this SessionStore is not used by any SessionMiddleware yet")
-        return self._bound
+        return self._parts().cookie
 
     @property
     def storage(self) -> SessionStorage:
         """Where the bound store's sessions live (its backend, or the cookie)."""
         return self._parts().storage
-
-    # Events
 
     def on(self, event: SessionEvent, handler: Handler) -> None:
         """Call ``handler`` (sync or async) with a ``SessionEventInfo`` after each ``event``, once
@@ -321,11 +282,9 @@ class SessionStore(Generic[ModelT]):
         """Tell ``observer`` when each load and commit starts and ends (for telemetry)."""
         self.events.observe(observer)
 
-    # One request's session
-
     def cookie(self, headers: list[tuple[bytes, bytes]]) -> str | None:
         """The session cookie's value in ``headers`` (the first one of the session's name)."""
-        return self._parts().loader.cookie(headers)
+        return read_cookie(headers, self._parts().loader.cookie_name)
 
     async def load(
         self,
@@ -363,16 +322,12 @@ class SessionStore(Generic[ModelT]):
         return await self._commit(session, status, scope, sets_cookie)
 
     async def _commit(
-        self,
-        session: StatefulDict,
-        status: int,
-        scope: Scope | None,
-        sets_cookie: bool,
+        self, session: StatefulDict, status: int, scope: Scope | None, sets_cookie: bool
     ) -> CookieUpdate | None:
         state, parts = session.state, self._parts()
         try:
             if state.models:
-                self._views.sync(session)
+                self.views.sync(session)
             # Plain data from here on: the plan and the executor never reach the lazy mapping.
             data = dict(dict.items(session))
             now = int(time.time())
@@ -408,21 +363,21 @@ class SessionStore(Generic[ModelT]):
         """Read a WebSocket's session again: see ``SessionLoader.reread``."""
         return await self._parts().loader.reread(session.state)
 
-    # Live connections (WebSockets, streams): see ``live.py``
-
     def watch(
         self, session: StatefulDict, scope: anyio.CancelScope | None = None
     ) -> LiveConnection | None:
         """Register the live connection of ``session`` (loaded): it is ended, and ``scope``
         cancelled, when the session ends in any process. None for a session not stored."""
-        storage, state = self._parts().storage, session.state
-        if not self.end_live_connections:
+        state, parts = session.state, self._parts()
+        if not self.end_live_connections or not state.loaded or state.is_new:
             return None
-        if not state.loaded or state.is_new or state.ended or state.degraded:
+        if (
+            state.ended
+            or state.degraded
+            or (state.store_key is None and not parts.storage.in_cookie)
+        ):
             return None
-        if state.store_key is None and not storage.in_cookie:
-            return None
-        return self._parts().live.watch(state, scope)
+        return parts.live.watch(state, scope)
 
     def forget(self, connection: LiveConnection) -> None:
         """Unregister a live connection that closed."""
@@ -430,20 +385,14 @@ class SessionStore(Generic[ModelT]):
 
     @property
     def live(self) -> LiveConnections:
-        """This process's live connections on this store's sessions."""
+        """This process's live connections (WebSockets, streams) on this store's sessions."""
         return self._parts().live
-
-    # A user's sessions (the rules are the per-user index's: see ``user_index.py``)
 
     async def user_sessions(
         self, user_id: str, *, current: StatefulDict | None = None
     ) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (saved after ``session.set_user(user_id)``), most
-        recently used first, the one of ``current`` (this request's session) marked ``current``.
-
-        With ``SessionStore(track_devices=True)`` each also tells its device (user agent),
-        client address and last use.
-        """
+        recently used first, the one of ``current`` (this request's session) marked ``current``."""
         users = self._parts().storage.user_index()
         current_key = current.state.store_key if current else None
         sessions = []
@@ -453,18 +402,15 @@ class SessionStore(Generic[ModelT]):
             if meta.get("u") == user_id:
                 created, last_used = _int(meta.get("c")), _int(meta.get(LAST_USED))
                 agent, client = _text(meta.get(USER_AGENT)), _text(meta.get(CLIENT))
-                info = SessionInfo(key, created, agent, client, last_used, key == current_key)
-                sessions.append(info)
+                sessions.append(
+                    SessionInfo(key, created, agent, client, last_used, key == current_key)
+                )
         sessions.sort(key=lambda info: info.last_used or info.created_at or 0, reverse=True)
         return sessions
 
     async def revoke_user_sessions(self, user_id: str, *, keep: StatefulDict | None = None) -> int:
-        """End every session of ``user_id`` (except ``keep``); return how many were live.
-
-        Use it after a password change: ``await store.revoke_user_sessions(user, keep=session)``.
-        When it returns, none of those sessions can be used again, including one that a
-        concurrent request was moving to a new id.
-        """
+        """End every session of ``user_id`` but ``keep`` (after a password change); return how
+        many were live. None of them can be used again, even one a concurrent log-in moved."""
         kept = keep.state.store_key if keep is not None else None
         ended, seen = await self._parts().storage.user_index().revoke(user_id, keep=kept)
         if keep is not None:  # it may log in again (a new id) in this request
@@ -473,36 +419,22 @@ class SessionStore(Generic[ModelT]):
         return len(ended)
 
     async def revoke_session(self, user_id: str, key: str) -> bool:
-        """End one session of ``user_id`` ("log out this device"); True when one was live.
-
-        ``key`` is a :attr:`SessionInfo.key` from :meth:`user_sessions`. Nothing happens to a key
-        that is not listed as one of the user's sessions, so a key sent by a browser cannot end
-        another user's session. To end the current request's own session, use ``destroy()``
-        (which also expires its cookie).
-        """
+        """End the session ``key`` (a :attr:`SessionInfo.key`) of ``user_id``; True when one was
+        live. A key not listed as the user's ends nothing, so a browser cannot end another
+        user's session. The request's own session ends with ``destroy()``."""
         ended = await self._parts().storage.user_index().revoke_one(user_id, key)
         await self._revoked(user_id, [key] if ended else [], "revoke_session")
         return ended
 
     async def _revoked(self, user_id: str, keys: list[str], reason: str) -> None:
         if keys and self.events.active:
-            revoked = SessionEvent.revoked
-            await self.events.emit(
-                [SessionEventInfo(revoked, key, user_id, reason) for key in keys]
-            )
-
-    # Keys
+            infos = [SessionEventInfo(SessionEvent.revoked, key, user_id, reason) for key in keys]
+            await self.events.emit(infos)
 
     def storage_key(self, session_id: str, key_index: int = 0) -> str:
-        """The backend key of a session id: the prefix and a keyed BLAKE2b hash of the id,
-        never the id itself, so a key listing yields nothing that can be made into a cookie."""
+        """The backend key of a session id: the prefix and a keyed hash of the id, never the id
+        itself, so that a key listing yields nothing that can be made into a cookie."""
         return self._parts().keys.session_key(session_id, key_index)
-
-    # Typed views
-
-    def model_view(self, session: StatefulDict, model: type[M]) -> M:
-        """The instance of ``model`` for this request's session (created on first use)."""
-        return self._views.view(session, model)
 
     def default_model(self) -> type[ModelT]:
         """The model ``get_session`` returns; raises when the store has none."""
@@ -510,14 +442,9 @@ class SessionStore(Generic[ModelT]):
             raise SessionModelNotConfiguredError()
         return self.model
 
-    def sync_models(self, session: StatefulDict) -> None:
-        """Copy changes made to typed views into the session's data (and mark it changed)."""
-        self._views.sync(session)
-
     def warn_late_changes(self, session: StatefulDict) -> None:
-        """Log a warning naming each model changed after the session was committed (its
-        response had started): those changes are not saved."""
-        for model in self._views.changed_since_sync(session) or ():
+        """Log a warning naming each model changed after the response started: not saved."""
+        for model in self.views.changed_since_sync(session) or ():
             logger.warning(
                 "%s was changed after the response started (a yield dependency's exit code, a "
                 "BackgroundTask or a streaming body): the change was not saved. Change the "
@@ -525,10 +452,6 @@ class SessionStore(Generic[ModelT]):
                 "for a dependency with yield; see docs/fastapi.md",
                 model.__name__,
             )
-
-    def rebase_models(self, session: StatefulDict) -> None:
-        """Sync only the changes typed views get from now on (after keys were dropped)."""
-        self._views.rebase(session)
 
     def __repr__(self) -> str:
         model = self.model.__name__ if self.model is not None else None
@@ -538,9 +461,7 @@ class SessionStore(Generic[ModelT]):
 def _expire_undeleted() -> CookieUpdate:
     # A log-out must not leave the browser a cookie that logs it back in once the backend
     # returns, even if the stored session could not be deleted.
-    logger.error(
-        "session could not be deleted (the backend is unavailable); its cookie was expired"
-    )
+    logger.error("session could not be deleted (the backend is unavailable); its cookie expired")
     return EXPIRE_COOKIE
 
 

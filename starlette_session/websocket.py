@@ -255,7 +255,7 @@ class WebSocketSession(Session):
         dict.clear(self)
         dict.update(self, record.data)
         _update_views(self, state)
-        self.store.rebase_models(self)
+        self.store.views.rebase(self)
 
     def _end(self) -> None:
         self.state.end()
