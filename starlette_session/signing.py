@@ -194,14 +194,7 @@ _DIGEST_SIZE = 32
 class StoreKeys:
     """Derives the backend keys of sessions and of users' session indexes."""
 
-    __slots__ = (
-        "_hash_keys",
-        "_index_keys",
-        "_old_cookie_key",
-        "_session_keys",
-        "prefix",
-        "signer",
-    )
+    __slots__ = ("_hash_keys", "_index_keys", "_old_key", "_session_keys", "prefix", "signer")
 
     def __init__(self, signer: CookieSigner, prefix: str) -> None:
         self.signer = signer
@@ -209,7 +202,7 @@ class StoreKeys:
         generations = range(signer.key_count)
         self._hash_keys = [signer.derive(b"store-key", index) for index in generations]
         self._index_keys = [signer.derive(b"user-index", index) for index in generations]
-        self._old_cookie_key = signer.derive(b"old-cookie")
+        self._old_key = signer.derive(b"old-cookie")
         self._session_keys: dict[tuple[str, int], str] = {}
 
     def session_key(self, session_id: str, key_index: int = 0) -> str:
@@ -236,7 +229,7 @@ class StoreKeys:
     def old_cookie_key(self, value: str) -> str:
         """The key that remembers an old library's cookie (``migrate_from=``) was carried over:
         a keyed hash of the whole signed value, never the value."""
-        digest = hmac.new(self._old_cookie_key, value.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(self._old_key, value.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}old:{digest}"
 
     @property
