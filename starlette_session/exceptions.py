@@ -69,9 +69,10 @@ class SessionNotLoadedError(SessionSetupError):
 
     def __init__(self) -> None:
         super().__init__(
-            "The session is not loaded yet, and async code cannot load it without blocking the "
-            "event loop. Load it with `await load_session(request)`, `Depends(get_session)` in "
-            "FastAPI, or SessionMiddleware(..., autoload=True)."
+            "The session is not loaded yet, and async code cannot load it implicitly without "
+            "blocking the event loop. Load it first with `await load_session(request)`, declare "
+            "it with `Depends(get_session)` in FastAPI, or build the middleware with "
+            "SessionMiddleware(..., autoload=True)."
         )
 
 
@@ -80,9 +81,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Depends(get_session) needs the store's model, and the SessionStore has none: pass "
-            "store=SessionStore(model=YourModel) to SessionMiddleware, or depend on "
-            "session_dependency(YourModel), or on get_session_handle for the untyped session."
+            "Depends(get_session) returns the session as the model of the application's "
+            "SessionStore, and it has none (SessionMiddleware builds a store without a model "
+            "when given no store=). Pass one: app.add_middleware(SessionMiddleware, "
+            "secret_key=..., store=SessionStore(model=YourModel)); or depend on "
+            "session_dependency(YourModel) for a model of the endpoint's own, or on "
+            "get_session_handle (SessionHandle) for the untyped session."
         )
 
 
