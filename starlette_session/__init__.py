@@ -100,20 +100,10 @@ __all__ = [
     "verify_csrf",
 ]
 
-_FASTAPI_NAMES = {
-    "CSRFToken",
-    "FlashMessages",
-    "SessionDependency",
-    "SessionHandle",
-    "get_session",
-    "get_session_handle",
-    "session_dependency",
-}
-
 
 def __getattr__(name: str) -> Any:
-    # The FastAPI dependencies import FastAPI, an optional extra: load them on first use.
-    if name in _FASTAPI_NAMES:
+    # Only the FastAPI dependencies get here (FastAPI is an optional extra): loaded on first use.
+    if name in __all__:
         from starlette_session import dependencies
 
         return getattr(dependencies, name)

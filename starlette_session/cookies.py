@@ -1,9 +1,5 @@
-"""Cookie settings, the one place that builds the session's ``Set-Cookie`` header, and the reader.
-
-The settings are checked when the middleware is built, so a cookie a browser would refuse (a
-``__Host-`` cookie without ``Secure``, ``SameSite=None`` over plain HTTP, ...) fails at start-up
-instead of silently logging every user out in production.
-"""
+"""Cookie settings (checked at start-up: a cookie browsers would refuse fails there, not by
+logging every user out in production), the ``Set-Cookie`` builder, the ``Cookie`` reader."""
 
 from __future__ import annotations
 
@@ -26,11 +22,10 @@ __all__ = [
 
 SameSite = Literal["lax", "strict", "none"]
 
-#: Browsers cap Max-Age at 400 days (RFC 6265bis); longer values are capped to this.
+#: Browsers cap Max-Age at 400 days (RFC 6265bis); so does this.
 MAX_COOKIE_AGE = 400 * 24 * 60 * 60
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
-#: A host name's label: letters, digits, hyphens (underscores too, which browsers accept).
 _LABEL = re.compile(r"[0-9A-Za-z_-]{1,63}")
 _WHITESPACE = b" \t"
 _EXPIRED = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
@@ -60,17 +55,15 @@ class CookieSettings:
             object.__setattr__(self, "domain", _ascii_domain(self.domain))
         if self.max_age is not None:
             object.__setattr__(self, "max_age", min(self.max_age, MAX_COOKIE_AGE))
-        flags = [f"Path={self.path}"]
-        if self.domain is not None:
-            flags.append(f"Domain={self.domain}")
-        if self.http_only:
-            flags.append("HttpOnly")
-        flags.append(f"SameSite={self.same_site.capitalize()}")
-        if self.secure:
-            flags.append("Secure")
-        if self.partitioned:
-            flags.append("Partitioned")
-        object.__setattr__(self, "_flags", "; " + "; ".join(flags))
+        flags = [
+            f"Path={self.path}",
+            f"Domain={self.domain}" if self.domain is not None else "",
+            "HttpOnly" if self.http_only else "",
+            f"SameSite={self.same_site.capitalize()}",
+            "Secure" if self.secure else "",
+            "Partitioned" if self.partitioned else "",
+        ]
+        object.__setattr__(self, "_flags", "".join(f"; {flag}" for flag in flags if flag))
 
     def _problems(self) -> Iterable[str]:
         if not _TOKEN.fullmatch(self.name):
@@ -93,10 +86,8 @@ class CookieSettings:
             yield f"path {self.path!r} must start with '/' and hold no ';' or control characters"
         if self.domain == "":
             yield "domain must not be empty: pass None to leave the Domain attribute out"
-        if self.domain:
-            problem = _domain_problem(self.domain)
-            if problem is not None:
-                yield problem
+        if self.domain and (problem := _domain_problem(self.domain)):
+            yield problem
         if self.max_age is not None and self.max_age < 0:
             yield "max_age must be 0 or more, or None for a browser-session cookie"
 
@@ -110,15 +101,8 @@ class CookieSettings:
         return f"{self.name}={_EXPIRED}{self._flags}".encode("latin-1")
 
     @property
-    def ended_name(self) -> str:
-        """The name of the short-lived cookie that marks a browser whose session just ended: the
-        next response that uses the session clears the pages that browser kept."""
-        return f"{self.name}-ended"
-
-    @property
     def csrf_name(self) -> str:
-        """The name of the cookie holding the CSRF secret of a visitor without a signed-in
-        session (``csrf.py``): the session cookie's, so that a ``__Host-`` prefix carries over."""
+        """The cookie of the CSRF secret of a visitor without a session (keeps a ``__Host-``)."""
         return f"{self.name}-csrf"
 
     def csrf_cookie(self, value: str) -> bytes:
@@ -126,9 +110,10 @@ class CookieSettings:
         return f"{self.csrf_name}={value}{self._flags}".encode("latin-1")
 
     def ended_cookie(self, ended: bool) -> bytes:
-        """Set (for a minute) or remove the ended-session marker."""
+        """Set (for a minute) or remove the marker of a browser whose session just ended (the
+        next response that uses the session clears the pages that browser kept)."""
         value = f"1; Max-Age={ENDED_MARKER_AGE}" if ended else _EXPIRED
-        return f"{self.ended_name}={value}{self._flags}".encode("latin-1")
+        return f"{self.name}-ended={value}{self._flags}".encode("latin-1")
 
 
 def _ascii_domain(domain: str) -> str:
@@ -140,12 +125,8 @@ def _ascii_domain(domain: str) -> str:
 
 
 def _domain_problem(domain: str) -> str | None:
-    """Why no browser would store a cookie with this Domain attribute, or None.
-
-    The attribute must be able to match a request's host name (RFC 6265bis 5.1.3): a host name
-    with an optional leading dot (ignored by browsers), internationalized or not, or an IP
-    address; never a URL, a port, a path or empty labels.
-    """
+    """Why no browser would store a cookie with this Domain attribute (it must match a host
+    name, RFC 6265bis 5.1.3: a host name, one leading dot allowed, or an IP address), or None."""
     quoted = repr(domain)
     if not _ATTRIBUTE_VALUE.fullmatch(domain) and domain.isascii():
         return f"domain {quoted} holds a ';', a space or a control character"
@@ -178,14 +159,9 @@ def _domain_problem(domain: str) -> str | None:
 
 
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    """The value of the first cookie called ``name`` in the request's ``Cookie`` headers.
-
-    A ``Cookie`` header is a list of ``name=value`` pairs separated by ``;`` (RFC 6265, 5.4), and
-    it is read as one: a name inside another cookie's value (``pref=x session=forged``) never
-    matches. Browsers list the cookie with the longest matching path first, so the first one is
-    the most specific; later duplicates are ignored. Values that are not ASCII are ignored.
-    Surrounding double quotes are removed; nothing else is unescaped.
-    """
+    """The value of the first cookie called ``name`` in the request's ``Cookie`` headers (the
+    most specific path: browsers list it first), read as ``;``-separated pairs (RFC 6265 5.4), so
+    a name inside another cookie's value never matches; not ASCII: ignored; quotes removed."""
     return read_session_cookies(headers, name, None)[0]
 
 

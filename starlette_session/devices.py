@@ -1,19 +1,6 @@
-"""Which device a user's session runs on: user agent, coarse client address, last use.
-
-With ``SessionStore(track_devices=True)`` (or a :class:`DeviceTracking` of your own), each
-session of a known user keeps in its metadata, apart from its data:
-
-- ``a``: the ``User-Agent`` header, truncated;
-- ``i``: the client address, coarse by default: the /24 network of an IPv4 address, the /48 of
-  an IPv6 one (``client_address="prefix"``); ``"full"`` keeps the address, ``"none"`` nothing.
-  ``X-Forwarded-For`` is read only when the connection comes from one of ``trusted_proxies``;
-- ``t``: the last use, written when the session is created, given a new id, or used again once
-  the stamp is older than ``last_used_interval`` (5 minutes by default). A request that only
-  reads a session whose stamp is recent writes nothing, so a read stays one backend command; a
-  read after the interval costs one write, as a change does.
-
-The creation time is the session's own (``c``). ``store.user_sessions(user)`` lists all this.
-"""
+"""Which device a user's session runs on, kept in its metadata (``track_devices=True``): ``a``
+the user agent, ``i`` the client address (coarse by default; ``X-Forwarded-For`` read only from
+``trusted_proxies``), ``t`` the last use. See "Your active sessions" in docs/operations.md."""
 
 from __future__ import annotations
 
@@ -36,14 +23,11 @@ class DeviceTracking:
     """What ``SessionStore(track_devices=...)`` records about the device of each user session.
 
     Args:
-        client_address: ``"prefix"`` (default: the /24 of IPv4, the /48 of IPv6), ``"full"``,
-            or ``"none"``.
-        trusted_proxies: networks (``"10.0.0.0/8"``, ``"127.0.0.1"``) of the reverse proxies in
-            front of the app. Only a connection from one of them has its ``X-Forwarded-For``
-            read: the address is the last one not in these networks. Leave it empty when the
-            server already resolves the client (uvicorn's ``--forwarded-allow-ips``).
+        client_address: ``"prefix"`` (the /24 of IPv4, the /48 of IPv6), ``"full"`` or ``"none"``.
+        trusted_proxies: networks of the reverse proxies in front of the app; only from them is
+            ``X-Forwarded-For`` read (the address is its last hop not in these networks).
         last_used_interval: how stale the last-use stamp may grow before a request that only
-            reads the session writes it again (seconds or a ``timedelta``).
+            reads the session writes it again.
         user_agent_length: how many characters of the ``User-Agent`` header are kept.
     """
 
@@ -69,15 +53,13 @@ class DeviceTracking:
         self.user_agent_length = user_agent_length
 
     def track(self, state: SessionState, scope: Mapping[str, Any] | None, now: int) -> None:
-        """Stamp a user's session that is new, gets a new id, or was last stamped too long ago.
-
-        Called at commit; marks the session changed when it stamps it, so the stamp is saved.
-        """
+        """At commit: stamp a user's session that is new, gets a new id, or was last stamped
+        ``last_used_interval`` ago (marking it changed); forget the device once signed out."""
         if state.destroyed or state.degraded or state.ended or scope is None:
             return
         meta = state.meta
         if state.user is None:
-            if LAST_USED in meta:  # the user signed out, the session lives on: forget the device
+            if LAST_USED in meta:
                 for key in (USER_AGENT, CLIENT, LAST_USED):
                     meta.pop(key, None)
                 state.mark_changed()
@@ -92,9 +74,7 @@ class DeviceTracking:
     def stamp(self, meta: MutableMapping[str, Any], scope: Mapping[str, Any], now: int) -> None:
         """Write the device of ``scope`` and the time ``now`` into ``meta``."""
         meta[LAST_USED] = now
-        agent = self.user_agent(scope)
-        client = self.client(scope)
-        for key, value in ((USER_AGENT, agent), (CLIENT, client)):
+        for key, value in ((USER_AGENT, self.user_agent(scope)), (CLIENT, self.client(scope))):
             if value is None:
                 meta.pop(key, None)
             else:
@@ -104,15 +84,12 @@ class DeviceTracking:
         """The connection's ``User-Agent``, truncated; None without one."""
         for name, value in scope.get("headers", ()):
             if name == b"user-agent":
-                text = value.decode("latin-1").strip()[: self.user_agent_length]
-                return text or None
+                return value.decode("latin-1").strip()[: self.user_agent_length] or None
         return None
 
     def client(self, scope: Mapping[str, Any]) -> str | None:
         """The client's address as configured: a network, the address, or None."""
-        if self.client_address == "none":
-            return None
-        address = self.client_ip(scope)
+        address = self._client_ip(scope) if self.client_address != "none" else None
         if address is None:
             return None
         if self.client_address == "full":
@@ -120,8 +97,8 @@ class DeviceTracking:
         prefix = 24 if address.version == 4 else 48
         return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
-    def client_ip(self, scope: Mapping[str, Any]) -> IPAddress | None:
-        """The client's address: the peer, or behind trusted proxies the last untrusted hop."""
+    def _client_ip(self, scope: Mapping[str, Any]) -> IPAddress | None:
+        """The peer, or behind trusted proxies the last untrusted hop."""
         client = scope.get("client")
         address = _address(client[0]) if client else None
         if address is None or not self._trusted(address):

@@ -91,15 +91,12 @@ class SessionModelNotConfiguredError(SessionSetupError):
 
 
 class SessionSettingsError(SessionSetupError, ValueError):
-    """A setting that cannot work (a cookie domain no browser accepts, a ``key_prefix`` too long
-    for memcached's keys, a SQL table of another shape), refused at start-up. The message names
-    the setting and what to change."""
+    """A setting that cannot work, refused at start-up; the message names it and the fix."""
 
 
 class SessionWebSocketError(SessionSetupError):
-    """A WebSocket handler did what only an HTTP response can: set or expire the session cookie
-    (create a session, give it a new id, destroy it, change its lifetime). The message says
-    what to do instead."""
+    """A WebSocket tried what only an HTTP response can: create, re-id, destroy the session or
+    change its lifetime (all set or expire the cookie)."""
 
 
 class SessionDataError(SessionError, ValueError):
@@ -115,18 +112,14 @@ class SessionTooLargeError(SessionDataError):
 
 
 class SessionBackendError(SessionError):
-    """The session backend failed or did not answer in time.
-
-    The original driver error is chained as ``__cause__``. No session id is in the message.
-    """
+    """The backend failed or timed out; the driver's error is the ``__cause__``."""
 
     status_code = 503
 
 
 class SessionReplicationError(SessionBackendError):
-    """``RedisBackend(wait_for_replicas=N)``: a deletion (a log-out, a revocation) was done on
-    the master, but fewer than N replicas confirmed it within ``wait_timeout``, so a failover
-    now could bring the deleted sessions back. The message says what to check."""
+    """``RedisBackend(wait_for_replicas=N)``: fewer than N replicas confirmed a deletion within
+    ``wait_timeout``, so a failover could bring the deleted sessions back."""
 
 
 class SessionConflictError(SessionError):
@@ -136,20 +129,16 @@ class SessionConflictError(SessionError):
 
 
 class SessionDestroyedError(SessionError):
-    """Another request destroyed this session (a logout) while this one was running.
-
-    The change is not written, so a slow request can never bring a logged-out session back.
-    """
+    """Another request destroyed this session (a log-out) meanwhile; the change is not written."""
 
     status_code = 409
 
 
 class SessionLimitError(SessionError):
-    """A log-in refused: the user already has ``max_user_sessions`` live sessions and the store
-    was built with ``at_user_cap="refuse"``. Nothing was written; the message names no user.
+    """A log-in refused at ``max_user_sessions`` (``at_user_cap="refuse"``); nothing written.
 
-    ``session.begin_login(user)`` raises it before the credentials are checked (catch it to show
-    a page); a log-in that reached the cap meanwhile raises it at commit (answered 403).
+    Raised by ``session.begin_login(user)``, or at commit (answered 403) if the cap was reached
+    meanwhile.
     """
 
     status_code = 403

@@ -1,32 +1,21 @@
-"""Sessions carried over from the cookies of earlier libraries: verify and decode, nothing else.
+"""Sessions carried over from the cookies of earlier libraries (``migrate_from=``): verify and
+decode, nothing else. Both schemes sign standard base64 JSON with itsdangerous'
+``TimestampSigner(secret_key)`` (default salt, SHA-1 HMAC):
 
-Two old schemes are read, both signed with itsdangerous' ``TimestampSigner(secret_key)`` (its
-default salt, SHA-1 HMAC) over standard base64 of the session as JSON,
-``<base64 JSON>.<timestamp>.<signature>``:
+- ``"starlette"``: Starlette's ``SessionMiddleware``, honoured while at most ``max_age`` seconds
+  old; starsessions' ``CookieStore`` too (its ``"__metadata__"`` is left out).
+- ``"starlette-session-0.4"``: the original's cookie backend wrote the same; its server-side
+  backends wrote only ``{"_cssid": <id>}`` (:func:`original_session_key`).
 
-- ``"starlette"``: Starlette's ``SessionMiddleware``, which honours a cookie while its timestamp
-  is at most ``max_age`` seconds old (``max_age=None``: no limit). starsessions' ``CookieStore``
-  writes the same format with its metadata in the session under ``"__metadata__"``, which is
-  left out.
-- ``"starlette-session-0.4"``: the original starlette-session (0.4.x). Its default cookie
-  backend wrote exactly Starlette's format. Its server-side backends wrote only
-  ``{"_cssid": <id>}``, a pointer to the session in Redis or memcached:
-  :func:`original_session_key` returns that id, and :func:`load_original_cookie` None.
-
-Every function here is pure (no I/O, no logging: a cookie is never logged) and never raises on
-what a client sent: a forged, expired, malformed or oversized cookie gives None, after bounded
-work (at most :data:`MAX_OLD_COOKIE_LENGTH` characters, one HMAC per key). A cookie is verified
-with every key given, newest first, so the old application's secret goes in the new one's
-``secret_key`` list. ``max_age <= 0`` honours nothing.
-
-Only sessions JSON can hold in this library are carried over: an old session with NaN,
-Infinity or an integer of over 4300 digits is refused (None), as undecodable.
+Pure (no I/O, no logging) and never raising on what a client sent: a forged, expired,
+malformed or oversized cookie, or JSON this library cannot hold (NaN, Infinity, huge integers),
+gives None after bounded work (:data:`MAX_OLD_COOKIE_LENGTH` characters, one HMAC per key,
+newest first). ``max_age <= 0`` honours nothing.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
 import re
@@ -55,8 +44,8 @@ MAX_OLD_COOKIE_LENGTH = 4096
 ORIGINAL_SESSION_ID_FIELD = "_cssid"
 #: starsessions keeps its metadata in the session: ``{"lifetime", "created", "last_access"}``.
 STARSESSIONS_METADATA_FIELD = "__metadata__"
-_STARSESSIONS_METADATA_KEYS = frozenset({"lifetime", "created", "last_access"})
-# Standard base64 (the payload), urlsafe base64 (timestamp, signature) and the separators.
+_STARSESSIONS_KEYS = frozenset({"lifetime", "created", "last_access"})
+# Standard base64 (payload), urlsafe base64 (timestamp, signature) and the separators.
 _OLD_COOKIE = re.compile(r"[A-Za-z0-9+/=_\-.]+")
 # What a hostile or corrupt value can make the decoders raise; never anything else.
 _UNDECODABLE = (BadData, ValueError, TypeError, OverflowError, OSError, RecursionError)
@@ -69,27 +58,23 @@ def load_starlette_cookie(
 ) -> dict[str, Any] | None:
     """The session in a cookie Starlette's ``SessionMiddleware`` (or starsessions'
     ``CookieStore``) wrote, or None."""
-    return _without_starsessions_metadata(_load(value, _signers(secret_key), max_age))
+    return old_cookie_loader("starlette", secret_key, max_age=max_age)(value)
 
 
 def load_original_cookie(
     value: str, secret_key: Keys, *, max_age: int | None
 ) -> dict[str, Any] | None:
-    """The session in a cookie of the original starlette-session's cookie backend, or None.
-
-    None too for a cookie of its server-side backends (see :func:`original_session_key`).
-    """
-    session = _load(value, _signers(secret_key), max_age)
-    return None if session is None or _pointer(session) is not None else session
+    """The session in a cookie of the original starlette-session's cookie backend, or None
+    (None too for its server-side backends' cookies: see :func:`original_session_key`)."""
+    return old_cookie_loader("starlette-session-0.4", secret_key, max_age=max_age)(value)
 
 
 def original_session_key(value: str, secret_key: Keys, *, max_age: int | None) -> str | None:
     """The backend key in a cookie of the original's server-side backends, or None.
 
-    The original stored the bare session dict under that key: JSON with ``BackendType.memcache``
-    or a custom backend (readable with
-    :func:`starlette_session.compat.original_session_reader`), a pickle with its
-    Redis and aiomcache backends (never read by this library).
+    Under it the original stored the bare session: JSON with ``BackendType.memcache`` or a
+    custom backend (:func:`starlette_session.compat.original_session_reader` reads it), a
+    pickle with its Redis and aiomcache backends (never read by this library).
     """
     session = _load(value, _signers(secret_key), max_age)
     return None if session is None else _pointer(session)
@@ -106,10 +91,7 @@ def old_cookie_loader(
     scheme: MigrateFrom, secret_key: Keys, *, max_age: int | None
 ) -> Callable[[str], dict[str, Any] | None]:
     """A function from an old cookie value to its session (or None), made once at start-up.
-
-    Raises ``ValueError`` at once for an unknown ``scheme`` or an empty key, so a typo in
-    ``migrate_from=`` fails when the middleware is built.
-    """
+    ``ValueError`` for an unknown ``scheme`` or an empty key, so a typo fails at start-up."""
     if scheme not in get_args(MigrateFrom):
         choices = " or ".join(repr(choice) for choice in get_args(MigrateFrom))
         raise ValueError(f"migrate_from must be {choices}, not {scheme!r}")
@@ -118,10 +100,11 @@ def old_cookie_loader(
 
     def load(value: str) -> dict[str, Any] | None:
         session = _load(value, signers, max_age)
-        if not original:
-            return _without_starsessions_metadata(session)
-        if session is not None and _pointer(session) is not None:
+        if session is None or (original and _pointer(session) is not None):
             return None
+        metadata = session.get(STARSESSIONS_METADATA_FIELD)
+        if not original and isinstance(metadata, dict) and set(metadata) <= _STARSESSIONS_KEYS:
+            del session[STARSESSIONS_METADATA_FIELD]
         return session
 
     return load
@@ -146,9 +129,9 @@ def _load(value: str, signers: list[TimestampSigner], max_age: int | None) -> di
     for signer in signers:
         try:
             payload = signer.unsign(value, max_age=max_age)
-        except _UNDECODABLE as error:
-            if isinstance(error, SignatureExpired):
-                return None  # the right key, too old: no other key can make it younger
+        except SignatureExpired:
+            return None  # the right key, too old: no other key can make it younger
+        except _UNDECODABLE:
             continue
         return _decode(payload)
     return None
@@ -157,7 +140,7 @@ def _load(value: str, signers: list[TimestampSigner], max_age: int | None) -> di
 def _decode(payload: bytes) -> dict[str, Any] | None:
     try:
         session = _json_decode(base64.b64decode(payload, validate=True).decode())
-    except (*_UNDECODABLE, binascii.Error):
+    except _UNDECODABLE:  # binascii.Error is a ValueError
         return None
     return session if isinstance(session, dict) else None
 
@@ -176,17 +159,6 @@ def _no_constant(text: str) -> Any:
 _json_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant).decode
 
 
-def _without_starsessions_metadata(session: dict[str, Any] | None) -> dict[str, Any] | None:
-    if session is None:
-        return None
-    metadata = session.get(STARSESSIONS_METADATA_FIELD)
-    if isinstance(metadata, dict) and set(metadata) <= _STARSESSIONS_METADATA_KEYS:
-        del session[STARSESSIONS_METADATA_FIELD]
-    return session
-
-
 def _pointer(session: dict[str, Any]) -> str | None:
-    if len(session) == 1 and isinstance(session.get(ORIGINAL_SESSION_ID_FIELD), str):
-        key: str = session[ORIGINAL_SESSION_ID_FIELD]
-        return key
-    return None
+    key = session.get(ORIGINAL_SESSION_ID_FIELD)
+    return key if len(session) == 1 and isinstance(key, str) else None

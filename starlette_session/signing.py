@@ -1,27 +1,10 @@
-"""Signing of the session cookie with itsdangerous, with key rotation.
+"""Secret keys, checked at start-up; the cookie's signature (``<payload>.<issued-at>.<signature>``,
+HMAC-SHA256, newest key signs, every key verifies); backend keys as keyed hashes of ids.
 
-The cookie value is ``<payload>.<issued-at>.<signature>``. The payload is a session id (server-side
-backends) or the base64 session itself (the cookie backend). ``issued-at`` lets the middleware
-refresh a long-lived cookie before the browser drops it, and bounds the age of cookie-only sessions.
-
-The same cookie value comes back on every request of a user, so each signer remembers the values
-it verified (at most :data:`VERIFIED_CACHE_SIZE`, each at most :data:`VERIFIED_CACHE_LENGTH`
-characters), keyed by the whole signed value. A value is remembered only after its signature
-verified: a forged one is checked in full every time and never takes a place in the cache. What is
-remembered is what the signature proves (payload, issued-at, which key), never a decision: the
-cookie's age (its issued-at against its Max-Age) is checked on every request by the loader.
-
-The secret keys are checked once, at start-up. Refused (``ValueError``): no key at all (the
-message says how to make one), an empty or blank string, bytes (which would be split into
-one-byte keys). Warned about, at the application's line that adds the middleware (see
-``setup_warnings``): a key shorter than 32 characters, and a placeholder from documentation or a
-tutorial ("change me", "secret", ...), long enough but known to everyone.
-
-Backend keys (:class:`StoreKeys`) are a keyed hash of a session id or user id, never the id
-itself: a listing of the backend's keys yields nothing that can be turned into a cookie, and a
-user's index key does not reveal the user id. The hash keys derive from the signing keys, one
-per signing key, so that sessions stored before a secret rotation are still found; only ids
-whose signature verified, or that the store made, are ever hashed.
+A signer remembers the values it verified (never a forged one; never a decision: the loader
+checks the cookie's age on every request). :class:`StoreKeys` never stores or reveals an id: a
+listing of the backend's keys yields no cookie and no user id; one hash key per signing key, so
+sessions stored before a secret rotation are still found.
 """
 
 from __future__ import annotations
@@ -61,14 +44,15 @@ _GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_u
 
 
 def checked_secret_keys(secret_key: SecretKey | Sequence[SecretKey] | None) -> list[str]:
-    """The keys as strings, newest first; raise or warn as the module docstring says."""
+    """The keys as strings, newest first. ``ValueError`` for no key, an empty or blank one, or
+    bytes; a setup warning for a key shorter than 32 characters or a known placeholder."""
     if secret_key is None:
         raise ValueError(
             "SessionMiddleware needs a secret_key to sign its cookies: pass "
             "secret_key=os.environ['SESSION_SECRET'] (keep it out of the source code); " + _GENERATE
         )
     single = isinstance(secret_key, str | Secret)
-    # Checked, not coerced: str(None) or the ints of list(b"...") would make guessable keys.
+    # Checked, not coerced: str(None) or the ints of list(b"...") would be guessable keys.
     raw_keys = [secret_key] if single or not isinstance(secret_key, Sequence) else secret_key
     keys = [str(key) for key in raw_keys if isinstance(key, str | Secret)]
     if not keys or len(keys) != len(raw_keys) or not all(key.strip() for key in keys):
@@ -106,8 +90,7 @@ class _PrecomputedHMAC(SigningAlgorithm):
     def get_signature(self, key: bytes, value: bytes) -> bytes:
         pads = self._pads.get(key)
         if pads is None:
-            block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest()
-            block = block.ljust(64, b"\0")
+            block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
             pads = self._pads[key] = (
                 hashlib.sha256(bytes(byte ^ 0x36 for byte in block)),
                 hashlib.sha256(bytes(byte ^ 0x5C for byte in block)),
@@ -180,20 +163,17 @@ class CookieSigner:
                 break
             verified = Unsigned(payload, issued_at, index)
             if len(value) <= VERIFIED_CACHE_LENGTH:
-                self._remember(value, verified)
+                cache = self._verified
+                if len(cache) >= VERIFIED_CACHE_SIZE:
+                    # The oldest goes. Another thread (sync code, several event loops) may change
+                    # the dict meanwhile: then some other entry went, which is as good.
+                    with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                        del cache[next(iter(cache))]
+                cache[value] = verified
             return verified
         if log:
             security_logger.warning("session cookie with a bad signature ignored")
         return None
-
-    def _remember(self, value: str, verified: Unsigned) -> None:
-        cache = self._verified
-        if len(cache) >= VERIFIED_CACHE_SIZE:
-            # The oldest goes first. Another thread (sync code, several event loops) may change
-            # the dict meanwhile: then some other entry went, which is as good.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del cache[next(iter(cache))]
-        cache[value] = verified
 
     def derive(self, purpose: bytes, key_index: int = 0) -> bytes:
         """A key for another purpose (hashing store keys), derived from one of our keys."""
@@ -214,13 +194,15 @@ _DIGEST_SIZE = 32
 class StoreKeys:
     """Derives the backend keys of sessions and of users' session indexes."""
 
-    __slots__ = ("_hash_keys", "_index_keys", "_session_keys", "prefix", "signer")
+    __slots__ = ("_hash_keys", "_index_keys", "_old_key", "_session_keys", "prefix", "signer")
 
     def __init__(self, signer: CookieSigner, prefix: str) -> None:
         self.signer = signer
         self.prefix = prefix
-        self._hash_keys: dict[int, bytes] = {}
-        self._index_keys: dict[int, bytes] = {}
+        generations = range(signer.key_count)
+        self._hash_keys = [signer.derive(b"store-key", index) for index in generations]
+        self._index_keys = [signer.derive(b"user-index", index) for index in generations]
+        self._old_key = signer.derive(b"old-cookie")
         self._session_keys: dict[tuple[str, int], str] = {}
 
     def session_key(self, session_id: str, key_index: int = 0) -> str:
@@ -228,13 +210,9 @@ class StoreKeys:
         known = self._session_keys.get((session_id, key_index))
         if known is not None:
             return known
-        hash_key = self._hash_keys.get(key_index)
-        if hash_key is None:
-            hash_key = self._hash_keys[key_index] = self.signer.derive(b"store-key", key_index)
-        digest = hashlib.blake2b(
-            session_id.encode(), key=hash_key, digest_size=_DIGEST_SIZE
-        ).hexdigest()
-        key = self.prefix + digest
+        hash_key = self._hash_keys[key_index]
+        digest = hashlib.blake2b(session_id.encode(), key=hash_key, digest_size=_DIGEST_SIZE)
+        key = self.prefix + digest.hexdigest()
         cache = self._session_keys
         if len(cache) >= VERIFIED_CACHE_SIZE:
             # The oldest goes first (another thread may have removed it: then another went).
@@ -245,17 +223,13 @@ class StoreKeys:
 
     def user_key(self, user_id: str, key_index: int = 0) -> str:
         """The key of ``user_id``'s session index under one signing key."""
-        hash_key = self._index_keys.get(key_index)
-        if hash_key is None:
-            hash_key = self._index_keys[key_index] = self.signer.derive(b"user-index", key_index)
-        digest = hmac.new(hash_key, user_id.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(self._index_keys[key_index], user_id.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}user:{digest}"
 
     def old_cookie_key(self, value: str) -> str:
         """The key that remembers an old library's cookie (``migrate_from=``) was carried over:
         a keyed hash of the whole signed value, never the value."""
-        hash_key = self.signer.derive(b"old-cookie")
-        digest = hmac.new(hash_key, value.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(self._old_key, value.encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}old:{digest}"
 
     @property

@@ -1,30 +1,11 @@
-"""Helpers for your own tests: seed a session for a ``TestClient`` and read back what was saved.
-
-::
-
-    from starlette.testclient import TestClient
-    from starlette_session.testing import SessionTester
-
-    with TestClient(app) as client:
-        sessions = SessionTester(client)
-        sessions.seed(Cart(items=["apple"]))          # the next request carries this session
-        client.post("/cart", params={"item": "pear"})
-        assert sessions.read_model(Cart).items == ["apple", "pear"]
-
-The session is written through the application's own ``SessionStore`` and backend, exactly as a
-request would write it, so it works with every backend, encrypted when the store encrypts
-(``stored()`` returns the bytes as stored, to check that). With ``https_only=True`` build the client
-with ``base_url="https://testserver"``, since a ``Secure`` cookie is not sent over plain HTTP.
-
-It works with whichever HTTP client library Starlette's ``TestClient`` is built on: ``httpx2``
-(preferred by Starlette 1.10) or ``httpx``; nothing here imports either by name.
-"""
+"""Helpers for your own tests: seed a session for a ``TestClient`` and read back what was saved,
+through the application's own store and backend (see docs/testing.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -115,29 +96,19 @@ class SessionTester:
             # Through the cookie jar as if the app had sent it, so the cookie gets the domain and
             # path the app's own Set-Cookie will later replace or expire (not a second cookie).
             header = self.middleware.cookie.set_cookie(value, None).decode("latin-1")
-            http = self._http_library()
+            # httpx2 or httpx, whichever this TestClient is built on, for its cookie jar.
+            http = importlib.import_module(type(self.client.cookies).__module__.partition(".")[0])
             request = http.Request("GET", self.client.base_url)
             response = http.Response(200, headers={"set-cookie": header}, request=request)
             self.client.cookies.extract_cookies(response)
 
     def read(self) -> dict[str, Any]:
         """The data of the session the client's cookie points to (``{}`` when it has none)."""
-        cookie = self.client.cookies.get(self.cookie_name)
-
-        async def load() -> dict[str, Any]:
-            session = await Session(self.middleware.store, cookie).load()
-            return dict.copy(session)
-
-        return self._run(load)
+        return self._loaded(dict.copy)
 
     def read_flashes(self) -> list[FlashMessage[Any]]:
         """The flash messages pending in the client's session, left in place."""
-        cookie = self.client.cookies.get(self.cookie_name)
-
-        async def load() -> list[FlashMessage[Any]]:
-            return Flashes(await Session(self.middleware.store, cookie).load()).peek()
-
-        return self._run(load)
+        return self._loaded(lambda session: Flashes(session).peek())
 
     def stored(self) -> bytes | None:
         """What the store holds for the client's session, exactly as stored (sealed, with
@@ -165,22 +136,19 @@ class SessionTester:
         with contextlib.suppress(KeyError):
             self.client.cookies.delete(self.cookie_name)
 
-    def _http_library(self) -> Any:
-        # httpx2 or httpx: the library this TestClient is built on (Starlette 1.10 prefers httpx2
-        # and falls back to httpx), so the cookie jar gets objects of its own kind.
-        return importlib.import_module(type(self.client.cookies).__module__.partition(".")[0])
+    def _loaded(self, use: Callable[[Session], T]) -> T:
+        cookie = self.client.cookies.get(self.cookie_name)
+
+        async def load() -> T:
+            return use(await Session(self.middleware.store, cookie).load())
+
+        return self._run(load)
 
     def _run(self, function: Callable[[], Awaitable[T]]) -> T:
-        with self._portal() as portal:
-            return portal.call(function)
-
-    @contextlib.contextmanager
-    def _portal(self) -> Iterator[anyio.from_thread.BlockingPortal]:
-        # Inside `with TestClient(app)` use the client's own event loop, so clients bound to a
-        # loop (redis.asyncio) keep working.
-        portal = getattr(self.client, "portal", None)
+        # Inside `with TestClient(app)` on the client's own event loop, so that clients bound to
+        # a loop (redis.asyncio) keep working.
+        portal: anyio.from_thread.BlockingPortal | None = getattr(self.client, "portal", None)
         if portal is not None:
-            yield portal
-        else:
-            with anyio.from_thread.start_blocking_portal() as new_portal:
-                yield new_portal
+            return portal.call(function)
+        with anyio.from_thread.start_blocking_portal() as new_portal:
+            return new_portal.call(function)

@@ -1,36 +1,14 @@
-"""Which sessions belong to which user, so that all of a user's sessions can be revoked.
+"""Which sessions belong to which user: list, revoke, the cap.
 
-Each user has one small record (``<prefix>user:<keyed hash of the user id>``) mapping the store
-keys of their sessions to the time after which each is checked again and the last moment each
-can be used, and its revocation generation. Its rules make ``revoke_user_sessions`` complete:
-
-- **Listed before usable.** A session's key is added to its user's index *before* the session is
-  written with that user, so no logged-in session ever exists unlisted, whatever fails or runs
-  in between.
-- **No log-in through a revocation, in the store's order.** A revocation first gives the index a
-  new *generation* (a random value, never a time), then deletes every session it lists. A log-in
-  reads the generation when it begins (``session.begin_login(user)``, before the credentials are
-  checked; else at its commit), adds its session only if the generation is still the same, and
-  after writing the session reads it again and deletes what it wrote if it changed. No clock of
-  any host takes part: a log-in and a revocation are ordered by the store alone.
-- **Kept until gone.** The record lives as long as the last of its sessions can be used (each
-  entry's bound is the cookie's Max-Age from its last signing, within the absolute timeout;
-  a re-signed cookie extends it), and at least an hour after a revocation, refreshed at each
-  write; it has no time to live where a session's use is unbounded, or where a time to live
-  would let the backend evict it before its sessions
-  (``SessionBackend.expiring_index_is_safe``). A key leaves it only once its session is
-  known to be gone: deleted by log-out or revocation, or found expired when its check time has
-  passed (a key being created right now is never past its check time).
-- **Only listed keys are revoked.** ``revoke_one`` ends a session only if the user's index lists
-  it and the stored session still belongs to that user, so a key from a form cannot end
-  someone else's session.
-- **Bounded.** At each log-in, keys past their check time are looked up (each at most once per
-  idle timeout) and dropped when gone; beyond ``max_sessions`` the oldest sessions are ended. A
-  log-in costs the same however many log-ins came before.
-
-Every change is a compare-and-set of the record, retried, so concurrent log-ins all land. An
-index written before a secret rotation is read until its signing key leaves the list, and folded
-into the newest one at the user's next log-in.
+Each user has one record, ``<prefix>user:<keyed hash of the user id>``, changed only by
+compare-and-set (retried, so concurrent log-ins all land). Its rules (SECURITY.md, guarantees
+26, 27, 38, 40, 41 and 60): a key is listed before its session is written with the user; a
+revocation gives the index a new random generation, then deletes every session listed; a log-in
+adds its key only under the generation it began with (``begin_login``) and, after its write,
+deletes what it wrote if the generation changed, so no clock takes part; a key leaves only once
+its session is known to be gone; the cap is counted inside the compare-and-set that lists the
+new key. An index written under an older signing key is read until that key leaves the list,
+and folded into the newest at the user's next log-in.
 """
 
 from __future__ import annotations
@@ -55,7 +33,7 @@ from starlette_session.signing import StoreKeys
 __all__ = ["LIMIT_MESSAGE", "PENDING_GRACE", "REVOKED_MESSAGE", "IndexRecord", "Seen", "UserIndex"]
 
 security_logger = logging.getLogger("starlette_session.security")
-#: How long an index that lists nothing keeps its revocation stamp: far longer than any request.
+#: How long an index that lists nothing keeps its revocation: far longer than any request.
 REVOKED_TTL = 3600
 REVOKED_MESSAGE = (
     "this user's sessions were revoked while this request ran; its log-in was not saved"
@@ -64,34 +42,29 @@ LIMIT_MESSAGE = (
     "this user already has as many live sessions as the store allows (max_user_sessions, with "
     "at_user_cap='refuse'); the log-in was refused and nothing was saved"
 )
-#: How long a listed session that is not stored yet counts as a log-in still writing it
-#: (``at_user_cap="refuse"``): far longer than the few backend calls between listing and writing.
+#: How long a listed session not stored yet counts against the cap (its log-in is writing it).
 PENDING_GRACE = 60
 
 Entries = dict[str, int]
-#: ``_update(first=...)`` when nothing was read yet.
-_UNREAD: object = object()
+_UNREAD: object = object()  # nothing read yet
 
 
 class IndexRecord(NamedTuple):
-    """A user's index: store key -> when to check it again; its revocation generation (empty
-    until the first revocation, then a new random value at each one); and store key -> the
-    last moment its session can be used (a key without one: no bound)."""
+    """A user's index: store key -> when to check it again; the revocation generation ("" until
+    the first); store key -> the last moment it can be used (absent: no bound); and, with
+    ``at_user_cap="refuse"``, store key -> when it was listed (for ``PENDING_GRACE`` seconds)."""
 
     entries: Entries
-    generation: str = ""
-    until: Entries | None = None
-    #: ``at_user_cap="refuse"``: store key -> when it was listed, for the last
-    #: ``PENDING_GRACE`` seconds (a listed key not stored yet counts while its log-in writes it).
-    added: Entries | None = None
+    generation: str
+    until: Entries
+    added: Entries
 
 
 class Seen(NamedTuple):
-    """A user's index as a log-in found it when it began: its generation, and the bytes read
-    (the first compare-and-set of the log-in's commit starts from them)."""
+    """The index as a log-in found it when it began: its generation, and the bytes read (None: no
+    index; ``_UNREAD``: not read), from which the first compare-and-set of its commit starts."""
 
     generation: str
-    #: bytes or None (no index) as read; ``_UNREAD`` when not read (a revocation's own).
     raw: object
 
 
@@ -116,8 +89,7 @@ class UserIndex:
         self.backend = backend
         #: At the cap, refuse the new log-in (``SessionLimitError``) instead of ending the oldest.
         self.refuse = refuse
-        #: Opens the sessions it reads (the index itself is never encrypted: it holds keys,
-        #: times and a random generation, nothing of the sessions' data).
+        #: Opens the sessions it reads (the index itself holds no session data: never sealed).
         self.ring = ring
         self.events = events if events is not None else SessionEvents()
         self.keys = keys
@@ -145,30 +117,33 @@ class UserIndex:
         return Seen(_decode(raw).generation, raw)
 
     async def check_room(self, user_id: str, seen: Seen, replacing: str | None) -> None:
-        """Refuse now (``SessionLimitError``) a log-in the cap would refuse at commit: the
-        index as ``seen`` lists as many sessions that still count as the cap allows (read one
-        by one only then). ``replacing``: the session the log-in gives a new id."""
+        """Refuse now (``SessionLimitError``) a log-in that the cap would refuse at commit, on
+        the index as ``seen``; ``replacing``: the session the log-in gives a new id."""
         if not self.refuse or not isinstance(seen.raw, bytes):
             return
         index = _decode(seen.raw)
         others = [listed for listed in index.entries if listed != replacing]
-        if len(others) < self.max_sessions:
-            return
-        now, added = int(time.time()), index.added or {}
-        counted = [k for k in others if await self._counts(k, index.entries, added, now)]
-        if len(counted) >= self.max_sessions:
+        holding = await self._holding(others, index.entries, index.added, int(time.time()))
+        if len(holding) >= self.max_sessions:
             raise SessionLimitError(LIMIT_MESSAGE)
 
-    async def _counts(self, key: str, entries: Entries, added: Entries, now: int) -> bool:
-        """Whether a listed session counts against the cap: stored and live, or not stored yet
-        but listed less than ``PENDING_GRACE`` seconds ago and within its first time to live
-        (its log-in is writing it). A retired entry (moved to a new id, listed on its own), an
-        expired or a deleted one do not."""
-        found = Stored(await self.counted().read(key))
-        if found.live:
-            return True
-        listed_at = added.get(key, now - PENDING_GRACE)
-        return found.raw is None and now < min(listed_at + PENDING_GRACE, entries.get(key, 0))
+    async def _holding(
+        self, others: list[str], entries: Entries, added: Entries, now: int
+    ) -> list[str]:
+        """Those of ``others`` that hold a place under the cap (read one by one only when they
+        could fill it): stored and live, or not stored yet but listed less than
+        ``PENDING_GRACE`` seconds ago and within their first time to live. A retired, expired or
+        deleted one holds none."""
+        if len(others) < self.max_sessions:
+            return others
+        holding = []
+        for key in others:
+            found = Stored(await self.counted().read(key))
+            listed_at = added.get(key, now - PENDING_GRACE)
+            pending = now < min(listed_at + PENDING_GRACE, entries.get(key, 0))
+            if found.live or (found.raw is None and pending):
+                holding.append(key)
+        return holding
 
     async def revoke(self, user_id: str, *, keep: str | None = None) -> tuple[list[str], Seen]:
         """End every session of ``user_id`` but ``keep``: give the index a new generation, then
@@ -185,18 +160,15 @@ class UserIndex:
         keys = [key for key in {*listed, *await self.sessions(user_id)} if key != keep]
         live = [key for key in keys if await self._alive(key)]
         await self.counted().end(*keys)  # deleted, and their live connections told
-        # Keys found absent stay listed until their check time: one may belong to a log-in that
-        # is writing it right now, which must stay revocable.
+        # Keys found absent stay listed until their check time: one may be a log-in's that is
+        # writing it right now, which must stay revocable.
         await self.remove(user_id, live, everywhere=True)
         return live, Seen(generation, _UNREAD)
 
     async def revoke_one(self, user_id: str, key: str) -> bool:
-        """End the session ``key`` of ``user_id``; True when a live session was ended.
-
-        Nothing happens unless the user's index lists ``key`` and the stored session still
-        belongs to the user (or is already gone, when the key is only unlisted). A session that
-        a log-in is moving to a new id meanwhile is ended too: the log-in finds it gone.
-        """
+        """End the session ``key`` of ``user_id``; True when a live session was ended. Only if
+        the user's index lists it and the stored session is the user's (a session that a log-in
+        moves to a new id meanwhile is ended too: that log-in finds it gone)."""
         if key not in await self.sessions(user_id):
             return False
         found = await self.read(key)
@@ -220,14 +192,13 @@ class UserIndex:
         replacing: str | None = None,
         until: int = 0,
     ) -> str:
-        """List ``key`` as one of ``user_id``'s sessions, living ``ttl`` seconds for now; return
-        the generation it was listed under.
+        """List ``key`` as a session of ``user_id`` living ``ttl`` seconds for now, before it is
+        written with the user; return the generation it was listed under.
 
-        Call it before the session is written with this user. ``seen``: the index as the log-in
-        found it when it began (None: it begins now); ``replacing``: the key this session had
-        until now (a new id), which the cap does not count; ``until``: the last moment the
-        session can be used (0: no bound). Raises :class:`SessionDestroyedError` if
-        the user's sessions were revoked since.
+        ``seen``: the index when the log-in began (None: it begins now); ``replacing``: the key
+        this session had until now (a new id), which the cap does not count; ``until``: the
+        last moment it can be used (0: no bound). :class:`SessionDestroyedError` if the user's
+        sessions were revoked since ``seen``; ``SessionLimitError`` when the cap refuses.
         """
         if not self._eviction_checked:
             self._eviction_checked = True
@@ -240,7 +211,7 @@ class UserIndex:
         for old_key in older:
             old = _decode(await self.counted().read(old_key))
             folded.update(old.entries)
-            folded_until.update(old.until or {})
+            folded_until.update(old.until)
         alive: dict[str, bool] = {}
         ended: set[str] = set()
         listed_under = ""
@@ -250,8 +221,7 @@ class UserIndex:
             if seen is not None and index.generation != seen.generation:
                 raise SessionDestroyedError(REVOKED_MESSAGE)
             listed_under = index.generation
-            entries, now = index.entries, int(time.time())
-            bounds = dict(index.until or {})
+            entries, bounds, now = index.entries, index.until, int(time.time())
             for listed, check_at in folded.items():
                 if listed not in entries:
                     entries[listed] = check_at
@@ -267,18 +237,16 @@ class UserIndex:
                     else:
                         del entries[listed]
             # The session this one replaces (a new id for it) is not counted: it ends next.
-            others = [listed for listed in entries if listed not in (key, replacing)]
-            added: Entries | None = None
+            others = [listed for listed in entries if listed != replacing]
+            added: Entries = {}
             if self.refuse:
-                added = {k: at for k, at in (index.added or {}).items() if now - at < PENDING_GRACE}
-                if len(others) + 1 > self.max_sessions:
-                    # In this same compare-and-set: whatever it finds is what it writes.
-                    counted = [k for k in others if await self._counts(k, entries, added, now)]
-                    if len(counted) + 1 > self.max_sessions:
-                        raise _Full()  # refused on a fresh read only: see ``_update``
-                    for listed in set(others) - set(counted):
-                        del entries[listed]
-                        bounds.pop(listed, None)
+                added = {k: at for k, at in index.added.items() if now - at < PENDING_GRACE}
+                # In this same compare-and-set: whatever it finds is what it writes.
+                holding = await self._holding(others, entries, added, now)
+                if len(holding) >= self.max_sessions:
+                    raise _Full()  # refused on a fresh read only: see ``_update``
+                for listed in set(others) - set(holding):
+                    del entries[listed]
                 added[key] = now
             entries[key] = now + ttl
             bounds.pop(key, None)
@@ -291,7 +259,7 @@ class UserIndex:
                 for listed in excess:
                     del entries[listed]
                 ended.update(excess)
-            return index._replace(until=bounds, added=added)
+            return index._replace(added=added)
 
         first = seen.raw if seen is not None else _UNREAD
         await self._update(self.index_key(user_id), update, first=first)
@@ -309,10 +277,9 @@ class UserIndex:
             return  # the index keeps no time to live: nothing to extend
 
         async def update(index: IndexRecord) -> IndexRecord:
-            bounds = index.until or {}
-            if key not in index.entries or bounds.get(key, until) >= until:
-                return index
-            return index._replace(until={**bounds, key: until})
+            if key in index.entries and index.until.get(key, until) < until:
+                index.until[key] = until
+            return index
 
         await self._update(self.index_key(user_id), update)
 
@@ -333,8 +300,7 @@ class UserIndex:
 
         async def update(index: IndexRecord) -> IndexRecord:
             kept = {key: check_at for key, check_at in index.entries.items() if key not in gone}
-            bounds = {key: at for key, at in (index.until or {}).items() if key not in gone}
-            return index._replace(entries=kept, until=bounds)
+            return index._replace(entries=kept)
 
         for key_index in range(self.keys.key_count if everywhere else 1):
             await self._update(self.index_key(user_id, key_index), update)
@@ -379,18 +345,16 @@ class UserIndex:
             if fresh and raw is None and not index.entries and not index.generation:
                 return True
             new_raw = _encode(index)
-            # An index listing nothing expires on its own: after a minute (a log-in racing this
-            # write finds it, and its compare-and-set fails, instead of creating a second one),
-            # or an hour when it holds a revocation that a request in flight must still see.
-            # One that lists sessions lives as long as the last of them can be used, and that
-            # hour at least.
+            # Listing nothing, it expires on its own: after a minute (a log-in racing this write
+            # then fails its compare-and-set instead of creating a second index), or an hour if
+            # it holds a revocation that a request in flight must see. Listing sessions, it lives
+            # as long as the last of them can be used (and that hour at least).
             ttl: int | None = REVOKED_TTL if index.generation else RETIRED_TTL
             if index.entries:
-                least = REVOKED_TTL if index.generation else 1
-                bounds = index.until or {}
-                ttl = None
+                bounds, ttl = index.until, None
                 if all(key in bounds for key in index.entries) and await self._expiring_is_safe():
-                    ttl = max(least, max(bounds[key] for key in index.entries) - int(time.time()))
+                    last = max(bounds[key] for key in index.entries) - int(time.time())
+                    ttl = max(REVOKED_TTL if index.generation else 1, last)
             if raw is None:
                 return await self.counted().create(index_key, new_raw, ttl)
             if fresh and new_raw == raw:
@@ -407,46 +371,35 @@ class _Full(Exception):
 
 
 async def _emptied(index: IndexRecord) -> IndexRecord:
-    return index._replace(entries={}, until={})
+    return index._replace(entries={})
 
 
 def _encode(index: IndexRecord) -> bytes:
     data: dict[str, object] = {"k": index.entries}
     if index.generation:
         data["g"] = index.generation
-    bounds = {key: at for key, at in (index.until or {}).items() if key in index.entries}
-    if bounds:
-        data["u"] = bounds
-    added = {key: at for key, at in (index.added or {}).items() if key in index.entries}
-    if added:
-        data["a"] = added
+    for field, times in (("u", index.until), ("a", index.added)):
+        kept = {key: at for key, at in times.items() if key in index.entries}
+        if kept:
+            data[field] = kept
     return encode_record(data, {}, None)
 
 
 def _decode(raw: bytes | None) -> IndexRecord:
     record = decode_record(raw) if raw is not None else None
-    if record is None:
-        return IndexRecord({})
-    listed, generation = record.data.get("k"), record.data.get("g")
-    revoked = generation if isinstance(generation, str) else ""
-    stamp = record.data.get("r")  # an earlier version's revocation time: a generation too
-    if not revoked and isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        revoked = f"r{stamp!r}"
-    if isinstance(listed, dict):
-        entries = _times(listed)
-        bounds, added = record.data.get("u"), record.data.get("a")
-        return IndexRecord(
-            entries,
-            revoked,
-            _times(bounds) if isinstance(bounds, dict) else {},
-            _times(added) if isinstance(added, dict) else {},
-        )
-    if isinstance(listed, list):  # written by an earlier version: check each key soon
-        return IndexRecord({key: 0 for key in listed if isinstance(key, str)}, revoked)
-    return IndexRecord({}, revoked)
+    data = record.data if record is not None else {}
+    generation = data.get("g")
+    return IndexRecord(
+        _times(data.get("k")),
+        generation if isinstance(generation, str) else "",
+        _times(data.get("u")),
+        _times(data.get("a")),
+    )
 
 
-def _times(found: dict[str, object]) -> Entries:
+def _times(found: object) -> Entries:
+    if not isinstance(found, dict):
+        return {}
     return {
         key: at for key, at in found.items() if isinstance(at, int) and not isinstance(at, bool)
     }
