@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import anyio
 
-from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends._memcached_limits import (
     DEFAULT_ITEM_SIZE,
     KEY_LIMIT,
@@ -17,7 +16,7 @@ from starlette_session.backends._memcached_limits import (
     too_large,
 )
 from starlette_session.backends._memcached_limits import memcached_expiry as _expiry
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
 from starlette_session.exceptions import SessionBackendError
 
 try:

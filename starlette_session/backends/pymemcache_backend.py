@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends._memcached_limits import (
     DEFAULT_ITEM_SIZE,
     KEY_LIMIT,
@@ -24,7 +23,7 @@ from starlette_session.backends._memcached_limits import (
     memcached_expiry,
     too_large,
 )
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
 from starlette_session.exceptions import SessionBackendError
 
 try:

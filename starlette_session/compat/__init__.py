@@ -29,8 +29,7 @@ import anyio
 import anyio.to_thread
 
 from starlette_session.backends._memcached_limits import memcached_expiry
-from starlette_session.backends.base import Replaced, SessionBackend
-from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.base import CookieBackend, Replaced, SessionBackend
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.exceptions import SessionBackendError
 
