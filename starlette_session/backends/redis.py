@@ -14,7 +14,6 @@ import inspect
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
 import anyio
@@ -39,7 +38,7 @@ except ImportError as error:  # pragma: no cover - exercised by the no-extras CI
         "the Redis backend needs redis-py: pip install 'starlette-session[redis]'"
     ) from error
 
-__all__ = ["REPLACE_SCRIPT", "RedisBackend", "RedisLikeClient", "supports_set_ifeq"]
+__all__ = ["RedisBackend", "RedisLikeClient"]
 
 #: The compare-and-set of servers without ``SET ... IFEQ``: 1 when stored, else what the key held.
 REPLACE_SCRIPT = """
@@ -440,17 +439,14 @@ def _failed(error: BaseException) -> SessionBackendError:
     )
 
 
-def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
-    # asyncio.timeout costs about a third of anyio.fail_after, on every command.
-    if sys.version_info >= (3, 11):
-        return asyncio.timeout(seconds)
-    return _anyio_deadline(seconds)  # pragma: no cover - Python 3.10
+if sys.version_info >= (3, 11):  # asyncio.timeout costs a third of anyio.fail_after
+    _deadline = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
 
-
-@contextlib.asynccontextmanager
-async def _anyio_deadline(seconds: float | None) -> AsyncIterator[None]:  # pragma: no cover
-    with anyio.fail_after(seconds):
-        yield
+    @contextlib.asynccontextmanager
+    async def _deadline(seconds: float | None) -> AsyncIterator[None]:
+        with anyio.fail_after(seconds):
+            yield
 
 
 def _pool_size(client: Any) -> int:
