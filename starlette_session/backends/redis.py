@@ -60,8 +60,7 @@ REPLICATED = "starlette-session:replicated"
 _Commands = list[tuple[tuple[Any, ...], dict[str, Any]]]
 #: The worker threads of a sync client whose pool has no bound: anyio's default.
 UNBOUNDED_POOL_THREADS = 40
-# RedisClusterException ("Redis Cluster cannot be connected") is not a RedisError, nor
-# ValkeyClusterException a ValkeyError.
+# RedisClusterException ("cannot be connected") is not a RedisError, nor Valkey's a ValkeyError.
 _ERROR_BASES = ("RedisError", "RedisClusterException", "ValkeyError", "ValkeyClusterException")
 _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 
@@ -207,8 +206,7 @@ class RedisBackend(CombinedUpdates):
                 args = (swap.key, swap.expected, swap.value, swap.ttl or 0)
                 commands.append((("EVALSHA", self._replace_script.sha, 1, *args), {}))
             if self.notifications is not None:
-                # Told before the outcome is known: a swap that does not store is retried until
-                # it does, or the log-in fails and live connections ended early, never late.
+                # Told before the outcome: live connections end early (and reconnect), never late.
                 commands.append(((self._publish, CHANNEL, ended_message((swap.key,))), {}))
         if then_read is not None:
             commands.append((("GET", then_read), {}))
@@ -221,8 +219,7 @@ class RedisBackend(CombinedUpdates):
         replaced, reread = None, False
         if swap is not None:
             if isinstance(reply := replies[1], BaseException):
-                # Refused for want of the script or of IFEQ (a restart, a failover): alone now,
-                # and the pipeline's read, which came before this replace, made again after it.
+                # No script or no IFEQ (a restart, a failover): alone now, and the read after it.
                 if _is_syntax_error(reply):
                     self._native = False
                 elif type(reply).__name__ != "NoScriptError":
@@ -272,8 +269,8 @@ class RedisBackend(CombinedUpdates):
             self.local_notifications().deliver(list(keys))
 
     async def _delete_replicated(self, keys: tuple[str, ...], publish: tuple[Any, ...]) -> None:
-        # WAIT covers the writes of its own connection, so all three go in one pipeline; a DEL
-        # that finds nothing is not replicated but a PUBLISH always is (docs/redis.md).
+        # WAIT covers its own connection's writes; the PUBLISH is replicated even when the DEL
+        # finds nothing (docs/redis.md).
         commands: _Commands = [(("DEL", *keys), {}), (publish, {}), (self._wait, {})]
         deleted, published, confirmed = await self._run(self._pipelined, commands)
         self._reply(deleted)
@@ -313,8 +310,7 @@ class RedisBackend(CombinedUpdates):
         return None
 
     async def expiring_index_is_safe(self) -> bool:
-        # A volatile-* policy evicts keys with a time to live; unknown (CONFIG disabled, as on
-        # many managed servers, whose default is often volatile-lru): assume it does.
+        # Unknown (CONFIG disabled, as on managed servers, often volatile-lru): assume volatile.
         policies = await self._eviction_policies()
         return policies is not None and not any(p.startswith("volatile-") for p in policies)
 
@@ -345,8 +341,7 @@ class RedisBackend(CombinedUpdates):
         try:
             info = await self._run(self.client.info, "server", **self._info_options)
         except SessionBackendError as error:
-            # Refused (INFO is in the @dangerous ACL category): keep the script, which works
-            # everywhere. Unreachable: the change fails, and the next one asks again.
+            # Refused by an ACL (INFO is @dangerous): the script. Unreachable: ask again later.
             if _is_reply_error(error.__cause__):
                 return False
             raise
@@ -357,9 +352,8 @@ class RedisBackend(CombinedUpdates):
             async with _deadline(self.timeout):
                 if self._is_async:
                     if self._cluster is not None:
-                        # Until it knows the slots, redis-py's cluster client sends commands to
-                        # any node, and concurrent ones close each other's connections while
-                        # following redirects: wait for one discovery (then a no-op).
+                        # Until it knows the slots, concurrent commands to any node close each
+                        # other's connections following redirects: one discovery, then a no-op.
                         await self._cluster.initialize()
                     return await command(*args, **kwargs)
                 # On a timeout the thread finishes on its own (ended by its socket timeout).
