@@ -27,9 +27,8 @@ from glide import (
     Script,
 )
 
-from starlette_session.backends._combining import CombinedUpdates
-from starlette_session.backends._redis_cas import REPLACE_SCRIPT
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
+from starlette_session.backends.redis import REPLACE_SCRIPT
 from starlette_session.exceptions import SessionBackendError
 
 __all__ = ["GlideBackend"]

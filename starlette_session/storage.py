@@ -35,12 +35,12 @@ from typing import Any, NamedTuple
 from starlette_session.backends._notify import LocalNotifications, Notifications
 from starlette_session.backends.base import (
     CHANGING,
+    CookieBackend,
     Replaced,
     SessionBackend,
     Swap,
     retry_compare_and_set,
 )
-from starlette_session.backends.cookie import CookieBackend
 from starlette_session.encryption import KeyRing, cookie_aad, record_aad
 from starlette_session.events import SessionEvent, SessionEvents, count_round_trip, note
 from starlette_session.exceptions import (

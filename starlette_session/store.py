@@ -7,8 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
 
-from starlette_session.backends.base import SessionBackend
-from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.base import CookieBackend, SessionBackend
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.cookies import CookieSettings, read_cookie
 from starlette_session.devices import CLIENT, LAST_USED, USER_AGENT, DeviceTracking

@@ -18,7 +18,6 @@ import pytest
 
 from starlette_session import SessionStore
 from starlette_session.backends import Replaced, SessionBackend
-from starlette_session.backends._redis_cas import supports_set_ifeq
 from starlette_session.exceptions import SessionBackendError
 from tests.helpers import CommandCounter, RedisClients, make_app
 from tests.servers import RedisClusterServer, RedisServer, ValkeyServer
@@ -27,7 +26,7 @@ pytest.importorskip("redis")
 import redis
 import redis.asyncio
 
-from starlette_session.backends.redis import RedisBackend
+from starlette_session.backends.redis import RedisBackend, supports_set_ifeq
 
 OLD, NEW, OTHER = b'{"v":1}', b'{"v":2}', b'{"v":3}'
 

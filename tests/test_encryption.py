@@ -24,8 +24,7 @@ from starlette_session import (
     SessionTooLargeError,
     generate_key,
 )
-from starlette_session.backends import LegacyBackend, MemoryBackend
-from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends import CookieBackend, LegacyBackend, MemoryBackend
 from starlette_session.encryption import MAGIC, record_aad
 from starlette_session.testing import SessionTester
 from tests.helpers import SECRET, DictSessionBackend, http_client, make_app, session_cookie

@@ -133,7 +133,6 @@ SUBMODULES = [
     "signing",
     "store",
     "backends.base",
-    "backends.cookie",
     "backends.memory",
     "compat",
     "durations",

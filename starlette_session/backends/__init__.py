@@ -1,11 +1,9 @@
 """Where sessions are kept: :class:`SessionBackend` (the contract) and its implementations.
 
-The original starlette-session's names are served here too, from ``starlette_session.compat``:
-``BackendType``, ``MemcacheJSONSerde``, its four ``ISessionBackend`` classes (JSON instead of
-pickle), ``LegacyBackend`` and ``UnknownPredefinedBackend``; and, on first use, the driver
-classes its module happened to import: ``Redis`` (``redis.Redis``), ``AioRedis``
-(``redis.asyncio.Redis``, which replaced aioredis), ``Memcache``
-(``pymemcache.client.base.Client``) and ``AioMemcache`` (``aiomcache.Client``).
+The original starlette-session's names are served here too, from ``starlette_session.compat``,
+and on first use the driver classes its module imported: ``Redis``, ``AioRedis``
+(``redis.asyncio.Redis``), ``Memcache`` (pymemcache's ``Client``) and ``AioMemcache``
+(``aiomcache.Client``).
 """
 
 from __future__ import annotations
@@ -13,8 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from starlette_session.backends.base import Created, Replaced, SessionBackend, Swap
-from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.base import CookieBackend, Created, Replaced, SessionBackend, Swap
 from starlette_session.backends.memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -54,25 +51,15 @@ __all__ = [
     "UnknownPredefinedBackend",
 ]
 
-# Imported on first use: the original API (``compat`` builds on this package), and the backends
-# of the redis, memcached and sql extras, which the package never requires.
-_COMPAT = (
-    "AioMemcacheSessionBackend",
-    "AioRedisSessionBackend",
-    "BackendType",
-    "LegacyBackend",
-    "MemcacheJSONSerde",
-    "MemcacheSessionBackend",
-    "RedisSessionBackend",
-    "UnknownPredefinedBackend",
-)
-_LAZY = {
-    **{name: ("starlette_session.compat", name) for name in _COMPAT},
-    "RedisBackend": ("starlette_session.backends.redis", "RedisBackend"),
-    "SQLBackend": ("starlette_session.backends.sql", "SQLBackend"),
-    "MemcachedBackend": ("starlette_session.backends.memcached", "MemcachedBackend"),
-    "PymemcacheBackend": ("starlette_session.backends.pymemcache_backend", "PymemcacheBackend"),
-    # The original module's driver imports, for code that took them from here.
+# Imported on first use, as the package never requires an extra: the backends of the extras,
+# the original API (from compat, which builds on this package) and the original's driver imports.
+_MODULES = {
+    "RedisBackend": "starlette_session.backends.redis",
+    "SQLBackend": "starlette_session.backends.sql",
+    "MemcachedBackend": "starlette_session.backends.memcached",
+    "PymemcacheBackend": "starlette_session.backends.pymemcache_backend",
+}
+_DRIVERS = {
     "Redis": ("redis", "Redis"),
     "AioRedis": ("redis.asyncio", "Redis"),
     "Memcache": ("pymemcache.client.base", "Client"),
@@ -81,7 +68,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module), attribute)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _DRIVERS:
+        module, attribute = _DRIVERS[name]
+    elif name in __all__:  # a name of __all__ not defined above
+        module, attribute = _MODULES.get(name, "starlette_session.compat"), name
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), attribute)

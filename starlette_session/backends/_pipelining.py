@@ -1,24 +1,8 @@
-"""Automatic pipelining for ``RedisBackend``: the commands of one event-loop turn, written at once.
-
-Under concurrent requests, many of them reach their Redis command in the same turn of the event
-loop (uvicorn handles every socket that became readable in one turn). redis-py spends most of a
-command's cost in Python around the socket (taking a pooled connection, writing, reading,
-parsing), and much of that is paid once per write, not once per command. So the first command of
-a turn goes out at once, exactly as without pipelining (a command alone waits for nothing), and
-the commands that follow it in the same turn are queued and sent together at the start of the
-next turn, as one non-transactional pipeline on one connection, whose replies are read back in
-order and handed to each command's caller by position: no reply can reach another caller.
-
-Each command's semantics are unchanged: the same command, the same reply (the client's own
-response callbacks parse it), an error reply raised to its caller alone (the pipeline runs with
-``raise_on_error=False``), a connection error or a client timeout raised to every caller of that
-write. The pipeline runs in a task of its own, so that a caller that times out or is cancelled
-never cuts a read half-way: its reply is read and dropped. A caller cancelled before its command
-was written is left out of the write.
-
-On a cluster, the commands of a turn are written as one pipeline *per node* (the master of each
-command's key), each in a task of its own: a node that stalls or fails holds up and fails only
-the commands sent to it, never those of the healthy nodes.
+"""Automatic pipelining for ``RedisBackend``: the first command of an event-loop turn goes out at
+once; the others of that turn go out together at the start of the next, as one pipeline (no
+transaction) per node, in a task of its own. Each command keeps its own reply and error reply; a
+connection error fails every command of its write; a caller cancelled before its command was
+written is left out, one cancelled after never cuts a read half-way (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -35,17 +19,13 @@ _Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
 
 class AutoPipeline:
-    """Sends ``execute_command`` calls of an asyncio redis-py (or valkey-py) client, pipelined.
-
-    For a cluster client (one with ``get_node_from_key``), the commands of a turn are split by
-    the node their key lives on, one pipeline each.
-    """
+    """Sends ``execute_command`` calls of an asyncio redis-py (or valkey-py) client, pipelined;
+    for a cluster client (one with ``get_node_from_key``), one pipeline per node."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._node_of: Callable[[Any], Any] | None = getattr(client, "get_node_from_key", None)
-        # The loop in whose current turn a command went out at once (a loop that closed before
-        # its turn ended leaves its own here, which is not the running one).
+        # The loop in whose current turn a command went out at once (or one that closed since).
         self._turn: asyncio.AbstractEventLoop | None = None
         self._queue: list[_Queued] = []
         self._writes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
@@ -104,8 +84,7 @@ class AutoPipeline:
 
 
 def _by_node(queue: list[_Queued], node_of: Callable[[Any], Any]) -> list[list[_Queued]]:
-    """The queued commands grouped by the node that serves their key; a command whose node is
-    not known (no slots yet, a command without a key) goes alone."""
+    """The queued commands grouped by their key's node; one whose node is not known goes alone."""
     groups: dict[Any, list[_Queued]] = {}
     alone: list[list[_Queued]] = []
     for queued in queue:
@@ -123,8 +102,7 @@ def _by_node(queue: list[_Queued], node_of: Callable[[Any], Any]) -> list[list[_
 
 
 def _key_of(args: tuple[Any, ...]) -> Any:
-    """The key of a command of the backend's: ``EVALSHA sha numkeys key ...``, else the first
-    argument (``GET``, ``GETEX``, ``SET``, ``EXPIRE``); None when it has none."""
+    """The key of one of the backend's commands (``EVALSHA sha 1 key``, ``GET key``, ...)."""
     if not args:
         return None
     name = args[0].upper() if isinstance(args[0], str) else args[0]

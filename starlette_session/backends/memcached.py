@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from starlette_session.backends._combining import CombinedUpdates
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
 from starlette_session.exceptions import SessionBackendError, SessionTooLargeError
 
 if TYPE_CHECKING:

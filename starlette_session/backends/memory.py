@@ -26,19 +26,11 @@ _ANONYMOUS, _LOGGED_IN, _KEPT = 0, 1, 2
 class MemoryBackend(SessionBackend):
     """Sessions in a dict of this process: lost on restart and not shared between workers.
 
-    Bounded by ``max_entries`` and by ``max_bytes`` (keys and values, plus about
-    ``ENTRY_OVERHEAD`` bytes each). Every write first drops the entries that have expired (found
-    through a heap of expiry times: a few steps per expired entry, never a scan of the whole
-    table); then, while the table is over a bound, it evicts the least recently used anonymous
-    session, and a logged-in session only when no anonymous one is left (their users are logged
-    out). Entries stored without a time to live (the per-user index) are never evicted. Expired
-    entries are also dropped when read. All methods are thread-safe.
-
-    The first session created in a process checks that this process is not one worker of a
-    multi-process server (``uvicorn --workers N``, gunicorn), and warns if it is: each worker
-    would have sessions of its own. Checked then rather than when the backend is built, which
-    may happen in a process that never serves (gunicorn's ``--preload`` builds the app in the
-    master before it forks), or in the lifespan, which some servers do not run.
+    Bounded by ``max_entries`` and ``max_bytes`` (keys and values, plus ``ENTRY_OVERHEAD`` bytes
+    each): a write drops the expired entries, then evicts the least recently used anonymous
+    session, and a logged-in one only when no anonymous one is left; entries without a time to
+    live (a user's index) never. Thread-safe. The first session created warns when this process
+    is one of several workers of a server (``uvicorn --workers N``, gunicorn).
     """
 
     def __init__(
@@ -63,7 +55,6 @@ class MemoryBackend(SessionBackend):
         self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._checked_workers = False
-        #: Ended sessions are told to this process's live connections, by a call.
         self.notifications = LocalNotifications()
 
     def __len__(self) -> int:
@@ -82,9 +73,16 @@ class MemoryBackend(SessionBackend):
     async def create(
         self, key: str, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> bool:
-        if not self._checked_workers:
-            self._checked_workers = True
-            _warn_if_worker()
+        if not self._checked_workers:  # then, not in __init__: gunicorn --preload builds the app
+            self._checked_workers = True  # in the master, before it forks
+            if (workers := server_workers()) > 1:
+                warn_setup(
+                    f"MemoryBackend keeps sessions in the memory of one process, and this is one "
+                    f"of {workers} worker processes of the server: a request served by another "
+                    "worker does not find its session. Use a backend the workers share: "
+                    "RedisBackend (Redis or Valkey), SQLBackend (SQLite, PostgreSQL, MariaDB, "
+                    "MySQL) or MemcachedBackend; or run a single worker."
+                )
         with self._lock:
             if self._read(key, None) is not None:
                 return False
@@ -148,14 +146,10 @@ class MemoryBackend(SessionBackend):
             if entry[2] != _KEPT:
                 self._orders[entry[2]].pop(key, None)
 
-    def _over_bound(self) -> bool:
-        return (self.max_entries is not None and len(self._entries) > self.max_entries) or (
-            self.max_bytes is not None and self._bytes > self.max_bytes
-        )
-
     def _evict(self) -> None:
+        entries, bytes_ = self.max_entries or float("inf"), self.max_bytes or float("inf")
         for order in self._orders:  # anonymous sessions first
-            while order and self._over_bound():
+            while order and (len(self._entries) > entries or self._bytes > bytes_):
                 self._remove(next(iter(order)))
 
     def _sweep(self, now: float) -> None:
@@ -190,17 +184,11 @@ def server_workers(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """How many worker processes of a multi-process server serve this application, this one
-    included; 1 when this process is not such a worker.
-
-    A worker is known by how the servers start one: multiprocessing's spawn (uvicorn and
-    hypercorn ``--workers``) gives it a parent process, gunicorn's master sets
-    ``SERVER_SOFTWARE=gunicorn/...`` before it forks. Its fellow workers are the children of the
-    same parent running the same command line but for numbers (spawn passes each its own pipe),
-    read from Linux's ``/proc``: that leaves out multiprocessing's resource tracker and the lone
-    server process of ``uvicorn --reload``. Without ``/proc``: the ``--workers``/``-w`` option
-    of the command line (which spawn passes on to the worker) or ``$WEB_CONCURRENCY``.
-    """
+    """How many worker processes of a multi-process server serve this app, this one included
+    (1: not such a worker). A worker has a multiprocessing parent (uvicorn, hypercorn) or
+    ``SERVER_SOFTWARE=gunicorn/...``; its fellows are the parent's children running the same
+    command line but for numbers (``/proc``); without ``/proc``: ``--workers``/``-w`` in the
+    command line, or ``$WEB_CONCURRENCY``."""
     argv = sys.argv if argv is None else argv
     environ = os.environ if environ is None else environ
     if multiprocessing.parent_process() is None and not environ.get(
@@ -239,15 +227,3 @@ def _parent(proc: str, pid: str) -> bytes | None:
             return file.read().rpartition(b")")[2].split()[1]
     except (OSError, IndexError):
         return None
-
-
-def _warn_if_worker() -> None:
-    workers = server_workers()
-    if workers > 1:
-        warn_setup(
-            f"MemoryBackend keeps sessions in the memory of one process, and this is one of "
-            f"{workers} worker processes of the server: a request served by another worker "
-            "does not find its session. Use a backend the workers share: RedisBackend (Redis "
-            "or Valkey), SQLBackend (SQLite, PostgreSQL, MariaDB, MySQL) or MemcachedBackend; "
-            "or run a single worker."
-        )

@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends._combining import CombinedUpdates
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
 from starlette_session.backends.memcached import (
     ITEM_LIMIT,
     KEY_LIMIT,

@@ -21,10 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from starlette_session.backends._combining import CombinedUpdates
 from starlette_session.backends._notify import ended_message
 from starlette_session.backends._pg_notify import PER_MESSAGE, PG_CHANNEL, PostgresNotifications
-from starlette_session.backends.base import Replaced
+from starlette_session.backends.base import CombinedUpdates, Replaced
 from starlette_session.exceptions import SessionBackendError, SessionSetupError
 
 try:

@@ -19,8 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from starlette_session.backends.base import Replaced, SessionBackend
-from starlette_session.backends.cookie import CookieBackend
+from starlette_session.backends.base import CookieBackend, Replaced, SessionBackend
 from starlette_session.backends.memcached import memcached_expiry
 from starlette_session.backends.memory import MemoryBackend
 from starlette_session.exceptions import SessionBackendError
