@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -164,6 +166,27 @@ def test_the_memcache_types_refuse_each_others_clients() -> None:
         build_original_backend(BackendType.aioMemcache, Client(ADDRESS), None)
     with pytest.raises(TypeError, match=r"needs an aiomcache\.Client, not dict"):
         build_original_backend(BackendType.aioMemcache, {}, None)
+
+
+def test_a_pymemcache_client_for_aiomemcache_is_named_even_without_aiomcache() -> None:
+    # Without the aiomcache extra, a pymemcache client given to BackendType.aioMemcache is still
+    # told which BackendType takes it, not to install a library it does not need.
+    pytest.importorskip("pymemcache")
+    code = (
+        "import sys\n"
+        "sys.modules['aiomcache'] = None  # as if it were not installed\n"
+        "from pymemcache.client.base import Client\n"
+        "from starlette_session.compat import BackendType, build_original_backend\n"
+        "try:\n"
+        f"    build_original_backend(BackendType.aioMemcache, Client({ADDRESS!r}), None)\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.startswith("TypeError "), result.stdout + result.stderr
+    assert "goes with backend_type=BackendType.memcache" in result.stdout
 
 
 def test_aiomemcache_builds_the_aiomcache_backend() -> None:

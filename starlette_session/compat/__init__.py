@@ -370,7 +370,8 @@ def build_original_backend(
     elif backend_type is BackendType.aioMemcache:
         from starlette_session.backends.memcached import MemcachedBackend, import_aiomcache
 
-        if isinstance(backend_client, import_aiomcache().Client):
+        # A pymemcache client is named before aiomcache is imported (it may not be installed).
+        if library != "pymemcache" and isinstance(backend_client, import_aiomcache().Client):
             return MemcachedBackend(backend_client)
         fix = "a pymemcache client goes with backend_type=BackendType.memcache"
     elif library == "aioredis":
