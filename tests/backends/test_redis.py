@@ -124,3 +124,46 @@ async def test_a_server_that_does_not_answer_in_time_raises_session_backend_erro
             await client.aclose()
         else:
             client.close()
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async-client", "sync-client"])
+async def test_a_deletion_no_replica_confirms_is_done_on_the_master_and_raises(
+    fresh_redis_server: RedisServer, sync: bool
+) -> None:
+    # wait_for_replicas on a server with no replica: DEL, PUBLISH and WAIT go in one pipeline;
+    # WAIT answers 0. Deleted all the same; the application is told it is not safe yet. A user
+    # whose ACL refuses the PUBLISH is only refused when the DEL found nothing (then nothing
+    # else was replicated that WAIT could count on).
+    import redis
+    import redis.asyncio
+
+    from starlette_session import SessionReplicationError
+    from starlette_session.backends import RedisBackend
+
+    admin = redis.Redis.from_url(fresh_redis_server.url)
+    admin.acl_setuser(
+        "nopub", enabled=True, nopass=True, keys=["*"], commands=["+@all"], channels=[]
+    )
+    admin.acl_setuser("alice", enabled=True, nopass=True, keys=["*"], commands=["+@all"])
+    admin.execute_command("ACL", "SETUSER", "alice", "allchannels")
+    for user, may_publish in (("alice", True), ("nopub", False)):
+        url = fresh_redis_server.url.replace("redis://", f"redis://{user}@")
+        client = redis.Redis.from_url(url) if sync else redis.asyncio.Redis.from_url(url)
+        backend = RedisBackend(client, wait_for_replicas=1, wait_timeout=0.1)
+        try:
+            for ending in (backend.delete, backend.end):
+                await backend.create("session:a", VALUE, 60)
+                with pytest.raises(SessionReplicationError, match="0 of the 1 replicas"):
+                    await ending("session:a")
+                assert admin.get("session:a") is None  # deleted on the master
+                # Nothing left to delete: the PUBLISH is all that WAIT can count on.
+                expected = "0 of the 1 replicas" if may_publish else "may not PUBLISH"
+                with pytest.raises(SessionReplicationError, match=expected) as raised:
+                    await ending("session:a")
+                assert "session:a" not in str(raised.value)
+        finally:
+            if isinstance(client, redis.asyncio.Redis):
+                await client.aclose()
+            else:
+                client.close()
+    admin.close()
