@@ -141,11 +141,10 @@ async def test_a_deletion_no_replica_confirms_is_done_on_the_master_and_raises(
     from starlette_session.backends import RedisBackend
 
     admin = redis.Redis.from_url(fresh_redis_server.url)
-    admin.acl_setuser(
-        "nopub", enabled=True, nopass=True, keys=["*"], commands=["+@all"], channels=[]
-    )
-    admin.acl_setuser("alice", enabled=True, nopass=True, keys=["*"], commands=["+@all"])
-    admin.execute_command("ACL", "SETUSER", "alice", "allchannels")
+    for user, channels in (("nopub", []), ("alice", ["*"])):
+        admin.acl_setuser(
+            user, enabled=True, nopass=True, keys=["*"], commands=["+@all"], channels=channels
+        )
     for user, may_publish in (("alice", True), ("nopub", False)):
         url = fresh_redis_server.url.replace("redis://", f"redis://{user}@")
         client = redis.Redis.from_url(url) if sync else redis.asyncio.Redis.from_url(url)
