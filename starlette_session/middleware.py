@@ -20,7 +20,7 @@ from starlette_session.session import Session
 from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
-from starlette_session.websocket import serve_websocket
+from starlette_session.websocket import WebSocketSession
 
 __all__ = ["SessionMiddleware"]
 
@@ -114,7 +114,8 @@ class SessionMiddleware:
                 # A handshake is a GET that SameSite=Lax lets a sibling subdomain send.
                 await send({"type": "websocket.close", "code": 1008})
             else:
-                await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
+                session = WebSocketSession(self.store, headers=scope["headers"])
+                await session.serve(self.app, self.autoload, scope, receive, send)
             return
         method = scope["method"]
         if check is not None and method not in SAFE_METHODS and self._refused(check, scope, method):
