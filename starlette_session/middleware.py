@@ -114,8 +114,8 @@ class SessionMiddleware:
                 # A handshake is a GET that SameSite=Lax lets a sibling subdomain send.
                 await send({"type": "websocket.close", "code": 1008})
             else:
-                session = WebSocketSession(self.store, headers=scope["headers"])
-                await session.serve(self.app, self.autoload, scope, receive, send)
+                connection = WebSocketSession(self.store, headers=scope["headers"])
+                await connection.serve(self.app, self.autoload, scope, receive, send)
             return
         method = scope["method"]
         if check is not None and method not in SAFE_METHODS and self._refused(check, scope, method):
