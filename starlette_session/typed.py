@@ -1,13 +1,7 @@
-"""Typed views: a session's data validated as Pydantic models, once per request, then snapshotted.
-
-At the commit only the fields whose stored form differs from the snapshot's are copied back
-(``1``, ``1.0`` and ``True`` differ), so the field merge keeps other requests' changes and a
-model's stale view of keys it does not own is never written (see "Saving" in docs/fastapi.md).
-A model of immutable fields is snapshotted as a copy of its ``__dict__``, so one only read is
-never serialized; any other as its JSON, dumped only when that JSON changed. ``check_model``
-refuses a model whose stored form would not validate back; data that no longer validates goes
-through the store's ``migrate`` hook, or is dropped for a fresh session with one log line.
-"""
+"""Typed views: a session's data validated as Pydantic models once per request, snapshotted,
+and at the commit only the fields whose stored form changed copied back, so the field merge keeps
+other requests' changes (see "Saving" in docs/fastapi.md). ``check_model`` refuses a model whose
+stored form would not read back; data that no longer validates goes through ``migrate``."""
 
 from __future__ import annotations
 
@@ -29,6 +23,7 @@ __all__ = ["Migrate", "TypedViews", "check_model"]
 
 M = TypeVar("M")
 Migrate = Callable[[dict[str, Any]], dict[str, Any] | None]
+_Fields = dict[str, Any]
 security_logger = logging.getLogger("starlette_session.security")
 
 _MISSING = object()
@@ -60,10 +55,7 @@ class _Snapshot:
     __slots__ = ("fields", "json", "values")
 
     def __init__(
-        self,
-        json: bytes | None,
-        fields: dict[str, Any] | None = None,
-        values: dict[str, Any] | None = None,
+        self, json: bytes | None, fields: _Fields | None = None, values: _Fields | None = None
     ) -> None:
         self.json = json
         self.fields = fields
@@ -319,7 +311,8 @@ def check_model(model: type[Any]) -> None:
     if _excludes_computed() and _in_schema(schema, lambda node: bool(node.get("computed_fields"))):
         _OPTIONS[model] = {**_BY_ALIAS, "exclude_computed_fields": True}  # slower: only if any
     custom = _in_schema(schema, _custom_serializer)
-    if _immutable(model):
+    extras = model.model_config.get("extra") == "allow"
+    if not extras and all(_immutable(info.annotation) for info in model.model_fields.values()):
         _IMMUTABLE.add(model)
         if not custom:
             _KEYS[model] = {
@@ -352,29 +345,27 @@ def _static_problems(model: type[Any], path: str, problems: list[str], seen: set
     if not _excludes_computed() and config.get("extra") == "forbid":
         for name in model.__pydantic_decorators__.computed_fields:
             problems.append(
-                f"computed field {path}{name!r} is stored and extra='forbid' refuses it when "
-                "read back (pydantic 2.12 or later leaves computed fields out)"
+                f"computed field {path}{name!r} is stored, and extra='forbid' refuses it when read "
+                "back (pydantic 2.12 or later leaves it out)"
             )
     for name, info in model.model_fields.items():
         where = f"{path}{name}"
         if info.exclude:
             problems.append(
-                f"field {where!r} has exclude=True, so it is not stored and would read back as "
-                "its default: remove exclude=True, or keep the value out of the session model"
+                f"field {where!r} has exclude=True, so it would read back as its default: remove "
+                "exclude=True, or keep the value out of the session model"
             )
         key = info.serialization_alias or info.alias or name
         if key not in _accepted_keys(config, name, info):
             problems.append(
-                f"field {where!r} is stored under {key!r}, which validation does not read: give "
-                f"it validation_alias={key!r} too (or AliasChoices), or drop the serialization "
-                "alias"
+                f"field {where!r} is stored under {key!r}, which validation does not read: add "
+                f"validation_alias={key!r} (or AliasChoices), or drop the serialization alias"
             )
         for kind in _types_in(info.annotation):
             if issubclass(kind, (SecretStr, SecretBytes)) and name not in serialized:
                 problems.append(
-                    f"field {where!r} ({kind.__name__}) is stored as '**********': store it "
-                    "with a field_serializer returning get_secret_value(), or keep secrets "
-                    "out of the session"
+                    f"field {where!r} ({kind.__name__}) is stored as '**********': add a "
+                    "field_serializer returning get_secret_value(), or keep it out of the session"
                 )
             elif issubclass(kind, BaseModel) and kind not in seen:
                 _static_problems(kind, f"{where}.", problems, seen)
@@ -431,14 +422,8 @@ def _custom_serializer(node: dict[str, Any]) -> bool:
     return isinstance(serialization, dict) and str(serialization.get("type")).startswith("function")
 
 
-def _immutable(model: type[Any]) -> bool:
-    """Whether every field of ``model`` holds an immutable value (and it keeps no extras)."""
-    if model.model_config.get("extra") == "allow":
-        return False
-    return all(_immutable_type(info.annotation) for info in model.model_fields.values())
-
-
-def _immutable_type(annotation: Any, depth: int = 0) -> bool:
+def _immutable(annotation: Any, depth: int = 0) -> bool:
+    """Whether a field of this annotation can only hold immutable values."""
     import types
     import typing
 
@@ -451,10 +436,10 @@ def _immutable_type(annotation: Any, depth: int = 0) -> bool:
         return True
     arguments = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _immutable_type(arguments[0], depth + 1)
+        return _immutable(arguments[0], depth + 1)
     if origin in (typing.Union, types.UnionType, tuple, frozenset):
         return all(
-            argument is Ellipsis or _immutable_type(argument, depth + 1) for argument in arguments
+            argument is Ellipsis or _immutable(argument, depth + 1) for argument in arguments
         )
     return False
 
