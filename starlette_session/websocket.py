@@ -29,12 +29,11 @@ __all__ = ["UNAVAILABLE_CLOSE", "WebSocketSession"]
 logger = logging.getLogger("starlette_session")
 
 REGENERATE = (
-    "a WebSocket cannot give the session a new id, since it cannot set the cookie: call "
-    "regenerate() in the HTTP request that logs the user in"
+    "a WebSocket cannot set the cookie: call regenerate() in the HTTP request that logs the user in"
 )
 SET_USER = (
-    "a WebSocket cannot log a user in, since it cannot give the session a new id: call "
-    "begin_login(), regenerate() and set_user() in the HTTP request that logs the user in"
+    "a WebSocket cannot log a user in (it cannot give the session a new id): call begin_login(), "
+    "regenerate() and set_user() in the HTTP request that logs the user in"
 )
 #: The close code and reason of a connection ended by the outage policy ``"fail"``.
 UNAVAILABLE_CLOSE = (1013, "session store unavailable")
@@ -55,7 +54,8 @@ class WebSocketSession(Session):
         self, app: ASGIApp, autoload: bool, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Run the connection with this session in ``scope["session"]``: saved at the end (after
-        another error than a disconnection only with ``save_on_error``), closed if it ends."""
+        another error than a disconnection only with ``save_on_error``). When the session ends
+        meanwhile: the app cancelled, the ``on_end`` hooks run, the socket closed."""
         self._connection = {"headers": scope["headers"], "client": scope.get("client")}
         scope["session"] = self
         closed = False
@@ -81,8 +81,25 @@ class WebSocketSession(Session):
             finally:
                 if self._live is not None:
                     self.store.forget(self._live)
-        if cancel.cancelled_caught:  # its session ended: only that cancels this scope
-            await self._close_ended(None if closed else send)
+        live = self._live
+        if not cancel.cancelled_caught or live is None or live.reason is None:
+            return  # only the end of its session cancels this scope
+        self._end()
+        with anyio.move_on_after(HOOK_TIMEOUT):
+            for hook in self._end_hooks or ():
+                try:
+                    await hook(live.reason)
+                except Exception as error:
+                    logger.warning("a WebSocket on_end hook failed: %r", error)
+        if closed:
+            return
+        code, text = UNAVAILABLE_CLOSE
+        if live.reason == ENDED:
+            code, text = self.store.ended_close_code, self.store.ended_close_reason
+        try:
+            await send({"type": "websocket.close", "code": code, "reason": text})
+        except Exception as error:
+            logger.debug("closing an ended WebSocket failed: %r", error)
 
     async def preload(self) -> None:
         """Load the session, and register the connection if it is stored (see ``on_end``)."""
@@ -91,10 +108,9 @@ class WebSocketSession(Session):
             self._live = self.store.watch(self, self._cancel_on_end)
 
     def on_end(self, hook: EndHook) -> None:
-        """Run ``await hook(reason)`` when the session ends while the socket is open (a
-        log-out, a revocation, in any process), before the socket is closed: send a last
-        message there. ``reason`` is ``"ended"`` (or ``"unavailable"``: the outage policy).
-        The application's handler has been cancelled by then; hooks get 1 second in all."""
+        """Run ``await hook(reason)`` (``"ended"``, or ``"unavailable"``: the outage policy) when
+        the session ends while the socket is open, in any process: after the handler was
+        cancelled, before the socket is closed (a last message). Hooks get 1 second in all."""
         if self._end_hooks is None:
             self._end_hooks = []
         self._end_hooks.append(hook)
@@ -146,9 +162,9 @@ class WebSocketSession(Session):
         return self.state.ended
 
     async def save(self) -> None:
-        """Write the changes made so far: compare-and-set on what was loaded (or last saved),
-        merging other requests' changes field by field (or :class:`SessionConflictError` with
-        ``strict=True``). Raises :class:`SessionDestroyedError` if the session has ended."""
+        """Write the changes made so far, merged field by field with other requests' (or
+        :class:`SessionConflictError` with ``strict=True``); :class:`SessionDestroyedError` if
+        the session has ended."""
         async with self._locked():
             await self._save()
 
@@ -246,26 +262,3 @@ class WebSocketSession(Session):
     def _end(self) -> None:
         self.state.end()
         dict.clear(self)  # nothing of an ended session lingers in the handler
-
-    async def _close_ended(self, send: Send | None) -> None:
-        """Run the ``on_end`` hooks, then close the socket (unless closed already: ``send`` is
-        None) with the store's close code."""
-        reason = self._live.reason if self._live is not None else None
-        if reason is None:
-            return
-        self._end()
-        with anyio.move_on_after(HOOK_TIMEOUT):
-            for hook in self._end_hooks or ():
-                try:
-                    await hook(reason)
-                except Exception as error:
-                    logger.warning("a WebSocket on_end hook failed: %r", error)
-        if send is None:
-            return
-        code, text = UNAVAILABLE_CLOSE
-        if reason == ENDED:
-            code, text = self.store.ended_close_code, self.store.ended_close_reason
-        try:
-            await send({"type": "websocket.close", "code": code, "reason": text})
-        except Exception as error:
-            logger.debug("closing an ended WebSocket failed: %r", error)
