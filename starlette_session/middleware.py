@@ -42,11 +42,13 @@ class SessionMiddleware:
     ``store=SessionStore(...)``, or the original API's ``backend_*`` arguments (every session
     then loaded; by default in the cookie). ``secret_key``: one key or a list, newest first.
     ``max_age`` (seconds, ``timedelta``; ``None``: a browser-session cookie, 0 or less: expire
-    at once): the cookie's Max-Age (<= 400 days) and the default idle timeout. A response that
-    shows a session gets ``Vary: Cookie`` and ``cache_control``, a log-out's ``clear_site_data``.
-    ``cross_origin=True`` (or a :class:`CrossOriginCheck`) refuses with 403 an unsafe request or
-    WebSocket handshake with the cookie that another site made. A session error escaping the app
-    before the response started gets 503 (backend down) or 409 (conflict, session ended).
+    at once): the cookie's Max-Age (<= 400 days) and the default idle timeout. Starlette's
+    ``session_cookie`` names the cookie too; ``migrate_from`` carries its cookies (or the
+    original 0.4's) over. A response that shows a session gets ``Vary: Cookie`` and
+    ``cache_control``, a log-out's ``clear_site_data``. ``cross_origin=True`` (or a
+    :class:`CrossOriginCheck`) refuses with 403 an unsafe request or WebSocket handshake with
+    the cookie that another site made. A session error escaping the app before the response
+    started gets 503 (backend down), 409 (conflict, session ended) or 403 (user cap).
     """
 
     def __init__(
