@@ -221,8 +221,8 @@ def _warn_if_added_twice(app: object) -> None:
         if isinstance(node, SessionMiddleware):
             warn_setup(
                 "SessionMiddleware is added twice: the inner one serves request.session and the "
-                "outer one is never used. Remove one of the add_middleware(SessionMiddleware) or "
-                "Middleware(SessionMiddleware) calls."
+                "outer one is never used (its settings are ignored). Remove one of the "
+                "add_middleware(SessionMiddleware, ...) or Middleware(SessionMiddleware, ...)."
             )
             return
         node, depth = getattr(node, "app", None), depth + 1
