@@ -1,6 +1,5 @@
-"""SessionMiddleware: a lazy session in ``scope["session"]``, one commit at response start, and
-what a session adds to responses (``Vary``, its one ``Set-Cookie``, ``Cache-Control``) or the
-answer to a session error that escaped the application."""
+"""SessionMiddleware: a lazy session in ``scope["session"]``, one commit at response start, the
+headers a session adds to its response, and the answers to session errors the app let escape."""
 
 from __future__ import annotations
 
@@ -21,131 +20,35 @@ from starlette_session.session import Session
 from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import CookieSigner, SecretKey
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
-from starlette_session.websocket import serve_websocket
+from starlette_session.websocket import WebSocketSession
 
 __all__ = ["SessionMiddleware"]
 
 logger = logging.getLogger("starlette_session")
 
-
+#: The session errors the middleware answers itself, by status.
 _ERROR_BODIES = {
     503: "The session store is unavailable. Please try again shortly.",
     409: "Your session changed while this request ran. Please try again.",
     403: "This account is signed in on too many devices. Sign out on one, then try again.",
 }
-#: The statuses of the session errors the middleware answers itself.
-ERROR_STATUSES = frozenset(_ERROR_BODIES)
-
-Headers = list[tuple[bytes, bytes]]
-
-
-def add_vary_cookie(headers: Headers) -> None:
-    """Add ``Cookie`` to the response's ``Vary`` header (a cache must not share the response)."""
-    for index, (name, value) in enumerate(headers):
-        if name == b"vary":
-            if b"cookie" not in value.lower() and value.strip() != b"*":
-                headers[index] = (name, value + b", Cookie")
-            return
-    headers.append((b"vary", b"Cookie"))
-
-
-class ResponseHeaders:
-    """What a used session adds to its response's headers.
-
-    Always ``Vary: Cookie``. The session cookie, when it changes, replacing any ``Set-Cookie`` of
-    the same name the application sent. ``cache_control`` (``no-store`` by default), replacing the
-    application's, on a response that sets the cookie or shows a session with data: neither a
-    shared cache nor the browser's back/forward cache may keep a signed-in page. And
-    ``clear_site_data`` (``"cache"`` by default) on the response of a log-out, so that the pages
-    the browser kept are gone too.
-    """
-
-    def __init__(
-        self, cookie: CookieSettings, cache_control: str | None, clear_site_data: str | None
-    ) -> None:
-        self.cookie = cookie
-        self.cookie_prefix = cookie.name.encode() + b"="
-        self.cache_control = cache_control.encode("latin-1") if cache_control else None
-        self.clear_site_data = clear_site_data.encode("latin-1") if clear_site_data else None
-
-    def apply(
-        self,
-        headers: Headers,
-        cookie: tuple[str | None, int | None] | None,
-        private: bool,
-        logged_out: bool,
-        ended_before: bool = False,
-    ) -> None:
-        """Add the session's headers to ``headers`` (a response's, changed in place).
-
-        ``cookie`` is the new cookie value and Max-Age (a value of None expires the cookie), or
-        None to leave the cookie alone. ``logged_out``: this response ends the session.
-        ``ended_before``: the browser's session ended a moment ago (its log-out set a marker):
-        the pages the browser kept of it are cleared now, once they are in its back/forward
-        cache (the log-out's own response may come before the page it left is stored there).
-        """
-        add_vary_cookie(headers)
-        set_cookie = None
-        if cookie is not None:
-            value, max_age = cookie
-            if value is None:
-                set_cookie = self.cookie.expire_cookie()
-            else:
-                set_cookie = self.cookie.set_cookie(value, max_age)
-        cache_control = self.cache_control if (private or set_cookie) else None
-        clear = self.clear_site_data if (logged_out or ended_before) else None
-        if set_cookie is None and cache_control is None and clear is None:
-            return
-        prefix = self.cookie_prefix
-        headers[:] = [
-            (name, value)
-            for name, value in headers
-            if not (name == b"set-cookie" and set_cookie and value.startswith(prefix))
-            and not (name == b"cache-control" and cache_control)
-        ]
-        if set_cookie:
-            headers.append((b"set-cookie", set_cookie))
-        if cache_control:
-            headers.append((b"cache-control", cache_control))
-        if clear:
-            headers.append((b"clear-site-data", clear))
-            headers.append((b"set-cookie", self.cookie.ended_cookie(logged_out)))
-
-
-def error_response(status_code: int) -> PlainTextResponse:
-    """The response to a session error with ``status_code`` (one of ``ERROR_STATUSES``)."""
-    response = PlainTextResponse(_ERROR_BODIES[status_code], status_code=status_code)
-    response.headers["Vary"] = "Cookie"
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 class SessionMiddleware:
-    """Server-side sessions for Starlette and FastAPI, in ``request.session``.
+    """Server-side sessions for Starlette and FastAPI, in ``request.session``: loaded when the
+    application uses it, saved once at response start if it changed; ``Set-Cookie`` only when
+    the cookie (a signed id, or the signed session with the cookie backend) must change.
 
-    The cookie holds only a signed session id (or, with the cookie backend, the signed session).
-    Nothing is read from the backend until the application uses the session; at the start of the
-    response it is saved once, only if it changed, and ``Set-Cookie`` is sent only when the cookie
-    must change. Headers (``cache_control``, ``clear_site_data``): see ``ResponseHeaders``.
-
-    Pass ``store=SessionStore(...)``, or the original API's ``backend_type``, ``backend_client``
-    and ``custom_session_backend`` (every request's session is then loaded, as the original did;
-    the default backend is the signed cookie). Starlette's ``session_cookie`` and a ``max_age`` of
-    0 or less work as in Starlette's middleware.
-
-    ``secret_key`` is one key or a list, newest first: the first signs, all verify, and a cookie
-    signed by an older key is re-issued. ``max_age`` (seconds or a ``timedelta``; ``None``: a
-    browser-session cookie) is the cookie's Max-Age, capped at 400 days: an older cookie is never
-    honoured, and it is the store's default idle timeout. ``migrate_from`` carries cookies of
-    Starlette's middleware or the original 0.4 over into new sessions (see the migration guides).
-
-    ``cross_origin=True`` (or a :class:`CrossOriginCheck` naming trusted origins and exempt
-    paths) refuses with 403, before the app runs, a request of an unsafe method (or a WebSocket
-    handshake) that carries the session cookie and that the browser says another site made
-    (``Sec-Fetch-Site``, else ``Origin`` against ``Host``).
-
-    A :class:`SessionBackendError` that escapes the app before the response started is answered
-    with 503, a :class:`SessionConflictError` or :class:`SessionDestroyedError` with 409.
+    ``store=SessionStore(...)``, or the original API's ``backend_*`` arguments (every session
+    then loaded; by default in the cookie). ``secret_key``: one key or a list, newest first.
+    ``max_age`` (seconds, ``timedelta``; ``None``: a browser-session cookie, 0 or less: expire
+    at once): the cookie's Max-Age (<= 400 days) and the default idle timeout. Starlette's
+    ``session_cookie`` names the cookie too; ``migrate_from`` carries its cookies (or the
+    original 0.4's) over. A response that shows a session gets ``Vary: Cookie`` and
+    ``cache_control``, a log-out's ``clear_site_data``. ``cross_origin=True`` (or a
+    :class:`CrossOriginCheck`) refuses with 403 an unsafe request or WebSocket handshake with
+    the cookie that another site made. A session error escaping the app before the response
+    started gets 503 (backend down), 409 (conflict, session ended) or 403 (user cap).
     """
 
     def __init__(
@@ -175,12 +78,8 @@ class SessionMiddleware:
         self.app = app
         self.cross_origin = CrossOriginCheck() if cross_origin is True else cross_origin or None
         _warn_if_added_twice(app)
-        # Starlette's names: ``session_cookie`` for ``cookie_name``, a ``max_age`` of 0 or less
-        # for "expire at once" (``Max-Age=0``).
         if cookie_name is not None and session_cookie is not None:
-            raise TypeError(
-                "pass cookie_name or session_cookie (Starlette's name for it), not both"
-            )
+            raise TypeError("pass cookie_name or session_cookie (Starlette's name), not both")
         name = cookie_name if cookie_name is not None else session_cookie
         self.cookie = CookieSettings(
             name="session" if name is None else name,
@@ -192,9 +91,8 @@ class SessionMiddleware:
             same_site=same_site,
             partitioned=partitioned,
         )
-        # The original API's arguments: its backend, and the session of every request loaded.
+        self.autoload = store is None if autoload is None else autoload  # the original API's way
         original = (backend_type, backend_client, custom_session_backend)
-        original_api = store is None
         if store is None:
             store = SessionStore(build_original_backend(*original))
         elif any(argument is not None for argument in original):
@@ -205,30 +103,26 @@ class SessionMiddleware:
         if migrate_from is not None and secret_key is not None:  # no key: the signer refused it
             old_cookies = old_cookie_loader(migrate_from, secret_key, max_age=self.cookie.max_age)
         store.bind(self.signer, self.cookie, old_cookies=old_cookies)
-        self.autoload = original_api if autoload is None else autoload
-        self.headers = ResponseHeaders(self.cookie, cache_control, clear_site_data)
+        self.cookie_prefix = self.cookie.name.encode() + b"="
+        self.cache_control = cache_control.encode("latin-1") if cache_control else None
+        self.clear_site_data = clear_site_data.encode("latin-1") if clear_site_data else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         check = self.cross_origin
         if scope["type"] != "http":
             if scope["type"] != "websocket":
                 await self.app(scope, receive, send)
-            elif check is not None and self._cross_origin_refusal(check, scope, "WEBSOCKET"):
-                # A handshake is a GET that SameSite=Lax lets a sibling subdomain send (and
-                # same_site="none" any site): refused as an unsafe request (a 403 handshake).
+            elif check is not None and self._refused(check, scope, "WEBSOCKET"):
+                # A handshake is a GET that SameSite=Lax lets a sibling subdomain send.
                 await send({"type": "websocket.close", "code": 1008})
             else:
-                await self._websocket(scope, receive, send)
+                connection = WebSocketSession(self.store, headers=scope["headers"])
+                await connection.serve(self.app, self.autoload, scope, receive, send)
             return
         method = scope["method"]
-        if (
-            check is not None
-            and method not in SAFE_METHODS
-            and self._cross_origin_refusal(check, scope, method)
-        ):
-            response = PlainTextResponse(REFUSED_BODY, status_code=403)
-            response.headers["Vary"] = "Cookie"
-            await response(scope, receive, send)
+        if check is not None and method not in SAFE_METHODS and self._refused(check, scope, method):
+            refused = PlainTextResponse(REFUSED_BODY, 403, headers={"Vary": "Cookie"})
+            await refused(scope, receive, send)
             return
         # The cookie is only looked for when the session is loaded: most requests never do.
         session = Session(self.store, headers=scope["headers"])
@@ -237,8 +131,7 @@ class SessionMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             nonlocal started
-            # Not simply the first message: Starlette's TemplateResponse sends an
-            # "http.response.debug" message first when the server offers that extension.
+            # Not simply the first message: TemplateResponse may send "http.response.debug".
             if not started and message["type"] == "http.response.start":
                 if session.accessed:
                     await self._commit(session, message, scope)
@@ -258,15 +151,15 @@ class SessionMiddleware:
                     await self.store.commit(session, 500)
                 raise
         except SessionError as error:
-            if started or error.status_code not in ERROR_STATUSES:
+            status = error.status_code
+            if started or status not in _ERROR_BODIES:
                 raise
-            logger.warning("session request answered with %d: %s", error.status_code, error)
-            await error_response(error.status_code)(scope, receive, send)
+            logger.warning("session request answered with %d: %s", status, error)
+            headers = {"Vary": "Cookie", "Cache-Control": "no-store"}
+            await PlainTextResponse(_ERROR_BODIES[status], status, headers)(scope, receive, send)
 
-    def _cross_origin_refusal(self, check: CrossOriginCheck, scope: Scope, method: str) -> bool:
-        """Whether this unsafe request (or WebSocket handshake) is refused, logged if so: only
-        one that carries the session cookie is checked, since only that one could act as the
-        user."""
+    def _refused(self, check: CrossOriginCheck, scope: Scope, method: str) -> bool:
+        """Whether this unsafe request is refused (logged): only one carrying the cookie is."""
         headers = scope["headers"]
         if self.store.cookie(headers) is None:
             return False
@@ -275,26 +168,54 @@ class SessionMiddleware:
             check.log_refusal(method, scope["path"], reason)
         return reason is not None
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Saved at the end and at `await session.save()`; it cannot set a cookie (websocket.py).
-        await serve_websocket(self.app, self.store, self.autoload, scope, receive, send)
-
     async def _commit(self, session: Session, message: Message, scope: Scope) -> None:
+        """Commit, then add ``Vary: Cookie``, the cookie (replacing the app's of that name),
+        ``cache_control`` when it is set or the session shows data, ``clear_site_data`` on a
+        log-out's response or the next one (once the page left is in the back/forward cache)."""
         state = session.state
         private = not state.is_new or bool(dict.__len__(session))  # as loaded, or as written
         logged_out = state.destroyed and not state.is_new
         update = await self.store.commit(session, message["status"], scope)
-        headers = message["headers"] = list(message.get("headers", ()))
-        self.headers.apply(headers, update, private, logged_out, state.ended_before)
+        headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+        message["headers"] = headers
+        _add_vary_cookie(headers)
+        set_cookie = None
+        if update is not None:
+            value, age = update
+            cookie = self.cookie
+            set_cookie = cookie.expire_cookie() if value is None else cookie.set_cookie(value, age)
+        cache_control = self.cache_control if (private or set_cookie) else None
+        clear = self.clear_site_data if (logged_out or state.ended_before) else None
+        if set_cookie or cache_control or clear:
+            prefix = self.cookie_prefix
+            headers[:] = [
+                (name, value)
+                for name, value in headers
+                if not (name == b"set-cookie" and set_cookie and value.startswith(prefix))
+                and not (name == b"cache-control" and cache_control)
+            ]
+            if set_cookie:
+                headers.append((b"set-cookie", set_cookie))
+            if cache_control:
+                headers.append((b"cache-control", cache_control))
+            if clear:
+                headers.append((b"clear-site-data", clear))
+                headers.append((b"set-cookie", self.cookie.ended_cookie(logged_out)))
         if state.extra_cookies:
             headers.extend((b"set-cookie", value) for value in state.extra_cookies.values())
 
 
-def _warn_if_added_twice(app: object) -> None:
-    """Warn when ``app`` (what a new ``SessionMiddleware`` wraps) already holds one.
+def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
+    for index, (name, value) in enumerate(headers):
+        if name == b"vary":
+            if b"cookie" not in value.lower() and value.strip() != b"*":
+                headers[index] = (name, value + b", Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
 
-    A warning, not an error: such an application works (the inner middleware serves
-    ``request.session``, the outer one is never used), so it must not stop at an upgrade."""
+
+def _warn_if_added_twice(app: object) -> None:
+    """Warn (it works: the inner middleware serves the session) when ``app`` holds one already."""
     node, depth = app, 0
     while node is not None and depth < 100:  # the ASGI chain: each middleware's .app
         if isinstance(node, SessionMiddleware):

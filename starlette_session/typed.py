@@ -1,26 +1,11 @@
-"""Typed views of a session: the session's data validated as a Pydantic model.
-
-Each model used in a request is validated once; its JSON at that moment (bytes, from Pydantic's
-own serializer) is the snapshot. At commit (or whenever the data is read as a dict) the instance's
-JSON is made again and compared with the snapshot; only when it differs is the model dumped, and
-only the fields whose stored form differs from the snapshot's (``1``, ``1.0`` and ``True``
-differ) are copied into the session's data: a save carries what this request changed, so the
-field merge keeps other requests' changes, and a model's stale view of keys it does not own is
-never written. ``destroy()``, ``regenerate(keep=...)`` and a reset take the instances as they
-are as the new snapshot. Pydantic writes NaN and infinities as ``null``, like ``None``: when
-the JSON holds a ``null`` and the instance a float that is not finite (or a value not looked
-into), the snapshot keeps the dump and fields are compared one by one, so that a field set to
-NaN is copied and the commit refuses it by name.
-
-A model whose stored form would not validate back to the same values is refused by
-``check_model`` (secrets, serialization aliases, excluded fields; computed fields are left out
-of what is stored), and one with custom serializers is validated back at each save. Stored data
-that no longer validates, or whose validation raises, is migrated by the store's ``migrate``
-hook, or dropped for a fresh session (no data, no user) with one log line.
-"""
+"""Typed views: a session's data validated as Pydantic models once per request, snapshotted,
+and at the commit only the fields whose stored form changed copied back, so the field merge keeps
+other requests' changes (see "Saving" in docs/fastapi.md). ``check_model`` refuses a model whose
+stored form would not read back; data that no longer validates goes through ``migrate``."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -38,23 +23,39 @@ __all__ = ["Migrate", "TypedViews", "check_model"]
 
 M = TypeVar("M")
 Migrate = Callable[[dict[str, Any]], dict[str, Any] | None]
+_Fields = dict[str, Any]
 security_logger = logging.getLogger("starlette_session.security")
+
+_MISSING = object()
+_EXACT = frozenset((str, int, bool, type(None)))  # == tells their JSON apart (not float: -0.0)
+# Types whose JSON never holds a null standing for a NaN (Decimal writes NaN as a string).
+_LEAVES: frozenset[type] = frozenset(
+    (str, int, bool, type(None), bytes, datetime, date, time, timedelta, UUID, Decimal)
+)
+_IMMUTABLE_TYPES = (*_LEAVES, float, Enum)
+_ITERABLES = frozenset((list, tuple, set, frozenset))
+_FIELD_KINDS = "See 'Field kinds' in docs/fastapi.md."
+
+#: Model -> whether its stored form is checked at each save (custom serializers); all checked.
+_ROUND_TRIPS: dict[type[Any], bool] = {}
+#: Models whose fields all hold immutable values: they change only by assignment.
+_IMMUTABLE: set[type[Any]] = set()
+#: Immutable models without custom serializers: field name -> the key it is stored under.
+_KEYS: dict[type[Any], dict[str, str]] = {}
+_BY_ALIAS: dict[str, Any] = {"by_alias": True}
+#: The serializer's options of models that need more than ``by_alias`` (computed fields).
+_OPTIONS: dict[type[Any], dict[str, Any]] = {}
 
 
 class _Snapshot:
-    """A model's state when last synced. For a model of immutable fields only (``_IMMUTABLE``):
-    ``values``, a copy of its ``__dict__``, compared field by field (identity first), so that a
-    model only read is never serialized; its JSON is made only when a change needs it. For any
-    other model: its JSON (None when that JSON is ambiguous: a NaN would show as ``null``), and
-    its fields as dumped when the JSON is None."""
+    """A model's state when last synced: a copy of its ``__dict__`` (``values``) for one in
+    ``_IMMUTABLE``; else its ``json`` (None when a NaN may show as ``null``: then ``fields``, its
+    dump, is compared field by field)."""
 
     __slots__ = ("fields", "json", "values")
 
     def __init__(
-        self,
-        json: bytes | None,
-        fields: dict[str, Any] | None = None,
-        values: dict[str, Any] | None = None,
+        self, json: bytes | None, fields: _Fields | None = None, values: _Fields | None = None
     ) -> None:
         self.json = json
         self.fields = fields
@@ -68,10 +69,9 @@ class _Snapshot:
         return cls(json, None if json is not None else _dump(instance))
 
     def changes(self, instance: Any) -> dict[str, str | int | bool | None] | None:
-        """The fields of ``instance`` changed since the snapshot, by name, when each is surely
-        told by value alone: immutable fields, each the object synced or a ``str``, ``int``,
-        ``bool`` or ``None`` before and after (an equal float, Decimal or datetime may still be
-        written differently); ``{}``: unchanged. None: compare the stored forms."""
+        """The fields changed since the snapshot, when the values tell it (immutable fields,
+        each the same object or of an ``_EXACT`` type before and after); ``{}``: unchanged.
+        None: compare the stored forms."""
         values = self.values
         if values is None:
             return None
@@ -93,8 +93,7 @@ class _Snapshot:
         return changes
 
     def dumped(self, instance: Any) -> dict[str, Any]:
-        """The fields as they were (parsed from the JSON, or dumped from the values, only when
-        a change needs them)."""
+        """The fields as they were stored (parsed or dumped when a change first needs them)."""
         if self.fields is None:
             if self.json is not None:
                 self.fields = load_json(self.json)
@@ -104,9 +103,6 @@ class _Snapshot:
                 object.__setattr__(before, "__dict__", dict(self.values))
                 self.fields = _dump(before)
         return self.fields
-
-
-_MISSING = object()
 
 
 class TypedViews:
@@ -130,10 +126,8 @@ class TypedViews:
         return instance
 
     def sync(self, session: StatefulDict) -> None:
-        """Copy the fields changed on the model instances since they were validated (or last
-        synced) into the session's data: only those, so that the field merge keeps the fields
-        another request changed meanwhile, and a model's stale view of other keys (its extras,
-        or fields ``destroy()`` and ``regenerate(keep=...)`` dropped) is never written back."""
+        """Copy the fields changed on the instances since they were validated (or last synced)
+        into the session's data, and take them as the new snapshot."""
         state = session.state
         if not state.models:
             return
@@ -148,62 +142,42 @@ class TypedViews:
                     state.mark_changed()
                 continue
             json = None if snapshot.values is not None else _json(instance)
-            if json is None or json != snapshot.json:
-                self._copy_changes(session, model, instance, snapshot, json)
-
-    def _copy_changes(
-        self,
-        session: StatefulDict,
-        model: type[Any],
-        instance: Any,
-        snapshot: _Snapshot,
-        json: bytes | None,
-    ) -> _Snapshot:
-        """Copy the fields of ``instance`` that differ from ``snapshot``; the new snapshot."""
-        state = session.state
-        try:
-            dumped = _dump(instance)
-        except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
-            raise SessionNotSerializableError(
-                f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
-                "nothing was saved. See 'Field kinds' in docs/fastapi.md."
-            ) from None
-        if _ROUND_TRIPS.get(model):
-            _check_round_trip(model, instance, dumped)
-        old = snapshot.dumped(instance)
-        changed = False
-        for name, value in dumped.items():
-            if name not in old or not _same(value, old[name]):
-                dict.__setitem__(session, name, value)
-                changed = True
-        if model in _IMMUTABLE:
-            snapshot = _Snapshot(None, dumped, instance.__dict__.copy())
-        else:
-            snapshot = _Snapshot(json, None if json else dumped)
-        state.models[model] = (instance, snapshot)  # type: ignore[index]
-        if changed:
-            state.mark_changed()
-        return snapshot
+            if json is not None and json == snapshot.json:
+                continue
+            try:
+                dumped = _dump(instance)
+            except ValueError as error:  # bytes that are not UTF-8, a serializer that failed
+                raise SessionNotSerializableError(
+                    f"{model.__name__} cannot be stored as JSON ({type(error).__name__}); "
+                    f"nothing was saved. {_FIELD_KINDS}"
+                ) from None
+            if _ROUND_TRIPS.get(model):
+                _check_round_trip(model, instance, dumped)
+            old = snapshot.dumped(instance)
+            changed = False
+            for name, value in dumped.items():
+                if name not in old or not _same(value, old[name]):
+                    dict.__setitem__(session, name, value)
+                    changed = True
+            values = instance.__dict__.copy() if model in _IMMUTABLE else None
+            state.models[model] = (instance, _Snapshot(json, None if json else dumped, values))
+            if changed:
+                state.mark_changed()
 
     def changed_since_sync(self, session: StatefulDict) -> list[type[Any]] | None:
-        """The models whose instances changed since the last sync (the commit's): changes too
-        late to be saved; None when there are none (the usual case, which allocates nothing)."""
+        """The models changed since the last sync (the commit's): too late to be saved. None
+        when there are none (the usual case, which allocates nothing)."""
         models = session.state.models
         changed = None
         for model in models or ():
             instance, snapshot = models[model]  # type: ignore[index]
-            if snapshot.changes(instance) == {}:
-                continue
-            if _changed(instance, snapshot):
-                if changed is None:
-                    changed = []
-                changed.append(model)
+            if snapshot.changes(instance) != {} and _changed(instance, snapshot):
+                changed = [*(changed or ()), model]
         return changed
 
     def rebase(self, session: StatefulDict) -> None:
-        """Take the instances as they are now as the snapshot: only later changes are synced
-        (after ``regenerate(keep=...)``, ``destroy()`` or a reset dropped keys the instances
-        still show)."""
+        """Take the instances as they are as the snapshot: only later changes are synced (after
+        ``regenerate(keep=...)``, ``destroy()`` or a reset dropped keys they still show)."""
         models = session.state.models
         for model, (instance, _) in (models or {}).items():
             models[model] = (instance, _Snapshot.of(instance))  # type: ignore[index]
@@ -253,11 +227,8 @@ class TypedViews:
         return validate({})
 
 
-_EXACT = frozenset((str, int, bool, type(None)))  # == tells their JSON apart (not float: -0.0)
-
-
 def _same(value: Any, old: Any) -> bool:
-    """Whether a field's dumped value is stored as it was (``1``, ``1.0`` and ``True`` differ)."""
+    """Whether a field's dumped value is stored as it was."""
     kind = type(value)
     if kind is type(old) and kind in _EXACT:
         return bool(value == old)
@@ -283,7 +254,8 @@ def _dump(instance: Any) -> dict[str, Any]:
 
 
 def _json(instance: Any) -> bytes | None:
-    """The instance as JSON, to compare; None when it may not be stored as it shows."""
+    """The instance as JSON, to compare; None when it may not be stored as it shows (Pydantic
+    writes NaN and infinities as ``null``)."""
     try:
         if type(instance) in _OPTIONS:
             options = _OPTIONS[type(instance)]
@@ -292,16 +264,9 @@ def _json(instance: Any) -> bytes | None:
             json = instance.__pydantic_serializer__.to_json(instance, by_alias=True)
     except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is a ValueError
         return None
-    if b"null" in json and not _finite(instance):  # NaN or an infinity, written as null
+    if b"null" in json and not _finite(instance):
         return None
     return json
-
-
-# Types whose JSON never holds a null standing for a NaN (Decimal writes NaN as a string).
-_LEAVES = frozenset(
-    (str, int, bool, type(None), bytes, datetime, date, time, timedelta, UUID, Decimal)
-)
-_ITERABLES = frozenset((list, tuple, set, frozenset))
 
 
 def _finite(value: Any, depth: int = 0) -> bool:
@@ -329,47 +294,25 @@ def _finite(value: Any, depth: int = 0) -> bool:
 # What a model stores must read back as the same values
 
 
-#: Model -> whether its stored form must be checked at each save (it has custom serializers);
-#: a model is in it once ``check_model`` found nothing to refuse.
-_ROUND_TRIPS: dict[type[Any], bool] = {}
-#: Models whose fields all hold immutable values: they change only by assignment.
-_IMMUTABLE: set[type[Any]] = set()
-#: Immutable models without custom serializers: field name -> the key it is stored under.
-_KEYS: dict[type[Any], dict[str, str]] = {}
-_BY_ALIAS: dict[str, Any] = {"by_alias": True}
-#: The serializer's options of models that need more than ``by_alias`` (computed fields).
-_OPTIONS: dict[type[Any], dict[str, Any]] = {}
-_NO_COMPUTED: dict[str, Any] = {}
-
-
-def _computed_fields_excludable() -> bool:
-    import inspect
-
-    from pydantic import BaseModel
-
-    return "exclude_computed_fields" in inspect.signature(BaseModel.model_dump).parameters
-
-
 def check_model(model: type[Any]) -> None:
     """Refuse ``model`` (:class:`SessionSetupError`, naming each field) when what it stores
     would not validate back to the same values; called when a store or dependency is built
     with it, else at its first use. Computed fields are left out of what is stored."""
     if model in _ROUND_TRIPS:
         return
-    if not _NO_COMPUTED and _computed_fields_excludable():
-        _NO_COMPUTED["exclude_computed_fields"] = True
     problems: list[str] = []
     _static_problems(model, "", problems, set())
     if problems:
         raise SessionSetupError(
             f"{model.__name__} cannot be kept in a session: what it stores would not read back "
-            f"as the same values. {'; '.join(problems)}. See 'Field kinds' in docs/fastapi.md."
+            f"as the same values. {'; '.join(problems)}. {_FIELD_KINDS}"
         )
     schema = model.__pydantic_core_schema__
-    if _NO_COMPUTED and _has_computed_fields(schema):
-        _OPTIONS[model] = {**_BY_ALIAS, **_NO_COMPUTED}  # asked only when there are some: slower
-    custom = _has_custom_serializer(schema)
-    if _immutable(model):
+    if _excludes_computed() and _in_schema(schema, lambda node: bool(node.get("computed_fields"))):
+        _OPTIONS[model] = {**_BY_ALIAS, "exclude_computed_fields": True}  # slower: only if any
+    custom = _in_schema(schema, _custom_serializer)
+    extras = model.model_config.get("extra") == "allow"
+    if not extras and all(_immutable(info.annotation) for info in model.model_fields.values()):
         _IMMUTABLE.add(model)
         if not custom:
             _KEYS[model] = {
@@ -377,6 +320,16 @@ def check_model(model: type[Any]) -> None:
                 for name, info in model.model_fields.items()
             }
     _ROUND_TRIPS[model] = custom
+
+
+@functools.cache
+def _excludes_computed() -> bool:
+    """Whether this Pydantic can leave computed fields out of a dump (2.12 and later)."""
+    import inspect
+
+    from pydantic import BaseModel
+
+    return "exclude_computed_fields" in inspect.signature(BaseModel.model_dump).parameters
 
 
 def _static_problems(model: type[Any], path: str, problems: list[str], seen: set[type]) -> None:
@@ -389,32 +342,30 @@ def _static_problems(model: type[Any], path: str, problems: list[str], seen: set
         for decorator in model.__pydantic_decorators__.field_serializers.values()
         for field in decorator.info.fields
     }
-    if not _NO_COMPUTED and config.get("extra") == "forbid":
+    if not _excludes_computed() and config.get("extra") == "forbid":
         for name in model.__pydantic_decorators__.computed_fields:
             problems.append(
-                f"computed field {path}{name!r} is stored and extra='forbid' refuses it when "
-                "read back (pydantic 2.12 or later leaves computed fields out)"
+                f"computed field {path}{name!r} is stored, and extra='forbid' refuses it when read "
+                "back (pydantic 2.12 or later leaves it out)"
             )
     for name, info in model.model_fields.items():
         where = f"{path}{name}"
         if info.exclude:
             problems.append(
-                f"field {where!r} has exclude=True, so it is not stored and would read back as "
-                "its default: remove exclude=True, or keep the value out of the session model"
+                f"field {where!r} has exclude=True, so it would read back as its default: remove "
+                "exclude=True, or keep the value out of the session model"
             )
         key = info.serialization_alias or info.alias or name
         if key not in _accepted_keys(config, name, info):
             problems.append(
-                f"field {where!r} is stored under {key!r}, which validation does not read: give "
-                f"it validation_alias={key!r} too (or AliasChoices), or drop the serialization "
-                "alias"
+                f"field {where!r} is stored under {key!r}, which validation does not read: add "
+                f"validation_alias={key!r} (or AliasChoices), or drop the serialization alias"
             )
         for kind in _types_in(info.annotation):
             if issubclass(kind, (SecretStr, SecretBytes)) and name not in serialized:
                 problems.append(
-                    f"field {where!r} ({kind.__name__}) is stored as '**********': store it "
-                    "with a field_serializer returning get_secret_value(), or keep secrets "
-                    "out of the session"
+                    f"field {where!r} ({kind.__name__}) is stored as '**********': add a "
+                    "field_serializer returning get_secret_value(), or keep it out of the session"
                 )
             elif issubclass(kind, BaseModel) and kind not in seen:
                 _static_problems(kind, f"{where}.", problems, seen)
@@ -426,8 +377,7 @@ def _accepted_keys(config: Any, name: str, info: Any) -> set[str]:
 
     keys: set[str] = set()
     alias = info.validation_alias if info.validation_alias is not None else info.alias
-    choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-    for choice in choices:
+    for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
         if isinstance(choice, str):
             keys.add(choice)
         elif isinstance(choice, AliasPath) and len(choice.path) == 1:
@@ -454,48 +404,26 @@ def _types_in(annotation: Any, depth: int = 0) -> list[type]:
     return found
 
 
-def _has_custom_serializer(schema: Any, depth: int = 0) -> bool:
-    """Whether a core schema holds a serializer function (field_serializer, model_serializer,
-    PlainSerializer, WrapSerializer): what it stores can only be checked value by value."""
+def _in_schema(schema: Any, found: Callable[[dict[str, Any]], bool], depth: int = 0) -> bool:
+    """Whether ``found`` holds for a node of a core schema (True when too deep to tell)."""
     if depth > 64:
         return True
     if isinstance(schema, dict):
-        serialization = schema.get("serialization")
-        if isinstance(serialization, dict) and str(serialization.get("type")).startswith(
-            "function"
-        ):
+        if found(schema):
             return True
-        return any(_has_custom_serializer(value, depth + 1) for value in schema.values())
-    if isinstance(schema, list):
-        return any(_has_custom_serializer(value, depth + 1) for value in schema)
-    return False
+        schema = list(schema.values())
+    return isinstance(schema, list) and any(_in_schema(item, found, depth + 1) for item in schema)
 
 
-_IMMUTABLE_TYPES = (
-    str,
-    int,
-    float,
-    bool,
-    type(None),
-    bytes,
-    datetime,
-    date,
-    time,
-    timedelta,
-    UUID,
-    Decimal,
-    Enum,
-)
+def _custom_serializer(node: dict[str, Any]) -> bool:
+    """A serializer function (field_serializer, model_serializer, PlainSerializer, ...): what
+    it stores can only be checked value by value."""
+    serialization = node.get("serialization")
+    return isinstance(serialization, dict) and str(serialization.get("type")).startswith("function")
 
 
-def _immutable(model: type[Any]) -> bool:
-    """Whether every field of ``model`` holds an immutable value (and it keeps no extras)."""
-    if model.model_config.get("extra") == "allow":
-        return False
-    return all(_immutable_type(info.annotation) for info in model.model_fields.values())
-
-
-def _immutable_type(annotation: Any, depth: int = 0) -> bool:
+def _immutable(annotation: Any, depth: int = 0) -> bool:
+    """Whether a field of this annotation can only hold immutable values."""
     import types
     import typing
 
@@ -508,24 +436,11 @@ def _immutable_type(annotation: Any, depth: int = 0) -> bool:
         return True
     arguments = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _immutable_type(arguments[0], depth + 1)
+        return _immutable(arguments[0], depth + 1)
     if origin in (typing.Union, types.UnionType, tuple, frozenset):
         return all(
-            argument is Ellipsis or _immutable_type(argument, depth + 1) for argument in arguments
+            argument is Ellipsis or _immutable(argument, depth + 1) for argument in arguments
         )
-    return False
-
-
-def _has_computed_fields(schema: Any, depth: int = 0) -> bool:
-    """Whether a core schema holds computed fields (the model's or a nested model's)."""
-    if depth > 64:
-        return True
-    if isinstance(schema, dict):
-        if schema.get("computed_fields"):
-            return True
-        return any(_has_computed_fields(value, depth + 1) for value in schema.values())
-    if isinstance(schema, list):
-        return any(_has_computed_fields(value, depth + 1) for value in schema)
     return False
 
 
@@ -539,19 +454,13 @@ def _check_round_trip(model: type[Any], instance: Any, dumped: dict[str, Any]) -
         fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in error.errors()}))
         raise SessionSetupError(
             f"{model.__name__} cannot be kept in a session: what it stores for {fields} does "
-            "not validate back; a serializer must return what the field accepts (see 'Field "
-            "kinds' in docs/fastapi.md). Nothing was saved."
+            f"not validate back; a serializer must return what the field accepts. {_FIELD_KINDS}"
         ) from None
-    differ = [
-        name
-        for name in type(instance).model_fields
-        if getattr(back, name, None) != getattr(instance, name, None)
-    ]
+    fields = type(instance).model_fields
+    differ = [name for name in fields if getattr(back, name, None) != getattr(instance, name, None)]
     if differ:
-        names = ", ".join(repr(name) for name in differ)
         raise SessionSetupError(
-            f"{model.__name__} cannot be kept in a session: field {names} would read back as "
-            "another value (a serializer for display, not storage?); serialize to what the "
-            "field validates back to the same value (see 'Field kinds' in docs/fastapi.md). "
-            "Nothing was saved."
+            f"{model.__name__} cannot be kept in a session: field {', '.join(map(repr, differ))} "
+            "would read back as another value (a serializer for display, not storage?); "
+            f"serialize to what validates back to the same value. {_FIELD_KINDS}"
         )
