@@ -551,8 +551,7 @@ def storage_for(
         if strict:
             raise SessionSettingsError(
                 "strict=True needs a server-side backend: the cookie backend cannot see that "
-                "another request changed the session (each response's cookie replaces the last); "
-                "use Redis, SQL, memcached or memory for sessions changed by concurrent requests"
+                "another request changed the session (each response's cookie replaces the last)"
             )
         return CookieStorage(keys, lifetimes, cookie_name, backend.max_size, ring)
     if ring is not None and ring.overhead and backend.json_values:
