@@ -69,28 +69,36 @@ def _plain(value: Any, depth: int = 0) -> bool:
     """Whether msgspec writes ``value`` as the standard library's encoder would (same JSON)."""
     kind = type(value)
     if kind is dict:
-        for key in value:
+        if depth > _FAST_DEPTH:
+            return False
+        for key, item in value.items():
             if type(key) is not str:
                 return False
-        items = value.values()
-    elif kind is list or kind is tuple:
-        items = value
-    elif kind is float:
-        return bool(_FIXED_LOW <= abs(value) < _FIXED_HIGH or value == 0.0)
-    else:
-        return kind in _SCALARS
-    if depth > _FAST_DEPTH:
-        return False
-    for item in items:
-        item_kind = type(item)
-        if item_kind in _SCALARS:
-            continue
-        if item_kind is float:
-            if not (_FIXED_LOW <= abs(item) < _FIXED_HIGH or item == 0.0):  # NaN: False
+            item_kind = type(item)
+            if item_kind in _SCALARS:
+                continue
+            if item_kind is float:
+                if not (_FIXED_LOW <= abs(item) < _FIXED_HIGH or item == 0.0):  # NaN: False
+                    return False
+            elif not _plain(item, depth + 1):
                 return False
-        elif not _plain(item, depth + 1):
+        return True
+    if kind is list or kind is tuple:
+        if depth > _FAST_DEPTH:
             return False
-    return True
+        for item in value:
+            item_kind = type(item)
+            if item_kind in _SCALARS:
+                continue
+            if item_kind is float:
+                if not (_FIXED_LOW <= abs(item) < _FIXED_HIGH or item == 0.0):  # NaN: False
+                    return False
+            elif not _plain(item, depth + 1):
+                return False
+        return True
+    if kind is float:
+        return bool(_FIXED_LOW <= abs(value) < _FIXED_HIGH or value == 0.0)
+    return kind in _SCALARS
 
 
 def _fast_dumps(value: Any) -> bytes | None:
