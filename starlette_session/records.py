@@ -1,20 +1,9 @@
-"""The stored form of a session: one JSON object holding the user's data and our metadata apart.
+"""The stored form of a session: ``{"m": metadata, "d": data}`` as JSON.
 
-``{"m": {...metadata...}, "d": {...the user's data...}}``. The metadata (creation time, user,
-lifetime) is never part of the mapping the application sees, so no session key can shadow or forge
-it. JSON only: nothing stored can run code when it is read back.
-
-The standard library's ``json`` defines what is stored and what is refused: the same bytes, or the
-same ``SessionNotSerializableError`` naming the key, with msgspec installed or not. With it
-(``pip install 'starlette-session[msgspec]'``) msgspec does the work, several times faster,
-wherever the result is the same: it reads every record, and it writes values made of exactly
-``dict`` (string keys), ``list``, ``tuple``, ``str``, ``int``, ``bool``, ``None`` and ``float``
-written without an exponent (zero, or 1e-4 <= abs(x) < 1e16). Anything else goes the standard
-library's way, which stores it or refuses it as it always did: msgspec would write NaN as
-``null``, ``1e16`` as ``1e16`` (not ``1e+16``), ``1e-5`` as ``0.00001``, a dict's integer keys
-as strings, and UUIDs, enums, dates and dataclasses natively. What msgspec refuses to write (an
-integer over ``sys.get_int_max_str_digits()`` digits, a lone surrogate) or to read (such an
-integer, a lone surrogate escape, 1e400) is likewise left to the standard library.
+The metadata is never part of the mapping the application sees, so no session key can shadow it;
+JSON only, so nothing read back can run code. The standard library's ``json`` decides what is
+stored and what is refused; msgspec (the ``msgspec`` extra) does the work only where its result
+is the same bytes or the same refusal (docs/benchmarks.md, tests/security/test_json_codecs.py).
 """
 
 from __future__ import annotations
@@ -54,16 +43,12 @@ _CONTAINERS = (dict, list, tuple)
 
 def _finite(text: str) -> float:
     value = float(text)
-    if not math.isfinite(value):  # 1e400: JSON we would refuse to write back
+    if not math.isfinite(value):  # NaN, Infinity, 1e400: JSON we would refuse to write back
         raise ValueError("not a finite number")
     return value
 
 
-def _no_constant(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON")  # NaN, Infinity
-
-
-_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant).decode
+_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_finite).decode
 
 try:
     import msgspec
@@ -122,24 +107,18 @@ def _fast_dumps(value: Any) -> bytes | None:
         return None
     try:
         return _fast_encode(value)
-    except (ValueError, msgspec.EncodeError):
-        # A lone surrogate (UnicodeEncodeError), an integer over sys.get_int_max_str_digits():
-        # the standard library's way refuses it, naming the key.
+    except (ValueError, msgspec.EncodeError):  # a lone surrogate, an int over the digit limit
         return None
 
 
-def _loads(raw: bytes) -> Any:
+def load_json(raw: bytes) -> Any:
+    """Parse JSON bytes, as stored records are (msgspec when installed)."""
     if _fast_decode is not None:
         try:
             return _fast_decode(raw)
         except (msgspec.DecodeError, ValueError, RecursionError):
             pass  # the standard library reads it, or refuses it, as it always did
     return _decode(raw.decode())
-
-
-def load_json(raw: bytes) -> Any:
-    """Parse JSON bytes, as stored records are (msgspec when installed)."""
-    return _loads(raw)
 
 
 class Record(NamedTuple):
@@ -152,14 +131,10 @@ class Record(NamedTuple):
 def encode_record(
     data: dict[str, Any], meta: dict[str, Any], max_size: int | None, overhead: int = 0
 ) -> bytes:
-    """Serialize a session's data (a plain dict), or raise naming the key whose value JSON
-    cannot hold exactly. ``max_size`` counts ``overhead`` more bytes (what encryption adds).
-
-    Refused, with nothing written: keys that are not strings at any depth (JSON would turn ``1``
-    into ``"1"``, or merge ``{1: .., "1": ..}`` into one key), lone surrogates, NaN and
-    infinities, circular values, nesting deeper than Python can encode, and any type JSON has
-    not.
-    """
+    """Serialize a session's data (a plain dict) and metadata; ``max_size`` counts ``overhead``
+    more bytes (what encryption adds). Refused, naming the key: keys that are not strings at any
+    depth, lone surrogates, NaN and infinities, circular or too deeply nested values, and any
+    type JSON has not."""
     raw = _fast_dumps({"m": meta, "d": data})
     if raw is None:
         raw = _strict_dumps(data, meta)
@@ -174,12 +149,10 @@ def encode_record(
 
 def _strict_dumps(data: dict[str, Any], meta: dict[str, Any]) -> bytes:
     """The standard library's encoding, or the refusal naming the key at fault."""
-    for key, value in dict.items(data):
-        if type(key) is not str:
-            raise _unserializable(data)
-        if type(value) in _CONTAINERS and not _plain_keys(value):
-            raise _unserializable(data)
     try:
+        for key, value in dict.items(data):
+            if type(key) is not str or (type(value) in _CONTAINERS and not _plain_keys(value)):
+                raise TypeError("a key that is not a string")  # JSON would make it one
         return _encoder.encode({"m": meta, "d": data}).encode()
     except (TypeError, ValueError, RecursionError) as error:  # UnicodeEncodeError included
         raise _unserializable(data) from error
@@ -203,63 +176,6 @@ def _plain_keys(value: Any) -> bool:
     return True
 
 
-def decode_record(raw: bytes) -> Record | None:
-    """Parse a stored session; ``None`` (and one log line) when it is not one of ours."""
-    try:
-        value = _loads(raw)
-    except (ValueError, RecursionError):
-        value = None
-    if (
-        isinstance(value, dict)
-        and isinstance(value.get("d"), dict)
-        and isinstance(value.get("m"), dict)
-        and _valid_meta(value["m"])
-    ):
-        return Record(value["d"], value["m"])
-    security_logger.warning("stored session data could not be decoded; starting a fresh session")
-    return None
-
-
-class Stored:
-    """What a session's key holds, the one way it is read: a session (``record``; None when
-    undecodable), the ``retired`` marker of a session a log-in moved to a new id, or nothing.
-    ``raw`` is the record's JSON, ``sealed`` the bytes the backend holds (the same unless
-    encrypted); ``refused`` names why an encrypted value was not opened (then ``raw`` is None).
-    Decoded only when ``record`` is asked for."""
-
-    __slots__ = ("live", "raw", "refused", "retired", "sealed")
-
-    def __init__(
-        self, raw: bytes | None, sealed: bytes | None = None, refused: str | None = None
-    ) -> None:
-        self.raw = raw
-        self.sealed = raw if sealed is None else sealed
-        self.refused = refused
-        self.retired = self.sealed == RETIRED
-        #: Whether it holds a session (decodable or not): neither gone nor retired.
-        self.live = self.sealed is not None and not self.retired
-
-    @property
-    def record(self) -> Record | None:
-        raw = self.raw
-        return decode_record(raw) if self.live and raw is not None else None
-
-
-def _valid_meta(meta: dict[str, Any]) -> bool:
-    """Whether the metadata we rely on has the types we write: anything else is corrupt."""
-    created, user, lifetime = meta.get("c"), meta.get("u"), meta.get("l")
-    return (
-        (created is None or _is_int(created))
-        and (user is None or isinstance(user, str))
-        and (lifetime is None or (_is_int(lifetime) and lifetime > 0))
-        and meta.get("v", RECORD_VERSION) == RECORD_VERSION
-    )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _unserializable(data: dict[str, Any]) -> SessionNotSerializableError:
     for key, value in dict.items(data):
         if not isinstance(key, str):
@@ -280,16 +196,64 @@ def _unserializable(data: dict[str, Any]) -> SessionNotSerializableError:
     return SessionNotSerializableError("the session cannot be stored as JSON; nothing was saved")
 
 
+def decode_record(raw: bytes) -> Record | None:
+    """Parse a stored session; ``None`` (and one log line) when it is not one of ours."""
+    try:
+        value = load_json(raw)
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict) and isinstance(value.get("d"), dict) and _valid_meta(value.get("m")):
+        return Record(value["d"], value["m"])
+    security_logger.warning("stored session data could not be decoded; starting a fresh session")
+    return None
+
+
+def _valid_meta(meta: Any) -> bool:
+    """Whether the metadata has the types we write: anything else is corrupt."""
+    if not isinstance(meta, dict):
+        return False
+    created, user, lifetime = meta.get("c"), meta.get("u"), meta.get("l")
+    return (
+        (created is None or _is_int(created))
+        and (user is None or isinstance(user, str))
+        and (lifetime is None or (_is_int(lifetime) and lifetime > 0))
+        and meta.get("v", RECORD_VERSION) == RECORD_VERSION
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Stored:
+    """What a session's key holds, the one way it is read: a session (``live``; ``record`` is
+    None when undecodable), the ``retired`` marker of a session a log-in moved, or nothing.
+    ``raw`` is the record's JSON, ``sealed`` the bytes the backend holds (the same unless
+    encrypted); ``refused`` says why an encrypted value was not opened (``raw`` is then None)."""
+
+    __slots__ = ("live", "raw", "refused", "retired", "sealed")
+
+    def __init__(
+        self, raw: bytes | None, sealed: bytes | None = None, refused: str | None = None
+    ) -> None:
+        self.raw = raw
+        self.sealed = raw if sealed is None else sealed
+        self.refused = refused
+        self.retired = self.sealed == RETIRED
+        self.live = self.sealed is not None and not self.retired
+
+    @property
+    def record(self) -> Record | None:
+        raw = self.raw
+        return decode_record(raw) if self.live and raw is not None else None
+
+
 def merge_records(
     base: Record, ours: Record, theirs: Record, queues: tuple[str, ...] = ()
 ) -> Record:
-    """Apply the top-level changes from ``base`` to ``ours`` onto ``theirs``.
-
-    Used when another request saved the session after this one loaded it: each request keeps the
-    fields it changed; a field changed by both ends up with ours (the last write wins). The
-    metadata keys in ``queues`` hold lists (flash messages): ours drops from theirs what it
-    removed and appends what it added, so that two requests neither lose nor repeat an entry.
-    """
+    """Apply ``ours``' top-level changes from ``base`` onto ``theirs`` (another request's save):
+    a field changed by both ends up with ours. The metadata lists under ``queues`` (flashes)
+    lose what ours removed and gain what it added, so no entry is lost or repeated."""
     meta = _merge(base.meta, ours.meta, theirs.meta)
     for key in queues:
         queue = _merge_queue(base.meta.get(key), ours.meta.get(key), theirs.meta.get(key))
@@ -300,29 +264,6 @@ def merge_records(
     return Record(_merge(base.data, ours.data, theirs.data), meta)
 
 
-def _merge_queue(base: Any, ours: Any, theirs: Any) -> list[Any]:
-    base, ours, theirs = (
-        value if isinstance(value, list) else [] for value in (base, ours, theirs)
-    )
-    pending = Counter(dump_json(entry) for entry in base)
-    added = []
-    for entry in ours:
-        raw = dump_json(entry)
-        if pending[raw]:
-            pending[raw] -= 1  # kept from base
-        else:
-            added.append(entry)
-    removed = pending  # what remains of base: what this request took out
-    merged = []
-    for entry in theirs:
-        raw = dump_json(entry)
-        if removed[raw]:
-            removed[raw] -= 1
-        else:
-            merged.append(entry)
-    return merged + added
-
-
 def _merge(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     merged = dict(theirs)
     for key in base.keys() - ours.keys():
@@ -331,6 +272,25 @@ def _merge(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -
         if key not in base or not same_json(base[key], value):
             merged[key] = value
     return merged
+
+
+def _merge_queue(base: Any, ours: Any, theirs: Any) -> list[Any]:
+    base, ours, theirs = (v if isinstance(v, list) else [] for v in (base, ours, theirs))
+    pending = Counter(dump_json(entry) for entry in base)
+    added = _without(ours, pending)  # what remains pending: what this request took out
+    return _without(theirs, pending) + added
+
+
+def _without(entries: list[Any], counts: Counter[bytes]) -> list[Any]:
+    """``entries`` less those counted in ``counts`` (each count used up once)."""
+    kept = []
+    for entry in entries:
+        raw = dump_json(entry)
+        if counts[raw]:
+            counts[raw] -= 1
+        else:
+            kept.append(entry)
+    return kept
 
 
 def dump_json(value: Any) -> bytes:

@@ -1,9 +1,8 @@
 """What the library knows about one request's session, kept in one object.
 
-Loading fills a :class:`SessionState`, the session's lifecycle methods (``regenerate()``,
-``destroy()``, ``set_user()``, ...) change it through its methods, and the commit plan reads it.
-The session's data is the :class:`StatefulDict` itself; the state never refers back to it, so a
-request leaves no reference cycle behind.
+Loading fills a :class:`SessionState`, the session's lifecycle methods change it through its
+methods, the commit plan reads it. The data is the :class:`StatefulDict` itself: the state never
+refers back to it, so a request leaves no reference cycle behind.
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ from typing import Any
 
 __all__ = ["AUTH_METHOD", "AUTH_TIME", "CSRF_SECRET", "FLASHES", "SessionState", "StatefulDict"]
 
-#: Metadata keys of the web helpers (``flash``, ``csrf``, ``recent_auth``): pending flash
-#: messages, the CSRF secret, when and how the user last proved who they are. Kept beside the
-#: data, never in it: no session key can set them.
+#: Metadata keys of the web helpers: pending flash messages, the CSRF secret, when and how the
+#: user last proved who they are. Beside the data, never in it: no session key can set them.
 FLASHES, CSRF_SECRET, AUTH_TIME, AUTH_METHOD = "f", "x", "at", "am"
 #: The size of a signed-in session's CSRF secret (URL-safe base64 in ``CSRF_SECRET``).
 CSRF_SECRET_BYTES = 32
@@ -23,30 +21,25 @@ CSRF_SECRET_BYTES = 32
 
 class SessionState:
     """One session's bookkeeping: where it is stored, what was loaded, what the request did.
+    Every attribute has a class-level default: creating one is a single allocation."""
 
-    Every attribute has a class-level default, so that creating one is a single allocation: most
-    requests never load their session.
-    """
-
-    #: Whether loading has run (successfully, or degraded under the "anonymous" outage policy).
+    #: Whether loading has run (or degraded under the "anonymous" outage policy).
     loaded = False
     #: The cookie payload: a session id, or (cookie backend) the session itself. None when new.
     session_id: str | None = None
     #: The backend key of ``session_id`` (None for the cookie backend and for new sessions).
     store_key: str | None = None
-    #: The stored record's JSON as loaded, then as last written by this request.
+    #: The record's JSON as loaded, then as last written; ``sealed``: the same as the backend
+    #: holds it (``raw``, or ``raw`` encrypted), which the compare-and-set compares.
     raw: bytes | None = None
-    #: The same as the backend holds it: ``raw`` itself, or ``raw`` encrypted (the
-    #: compare-and-set compares these).
     sealed: bytes | None = None
     #: When the cookie was signed, and by which key (0: the newest).
     issued_at = 0
     key_index = 0
-    #: The user the stored session belonged to when loaded.
+    #: The user the stored session belonged to when loaded (then: as indexed).
     loaded_user: str | None = None
-    #: ``begin_login(user)``: the user, that user's index as it was then (its revocation
-    #: generation), and when (this process's monotonic clock): the log-in is refused at commit
-    #: if the user's sessions were revoked since.
+    #: ``begin_login(user)``: the user, that user's index then (its revocation generation) and
+    #: when (monotonic): the log-in is refused at commit if the user was revoked since.
     login: tuple[str, Any, float] | None = None
     #: A new id is due at commit (log-in, an old signing key, data that had to be dropped).
     rotate = False
@@ -113,8 +106,7 @@ class SessionState:
         self.loaded, self.merged = True, False
 
     def began_login(self, user: str, seen: Any, at: float) -> None:
-        """A log-in of ``user`` began at ``at`` (monotonic), finding the user's index ``seen``
-        (or this request revoked the user's other sessions, leaving it ``seen``)."""
+        """A log-in of ``user`` began at ``at`` (monotonic), finding the user's index ``seen``."""
         self.login = (user, seen, at)
 
     def saw_ended_marker(self) -> None:
@@ -140,10 +132,9 @@ class SessionState:
         self.changed = True
 
     def set_user(self, user_id: str | None, method: str | None = None, at: int = 0) -> None:
-        """Record (or, with None, forget) the user owning the session; ``method`` and ``at``:
-        how and when the user authenticated. A new user (or none) drops the CSRF secret and
-        the authentication of the one before; a new user gets a CSRF secret of its own, saved
-        with the log-in (made on first use, two tabs at once would each make one)."""
+        """Record (None: forget) the session's user; ``method`` and ``at``: how and when it
+        authenticated. Another user drops the CSRF secret and authentication of the one before;
+        a new user gets its own CSRF secret, saved with the log-in."""
         self.changed = True
         meta = self.meta
         if user_id != meta.get("u"):
@@ -194,25 +185,15 @@ class SessionState:
         self._meta = {}
 
     def stored(
-        self,
-        *,
-        session_id: str,
-        store_key: str | None,
-        raw: bytes,
-        meta: dict[str, Any],
-        sealed: bytes | None = None,
+        self, session_id: str, key: str | None, raw: bytes, sealed: bytes, meta: dict[str, Any]
     ) -> None:
-        """Record a successful write under ``session_id``."""
-        self.session_id, self.store_key, self.raw, self._meta = session_id, store_key, raw, meta
-        self.sealed = raw if sealed is None else sealed
-        self.rotate = False
+        """Record a successful write under ``session_id`` (``key`` in the backend)."""
+        self.session_id, self.store_key, self.raw, self.sealed = session_id, key, raw, sealed
+        self._meta, self.rotate = meta, False
 
-    def written(
-        self, raw: bytes, meta: dict[str, Any], *, merged: bool, sealed: bytes | None = None
-    ) -> None:
-        """Record a successful compare-and-set of the stored entry to ``raw`` (``sealed``)."""
-        self.raw, self._meta, self.merged = raw, meta, merged
-        self.sealed = raw if sealed is None else sealed
+    def written(self, raw: bytes, sealed: bytes, meta: dict[str, Any], merged: bool) -> None:
+        """Record a successful compare-and-set of the stored entry to ``sealed``."""
+        self.raw, self.sealed, self._meta, self.merged = raw, sealed, meta, merged
 
     def indexed_as(self, user: str | None) -> None:
         """The per-user index now lists the session under ``user``."""
@@ -228,11 +209,8 @@ class SessionState:
 
 
 class StatefulDict(dict[str, Any]):
-    """A dict carrying its :class:`SessionState`: what the store needs to know of a session.
-
-    :class:`~starlette_session.Session` is one; the store never imports it, so the session
-    module can sit above the store without an import cycle.
-    """
+    """A dict carrying its :class:`SessionState`: what the store needs to know of a session
+    (:class:`~starlette_session.Session` is one; the store never imports it)."""
 
     __slots__ = ("state",)
 

@@ -2,24 +2,9 @@
 
 Loading reads through a :class:`SessionStorage` what a verified cookie names; the store hands it
 each :class:`~starlette_session.plan.CommitPlan` to carry out, and it says what the cookie
-becomes. :class:`ServerStorage` keeps sessions in a :class:`SessionBackend`, :class:`CookieStorage`
-in the cookie; nothing outside this module asks which one it holds.
-
-On the server every write is a compare-and-set or a create, never a blind overwrite, and every
-step is ordered so that whatever runs between two steps (another request, a log-out, a
-revocation, a failure) cannot lose an acknowledged change or bring an ended session back:
-
-- A change is a compare-and-set on the bytes loaded. When another request saved first, the
-  top-level fields this request changed are applied to what is stored now and the write is tried
-  again (strict mode: refused); when the session is gone, nothing is written (409).
-- A user is added to the per-user index *before* a session is written with that user, and after
-  the write the index is checked again: if the user's sessions were revoked since the request
-  began, what was written is deleted (409).
-- A new id (log-in) creates the new entry, then retires the old one with a compare-and-set to
-  :data:`~starlette_session.records.RETIRED`: changes other requests made to the old entry
-  meanwhile are merged into the new one first, and if the old entry was destroyed (log-out,
-  revocation) the new one is deleted again.
-- An unchanged cookie is re-sent only after checking that its session is still current.
+becomes. On the server every write is a compare-and-set or a create, each step ordered so that
+nothing run between two steps can lose a change or bring an ended session back (the order is
+set out in docs/architecture.md, "Where a session lives").
 """
 
 from __future__ import annotations
@@ -75,15 +60,12 @@ __all__ = [
 
 security_logger = logging.getLogger("starlette_session.security")
 MAX_CREATE_ATTEMPTS = 8
-#: Rechecked this often when a store has neither timeout set (it cannot: one is required).
-_FALLBACK_RECHECK = 14 * 24 * 60 * 60
 DESTROYED_MESSAGE = (
     "this session was destroyed by another request (a log-out) while this one ran; its changes "
     "were not saved"
 )
-#: How long a log-in may take from ``begin_login`` to its commit: well within the hour an index
-#: that lists nothing keeps its revocation generation, so no revocation is ever forgotten while
-#: a log-in that began before it is still running.
+#: How long a log-in may take from ``begin_login`` to its commit: well within the hour an empty
+#: index keeps its revocation generation, so no revocation is forgotten while a log-in runs.
 LOGIN_WINDOW = REVOKED_TTL // 4
 LOGIN_TOO_OLD = (
     "this log-in began (session.begin_login) more than 15 minutes ago; check the credentials "
@@ -112,17 +94,23 @@ class SessionStorage(abc.ABC):
     #: The session travels in the cookie: a rule the plan follows (``CommitRules.cookie_only``).
     in_cookie = False
 
-    def __init__(self, keys: StoreKeys, ring: KeyRing | None = None) -> None:
+    def __init__(self, keys: StoreKeys, ring: KeyRing | None) -> None:
         self.keys = keys
-        #: The keys that seal what is stored (None: stored as plain JSON).
+        #: The keys that seal what is stored (None: plain JSON), and the bytes sealing adds to a
+        #: record, counted against ``max_size``.
         self.ring = ring
-        #: The bytes sealing adds to a record, counted against ``max_size``.
         self.overhead = 0 if ring is None else ring.overhead
 
     @abc.abstractmethod
     async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         """The store key of the session a verified cookie names and what it holds (opened when
         encrypted), its time to live reset to ``ttl``."""
+
+    @abc.abstractmethod
+    async def apply(
+        self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
+    ) -> CookieUpdate | None:
+        """Carry ``plan`` out; return the cookie to send, if any."""
 
     def lapsed(self, meta: dict[str, Any], issued_at: int, now: int) -> bool:
         """Whether the idle timeout passed, when the storage cannot expire entries itself."""
@@ -134,12 +122,6 @@ class SessionStorage(abc.ABC):
     async def extend(self, key: str | None, ttl: int) -> None:  # noqa: B027
         """Give the entry of a session with its own lifetime that time to live."""
 
-    @abc.abstractmethod
-    async def apply(
-        self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
-    ) -> CookieUpdate | None:
-        """Carry ``plan`` out; return the cookie to send, if any."""
-
     async def reread(self, state: SessionState) -> Stored | None:
         """What is stored for the session now; None when the cookie holds it (nothing to read)."""
         return None
@@ -149,14 +131,13 @@ class SessionStorage(abc.ABC):
         raise SessionSetupError("the cookie backend keeps no sessions on the server")
 
     async def claim_old_cookie(self, value: str) -> bool:
-        """Whether the old library's cookie ``value`` may be carried over now: True only the
-        first time (the cookie storage cannot remember: always)."""
+        """Whether the old library's cookie ``value`` may be carried over now: only the first
+        time (the cookie storage cannot remember: always)."""
         return True
 
     async def login_seen(self, user: str, state: SessionState) -> Seen | None:
-        """What a log-in of ``user`` beginning now in ``state``'s session finds of the user's
-        index (None: no index, the cookie backend); raises ``SessionLimitError`` when the cap
-        refuses it already."""
+        """What a log-in of ``user`` beginning now finds of the user's index (None: no index);
+        raises ``SessionLimitError`` when the cap refuses it already."""
         return None
 
     def channels(self) -> tuple[Notifications | None, LocalNotifications | None]:
@@ -182,21 +163,14 @@ class CookieStorage(SessionStorage):
     in_cookie = True
 
     def __init__(
-        self,
-        keys: StoreKeys,
-        lifetimes: Lifetimes,
-        cookie_name: str,
-        limit: int,
-        ring: KeyRing | None = None,
+        self, keys: StoreKeys, lifetimes: Lifetimes, name: str, limit: int, ring: KeyRing | None
     ) -> None:
         super().__init__(keys, ring)
-        self.lifetimes = lifetimes
-        self.cookie_name = cookie_name
-        self.limit = limit
+        self.lifetimes, self.cookie_name, self.limit = lifetimes, name, limit
         self._labels: dict[int, bytes] = {}
 
     def _aad(self, key_index: int) -> bytes:
-        """What a payload is bound to: this cookie's name and a label derived from the signing
+        """What a payload is bound to: the cookie's name and a label derived from the signing
         key (``key_index``) that signed it, so that another app's payload does not open here."""
         aad = self._labels.get(key_index)
         if aad is None:
@@ -228,26 +202,22 @@ class CookieStorage(SessionStorage):
         cookie = plan.cookie
         if cookie is CookieAction.EXPIRE:
             return EXPIRE_COOKIE
-        if cookie in (CookieAction.RESIGN, CookieAction.REFRESH, CookieAction.DATA):
-            payload = plan.payload
-            assert payload is not None  # noqa: S101 - the plan always names it
-            ring, raw, meta = self.ring, plan.raw, plan.meta
-            if (
-                cookie is not CookieAction.DATA
-                and ring is not None
-                and not ring.current(state.sealed)
-            ):
-                raw, meta = state.raw, state.meta  # sealed under an older key: seal it anew
-            if raw is None:
-                return self._signed(payload, plan, state, now)
-            sealed = raw
-            if ring is not None:
-                sealed = ring.seal(raw, self._aad(0))
-                payload = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
-            update = self._signed(payload, plan, state, now)
-            state.stored(session_id=payload, store_key=None, raw=raw, meta=meta, sealed=sealed)
-            return update
-        return None
+        if cookie not in (CookieAction.RESIGN, CookieAction.REFRESH, CookieAction.DATA):
+            return None
+        payload = plan.payload
+        assert payload is not None  # noqa: S101 - the plan always names it
+        ring, raw, meta = self.ring, plan.raw, plan.meta
+        if cookie is not CookieAction.DATA and ring is not None and not ring.current(state.sealed):
+            raw, meta = state.raw, state.meta  # sealed under an older key: seal it anew
+        if raw is None:
+            return self._signed(payload, plan, state, now)
+        sealed = raw
+        if ring is not None:
+            sealed = ring.seal(raw, self._aad(0))
+            payload = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+        update = self._signed(payload, plan, state, now)
+        state.stored(payload, None, raw, sealed, meta)
+        return update
 
     def _check_size(self, value: str) -> None:
         size = len(self.cookie_name) + 1 + len(value)
@@ -266,20 +236,16 @@ class ServerStorage(SessionStorage):
         backend: SessionBackend,
         keys: StoreKeys,
         users: UserIndex,
+        lifetimes: Lifetimes,
+        events: SessionEvents,
         *,
         max_size: int | None,
         strict: bool,
-        events: SessionEvents,
-        lifetimes: Lifetimes | None = None,
-        ring: KeyRing | None = None,
+        ring: KeyRing | None,
     ) -> None:
         super().__init__(keys, ring)
-        self.backend = backend
-        self.users = users
-        self.lifetimes = lifetimes
-        self.max_size = max_size
-        self.strict = strict
-        self.events = events
+        self.backend, self.users, self.lifetimes, self.events = backend, users, lifetimes, events
+        self.max_size, self.strict = max_size, strict
 
     def channels(self) -> tuple[Notifications | None, LocalNotifications | None]:
         notifications = self.backend.notifications
@@ -288,6 +254,10 @@ class ServerStorage(SessionStorage):
     async def read(self, unsigned: Unsigned, ttl: int | None) -> tuple[str | None, Stored]:
         key = self.keys.session_key(unsigned.payload, unsigned.key_index)
         return key, self._opened(key, await self._server().read(key, ttl))
+
+    async def reread(self, state: SessionState) -> Stored:
+        key = state.store_key
+        return Stored(None) if key is None else self._opened(key, await self._server().read(key))
 
     def _opened(self, key: str, sealed: bytes | None) -> Stored:
         """What ``key`` holding ``sealed`` holds, opened with the key ring."""
@@ -310,11 +280,26 @@ class ServerStorage(SessionStorage):
     def user_index(self) -> UserIndex:
         return self.users
 
+    async def login_seen(self, user: str, state: SessionState) -> Seen | None:
+        seen = await self.users.seen(user)
+        await self.users.check_room(user, seen, _replaced(state, user))
+        return seen
+
+    async def claim_old_cookie(self, value: str) -> bool:
+        # Remembered as long as the old cookie itself would be honoured (its Max-Age).
+        key = self.keys.old_cookie_key(value)
+        return await self._server().create(key, b"1", self.lifetimes.cookie_max_age)
+
     async def apply(
         self, plan: CommitPlan, state: SessionState, data: dict[str, Any], now: int
     ) -> CookieUpdate | None:
         if plan.delete_loaded:
-            await self._delete(state)
+            key = state.store_key
+            if key is not None:  # a log-out: deleted, and its live connections told, in one trip
+                await self._server().end(key)
+                if state.loaded_user:
+                    await self.users.remove(state.loaded_user, [key])
+            state.forgotten()
         if plan.write is Write.REPLACE:
             await self._replace(plan, state, data)
         elif plan.write is Write.CREATE:
@@ -334,44 +319,39 @@ class ServerStorage(SessionStorage):
             return self._signed(plan.payload, plan, state, now)
         return None
 
-    async def _delete(self, state: SessionState) -> None:
-        """Delete the stored session and drop it from its user's index."""
-        key = state.store_key
-        if key is not None:  # a log-out: deleted, and its live connections told, in one trip
-            await self._server().end(key)
-            if state.loaded_user:
-                await self.users.remove(state.loaded_user, [key])
-        state.forgotten()
-
     async def _replace(self, plan: CommitPlan, state: SessionState, data: dict[str, Any]) -> None:
-        key, loaded = state.store_key, state.sealed
+        key, loaded, raw = state.store_key, state.sealed, plan.raw
         assert key is not None  # noqa: S101 - REPLACE is only planned for stored sessions
         assert loaded is not None  # noqa: S101
-        assert plan.raw is not None  # noqa: S101
+        assert raw is not None  # noqa: S101
         user = _user(plan)
         generation = ""
         if plan.user_changed and user is not None:
-            until = self._usable_until(plan.meta, int(time.time()))
-            generation = await self._index(user, key, plan.ttl, state, until=until)
-        value = self._sealed(key, plan.raw)
-        records = {value: plan.raw}  # what each value this request stores holds
+            generation = await self._index(user, key, plan, state)
+        value = self._sealed(key, raw)
+        records = {value: raw}  # what each value this request stores holds
 
         def merge(current: bytes | None) -> bytes:
-            raw = self._merged(self._opened(key, current), plan, state, data)
-            sealed = self._sealed(key, raw)
-            records[sealed] = raw
+            merged = self._merged(self._opened(key, current), plan, state, data)
+            sealed = self._sealed(key, merged)
+            records[sealed] = merged
             return sealed
 
         # Compare-and-set from the bytes loaded, merging what other requests stored meanwhile.
         stored = await self._server().update(
             key, loaded, value, plan.ttl, merge, logged_in=user is not None
         )
-        if plan.user_changed and user is not None:
-            await self._check_not_revoked(user, key, generation)
-        raw = records.get(stored)
-        if raw is None:  # another request's merge, written with ours (write combining)
-            raw = self._opened(key, stored).raw or plan.raw
-        state.written(raw, plan.meta, merged=stored != value, sealed=stored)
+        if (
+            plan.user_changed
+            and user is not None
+            and await self.users.revoked_since(user, generation)
+        ):
+            await self._server().delete(key)  # the user was revoked meanwhile: undone
+            raise SessionDestroyedError(REVOKED_MESSAGE)
+        written = records.get(stored)
+        if written is None:  # another request's merge, written with ours (write combining)
+            written = self._opened(key, stored).raw or raw
+        state.written(written, stored, plan.meta, stored != value)
         if plan.user_changed:
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [key])
@@ -401,9 +381,7 @@ class ServerStorage(SessionStorage):
     ) -> str | None:
         raw = plan.raw
         assert raw is not None  # noqa: S101 - CREATE always carries the bytes
-        user = _user(plan)
-        generation = ""
-        old_key = state.store_key
+        user, old_key, generation = _user(plan), state.store_key, ""
         # The new entry, then (in one round trip where the backend runs a batch in order) the
         # old one retired and the user's index read again, after the write with the user.
         retire = (
@@ -414,9 +392,7 @@ class ServerStorage(SessionStorage):
             session_id = secrets.token_urlsafe(32)
             key = self.keys.session_key(session_id)
             if user is not None:
-                until = self._usable_until(plan.meta, int(time.time()))
-                replacing = _replaced(state, user)
-                generation = await self._index(user, key, plan.ttl, state, replacing, until)
+                generation = await self._index(user, key, plan, state, _replaced(state, user))
             sealed = self._sealed(key, raw)
             created = await self._server().create_then(
                 key,
@@ -432,25 +408,21 @@ class ServerStorage(SessionStorage):
             raise SessionBackendError("could not find a free session id")
         if old_key is not None:
             assert created.replaced is not None  # noqa: S101 - asked for with old_key
-            retired = await self._retire(
-                old_key, key, (raw, sealed), plan, state, data, created.replaced
-            )
+            retired = await self._retire(key, (raw, sealed), plan, state, data, created.replaced)
             if retired is None:
                 return None
             raw, sealed = retired
             if state.loaded_user:
                 await self.users.remove(state.loaded_user, [old_key])
         if user is not None and self.users.revoked_in(created.read, generation):
-            # The index, read after the write, has another generation: undo the write.
-            await self._server().delete(key)
+            await self._server().delete(key)  # the index, read after the write, moved on: undone
             raise SessionDestroyedError(REVOKED_MESSAGE)
-        state.stored(session_id=session_id, store_key=key, raw=raw, meta=plan.meta, sealed=sealed)
+        state.stored(session_id, key, raw, sealed, plan.meta)
         state.indexed_as(user)
         return session_id
 
     async def _retire(
         self,
-        old_key: str,
         key: str,
         written: tuple[bytes, bytes],
         plan: CommitPlan,
@@ -462,6 +434,8 @@ class ServerStorage(SessionStorage):
         change made to it meanwhile; return what the new one holds (its record, as stored).
         None when only a re-signing was due and another request did it. ``first``: the outcome
         of the first attempt, made with the create."""
+        old_key = state.store_key
+        assert old_key is not None  # noqa: S101 - only a loaded session is retired
         expected: bytes = state.sealed or b""  # loaded with its key: never empty
         holds: tuple[bytes, bytes] | None = written
         made: Replaced | None = first
@@ -487,10 +461,9 @@ class ServerStorage(SessionStorage):
             except (SessionDestroyedError, SessionConflictError):
                 await self._server().delete(key)
                 raise
-            logged_in = _user(plan) is not None
             sealed = self._sealed(key, merged)
             replaced = await self._server().replace(
-                key, holds[1], sealed, plan.ttl, logged_in=logged_in
+                key, holds[1], sealed, plan.ttl, logged_in=_user(plan) is not None
             )
             if not replaced.stored:
                 raise SessionDestroyedError(DESTROYED_MESSAGE)  # revoked meanwhile
@@ -506,25 +479,22 @@ class ServerStorage(SessionStorage):
     def _usable_until(self, meta: dict[str, Any], now: int) -> int:
         """The last moment a session with ``meta`` whose cookie is signed ``now`` can be used:
         the cookie's Max-Age, within the absolute timeout (0: no bound)."""
-        lifetimes = self.lifetimes
-        if lifetimes is None:
-            return 0
-        max_age = lifetimes.max_age(meta, now)
+        max_age = self.lifetimes.max_age(meta, now)
         if max_age is not None:
             return now + max(max_age, 1)
-        if lifetimes.absolute_timeout is not None:
+        absolute = self.lifetimes.absolute_timeout
+        if absolute is not None:
             created = meta.get("c")
-            return (created if isinstance(created, int) else now) + lifetimes.absolute_timeout
+            return (created if isinstance(created, int) else now) + absolute
         return 0
 
     async def _index(
         self,
         user: str,
         key: str,
-        ttl: int,
+        plan: CommitPlan,
         state: SessionState,
         replacing: str | None = None,
-        until: int = 0,
     ) -> str:
         """List ``key`` in ``user``'s index before it is written; the generation it was listed
         under. A log-in begun with ``begin_login`` is refused if the user's sessions were
@@ -534,27 +504,10 @@ class ServerStorage(SessionStorage):
             if time.monotonic() - login[2] > LOGIN_WINDOW:
                 raise SessionDestroyedError(LOGIN_TOO_OLD)
             seen = login[1]
-        return await self.users.add(user, key, ttl, seen=seen, replacing=replacing, until=until)
-
-    async def login_seen(self, user: str, state: SessionState) -> Seen | None:
-        seen = await self.users.seen(user)
-        await self.users.check_room(user, seen, _replaced(state, user))
-        return seen
-
-    async def claim_old_cookie(self, value: str) -> bool:
-        # Remembered as long as the old cookie itself would be honoured (its Max-Age).
-        ttl = None if self.lifetimes is None else self.lifetimes.cookie_max_age
-        return await self._server().create(self.keys.old_cookie_key(value), b"1", ttl)
-
-    async def _check_not_revoked(self, user: str, key: str, generation: str) -> None:
-        """After writing ``key`` with ``user``: undo it if the user was revoked meanwhile."""
-        if await self.users.revoked_since(user, generation):
-            await self._server().delete(key)
-            raise SessionDestroyedError(REVOKED_MESSAGE)
-
-    async def reread(self, state: SessionState) -> Stored:
-        key = state.store_key
-        return Stored(None) if key is None else self._opened(key, await self._server().read(key))
+        until = self._usable_until(plan.meta, int(time.time()))
+        return await self.users.add(
+            user, key, plan.ttl, seen=seen, replacing=replacing, until=until
+        )
 
     def _server(self) -> SessionBackend:
         """The backend, for one call (counted while an observer is registered)."""
@@ -598,8 +551,7 @@ def storage_for(
         if strict:
             raise SessionSettingsError(
                 "strict=True needs a server-side backend: the cookie backend cannot see that "
-                "another request changed the session (each response's cookie replaces the last); "
-                "use Redis, SQL, memcached or memory for sessions changed by concurrent requests"
+                "another request changed the session (each response's cookie replaces the last)"
             )
         return CookieStorage(keys, lifetimes, cookie_name, backend.max_size, ring)
     if ring is not None and ring.overhead and backend.json_values:
@@ -616,7 +568,8 @@ def storage_for(
             f"session index) would be {longest} bytes, over the {limit} bytes {backend!r} "
             f"accepts; use a key_prefix of at most {limit - (longest - prefix)} characters"
         )
-    recheck = lifetimes.idle_timeout or lifetimes.absolute_timeout or _FALLBACK_RECHECK
+    # Whenever both timeouts are None, the store refused its settings already.
+    recheck = lifetimes.idle_timeout or lifetimes.absolute_timeout or 14 * 24 * 60 * 60
     users = UserIndex(
         backend,
         keys,
@@ -627,12 +580,5 @@ def storage_for(
         ring=ring,
     )
     return ServerStorage(
-        backend,
-        keys,
-        users,
-        max_size=max_size,
-        strict=strict,
-        events=events,
-        lifetimes=lifetimes,
-        ring=ring,
+        backend, keys, users, lifetimes, events, max_size=max_size, strict=strict, ring=ring
     )
