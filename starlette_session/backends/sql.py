@@ -34,7 +34,7 @@ try:
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from sqlalchemy.util import greenlet_spawn
+    from sqlalchemy.util import await_, greenlet_spawn
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the SQL backend needs SQLAlchemy's asyncio extension and a driver: pip install "
@@ -145,6 +145,58 @@ def check_writable_directory(path: str) -> None:
         ) from None
 
 
+def driver_select(dialect: Dialect, statement: sa.Select[Any]) -> DriverSelect | None:
+    """``statement`` as a coroutine that runs it on an asyncpg or aiosqlite connection directly
+    and returns its first row (None for other drivers): no SQLAlchemy Core per execution."""
+    compiled = statement.compile(dialect=dialect)
+    sql, names = compiled.string, compiled.positiontup or []
+    if dialect.driver == "asyncpg":
+
+        async def fetch_row(driver: Any, params: dict[str, Any]) -> Any:
+            return await driver.fetchrow(sql, *[params[name] for name in names])
+
+    elif dialect.driver == "aiosqlite":
+
+        async def fetch_row(driver: Any, params: dict[str, Any]) -> Any:
+            # One trip to aiosqlite's thread; a SELECT opens no transaction in sqlite3.
+            rows = await driver.execute_fetchall(sql, [params[name] for name in names])
+            return rows[0] if rows else None
+
+    else:
+        return None
+    return fetch_row
+
+
+DriverSelect = Callable[[Any, dict[str, Any]], Coroutine[Any, Any, Any]]
+
+
+class _DriverFailed(Exception):
+    """The driver's statement raised: SQLAlchemy runs it again and tells a dead connection."""
+
+
+def _driver_row(engine: Engine, attempt: Attempt, select: DriverSelect, params: Any) -> Any:
+    connection = engine.raw_connection()
+    try:
+        if attempt.abandoned:
+            raise TimeoutError("abandoned before its first statement")
+        try:
+            return await_(select(connection.driver_connection, params))
+        except Exception as error:
+            raise _DriverFailed from error
+        except BaseException:  # cancelled within the statement: the connection's state is unknown
+            connection.invalidate()
+            raise
+    finally:
+        connection.close()
+
+
+def _observed(engine: Engine) -> bool:
+    # Engine logging and cursor events (instrumentation, the tests' statement counter) see
+    # only statements that SQLAlchemy runs itself.
+    dispatch = engine.dispatch
+    return bool(engine.echo or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
 # Running an operation: a pooled connection, a time bound, no transaction left open
 
 # Abandoned operations still cleaning up; a task needs a reference until it is done.
@@ -192,14 +244,10 @@ async def within(
     return task.result()
 
 
-#: Whether an operation wrote, from its result: commit only then.
-Wrote = Callable[[Any], bool]
-
-
 async def on_a_connection(
     engine: AsyncEngine,
     attempt: Attempt,
-    write: bool | Wrote,
+    write: bool,
     operation: Callable[..., T],
     *args: Any,
 ) -> T:
@@ -225,7 +273,7 @@ async def on_a_connection(
 def _once(
     engine: Engine,
     attempt: Attempt,
-    write: bool | Wrote,
+    write: bool,
     operation: Callable[..., T],
     args: tuple[Any, ...],
 ) -> T:
@@ -233,8 +281,7 @@ def _once(
         if attempt.abandoned:  # its caller gave up while it waited for a connection
             raise TimeoutError("abandoned before its first statement")
         result = operation(conn, *args)
-        wrote = write if isinstance(write, bool) else write(result)
-        if wrote and not _autocommits(conn):
+        if write and not _autocommits(conn):
             if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
                 raise TimeoutError("abandoned before its commit")
             conn.commit()
@@ -358,6 +405,7 @@ class SQLBackend(CombinedUpdates):
         this_live = sa.and_(c.store_key == _K, live)
         self._select = sa.select(c.value).where(this_live)
         self._select_expiry = sa.select(c.value, c.expires_at).where(this_live)
+        self._driver_select = driver_select(dialect, self._select_expiry)
         # The expiry lags by more than the granularity (``fresh`` = ``exp`` - granularity). A
         # read only lengthens it: a longer one a concurrent write set stays.
         stale = sa.or_(c.expires_at.is_(None), c.expires_at < sa.bindparam("fresh"))
@@ -391,21 +439,32 @@ class SQLBackend(CombinedUpdates):
         now = self._now()
         if ttl is None:
             return await self._run(self._scalar, self._select, {"k": key, "now": now})
-        found: tuple[bytes | None, bool] = await self._run(
-            self._read_sliding, self._sliding(key, now, ttl), write=_slid
-        )
-        return found[0]
-
-    def _read_sliding(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """The value, and whether its expiry had to be slid (then it was: commit)."""
-        row = conn.execute(self._select_expiry, params).one_or_none()
+        params = self._sliding(key, now, ttl)
+        row = await self._read_row(params)
         if row is None:
-            return None, False
+            return None
         value, expires_at = row
-        if expires_at is not None and expires_at >= params["fresh"]:
-            return value, False
-        conn.execute(self._slide, params)
-        return value, True
+        if expires_at is None or expires_at < params["fresh"]:
+            await self._run(self._rowcount, self._slide, params, write=True)
+        return value  # type: ignore[no-any-return]
+
+    async def _read_row(self, params: dict[str, Any]) -> Any:
+        """The value and expiry of a live row, or None: straight to the driver where it can."""
+        select, engine = self._driver_select, self._engine
+        if select is None or _observed(engine.sync_engine):
+            return await self._run(self._one, self._select_expiry, params)
+
+        async def attempts(attempt: Attempt) -> Any:
+            try:
+                return await greenlet_spawn(
+                    _driver_row, engine.sync_engine, attempt, select, params
+                )
+            except _DriverFailed:
+                return await on_a_connection(
+                    engine, attempt, False, self._one, self._select_expiry, params
+                )
+
+        return await self._bounded(attempts)
 
     def _sliding(self, key: str, now: int, ttl: int) -> dict[str, Any]:
         """The parameters of a slide to ``now + ttl``: ``fresh`` is the oldest expiry kept."""
@@ -530,13 +589,20 @@ class SQLBackend(CombinedUpdates):
         return conn.execute(statement, params).scalar_one_or_none()
 
     @staticmethod
+    def _one(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+        return conn.execute(statement, params).one_or_none()
+
+    @staticmethod
     def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
         return conn.execute(statement, params).rowcount
 
-    async def _run(self, operation: Callable[..., T], *args: Any, write: bool | Wrote = False) -> T:
+    async def _run(self, operation: Callable[..., T], *args: Any, write: bool = False) -> T:
         async def attempts(attempt: Attempt) -> T:
             return await on_a_connection(self._engine, attempt, write, operation, *args)
 
+        return await self._bounded(attempts)
+
+    async def _bounded(self, attempts: Callable[[Attempt], Coroutine[Any, Any, T]]) -> T:
         try:
             return await within(self.timeout, attempts, cancel=self._cancel_on_timeout)
         except _DRIVER_ERRORS as error:
@@ -558,10 +624,6 @@ class SQLBackend(CombinedUpdates):
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
-
-
-def _slid(found: tuple[Any, bool]) -> bool:
-    return found[1]
 
 
 def _expiry(now: int, ttl: int | None) -> int | None:
