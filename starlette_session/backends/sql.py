@@ -256,10 +256,6 @@ class Attempt:
     abandoned = False
 
 
-class _DriverFailed(Exception):
-    """The driver's statement raised: SQLAlchemy runs it again and tells a dead connection."""
-
-
 async def within(
     seconds: float | None, operation: Callable[[Attempt], Coroutine[Any, Any, T]], cancel: bool
 ) -> T:
@@ -285,52 +281,58 @@ async def within(
     return task.result()
 
 
-async def on_a_connection(
-    engine: AsyncEngine, attempt: Attempt, write: bool, operation: Callable[..., T], *args: Any
-) -> T:
-    """``operation(conn, *args)`` on a pooled connection, committing if ``write``; a connection
-    found dead gets one more try. Checkout, statements and return run in one greenlet."""
-    try:
-        return await greenlet_spawn(_once, engine.sync_engine, attempt, write, operation, args)
-    except sa_exc.DBAPIError as error:
-        if not error.connection_invalidated or attempt.abandoned:
-            raise
-        # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded the
-        # pool's older connections, and a new one gets one more try.
-        return await greenlet_spawn(_once, engine.sync_engine, attempt, write, operation, args)
-
-
-def _once(
+def on_a_connection(
     engine: Engine, attempt: Attempt, write: bool, operation: Callable[..., T], args: Any
 ) -> T:
-    with engine.connect() as conn:
-        if attempt.abandoned:  # its caller gave up while it waited for a connection
-            raise TimeoutError("abandoned before its first statement")
-        result = operation(conn, *args)
-        # No public "this connection autocommits" (get_isolation_level() never says AUTOCOMMIT);
-        # without the private check we commit, merely one more trip.
-        autocommits = getattr(conn, "_is_autocommit_isolation", None)
-        if write and not (autocommits is not None and autocommits()):
-            if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
-                raise TimeoutError("abandoned before its commit")
-            conn.commit()
-        return result
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write``, in the
+    greenlet that checks it out and returns it; a connection found dead gets one more try."""
+    retried = False
+    while True:
+        try:
+            with engine.connect() as conn:
+                if attempt.abandoned:  # its caller gave up while it waited for a connection
+                    raise TimeoutError("abandoned before its first statement")
+                result = operation(conn, *args)
+                # No public "this connection autocommits" (get_isolation_level() never says
+                # AUTOCOMMIT); without the private check we commit, merely one more trip.
+                autocommits = getattr(conn, "_is_autocommit_isolation", None)
+                if write and not (autocommits is not None and autocommits()):
+                    if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
+                        raise TimeoutError("abandoned before its commit")
+                    conn.commit()
+                return result
+        except sa_exc.DBAPIError as error:
+            # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
+            # the pool's older connections, and a new one gets one more try.
+            if retried or not error.connection_invalidated or attempt.abandoned:
+                raise
+            retried = True
 
 
-def _driver_row(engine: Engine, attempt: Attempt, select: DriverSelect, params: Any) -> Any:
+def _read_on_the_driver(
+    engine: Engine, attempt: Attempt, select: DriverSelect, statement: Any, params: Any
+) -> Any:
     connection = engine.raw_connection()
     try:
         if attempt.abandoned:
             raise TimeoutError("abandoned before its first statement")
-        try:
-            return await_(select(connection.driver_connection, params))
-        except Exception as error:
-            raise _DriverFailed from error
-        except BaseException:  # cancelled within the statement: the connection's state is unknown
+        return await_(select(connection.driver_connection, params))
+    except BaseException as error:
+        if not isinstance(error, Exception):  # cancelled within the statement: state unknown
             connection.invalidate()
             raise
+        # Else SQLAlchemy runs it again below: it tells a dead connection, and says why.
     finally:
         connection.close()
+    return on_a_connection(engine, attempt, False, _one, (statement, params))
+
+
+def _one(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    return conn.execute(statement, params).one_or_none()
+
+
+def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
+    return conn.execute(statement, params).rowcount
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
@@ -430,7 +432,7 @@ class SQLBackend(CombinedUpdates):
             return None
         value, expires_at = row
         if ttl is not None and (expires_at is None or expires_at < params["fresh"]):
-            await self._run(self._rowcount, self._slide, params, write=True)
+            await self._run(_rowcount, self._slide, params, write=True)
         return value  # type: ignore[no-any-return]
 
     async def _read_row(self, params: dict[str, Any]) -> Any:
@@ -444,17 +446,12 @@ class SQLBackend(CombinedUpdates):
             or events.before_cursor_execute
             or events.after_cursor_execute
         ):
-            return await self._run(self._one, self._select, params)
-
-        async def attempts(attempt: Attempt) -> Any:
-            try:
-                return await greenlet_spawn(_driver_row, engine, attempt, select, params)
-            except _DriverFailed:
-                return await on_a_connection(
-                    self._engine, attempt, False, self._one, self._select, params
-                )
-
-        return await self._bounded(attempts)
+            return await self._run(_one, self._select, params)
+        return await self._bounded(
+            lambda attempt: greenlet_spawn(
+                _read_on_the_driver, engine, attempt, select, self._select, params
+            )
+        )
 
     def _sliding(self, key: str, now: int, ttl: int) -> dict[str, Any]:
         """The parameters of a slide to ``now + ttl``: ``fresh`` is the oldest expiry kept."""
@@ -472,7 +469,7 @@ class SQLBackend(CombinedUpdates):
 
     def _create(self, conn: Connection, params: dict[str, Any]) -> bool:
         try:
-            return self._rowcount(conn, self._insert, params) == 1
+            return _rowcount(conn, self._insert, params) == 1
         except sa_exc.IntegrityError:
             if self.engine.dialect.name not in _MYSQL:
                 raise
@@ -480,7 +477,7 @@ class SQLBackend(CombinedUpdates):
             # lock on the row; end its transaction first, or concurrent creates of one key
             # deadlock upgrading their shared locks for the UPDATE.
             conn.rollback()
-            return self._rowcount(conn, self._take_expired, params) == 1
+            return _rowcount(conn, self._take_expired, params) == 1
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
@@ -491,18 +488,18 @@ class SQLBackend(CombinedUpdates):
         return replaced
 
     def _replace(self, conn: Connection, params: dict[str, Any]) -> Replaced:
-        if self._rowcount(conn, self._compare_and_set, params) == 1:
+        if _rowcount(conn, self._compare_and_set, params) == 1:
             return Replaced(True, None)
-        row = self._one(conn, self._select, params)
+        row = _one(conn, self._select, params)
         return Replaced(False, None if row is None else row[0])
 
     async def expire(self, key: str, ttl: int) -> None:
         params = self._sliding(key, self._now(), ttl)
-        await self._run(self._rowcount, self._reset, params, write=True)
+        await self._run(_rowcount, self._reset, params, write=True)
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._run(self._rowcount, self._delete, {"keys": list(keys)}, write=True)
+            await self._run(_rowcount, self._delete, {"keys": list(keys)}, write=True)
 
     async def end(self, *keys: str) -> None:
         if not keys:
@@ -513,7 +510,7 @@ class SQLBackend(CombinedUpdates):
             return
         # One statement: WITH ended AS (DELETE ...) SELECT pg_notify(...).
         params = {"keys": list(keys), "payload": ended_message(keys).decode()}
-        await self._run(self._one, self._delete_notify, params, write=True)
+        await self._run(_one, self._delete_notify, params, write=True)
 
     async def announce(self, *keys: str) -> None:
         if self.notifications is None:
@@ -521,7 +518,7 @@ class SQLBackend(CombinedUpdates):
             return
         for start in range(0, len(keys), PER_MESSAGE):
             payload = ended_message(keys[start : start + PER_MESSAGE]).decode()
-            await self._run(self._one, self._notify, {"payload": payload}, write=True)
+            await self._run(_one, self._notify, {"payload": payload}, write=True)
 
     # Maintenance
 
@@ -545,7 +542,7 @@ class SQLBackend(CombinedUpdates):
         statement = _batch_delete(self.engine.dialect, self.table, batch_size)
         params, total = {"now": self._now()}, 0
         while True:
-            deleted = await self._run(self._rowcount, statement, params, write=True)
+            deleted = await self._run(_rowcount, statement, params, write=True)
             total += deleted
             if deleted < batch_size:
                 return total
@@ -584,19 +581,11 @@ class SQLBackend(CombinedUpdates):
     def _now(self) -> int:
         return int(self.clock() * 1000)
 
-    @staticmethod
-    def _one(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
-        return conn.execute(statement, params).one_or_none()
-
-    @staticmethod
-    def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
-        return conn.execute(statement, params).rowcount
-
     async def _run(self, operation: Callable[..., T], *args: Any, write: bool = False) -> T:
-        async def attempts(attempt: Attempt) -> T:
-            return await on_a_connection(self._engine, attempt, write, operation, *args)
-
-        return await self._bounded(attempts)
+        engine = self._engine.sync_engine
+        return await self._bounded(
+            lambda attempt: greenlet_spawn(on_a_connection, engine, attempt, write, operation, args)
+        )
 
     async def _bounded(self, attempts: Callable[[Attempt], Coroutine[Any, Any, T]]) -> T:
         try:
