@@ -250,35 +250,9 @@ _abandoned: set[asyncio.Future[Any]] = set()
 
 
 class Attempt:
-    """Whether the caller stopped waiting (its time was up, or it was cancelled): an abandoned
-    operation must commit nothing."""
+    """Whether the caller stopped waiting (time up, or cancelled): then commit nothing."""
 
     abandoned = False
-
-
-async def within(
-    seconds: float | None, operation: Callable[[Attempt], Coroutine[Any, Any, T]], cancel: bool
-) -> T:
-    """``operation(attempt)``'s result, or ``TimeoutError`` after ``seconds``.
-
-    The caller stops waiting then, or when it is cancelled itself: the operation is marked
-    abandoned and, with ``cancel``, cancelled (a network driver closes its connection in the
-    background); without, it runs on to its own end (SQLite: ``docs/sql.md``, "Failures").
-    """
-    attempt = Attempt()
-    task = asyncio.ensure_future(operation(attempt))
-    try:
-        await asyncio.wait((task,), timeout=seconds)
-    finally:
-        if not task.done():  # the time is up, or the caller itself was cancelled
-            attempt.abandoned = True
-            if cancel:
-                task.cancel()
-            _abandoned.add(task)
-            task.add_done_callback(_forget)
-    if not task.done():
-        raise TimeoutError(f"no answer within {seconds} s")
-    return task.result()
 
 
 def on_a_connection(
@@ -464,8 +438,7 @@ class SQLBackend(CombinedUpdates):
     ) -> bool:
         now = self._now()
         params = {"k": key, "v": value, "now": now, "exp": _expiry(now, ttl)}
-        stored: bool = await self._run(self._create, params, write=True)
-        return stored
+        return await self._run(self._create, params, write=True)
 
     def _create(self, conn: Connection, params: dict[str, Any]) -> bool:
         try:
@@ -484,8 +457,7 @@ class SQLBackend(CombinedUpdates):
     ) -> Replaced:
         now = self._now()
         params = {"k": key, "v": value, "expected": expected, "now": now, "exp": _expiry(now, ttl)}
-        replaced: Replaced = await self._run(self._replace, params, write=True)
-        return replaced
+        return await self._run(self._replace, params, write=True)
 
     def _replace(self, conn: Connection, params: dict[str, Any]) -> Replaced:
         if _rowcount(conn, self._compare_and_set, params) == 1:
@@ -587,9 +559,28 @@ class SQLBackend(CombinedUpdates):
             lambda attempt: greenlet_spawn(on_a_connection, engine, attempt, write, operation, args)
         )
 
-    async def _bounded(self, attempts: Callable[[Attempt], Coroutine[Any, Any, T]]) -> T:
+    async def _bounded(self, operation: Callable[[Attempt], Coroutine[Any, Any, T]]) -> T:
+        """``operation(attempt)``'s result, or :class:`SessionBackendError` after ``timeout``.
+
+        The caller stops waiting then, or when it is cancelled itself: the operation is marked
+        abandoned and cancelled (a network driver closes its connection in the background), on
+        SQLite left to run to its own end (``docs/sql.md``, "Failures").
+        """
+        attempt = Attempt()
+        task = asyncio.ensure_future(operation(attempt))
         try:
-            return await within(self.timeout, attempts, self._cancel_on_timeout)
+            try:
+                await asyncio.wait((task,), timeout=self.timeout)
+            finally:
+                if not task.done():  # the time is up, or the caller itself was cancelled
+                    attempt.abandoned = True
+                    if self._cancel_on_timeout:
+                        task.cancel()
+                    _abandoned.add(task)
+                    task.add_done_callback(_forget)
+            if not task.done():
+                raise TimeoutError(f"no answer within {self.timeout} s")
+            return task.result()
         except _DRIVER_ERRORS as error:
             # SQLAlchemy's message repeats the statement and its parameters (session data):
             # chain the driver's exception instead.
