@@ -34,7 +34,7 @@ try:
     from sqlalchemy.dialects import mysql, postgresql, sqlite
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from sqlalchemy.util import await_, greenlet_spawn
+    from sqlalchemy.util import await_only, greenlet_spawn  # await_only: 2.0 and 2.1
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the SQL backend needs SQLAlchemy's asyncio extension and a driver: pip install "
@@ -181,9 +181,7 @@ def _setup_sqlite(engine: AsyncEngine, timeout: float | None) -> str | None:
     """Set up every new connection for several processes; return the database file, checked
     writable (None in memory)."""
     path = engine.url.database
-    if not path or path == ":memory:" or path.startswith("file::memory:"):
-        path = None
-    else:
+    if path and path != ":memory:" and not path.startswith("file::memory:"):
         if path.startswith("file:"):  # a URI filename
             path = path[len("file:") :].split("?", 1)[0]
         path = os.path.abspath(path)
@@ -202,15 +200,17 @@ def _setup_sqlite(engine: AsyncEngine, timeout: float | None) -> str | None:
                 f"create files in its directory {directory} ({error.strerror}), where SQLite "
                 "keeps the -wal and -shm files; choose a writable directory or fix its permissions"
             ) from None
+    else:
+        path = None
     # Shorter than the timeout, so that a lock held too long is reported as such.
     busy_ms = int((timeout if timeout is not None else 5.0) * 800)
+    pragmas = (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL")
 
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
         finally:
             cursor.close()
 
@@ -290,7 +290,7 @@ def _read_on_the_driver(
     try:
         if attempt.abandoned:
             raise TimeoutError("abandoned before its first statement")
-        return await_(select(connection.driver_connection, params))
+        return await_only(select(connection.driver_connection, params))
     except BaseException as error:
         if not isinstance(error, Exception):  # cancelled within the statement: state unknown
             connection.invalidate()
