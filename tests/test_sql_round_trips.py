@@ -236,3 +236,7 @@ async def test_unobserved_a_read_is_one_select_at_the_driver(kind: str, tmp_path
 
         # No BEGIN, COMMIT or ROLLBACK: each read is one SELECT and leaves no transaction.
         assert [statement.split(None, 1)[0] for statement in statements] == ["SELECT"] * 2
+
+        backend.engine.sync_engine.echo = True  # a logged engine: SQLAlchemy runs the read
+        assert await backend.read("k", 3600) == b"value"
+        assert len(cores) == 1

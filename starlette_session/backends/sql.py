@@ -301,6 +301,13 @@ def _read_on_the_driver(
     return on_a_connection(engine, attempt, False, _one, (statement, params))
 
 
+def _observed(engine: Engine) -> bool:
+    """Whether the engine logs or has cursor events (instrumentation): they see only the
+    statements SQLAlchemy runs itself."""
+    events = engine.dispatch
+    return bool(engine.echo or events.before_cursor_execute or events.after_cursor_execute)
+
+
 def _one(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
     return conn.execute(statement, params).one_or_none()
 
@@ -410,16 +417,9 @@ class SQLBackend(CombinedUpdates):
         return value  # type: ignore[no-any-return]
 
     async def _read_row(self, params: dict[str, Any]) -> Any:
-        """The value and expiry of a live row, or None; straight to the driver unless the engine
-        echoes or has cursor events (instrumentation), which see only what SQLAlchemy runs."""
+        """The value and expiry of a live row, or None; straight to the driver where it can."""
         select, engine = self._driver_select, self._engine.sync_engine
-        events = engine.dispatch
-        if (
-            select is None
-            or engine.echo
-            or events.before_cursor_execute
-            or events.after_cursor_execute
-        ):
+        if select is None or _observed(self.engine.sync_engine):
             return await self._run(_one, self._select, params)
         return await self._bounded(
             lambda attempt: greenlet_spawn(
