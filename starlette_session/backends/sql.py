@@ -51,6 +51,8 @@ _V: sa.BindParameter[bytes] = sa.bindparam("v")
 _EXP: sa.BindParameter[int] = sa.bindparam("exp")
 _NOW: sa.BindParameter[int] = sa.bindparam("now")
 _MYSQL = ("mysql", "mariadb")
+_COLUMNS = ("store_key", "value", "expires_at")
+_LARGE_BLOBS = (mysql.LONGBLOB, mysql.MEDIUMBLOB)  # MariaDB/MySQL: a BLOB holds 64 KiB
 KEY_LENGTH = 255
 
 
@@ -79,34 +81,21 @@ def build_table(name: str, schema: str | None = None) -> sa.Table:
 def _check_table(conn: Connection, table: sa.Table) -> None:
     """Raise :class:`SessionSettingsError` naming what makes an existing ``table`` unable to hold
     sessions; other columns are fine if they are nullable or have a default."""
-    inspector = sa.inspect(conn)
+    inspector, dialect = sa.inspect(conn), conn.dialect.name
     columns = {column["name"]: column for column in inspector.get_columns(table.name, table.schema)}
-    found = [
-        f"it has no column {name}"
-        for name in ("store_key", "value", "expires_at")
-        if name not in columns
-    ]
-    if "store_key" in columns:
-        found += _key_differences(conn, table, columns["store_key"]["type"])
-    if "value" in columns:
-        value = columns["value"]["type"]
-        if _python_type(value) is not bytes:
-            found.append(f"value is {_sql(value, conn)}, not binary (the records are bytes)")
-        elif conn.dialect.name in _MYSQL and not isinstance(
-            value, mysql.LONGBLOB | mysql.MEDIUMBLOB
-        ):
-            found.append(f"value is {_sql(value, conn)}, which holds at most 64 KiB: use LONGBLOB")
-    if "expires_at" in columns:
-        expires = columns["expires_at"]
-        # Unix milliseconds need 64 bits; every SQLite INTEGER has them.
-        if not isinstance(expires["type"], sa.BigInteger) and not (
-            conn.dialect.name == "sqlite" and isinstance(expires["type"], sa.Integer)
-        ):
-            found.append(
-                f"expires_at is {_sql(expires['type'], conn)}, not BIGINT (Unix milliseconds)"
-            )
-        if not expires["nullable"]:
-            found.append("expires_at is NOT NULL, but entries that never expire hold NULL")
+    found = [f"it has no column {name}" for name in _COLUMNS if name not in columns]
+    key, value, expires = (columns[name]["type"] if name in columns else None for name in _COLUMNS)
+    if key is not None:
+        found += _key_differences(conn, table, key)
+    if value is not None and _python_type(value) is not bytes:
+        found.append(f"value is {_sql(value, conn)}, not binary (the records are bytes)")
+    elif value is not None and dialect in _MYSQL and not isinstance(value, _LARGE_BLOBS):
+        found.append(f"value is {_sql(value, conn)}, which holds at most 64 KiB: use LONGBLOB")
+    wide = sa.Integer if dialect == "sqlite" else sa.BigInteger  # every SQLite INTEGER is 64-bit
+    if expires is not None and not isinstance(expires, wide):  # Unix milliseconds need 64 bits
+        found.append(f"expires_at is {_sql(expires, conn)}, not BIGINT (Unix milliseconds)")
+    if expires is not None and not columns["expires_at"]["nullable"]:
+        found.append("expires_at is NOT NULL, but entries that never expire hold NULL")
     primary = inspector.get_pk_constraint(table.name, table.schema)["constrained_columns"]
     if primary != ["store_key"]:
         have = f"({', '.join(primary)})" if primary else "missing"
