@@ -60,7 +60,7 @@ def ddl(dialect: str, table: str = "starlette_sessions", schema: str | None = No
     except ImportError as error:
         raise _CommandError(f"SQLAlchemy is not installed: {_INSTALL_SQL}") from error
 
-    from starlette_session.backends._sql_schema import build_table
+    from starlette_session.backends.sql import build_table
 
     compiler: Dialect = {
         "sqlite": sqlite.dialect(),

@@ -10,7 +10,8 @@ and ``drop_spare_tables()`` drops them all at the end of the run. A server that 
 skips the test locally and fails it in CI (``tests.servers.server_unavailable``).
 
 ``StatementCounter`` records the statements an engine sends, through SQLAlchemy's
-``before_cursor_execute`` event, and the transactions it commits.
+``before_cursor_execute`` event, and the transactions it commits; ``driver_statements`` those
+that the driver of a one-connection pool runs, SQLAlchemy aside.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "SQL_KINDS",
     "StatementCounter",
     "database_url",
+    "driver_statements",
     "drop_spare_tables",
     "sql_backend",
     "sqlite_url",
@@ -169,3 +171,16 @@ class StatementCounter:
 
         event.remove(self.engine, "before_cursor_execute", self._statement)
         event.remove(self.engine, "commit", self._commit)
+
+
+async def driver_statements(engine: AsyncEngine) -> list[str]:
+    """The statements the driver of ``engine``'s one pooled connection runs from now on, as
+    asyncpg's query logger or sqlite3's trace callback sees them (a pool of one connection)."""
+    seen: list[str] = []
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if engine.dialect.driver == "asyncpg":
+            driver.add_query_logger(lambda logged: seen.append(logged.query))
+        else:
+            await driver.set_trace_callback(seen.append)
+    return seen

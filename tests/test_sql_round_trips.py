@@ -11,6 +11,9 @@ compare-and-set ``UPDATE``; a new session 1 ``INSERT``. PostgreSQL runs each sta
 autocommit (no ``BEGIN``/``COMMIT``); SQLite and MariaDB commit once per backend operation that
 writes.
 
+Without cursor-execution listeners (no counter, no instrumentation, no ``echo``) the read's
+``SELECT`` goes to asyncpg or aiosqlite directly: the driver's own trace counts it.
+
 Time is the backend's ``clock``, moved forward by hand (the store's own checks use the real
 clock, so only the stored expiry sees the time pass).
 """
@@ -27,11 +30,14 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
+from sqlalchemy import event
+
 from starlette_session import SessionStore
 from tests.helpers import make_app, session_cookie
 from tests.sql_support import (
     StatementCounter,
     database_url,
+    driver_statements,
     sql_backend,
     sqlite_url,
 )
@@ -212,3 +218,25 @@ async def test_the_idle_timeout_holds_to_within_the_granularity(served: Served) 
         served.elapse(100.001)  # idle for longer than the idle timeout: gone
         assert await visit("/get", idle) == {}
         assert await visit("/get", used) == {}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_unobserved_a_read_is_one_select_at_the_driver(kind: str, tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "s.db") if kind == "sqlite" else database_url(kind)
+    one = {"pool_size": 1, "max_overflow": 0}
+    async with sql_backend(url, engine_options=one) as backend:
+        assert await backend.create("k", b"value", 3600)
+        statements = await driver_statements(backend.engine)
+        cores: list[object] = []  # Core connections made: none, the reads skip SQLAlchemy Core
+        event.listen(backend.engine.sync_engine, "engine_connect", cores.append)
+
+        assert await backend.read("k", 3600) == b"value"
+        assert await backend.read("missing", 3600) is None
+        assert cores == []
+
+        # No BEGIN, COMMIT or ROLLBACK: each read is one SELECT and leaves no transaction.
+        assert [statement.split(None, 1)[0] for statement in statements] == ["SELECT"] * 2
+
+        backend.engine.sync_engine.echo = True  # a logged engine: SQLAlchemy runs the read
+        assert await backend.read("k", 3600) == b"value"
+        assert len(cores) == 1

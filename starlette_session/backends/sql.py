@@ -1,11 +1,8 @@
 """Sessions in one SQL table through SQLAlchemy's asyncio engine: SQLite, PostgreSQL, MariaDB.
 
-One statement per operation where the database allows it: a read one read-only ``SELECT`` of the
-value and its expiry, followed by an ``UPDATE`` of the expiry only when it was last slid more than
-the expiry granularity ago; a new session one ``INSERT`` that takes over only an expired row, a
-change one compare-and-set ``UPDATE`` (plus a SELECT of the current value on a conflict), a
-delete one ``DELETE``. "Now" is the application's clock, as for the store's own timeouts;
-expiries are Unix milliseconds, NULL for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
+One statement per operation where the database allows it; a read is one read-only ``SELECT``,
+sent to asyncpg or aiosqlite directly. Expiries are the application's Unix milliseconds, NULL
+for none. ``docs/sql.md`` has the SQL, the DDL and the reasons.
 """
 
 from __future__ import annotations
@@ -17,30 +14,31 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from starlette_session.backends._notify import ended_message
 from starlette_session.backends._pg_notify import PER_MESSAGE, PG_CHANNEL, PostgresNotifications
 from starlette_session.backends.base import CombinedUpdates, Replaced
-from starlette_session.exceptions import SessionBackendError, SessionSetupError
+from starlette_session.exceptions import (
+    SessionBackendError,
+    SessionSettingsError,
+    SessionSetupError,
+)
 
 try:
     import sqlalchemy as sa
     from sqlalchemy import event
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from sqlalchemy.util import greenlet_spawn
+    from sqlalchemy.util import await_only, greenlet_spawn  # await_only: 2.0 and 2.1
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "the SQL backend needs SQLAlchemy's asyncio extension and a driver: pip install "
         "'starlette-session[sqlite]' (or [postgresql], [mysql]; [sql] for SQLAlchemy alone)"
     ) from error
-
-from starlette_session.backends import _sql_schema as shape
 
 __all__ = ["SQLBackend"]
 
@@ -51,97 +49,186 @@ _K: sa.BindParameter[str] = sa.bindparam("k")
 _V: sa.BindParameter[bytes] = sa.bindparam("v")
 _EXP: sa.BindParameter[int] = sa.bindparam("exp")
 _NOW: sa.BindParameter[int] = sa.bindparam("now")
+_MYSQL = ("mysql", "mariadb")
+_COLUMNS = ("store_key", "value", "expires_at")
+_LARGE_BLOBS = (mysql.LONGBLOB, mysql.MEDIUMBLOB)  # MariaDB/MySQL: a BLOB holds 64 KiB
+KEY_LENGTH = 255
+
+
+# The table
+
+
+def build_table(name: str, schema: str | None = None) -> sa.Table:
+    """The one table: a case-sensitive key, the value (``LONGBLOB`` on MariaDB/MySQL, whose
+    ``BLOB`` holds 64 KiB) and an indexed expiry in Unix milliseconds (NULL: none)."""
+    key = sa.String(KEY_LENGTH).with_variant(
+        mysql.VARCHAR(KEY_LENGTH, charset="ascii", collation="ascii_bin"), *_MYSQL
+    )
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("store_key", key, primary_key=True),
+        sa.Column(
+            "value", sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL), nullable=False
+        ),
+        sa.Column("expires_at", sa.BigInteger, nullable=True),
+        sa.Index(f"ix_{name}_expires_at", "expires_at"),
+        schema=schema,
+    )
+
+
+def _check_table(conn: Connection, table: sa.Table) -> None:
+    """Raise :class:`SessionSettingsError` naming what makes an existing ``table`` unable to hold
+    sessions; other columns are fine if they are nullable or have a default."""
+    inspector, dialect = sa.inspect(conn), conn.dialect.name
+    columns = {column["name"]: column for column in inspector.get_columns(table.name, table.schema)}
+    found = [f"it has no column {name}" for name in _COLUMNS if name not in columns]
+    key, value, expires = (columns[name]["type"] if name in columns else None for name in _COLUMNS)
+    if key is not None:
+        found += _key_differences(conn, table, key)
+    if value is not None and _python_type(value) is not bytes:
+        found.append(f"value is {_sql(value, conn)}, not binary (the records are bytes)")
+    elif value is not None and dialect in _MYSQL and not isinstance(value, _LARGE_BLOBS):
+        found.append(f"value is {_sql(value, conn)}, which holds at most 64 KiB: use LONGBLOB")
+    wide = sa.Integer if dialect == "sqlite" else sa.BigInteger  # every SQLite INTEGER is 64-bit
+    if expires is not None and not isinstance(expires, wide):  # Unix milliseconds need 64 bits
+        found.append(f"expires_at is {_sql(expires, conn)}, not BIGINT (Unix milliseconds)")
+    if expires is not None and not columns["expires_at"]["nullable"]:
+        found.append("expires_at is NOT NULL, but entries that never expire hold NULL")
+    primary = inspector.get_pk_constraint(table.name, table.schema)["constrained_columns"]
+    if primary != ["store_key"]:
+        have = f"({', '.join(primary)})" if primary else "missing"
+        found.append(f"its primary key is {have}, not (store_key)")
+    for name, column in columns.items():
+        fillable = column["nullable"] or column.get("default") is not None
+        if name not in table.c and not (fillable or column.get("autoincrement") is True):
+            found.append(f"its column {name} is NOT NULL without a default, so inserts fail")
+    if found:
+        raise SessionSettingsError(
+            f"the table {table.fullname} exists but cannot hold sessions: {'; '.join(found)}. "
+            "Migrate it to the DDL that `python -m starlette_session ddl --dialect "
+            f"{conn.dialect.name}` prints, or give SQLBackend(table=...) a table of its own"
+        )
+
+
+def _key_differences(conn: Connection, table: sa.Table, key: Any) -> list[str]:
+    if _python_type(key) is not str:
+        return [f"store_key is {_sql(key, conn)}, not VARCHAR({KEY_LENGTH})"]
+    found = []
+    if getattr(key, "length", None) is not None and key.length < KEY_LENGTH:
+        found.append(f"store_key holds {key.length} characters, not {KEY_LENGTH}")
+    if conn.dialect.name in _MYSQL:  # whose default collations ignore case
+        collation = conn.execute(
+            sa.text(
+                "SELECT collation_name FROM information_schema.columns WHERE table_schema = "
+                "COALESCE(:schema, DATABASE()) AND table_name = :table "
+                "AND column_name = 'store_key'"
+            ),
+            {"schema": table.schema, "table": table.name},
+        ).scalar()
+        if collation is not None and not str(collation).endswith("_bin"):
+            found.append(
+                f"store_key compares case-insensitively (collation {collation}): keys are "
+                "case-sensitive, use ascii_bin"
+            )
+    return found
+
+
+def _has_table(conn: Connection, table: sa.Table) -> bool:
+    return bool(sa.inspect(conn).has_table(table.name, table.schema))
+
+
+def _python_type(column_type: Any) -> type | None:
+    try:
+        python_type: type = column_type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def _sql(column_type: Any, conn: Connection) -> str:
+    try:
+        return str(column_type.compile(dialect=conn.dialect))
+    except Exception:  # a reflected type the dialect cannot print back
+        return repr(column_type)
 
 
 # What differs between SQLite, PostgreSQL and MariaDB/MySQL
 
 
-def upsert_if_expired(dialect: Dialect, table: sa.Table) -> sa.Insert:
-    """``INSERT`` that takes over the key's row only when that row has expired.
-
-    Its row count is 1 when it stored, 0 when a live row holds the key. Parameters: ``k``,
-    ``v``, ``exp`` and ``now``. On MariaDB/MySQL (no such statement) this is a plain ``INSERT``
-    that fails on any existing key; the backend then updates an expired row itself.
-    """
-    columns = table.c
-    values: dict[str, Any] = {"store_key": sa.bindparam("k"), "value": sa.bindparam("v")}
-    values["expires_at"] = sa.bindparam("exp")
-    expired = columns.expires_at <= sa.bindparam("now")
-    if dialect.name == "postgresql":
-        pg = postgresql.insert(table).values(values)
-        return pg.on_conflict_do_update(
-            index_elements=[columns.store_key],
-            set_={"value": pg.excluded.value, "expires_at": pg.excluded.expires_at},
-            where=expired,
-        )
-    if dialect.name == "sqlite":
-        lite = sqlite.insert(table).values(values)
-        return lite.on_conflict_do_update(
-            index_elements=[columns.store_key],
-            set_={"value": lite.excluded.value, "expires_at": lite.excluded.expires_at},
-            where=expired,
-        )
-    return sa.insert(table).values(values)
-
-
-def batch_delete(dialect: Dialect, table: sa.Table, limit: int) -> sa.Delete:
+def _batch_delete(dialect: Dialect, table: sa.Table, limit: int) -> sa.Delete:
     """Delete at most ``limit`` rows expired at ``now``, found through the expiry index."""
-    columns, now = table.c, sa.bindparam("now", type_=sa.BigInteger)
-    if dialect.name in ("mysql", "mariadb"):
-        # MariaDB/MySQL refuse LIMIT in an IN sub-select, but take it on the DELETE itself.
-        statement = sa.delete(table).where(columns.expires_at <= now)
-        return statement.with_dialect_options(mysql_limit=limit)
-    expired = sa.select(columns.store_key).where(columns.expires_at <= now).limit(limit)
-    return sa.delete(table).where(columns.store_key.in_(expired.scalar_subquery()))
+    expired = table.c.expires_at <= sa.bindparam("now", type_=sa.BigInteger)
+    if dialect.name in _MYSQL:  # no LIMIT in an IN sub-select, but on the DELETE itself
+        return sa.delete(table).where(expired).with_dialect_options(mysql_limit=limit)
+    batch = sa.select(table.c.store_key).where(expired).limit(limit)
+    return sa.delete(table).where(table.c.store_key.in_(batch.scalar_subquery()))
 
 
-def sqlite_file(database: str | None) -> str | None:
-    """The file of a SQLite URL's database, or None when it lives in memory."""
-    if not database or database == ":memory:" or database.startswith("file::memory:"):
-        return None
-    if database.startswith("file:"):  # a URI filename
-        database = database[len("file:") :].split("?", 1)[0]
-    return os.path.abspath(database)
-
-
-def sqlite_pragmas(busy_timeout_ms: int) -> Any:
-    """A ``connect`` listener that sets up every new SQLite connection for several processes.
-
-    WAL lets readers run while one process writes; the busy timeout makes a writer wait for the
-    lock (up to the backend's own timeout) instead of failing at once; ``synchronous=NORMAL`` is
-    WAL's recommended durability (a power cut may lose the last commits, an application crash
-    loses nothing).
-    """
+def _setup_sqlite(engine: AsyncEngine, timeout: float | None) -> str | None:
+    """Set up every new connection for several processes; return the database file, checked
+    writable (None in memory)."""
+    path = engine.url.database
+    if path and path != ":memory:" and not path.startswith("file::memory:"):
+        if path.startswith("file:"):  # a URI filename
+            path = path[len("file:") :].split("?", 1)[0]
+        path = os.path.abspath(path)
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            raise SessionSetupError(
+                f"the SQLite session database {path} cannot be created: its directory "
+                f"{directory} does not exist; create it first"
+            )
+        try:  # a real attempt: os.access() says yes to root on a read-only file system
+            with tempfile.NamedTemporaryFile(dir=directory):
+                pass
+        except OSError as error:
+            raise SessionSetupError(
+                f"the SQLite session database {path} cannot be written: this process cannot "
+                f"create files in its directory {directory} ({error.strerror}), where SQLite "
+                "keeps the -wal and -shm files; choose a writable directory or fix its permissions"
+            ) from None
+    else:
+        path = None
+    # Shorter than the timeout, so that a lock held too long is reported as such.
+    busy_ms = int((timeout if timeout is not None else 5.0) * 800)
+    pragmas = (f"busy_timeout = {busy_ms}", "journal_mode = WAL", "synchronous = NORMAL")
 
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
         finally:
             cursor.close()
 
-    return on_connect
+    event.listen(engine.sync_engine, "connect", on_connect)
+    return path
 
 
-def check_writable_directory(path: str) -> None:
-    """Fail at start-up, naming the file, if SQLite could not create it and its WAL files."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        raise SessionSetupError(
-            f"the SQLite session database {path} cannot be created: its directory {directory} "
-            "does not exist; create it first"
-        )
-    try:  # a real attempt: os.access() says yes to root on a read-only file system
-        with tempfile.NamedTemporaryFile(dir=directory):
-            pass
-    except OSError as error:
-        raise SessionSetupError(
-            f"the SQLite session database {path} cannot be written: this process cannot create "
-            f"files in its directory {directory} ({error.strerror}), where SQLite keeps the "
-            "-wal and -shm files beside it; choose a writable directory or fix its permissions"
-        ) from None
+DriverSelect = Callable[[Any, dict[str, Any]], Coroutine[Any, Any, Any]]
+
+
+def _driver_select(dialect: Dialect, statement: sa.Select[Any]) -> DriverSelect | None:
+    """``statement`` run on an asyncpg or aiosqlite connection itself, returning its first row
+    (None for other drivers): none of SQLAlchemy Core's work per execution."""
+    compiled = statement.compile(dialect=dialect)
+    sql, names = compiled.string, compiled.positiontup or []
+    if dialect.driver == "asyncpg":  # which prepares it once per connection
+
+        async def fetch_row(driver: Any, params: dict[str, Any]) -> Any:
+            return await driver.fetchrow(sql, *[params[name] for name in names])
+
+        return fetch_row
+    if dialect.driver == "aiosqlite":
+
+        async def fetch_first(driver: Any, params: dict[str, Any]) -> Any:
+            # One trip to aiosqlite's thread; a SELECT opens no transaction in sqlite3.
+            rows = await driver.execute_fetchall(sql, [params[name] for name in names])
+            return rows[0] if rows else None
+
+        return fetch_first
+    return None
 
 
 # Running an operation: a pooled connection, a time bound, no transaction left open
@@ -151,100 +238,70 @@ _abandoned: set[asyncio.Future[Any]] = set()
 
 
 class Attempt:
-    """What :func:`within` tells the operation it runs: whether the caller stopped waiting (its
-    time was up, or it was cancelled). An abandoned operation must commit nothing."""
+    """Whether the caller stopped waiting (time up, or cancelled): then commit nothing."""
 
-    __slots__ = ("abandoned",)
-
-    def __init__(self) -> None:
-        self.abandoned = False
+    abandoned = False
 
 
-async def within(
-    seconds: float | None,
-    operation: Callable[[Attempt], Coroutine[Any, Any, T]],
-    *,
-    cancel: bool = True,
+def on_a_connection(
+    engine: Engine, attempt: Attempt, write: bool, operation: Callable[..., T], args: Any
 ) -> T:
-    """Run ``operation(attempt)`` and return its result, or raise ``TimeoutError`` after
-    ``seconds``.
+    """``operation(conn, *args)`` on a pooled connection, committing if ``write``, in the
+    greenlet that checks it out and returns it; a connection found dead gets one more try."""
+    retried = False
+    while True:
+        try:
+            with engine.connect() as conn:
+                if attempt.abandoned:  # its caller gave up while it waited for a connection
+                    raise TimeoutError("abandoned before its first statement")
+                result = operation(conn, *args)
+                # No public "this connection autocommits" (get_isolation_level() never says
+                # AUTOCOMMIT); without the private check we commit, merely one more trip.
+                autocommits = getattr(conn, "_is_autocommit_isolation", None)
+                if write and not (autocommits is not None and autocommits()):
+                    if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
+                        raise TimeoutError("abandoned before its commit")
+                    conn.commit()
+                return result
+        except sa_exc.DBAPIError as error:
+            # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded
+            # the pool's older connections, and a new one gets one more try.
+            if retried or not error.connection_invalidated or attempt.abandoned:
+                raise
+            retried = True
 
-    The caller stops waiting when the time is up, or when it is cancelled itself, whatever the
-    operation waits for. The operation is then marked abandoned and, with ``cancel``, cancelled:
-    a network driver closes its connection in the background (asyncpg gives a stalled server
-    2 s to answer a polite close). Without ``cancel`` it runs on to its own end, which must come
-    by itself (``docs/sql.md``, "Failures", says why SQLite needs this).
-    """
-    attempt = Attempt()
-    task = asyncio.ensure_future(operation(attempt))
+
+def _read_on_the_driver(
+    engine: Engine, attempt: Attempt, select: DriverSelect, statement: Any, params: Any
+) -> Any:
+    connection = engine.raw_connection()
     try:
-        await asyncio.wait((task,), timeout=seconds)
-    finally:
-        if not task.done():  # the time is up, or the caller itself was cancelled
-            attempt.abandoned = True
-            if cancel:
-                task.cancel()
-            _abandoned.add(task)
-            task.add_done_callback(_forget)
-    if not task.done():
-        raise TimeoutError(f"no answer within {seconds} s")
-    return task.result()
-
-
-#: Whether an operation wrote, from its result: commit only then.
-Wrote = Callable[[Any], bool]
-
-
-async def on_a_connection(
-    engine: AsyncEngine,
-    attempt: Attempt,
-    write: bool | Wrote,
-    operation: Callable[..., T],
-    *args: Any,
-) -> T:
-    """``operation(conn, *args)`` on a pooled connection, committing if ``write`` (or if
-    ``write(result)``). A connection found dead gets one more try; an abandoned attempt starts
-    no statement and commits nothing.
-
-    The operation is synchronous code on SQLAlchemy's sync ``Connection``, run with the
-    connection's checkout and return in one greenlet, as ``AsyncConnection`` runs each of its
-    calls: the driver's I/O is still awaited on the event loop, for a third of the CPU time.
-    """
-    sync_engine = engine.sync_engine
-    try:
-        return await greenlet_spawn(_once, sync_engine, attempt, write, operation, args)
-    except sa_exc.DBAPIError as error:
-        if not error.connection_invalidated or attempt.abandoned:
-            raise
-        # A pooled connection had died (a restart, an idle timeout): SQLAlchemy discarded the
-        # pool's older connections, and a new one gets one more try.
-        return await greenlet_spawn(_once, sync_engine, attempt, write, operation, args)
-
-
-def _once(
-    engine: Engine,
-    attempt: Attempt,
-    write: bool | Wrote,
-    operation: Callable[..., T],
-    args: tuple[Any, ...],
-) -> T:
-    with engine.connect() as conn:
-        if attempt.abandoned:  # its caller gave up while it waited for a connection
+        if attempt.abandoned:
             raise TimeoutError("abandoned before its first statement")
-        result = operation(conn, *args)
-        wrote = write if isinstance(write, bool) else write(result)
-        if wrote and not _autocommits(conn):
-            if attempt.abandoned:  # nobody waits for it: leaving the block rolls it back
-                raise TimeoutError("abandoned before its commit")
-            conn.commit()
-        return result
+        return await_only(select(connection.driver_connection, params))
+    except BaseException as error:
+        if not isinstance(error, Exception):  # cancelled within the statement: state unknown
+            connection.invalidate()
+            raise
+        # Else SQLAlchemy runs it again below: it tells a dead connection, and says why.
+    finally:
+        connection.close()
+    return on_a_connection(engine, attempt, False, _one, (statement, params))
 
 
-def _autocommits(conn: Connection) -> bool:
-    # SQLAlchemy has no public "this connection autocommits" (get_isolation_level() never
-    # reports AUTOCOMMIT); without the private check we commit, which is merely one more trip.
-    check = getattr(conn, "_is_autocommit_isolation", None)
-    return bool(check()) if check is not None else False
+def _observed(engine: Engine) -> bool:
+    """Whether the engine logs or has cursor events (instrumentation): they see only the
+    statements SQLAlchemy runs itself."""
+    events = engine.dispatch
+    return bool(engine.echo or events.before_cursor_execute or events.after_cursor_execute)
+
+
+def _one(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    return conn.execute(statement, params).one_or_none()
+
+
+def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
+    return conn.execute(statement, params).rowcount
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
@@ -253,60 +310,20 @@ def _forget(task: asyncio.Future[Any]) -> None:
         logger.debug("an abandoned session database operation failed: %r", task.exception())
 
 
-@contextlib.asynccontextmanager
-async def periodically(
-    every: float, job: Callable[[], Awaitable[Any]], what: str
-) -> AsyncIterator[None]:
-    """Run ``job`` every ``every`` seconds while the block runs, the first time after a random
-    part of ``every`` (so that several workers spread out). A failure is logged, not raised."""
-    if every <= 0:
-        raise ValueError("every must be a positive number of seconds")
-
-    async def loop() -> None:
-        await asyncio.sleep(random.uniform(0, every))  # noqa: S311 - spreading, not secrecy
-        while True:
-            try:
-                result = await job()
-            except Exception as error:  # logged; the next round tries again
-                logger.warning("%s failed: %s", what, error)
-            else:
-                logger.debug("%s: %s", what, result)
-            await asyncio.sleep(every)
-
-    task = asyncio.ensure_future(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 class SQLBackend(CombinedUpdates):
-    """Sessions in one SQL table, through a SQLAlchemy ``AsyncEngine`` the application built.
+    """Sessions in one SQL table, through a SQLAlchemy ``AsyncEngine`` the application built
+    and owns (its pool, credentials and ``dispose()``); tested on ``sqlite+aiosqlite``,
+    ``postgresql+asyncpg`` and ``mysql+asyncmy``. ``table`` (in ``schema``) must exist:
+    :meth:`create_table`, or the DDL of ``docs/sql.md`` in a migration.
 
-    Tested on SQLite (``sqlite+aiosqlite``), PostgreSQL (``postgresql+asyncpg``) and MariaDB
-    (``mysql+asyncmy``). The application owns the engine: its pool, its credentials and its
-    ``await engine.dispose()`` at shutdown. ``table`` (in ``schema``) must exist: run
-    :meth:`create_table` once, or the DDL of ``docs/sql.md`` in a migration.
-
-    ``timeout`` (seconds, None for no bound) bounds every operation, waiting for a pooled
-    connection or a new one included; a failure or a timeout raises
-    :class:`SessionBackendError`; an operation that timed out leaves no transaction open and
-    commits nothing more. A connection found dead (the database restarted) is replaced
-    and the operation tried once more within the same ``timeout``. ``clock`` is the time source
-    of every expiry. On SQLite every new connection gets WAL mode, ``synchronous=NORMAL`` and a
-    busy timeout of 80% of ``timeout``, so several processes can share the file. The ``logged_in``
-    hint is ignored: a table evicts nothing, every row stays until it expires or is deleted.
-    Expired rows are never returned; :meth:`purge_expired` deletes them.
-
-    ``expiry_granularity`` (seconds, 60 by default, at most a tenth of the ttl) is how far a
-    sliding expiry may lag: a read, or :meth:`expire`, writes the new expiry only when the stored
-    one is that much short of it; otherwise a read is one read-only ``SELECT``. A session then
-    lives between ``ttl - granularity`` and ``ttl`` after its last use; 0 writes on every read.
+    ``timeout`` (seconds, None: no bound) bounds every operation, connecting included: a failure
+    or a timeout raises :class:`SessionBackendError` and commits nothing more; a dead pooled
+    connection is replaced and tried once more. ``clock`` is the time of every expiry. A read
+    slides the expiry only when it lags by more than ``expiry_granularity`` (seconds, at most a
+    tenth of the ttl; 0: every read writes). The ``logged_in`` hint is ignored.
     """
 
-    max_key_length = shape.KEY_LENGTH  # the key column's: a longer key_prefix is refused
+    max_key_length = KEY_LENGTH  # the key column's: a longer key_prefix is refused
 
     def __init__(
         self,
@@ -324,14 +341,12 @@ class SQLBackend(CombinedUpdates):
         self.timeout = timeout
         self.clock = clock
         self.expiry_granularity = expiry_granularity
-        self.table = shape.build_table(table, schema)
+        self.table = build_table(table, schema)
         dialect = engine.dialect
-        self._sqlite_file: str | None = None
         # aiosqlite cannot stop a statement it runs: cancelled, one held SQLite's lock on. A
         # timed-out operation runs on instead (the busy timeout bounds it), committing nothing.
         self._cancel_on_timeout = dialect.name != "sqlite"
-        if dialect.name == "sqlite":
-            self._setup_sqlite(engine)
+        self._sqlite_file = _setup_sqlite(engine, timeout) if dialect.name == "sqlite" else None
         # An asyncpg connection in autocommit mode sends each statement alone: no BEGIN, no
         # COMMIT, one round trip. Elsewhere switching costs round trips: commit instead.
         self._engine = (
@@ -343,68 +358,62 @@ class SQLBackend(CombinedUpdates):
         if dialect.name == "postgresql" and dialect.driver == "asyncpg":
             self.notifications = PostgresNotifications(self._engine, self.announce, timeout)
 
-    def _setup_sqlite(self, engine: AsyncEngine) -> None:
-        self._sqlite_file = sqlite_file(engine.url.database)
-        if self._sqlite_file is not None:
-            check_writable_directory(self._sqlite_file)
-        # Shorter than the timeout, so that a lock held too long is reported as such.
-        busy_ms = int((self.timeout if self.timeout is not None else 5.0) * 800)
-        event.listen(engine.sync_engine, "connect", sqlite_pragmas(busy_ms))
-
-    def _prepare_statements(self, dialect: Any) -> None:
-        c = self.table.c
-        live = sa.or_(c.expires_at.is_(None), c.expires_at > _NOW)
-        this_live = sa.and_(c.store_key == _K, live)
-        self._select = sa.select(c.value).where(this_live)
-        self._select_expiry = sa.select(c.value, c.expires_at).where(this_live)
+    def _prepare_statements(self, dialect: Dialect) -> None:
+        table, c = self.table, self.table.c
+        this_live = sa.and_(c.store_key == _K, sa.or_(c.expires_at.is_(None), c.expires_at > _NOW))
+        self._select = sa.select(c.value, c.expires_at).where(this_live)
+        self._driver_select = _driver_select(dialect, self._select)
         # The expiry lags by more than the granularity (``fresh`` = ``exp`` - granularity). A
         # read only lengthens it: a longer one a concurrent write set stays.
         stale = sa.or_(c.expires_at.is_(None), c.expires_at < sa.bindparam("fresh"))
-        slide = sa.update(self.table).values(expires_at=_EXP)
+        slide = sa.update(table).values(expires_at=_EXP)
         self._slide = slide.where(this_live, stale)
         # expire() sets the expiry to within the granularity, shortening it as well.
         self._reset = slide.where(this_live, sa.or_(stale, c.expires_at > _EXP))
-        self._insert = upsert_if_expired(dialect, self.table)
-        self._take_expired = (
-            sa.update(self.table)
-            .where(c.store_key == _K, c.expires_at <= _NOW)
-            .values(value=_V, expires_at=_EXP)
-        )
-        self._compare_and_set = (
-            sa.update(self.table)
-            .where(this_live, c.value == sa.bindparam("expected"))
-            .values(value=_V, expires_at=_EXP)
-        )
-        self._delete = sa.delete(self.table).where(
-            c.store_key.in_(sa.bindparam("keys", expanding=True))
-        )
-        self._upsert_reports = dialect.name in ("postgresql", "sqlite")
+        values = {"value": _V, "expires_at": _EXP}
+        upsert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect.name)
+        if upsert is None:  # MariaDB/MySQL: a plain INSERT, then _take_expired on a conflict
+            self._insert = sa.insert(table).values(store_key=_K, **values)
+        else:  # takes over the key's row only when that row has expired: row count 0 if not
+            insert = upsert(table).values(store_key=_K, **values)
+            self._insert = insert.on_conflict_do_update(
+                index_elements=[c.store_key],
+                set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at},
+                where=c.expires_at <= _NOW,
+            )
+        expired = sa.and_(c.store_key == _K, c.expires_at <= _NOW)
+        self._take_expired = sa.update(table).where(expired).values(values)
+        expected = c.value == sa.bindparam("expected")
+        self._compare_and_set = sa.update(table).where(this_live, expected).values(values)
+        self._delete = sa.delete(table).where(c.store_key.in_(sa.bindparam("keys", expanding=True)))
         # PostgreSQL: NOTIFY the session-ended message in the DELETE's own statement.
-        notify = sa.func.pg_notify(PG_CHANNEL, sa.bindparam("payload", type_=sa.Text))
-        self._notify = sa.select(notify)
-        self._delete_notify = sa.select(notify).add_cte(self._delete.cte("ended"))
+        notify = sa.select(sa.func.pg_notify(PG_CHANNEL, sa.bindparam("payload", type_=sa.Text)))
+        self._notify = notify
+        self._delete_notify = notify.add_cte(self._delete.cte("ended"))
 
     # The contract
 
     async def read(self, key: str, ttl: int | None = None) -> bytes | None:
         now = self._now()
-        if ttl is None:
-            return await self._run(self._scalar, self._select, {"k": key, "now": now})
-        found: tuple[bytes | None, bool] = await self._run(
-            self._read_sliding, self._sliding(key, now, ttl), write=_slid
-        )
-        return found[0]
-
-    def _read_sliding(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """The value, and whether its expiry had to be slid (then it was: commit)."""
-        row = conn.execute(self._select_expiry, params).one_or_none()
+        params = {"k": key, "now": now} if ttl is None else self._sliding(key, now, ttl)
+        row = await self._read_row(params)
         if row is None:
-            return None, False
+            return None
         value, expires_at = row
-        if expires_at is not None and expires_at >= params["fresh"]:
-            return value, False
-        conn.execute(self._slide, params)
-        return value, True
+        if ttl is not None and (expires_at is None or expires_at < params["fresh"]):
+            await self._run(_rowcount, self._slide, params, write=True)
+        return value  # type: ignore[no-any-return]
+
+    async def _read_row(self, params: dict[str, Any]) -> Any:
+        """The value and expiry of a live row, or None; straight to the driver where it can."""
+        select, engine = self._driver_select, self._engine.sync_engine
+        if select is None or _observed(self.engine.sync_engine):
+            return await self._run(_one, self._select, params)
+        return await self._bounded(
+            lambda attempt: greenlet_spawn(
+                _read_on_the_driver, engine, attempt, select, self._select, params
+            )
+        )
 
     def _sliding(self, key: str, now: int, ttl: int) -> dict[str, Any]:
         """The parameters of a slide to ``now + ttl``: ``fresh`` is the oldest expiry kept."""
@@ -417,56 +426,51 @@ class SQLBackend(CombinedUpdates):
     ) -> bool:
         now = self._now()
         params = {"k": key, "v": value, "now": now, "exp": _expiry(now, ttl)}
-        stored: bool = await self._run(self._create, params, write=True)
-        return stored
+        return await self._run(self._create, params, write=True)
 
     def _create(self, conn: Connection, params: dict[str, Any]) -> bool:
-        if self._upsert_reports:
-            return self._rowcount(conn, self._insert, params) == 1
         try:
-            return self._rowcount(conn, self._insert, params) == 1
+            return _rowcount(conn, self._insert, params) == 1
         except sa_exc.IntegrityError:
+            if self.engine.dialect.name not in _MYSQL:
+                raise
             # The key exists: take it over only if it expired. The failed INSERT left a shared
             # lock on the row; end its transaction first, or concurrent creates of one key
             # deadlock upgrading their shared locks for the UPDATE.
             conn.rollback()
-            return self._rowcount(conn, self._take_expired, params) == 1
+            return _rowcount(conn, self._take_expired, params) == 1
 
     async def replace(
         self, key: str, expected: bytes, value: bytes, ttl: int | None, *, logged_in: bool = False
     ) -> Replaced:
         now = self._now()
         params = {"k": key, "v": value, "expected": expected, "now": now, "exp": _expiry(now, ttl)}
-        replaced: Replaced = await self._run(self._replace, params, write=True)
-        return replaced
+        return await self._run(self._replace, params, write=True)
 
     def _replace(self, conn: Connection, params: dict[str, Any]) -> Replaced:
-        if self._rowcount(conn, self._compare_and_set, params) == 1:
+        if _rowcount(conn, self._compare_and_set, params) == 1:
             return Replaced(True, None)
-        return Replaced(False, self._scalar(conn, self._select, params))
+        row = _one(conn, self._select, params)
+        return Replaced(False, None if row is None else row[0])
 
     async def expire(self, key: str, ttl: int) -> None:
         params = self._sliding(key, self._now(), ttl)
-        await self._run(self._rowcount, self._reset, params, write=True)
+        await self._run(_rowcount, self._reset, params, write=True)
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._run(self._rowcount, self._delete, {"keys": list(keys)}, write=True)
+            await self._run(_rowcount, self._delete, {"keys": list(keys)}, write=True)
 
     async def end(self, *keys: str) -> None:
         if not keys:
             return
-        if self.notifications is None:
-            await self.delete(*keys)
-            self.local_notifications().deliver(list(keys))
-            return
-        if len(keys) > PER_MESSAGE:  # more than one NOTIFY holds
+        if self.notifications is None or len(keys) > PER_MESSAGE:  # more than one NOTIFY holds
             await self.delete(*keys)
             await self.announce(*keys)
             return
         # One statement: WITH ended AS (DELETE ...) SELECT pg_notify(...).
         params = {"keys": list(keys), "payload": ended_message(keys).decode()}
-        await self._run(self._scalar, self._delete_notify, params, write=True)
+        await self._run(_one, self._delete_notify, params, write=True)
 
     async def announce(self, *keys: str) -> None:
         if self.notifications is None:
@@ -474,101 +478,118 @@ class SQLBackend(CombinedUpdates):
             return
         for start in range(0, len(keys), PER_MESSAGE):
             payload = ended_message(keys[start : start + PER_MESSAGE]).decode()
-            await self._run(self._scalar, self._notify, {"payload": payload}, write=True)
+            await self._run(_one, self._notify, {"payload": payload}, write=True)
 
     # Maintenance
 
     async def create_table(self) -> None:
-        """Create the table and its expiry index unless they exist (safe to run on every start,
-        from several processes at once); an existing table of another shape raises
+        """Create the table and its expiry index unless they exist (safe on every start, from
+        several processes at once); an existing table of another shape raises
         :class:`SessionSettingsError` naming what differs."""
         try:
-            await self._run(self._sync, shape.create_table, write=True)
+            await self._run(self.table.metadata.create_all, write=True)
         except SessionBackendError:
             # Another process may have created it between our check and our CREATE.
-            if not await self._run(self._sync, shape.has_table):
+            if not await self._run(_has_table, self.table):
                 raise
-        await self._run(self._sync, shape.check_table)
-
-    def _sync(self, conn: Connection, function: Callable[..., T]) -> T:
-        return function(conn, self.table)
+        await self._run(_check_table, self.table)
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete every expired row, ``batch_size`` rows per statement and transaction (found
         through the expiry index, so each batch locks few rows briefly); return how many."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        statement = batch_delete(self.engine.dialect, self.table, batch_size)
+        statement = _batch_delete(self.engine.dialect, self.table, batch_size)
         params, total = {"now": self._now()}, 0
         while True:
-            deleted = await self._run(self._rowcount, statement, params, write=True)
+            deleted = await self._run(_rowcount, statement, params, write=True)
             total += deleted
             if deleted < batch_size:
                 return total
 
-    def purging(
+    @contextlib.asynccontextmanager
+    async def purging(
         self, every: float = 3600.0, *, batch_size: int = 1000
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AsyncIterator[None]:
         """Purge expired rows every ``every`` seconds while the block runs, for an app's lifespan:
         ``async with backend.purging(every=3600): yield``. The first purge comes after a random
-        part of ``every``, so that several workers spread out; a failure is logged and tried
-        again next time."""
+        part of ``every``, to spread several workers; a failure is logged and tried again."""
+        if every <= 0:
+            raise ValueError("every must be a positive number of seconds")
 
-        async def purge() -> str:
-            return f"{await self.purge_expired(batch_size=batch_size)} rows deleted"
+        async def loop() -> None:
+            await asyncio.sleep(random.uniform(0, every))  # noqa: S311 - spreading, not secrecy
+            while True:
+                try:
+                    deleted = await self.purge_expired(batch_size=batch_size)
+                except Exception as error:  # logged; the next round tries again
+                    logger.warning("purging expired sessions failed: %s", error)
+                else:
+                    logger.debug("purging expired sessions: %s rows deleted", deleted)
+                await asyncio.sleep(every)
 
-        return periodically(every, purge, "purging expired sessions")
+        task = asyncio.ensure_future(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # Running statements
 
     def _now(self) -> int:
         return int(self.clock() * 1000)
 
-    @staticmethod
-    def _scalar(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
-        return conn.execute(statement, params).scalar_one_or_none()
-
-    @staticmethod
-    def _rowcount(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
-        return conn.execute(statement, params).rowcount
-
-    async def _run(self, operation: Callable[..., T], *args: Any, write: bool | Wrote = False) -> T:
-        async def attempts(attempt: Attempt) -> T:
-            return await on_a_connection(self._engine, attempt, write, operation, *args)
-
-        try:
-            return await within(self.timeout, attempts, cancel=self._cancel_on_timeout)
-        except _DRIVER_ERRORS as error:
-            raise SessionBackendError(self._failure(error)) from _driver_error(error)
-
-    def _failure(self, error: BaseException) -> str:
-        name = type(_driver_error(error)).__name__
-        if self._sqlite_file:
-            return (
-                f"the SQL session backend failed ({name}) on the SQLite file {self._sqlite_file}: "
-                f"check that it is writable, that the table {self.table.fullname} exists and "
-                "that no process holds its lock for long"
-            )
-        return (
-            f"the SQL session backend failed ({name}); check that the database is reachable and "
-            f"that the table {self.table.fullname} exists (SQLBackend.create_table() makes it)"
+    async def _run(self, operation: Callable[..., T], *args: Any, write: bool = False) -> T:
+        engine = self._engine.sync_engine
+        return await self._bounded(
+            lambda attempt: greenlet_spawn(on_a_connection, engine, attempt, write, operation, args)
         )
+
+    async def _bounded(self, operation: Callable[[Attempt], Coroutine[Any, Any, T]]) -> T:
+        """``operation(attempt)``'s result, or :class:`SessionBackendError` after ``timeout``.
+
+        The caller stops waiting then, or when it is cancelled itself: the operation is marked
+        abandoned and cancelled (a network driver closes its connection in the background), on
+        SQLite left to run to its own end (``docs/sql.md``, "Failures").
+        """
+        attempt = Attempt()
+        task = asyncio.ensure_future(operation(attempt))
+        try:
+            try:
+                await asyncio.wait((task,), timeout=self.timeout)
+            finally:
+                if not task.done():  # the time is up, or the caller itself was cancelled
+                    attempt.abandoned = True
+                    if self._cancel_on_timeout:
+                        task.cancel()
+                    _abandoned.add(task)
+                    task.add_done_callback(_forget)
+            if not task.done():
+                raise TimeoutError(f"no answer within {self.timeout} s")
+            return task.result()
+        except _DRIVER_ERRORS as error:
+            # SQLAlchemy's message repeats the statement and its parameters (session data):
+            # chain the driver's exception instead.
+            orig = getattr(error, "orig", None)
+            cause = orig if isinstance(orig, BaseException) else error
+            failed, table = f"the SQL session backend failed ({type(cause).__name__})", self.table
+            if self._sqlite_file:
+                raise SessionBackendError(
+                    f"{failed} on the SQLite file {self._sqlite_file}: check that it is writable, "
+                    f"that the table {table.fullname} exists and that no process holds its lock "
+                    "for long"
+                ) from cause
+            raise SessionBackendError(
+                f"{failed}; check that the database is reachable and that the table "
+                f"{table.fullname} exists (SQLBackend.create_table() makes it)"
+            ) from cause
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
         dialect = self.engine.dialect
         return f"SQLBackend({dialect.name}+{dialect.driver}, table={self.table.fullname!r})"
 
 
-def _slid(found: tuple[Any, bool]) -> bool:
-    return found[1]
-
-
 def _expiry(now: int, ttl: int | None) -> int | None:
     return None if ttl is None else now + ttl * 1000
-
-
-def _driver_error(error: BaseException) -> BaseException:
-    # SQLAlchemy's own message repeats the statement and its parameters (session data): chain
-    # the driver's exception instead.
-    orig = getattr(error, "orig", None)
-    return orig if isinstance(orig, BaseException) else error
