@@ -1,20 +1,12 @@
-"""Session events: what happened to which session, told to the application after the fact.
+"""Session events, told to the application after the fact, and the operations observers see.
 
-``store.on(SessionEvent.created, handler)`` registers a handler, sync or async, called with a
-:class:`SessionEventInfo`: the event, the opaque store key (a keyed hash, never the session id
-or the cookie), the user when known, and a short reason. The library notes events while an
-operation (a load, a commit, a WebSocket save or refresh, a revocation) runs and calls the
-handlers once it is over, never between two backend calls of a commit; a handler that raises is
-logged on the ``starlette_session`` logger and never fails the request.
-
-Observers (``store.observe()``, what ``starlette_session.telemetry`` uses) see each operation
-start and finish, with its outcome, duration and number of backend calls.
-
-Observing changes nothing: the store runs the same load and commit inside
-``events.operation(...)``, a context that only watches (no backend is wrapped, nothing is called
-twice). Nothing here runs when no handler or observer is registered: the store checks one
-attribute (:attr:`SessionEvents.active`) before each operation, and every other emission site
-checks it too, so a store without handlers does no extra call and no extra allocation.
+``store.on(event, handler)``: a handler (sync or async) is called with a
+:class:`SessionEventInfo` once the operation that noted the event (a load, a commit, a WebSocket
+save, a revocation) is over, never between two backend calls; one that raises is logged and
+skipped. ``store.observe(observer)`` (what ``telemetry`` uses) sees each operation start and end.
+Observing changes nothing: an operation is a context around the store's one usual call, which
+tells what happened by comparing the session's state before and after. Without a handler or
+observer nothing here runs: the request path checks :attr:`SessionEvents.active` first.
 """
 
 from __future__ import annotations
@@ -24,7 +16,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
@@ -35,45 +27,31 @@ from starlette_session.exceptions import (
 )
 from starlette_session.state import SessionState
 
-__all__ = [
-    "Handler",
-    "Observed",
-    "Operation",
-    "OperationObserver",
-    "SessionEvent",
-    "SessionEventInfo",
-    "SessionEvents",
-    "count_round_trip",
-    "note",
-]
-
 logger = logging.getLogger("starlette_session")
 
 
 class SessionEvent(enum.Enum):
-    """What can happen to a session. ``reason`` values are listed in ``docs/operations.md``."""
+    """What can happen to a session; each event's ``reason`` values are in docs/operations.md."""
 
     #: A new session was stored (it got its first id).
     created = "created"
     #: A stored session was read for a request (or a WebSocket).
     loaded = "loaded"
-    #: A changed session was written back (compare-and-set), under the same id.
+    #: A changed session was written back under the same id.
     saved = "saved"
     #: A session was stored under a new id: ``regenerate()`` (log-in) or an old signing key.
     rotated = "rotated"
     #: A session was deleted by its request: ``destroy()`` (log-out), or emptied.
     destroyed = "destroyed"
-    #: A session was ended from elsewhere: ``revoke_user_sessions``, ``revoke_session``, or a
-    #: log-in beyond ``max_user_sessions``.
+    #: A session was ended from elsewhere: a revocation, or a log-in beyond the user's cap.
     revoked = "revoked"
     #: A signed cookie named a session that had ended: timed out, or gone from the store.
     expired = "expired"
     #: Another request changed or ended the session first: merged, or refused (409).
     conflict = "conflict"
-    #: The backend failed (reason: the operation, ``load``, ``commit``, ``save``...).
+    #: The backend failed (reason: the operation, ``load``, ``commit``, ``save``).
     backend_error = "backend_error"
-    #: A session cookie that failed verification (bad signature, malformed), or an encrypted
-    #: session that did not open (changed, moved, its key removed, plain when refused).
+    #: A cookie that failed verification, or an encrypted session that did not open.
     tampered = "tampered"
 
 
@@ -93,22 +71,52 @@ class SessionEventInfo(NamedTuple):
 Handler = Callable[[SessionEventInfo], Awaitable[None] | None]
 
 
+class OperationObserver(Protocol):
+    """Sees each operation start and end (synchronously: keep it quick)."""
+
+    def started(self, operation: Operation) -> Any:
+        """Called before any backend call; may set ``operation.first_call``. The value it
+        returns is handed to ``finished``."""
+
+    def finished(self, operation: Operation, token: Any) -> None:
+        """Called once the operation is over, its ``outcome`` and ``duration`` set."""
+
+
+_current: ContextVar[Operation | None] = ContextVar("starlette_session_operation", default=None)
+#: Load outcomes named after an event noted while loading, the first found.
+_LOAD_OUTCOMES = {SessionEvent.tampered: "tampered", SessionEvent.expired: "expired"}
+
+
 class Operation:
-    """One load, commit, save, refresh or revocation, as observers see it."""
+    """A load, commit or WebSocket save of one session as observers see it, and the context
+    (``async with``) that runs it: what it did is told by comparing the state before and after."""
 
     __slots__ = (
+        "before",
         "duration",
         "error",
+        "events",
         "first_call",
         "name",
         "noted",
+        "observed",
         "outcome",
         "round_trips",
         "started",
+        "state",
+        "token",
     )
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
+        self.events, self.name, self.state = events, name, state
+        self.before = (
+            state.session_id,
+            state.store_key,
+            state.raw,
+            state.loaded_user,
+            state.destroyed,
+            state.key_index,
+        )
         #: How it ended, in one word (``found``, ``saved``, ``conflict``...); set when over.
         self.outcome = "ok"
         #: The exception it raised, if any.
@@ -117,32 +125,88 @@ class Operation:
         self.round_trips = 0
         #: The events noted while it ran, handed to the handlers when it is over.
         self.noted: list[SessionEventInfo] = []
-        self.started = time.perf_counter()
         #: Seconds it took; set when over.
         self.duration = 0.0
-        #: Called just before the first backend call, if any (an observer sets it in
-        #: ``started``: a span begun only for operations that reach the backend).
+        #: Called just before its first backend call, if any (set by an observer).
         self.first_call: Callable[[], None] | None = None
 
-    def noted_events(self) -> set[SessionEvent]:
-        """The kinds of event noted so far."""
-        return {info.event for info in self.noted}
+    async def __aenter__(self) -> Operation:
+        self.token = _current.set(self)
+        self.observed: list[tuple[OperationObserver, Any]] = []
+        for observer in self.events.observers:
+            try:
+                self.observed.append((observer, observer.started(self)))
+            except Exception as error:
+                _observer_failed(error)
+        self.started = time.perf_counter()
+        return self
 
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.duration = time.perf_counter() - self.started
+        _current.reset(self.token)
+        if error is not None:
+            self.error, self.outcome = error, _failure(error)
+            if isinstance(error, SessionDestroyedError | SessionConflictError):
+                if isinstance(error, SessionConflictError):
+                    reason = "refused"
+                else:
+                    reason = "moved" if self.state.moved else "ended"
+                key, user = self.before[1], self.before[3]
+                self.noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
+        elif self.name == "load":
+            self.outcome = self._loaded()
+        else:
+            derived = self._derived()
+            if any(info.event is SessionEvent.backend_error for info in self.noted):
+                self.outcome = "backend_error"  # logged, not raised
+            else:
+                self.outcome = derived[-1].event.value if derived else "unchanged"
+            self.noted.extend(derived)
+        for observer, value in self.observed:
+            try:
+                observer.finished(self, value)
+            except Exception as failure:
+                _observer_failed(failure)
+        if self.noted and (error is None or isinstance(error, Exception)):  # not cancelled
+            await self.events.emit(self.noted)
 
-class OperationObserver(Protocol):
-    """Sees each operation start and finish (synchronously: keep it quick)."""
+    def _loaded(self) -> str:
+        state = self.state
+        if state.degraded:
+            return "degraded"
+        if state.moved:
+            return "moved"
+        if state.session_id is not None:
+            self.noted.append(SessionEventInfo(SessionEvent.loaded, state.store_key, state.user))
+            return "found"
+        noted = {info.event for info in self.noted}
+        return next((name for event, name in _LOAD_OUTCOMES.items() if event in noted), "new")
 
-    def started(self, operation: Operation) -> Any:
-        """Called as the operation starts, before any backend call; the value goes to
-        ``finished``. It may set ``operation.first_call``."""
-
-    def finished(self, operation: Operation, token: Any) -> None:
-        """Called once the operation is over (its ``outcome`` and ``duration`` set)."""
-
-
-#: The observers told of an operation's start, with what each returned.
-Started = list[tuple[OperationObserver, Any]]
-_current: ContextVar[Operation | None] = ContextVar("starlette_session_operation", default=None)
+    def _derived(self) -> list[SessionEventInfo]:
+        """The events of a commit that left the state as it is now."""
+        state, found = self.state, []
+        old_id, old_key, raw, user, destroyed, key_index = self.before
+        new_id = state.session_id
+        if old_id is not None and (new_id is None or (destroyed and new_id != old_id)):
+            reason = "destroy" if destroyed else "emptied"
+            found.append(SessionEventInfo(SessionEvent.destroyed, old_key, user, reason))
+            old_id = None
+        if new_id is None or (new_id == old_id and state.raw is raw):
+            return found
+        if old_id is None:
+            found.append(SessionEventInfo(SessionEvent.created, state.store_key, state.user))
+        elif state.store_key != old_key:  # a new id (the cookie backend's id is its data)
+            reason = "signing key" if key_index else "regenerate"
+            info = SessionEventInfo(SessionEvent.rotated, state.store_key, state.user, reason)
+            found.append(info)
+        else:
+            found.append(SessionEventInfo(SessionEvent.saved, state.store_key, state.user))
+        return found
 
 
 def note(event: SessionEvent, key: str | None, user: str | None, reason: str | None = None) -> None:
@@ -169,7 +233,6 @@ class SessionEvents:
     """The handlers and observers of one store."""
 
     def __init__(self) -> None:
-        # Instance attributes, not class defaults: the interpreter reads those fastest.
         #: Whether any handler or observer is registered: the one attribute the hot path checks.
         self.active = False
         #: Whether any observer is registered (the code calling the backend then counts calls).
@@ -191,38 +254,10 @@ class SessionEvents:
         self.observers.append(observer)
         self.active = self.observed = True
 
-    def operation(self, name: str, state: SessionState) -> Observed:
-        """``async with events.operation("load", state):`` around a load, a commit (``commit``)
-        or a WebSocket save (``save``) of the session whose state is ``state``: observers see it
-        start and end, and the handlers run once it is over."""
-        return Observed(self, name, state)
-
-    def begin(self, name: str) -> tuple[Operation, Token[Operation | None], Started]:
-        """Start observing an operation in this context."""
-        operation = Operation(name)
-        token = _current.set(operation)
-        started: Started = []
-        for observer in self.observers:
-            try:
-                started.append((observer, observer.started(operation)))
-            except Exception as error:
-                _observer_failed(error)
-        return operation, token, started
-
-    async def end(
-        self, operation: Operation, token: Token[Operation | None], started: Started
-    ) -> None:
-        """Finish an operation: tell the observers, then run the handlers of its events."""
-        operation.duration = time.perf_counter() - operation.started
-        _current.reset(token)
-        for observer, value in started:
-            try:
-                observer.finished(operation, value)
-            except Exception as error:
-                _observer_failed(error)
-        raised = operation.error
-        if operation.noted and (raised is None or isinstance(raised, Exception)):  # not cancelled
-            await self.emit(operation.noted)
+    def operation(self, name: str, state: SessionState) -> Operation:
+        """``async with events.operation("load", state):`` around a load (or a ``commit``, a
+        WebSocket ``save``) of the session whose state is ``state``."""
+        return Operation(self, name, state)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:
         """Run the handlers of ``infos``, in order; a failing handler is logged and skipped."""
@@ -232,8 +267,7 @@ class SessionEvents:
                     result = handler(info)
                     if result is not None and inspect.isawaitable(result):
                         await result
-                except Exception as error:
-                    # The traceback, not the ids: handlers are never given a session id.
+                except Exception as error:  # the traceback, not the ids: handlers have none
                     logger.error(
                         "a handler of the session event %r raised %s",
                         info.event.value,
@@ -246,116 +280,9 @@ def _observer_failed(error: Exception) -> None:
     logger.error("a session observer raised %s", type(error).__name__, exc_info=error)
 
 
-#: Load outcomes named after the event noted while loading.
-_LOAD_OUTCOMES = {SessionEvent.tampered: "tampered", SessionEvent.expired: "expired"}
-
-
-class Observed:
-    """An operation on one session as events see it: what it did is told by comparing the
-    session's state before and after (``created``, ``saved``, ``rotated``, ``destroyed``)."""
-
-    __slots__ = (
-        "destroyed",
-        "events",
-        "key",
-        "key_index",
-        "name",
-        "operation",
-        "raw",
-        "session_id",
-        "started",
-        "state",
-        "token",
-        "user",
-    )
-
-    def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
-        self.events, self.name, self.state = events, name, state
-        self.session_id, self.key, self.raw = state.session_id, state.store_key, state.raw
-        self.user, self.destroyed, self.key_index = (
-            state.loaded_user,
-            state.destroyed,
-            state.key_index,
-        )
-
-    async def __aenter__(self) -> Operation:
-        self.operation, self.token, self.started = self.events.begin(self.name)
-        return self.operation
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        operation, state = self.operation, self.state
-        try:
-            if error is not None:
-                operation.error = error
-                operation.outcome = _failure(error)
-                if isinstance(error, SessionDestroyedError | SessionConflictError):
-                    reason = _conflict_reason(error, state)
-                    operation.noted.append(
-                        SessionEventInfo(SessionEvent.conflict, self.key, self.user, reason)
-                    )
-            elif self.name == "load":
-                self._loaded(operation, state)
-            else:
-                derived = self._derived(state)
-                if operation.noted and SessionEvent.backend_error in operation.noted_events():
-                    operation.outcome = "backend_error"  # logged, not raised
-                else:
-                    operation.outcome = derived[-1].event.value if derived else "unchanged"
-                operation.noted.extend(derived)
-        finally:
-            await self.events.end(operation, self.token, self.started)
-
-    @staticmethod
-    def _loaded(operation: Operation, state: SessionState) -> None:
-        if state.degraded:
-            operation.outcome = "degraded"
-        elif state.moved:
-            operation.outcome = "moved"
-        elif state.session_id is not None:
-            operation.outcome = "found"
-            operation.noted.append(
-                SessionEventInfo(SessionEvent.loaded, state.store_key, state.user)
-            )
-        else:
-            noted = operation.noted_events()
-            found = [outcome for event, outcome in _LOAD_OUTCOMES.items() if event in noted]
-            operation.outcome = found[0] if found else "new"
-
-    def _derived(self, state: SessionState) -> list[SessionEventInfo]:
-        """The events of a commit that left ``state`` as it is now."""
-        found: list[SessionEventInfo] = []
-        old_id, new_id = self.session_id, state.session_id
-        if old_id is not None and (new_id is None or (self.destroyed and new_id != old_id)):
-            reason = "destroy" if self.destroyed else "emptied"
-            found.append(SessionEventInfo(SessionEvent.destroyed, self.key, self.user, reason))
-            old_id = None
-        if new_id is None or (new_id == old_id and state.raw is self.raw):
-            return found
-        key, user = state.store_key, state.user
-        if old_id is None:
-            found.append(SessionEventInfo(SessionEvent.created, key, user))
-        elif key != self.key:  # a new id (the cookie backend has no key: its id is its data)
-            reason = "signing key" if self.key_index else "regenerate"
-            found.append(SessionEventInfo(SessionEvent.rotated, key, user, reason))
-        else:
-            found.append(SessionEventInfo(SessionEvent.saved, key, user))
-        return found
-
-
 def _failure(error: BaseException) -> str:
     if isinstance(error, SessionBackendError):
         return "backend_error"
     if isinstance(error, SessionDestroyedError | SessionConflictError):
         return "conflict"
     return "error" if isinstance(error, Exception) else "cancelled"
-
-
-def _conflict_reason(error: BaseException, state: SessionState) -> str:
-    if isinstance(error, SessionConflictError):
-        return "refused"
-    return "moved" if state.moved else "ended"

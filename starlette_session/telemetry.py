@@ -1,34 +1,22 @@
 """OpenTelemetry traces and metrics of a store's sessions (the ``otel`` extra).
 
-``instrument(store)`` registers, on the store's events (``store.on``, ``store.observe``; the
-rest of the library imports no OpenTelemetry):
-
-- a span per operation, ``session.load``, ``session.commit`` and ``session.save`` (a WebSocket
-  save), child of the request's span and parent of the backend client's (begun just before the
-  operation's first backend call; none for a commit with nothing to write and no backend call),
-  with the attributes ``session.backend`` (``memory``, ``redis``, ``sql``...),
-  ``session.outcome`` (``found``, ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``,
-  ``backend_error``...) and ``session.round_trips`` (backend calls); on failure the status is
-  an error and ``error.type`` names the exception class;
-- histograms ``session.load.duration``, ``session.commit.duration`` and
-  ``session.save.duration`` in seconds, by backend and outcome;
-- counters ``session.created``, ``session.loaded``, ``session.saved``, ``session.rotated``,
-  ``session.destroyed``, ``session.revoked``, ``session.expired``, ``session.conflicts``,
-  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``
-  (observable counters: counted here, read by the SDK when it collects).
-
-No attribute ever holds a session id, a cookie, a store key, a user id or a secret: only the
-fixed words above and counts, so every attribute has a handful of values.
+``instrument(store)`` observes the store's operations and events (nothing else in the library
+imports OpenTelemetry). Within a traced request (a recording current span), each load, commit
+and WebSocket save that does something is a span ``session.load``, ``session.commit`` or
+``session.save``, child of the request's span and parent of the backend client's; outside one,
+no span. Each has a point in the histogram ``session.<name>.duration``; the events are the
+observable counters of :data:`COUNTERS`. docs/operations.md lists the attributes: fixed words
+and counts, never an id, a cookie, a store key, a user or a secret.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from contextvars import Token
 from typing import Any
 
 from starlette_session.events import Operation, SessionEvent, SessionEventInfo
@@ -37,7 +25,7 @@ from starlette_session.store import SessionStore
 try:
     from opentelemetry import context, metrics, trace
     from opentelemetry.metrics import CallbackOptions, Observation
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace import Status, StatusCode
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "starlette_session.telemetry needs OpenTelemetry: pip install 'starlette-session[otel]'"
@@ -73,7 +61,8 @@ def instrument(
     meter_provider: metrics.MeterProvider | None = None,
 ) -> None:
     """Trace and measure ``store``'s sessions with OpenTelemetry (the global providers unless
-    given). Calling it again for the same store does nothing."""
+    given): spans within traced requests, durations and counts always. Calling it again for
+    the same store does nothing."""
     if store in _instrumented:
         return
     _instrumented.add(store)
@@ -81,25 +70,26 @@ def instrument(
     meter = metrics.get_meter("starlette_session", VERSION, meter_provider=meter_provider)
     counts = _Counts(store)
     for event, (name, unit, description) in COUNTERS.items():
-        # Counted here, read by the SDK when it collects: an event costs a dict update, not a
-        # measurement through the SDK (the exported sums are the same as a Counter's).
-        meter.create_observable_counter(
-            name, callbacks=[counts.callback(event)], unit=unit, description=description
-        )
+        # Counted here and read by the SDK when it collects: the same sums as a Counter's, at
+        # the cost of a dict update per event instead of a measurement through the SDK.
+        callbacks = [counts.callback(event)]
+        meter.create_observable_counter(name, callbacks, unit, description)
         store.on(event, counts.add)
-    store.observe(_Spans(store, tracer, meter))
+    store.observe(_Observer(store, tracer, meter))
 
 
-def backend_name(store: SessionStore[Any]) -> str:
+@functools.cache
+def _backend(class_name: str) -> str:
     """``RedisBackend`` -> ``redis``: the ``session.backend`` attribute."""
-    kind = type(store.backend)
-    name = _backend_names.get(kind)
-    if name is None:
-        name = _backend_names[kind] = kind.__name__.removesuffix("Backend").lower() or "backend"
-    return name
+    return class_name.removesuffix("Backend").lower() or "backend"
 
 
-_backend_names: dict[type[Any], str] = {}
+@functools.cache
+def _attributes(backend: str, name: str, value: str | None) -> dict[str, str]:
+    """A data point's attributes, made once for each of a handful of combinations."""
+    return (
+        {"session.backend": backend} if value is None else {"session.backend": backend, name: value}
+    )
 
 
 class _Counts:
@@ -111,11 +101,10 @@ class _Counts:
         self.totals: dict[SessionEvent, dict[tuple[str, str | None], int]] = {
             event: {} for event in COUNTERS
         }
-        self.attributes: dict[tuple[str, str | None], dict[str, str]] = {}
 
     def add(self, info: SessionEventInfo) -> None:
         totals = self.totals[info.event]
-        key = (backend_name(self.store), info.reason)
+        key = (_backend(type(self.store.backend).__name__), info.reason)
         with self.lock:
             totals[key] = totals.get(key, 0) + 1
 
@@ -125,47 +114,45 @@ class _Counts:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             with self.lock:
                 found = list(totals.items())
-            return [Observation(count, self._attributes(key)) for key, count in found]
+            return [Observation(n, _attributes(b, "session.reason", r)) for (b, r), n in found]
 
         return observe
 
-    def _attributes(self, key: tuple[str, str | None]) -> dict[str, str]:
-        attributes = self.attributes.get(key)
-        if attributes is None:  # a handful of combinations: made once each
-            backend, reason = key
-            attributes = {"session.backend": backend}
-            if reason is not None:
-                attributes["session.reason"] = reason
-            self.attributes[key] = attributes
-        return attributes
 
-
-class _Started:
+class _Span:
     """An operation's span, begun just before its first backend call (so that the backend
     client's spans are its children), or when it ends if it made none."""
 
-    __slots__ = ("name", "span", "start_ns", "token", "tracer")
+    __slots__ = ("name", "span", "start", "token", "tracer")
 
     def __init__(self, tracer: trace.Tracer, name: str) -> None:
-        self.tracer, self.name = tracer, name
-        self.start_ns = time.time_ns()
+        self.tracer, self.name, self.start = tracer, name, time.time_ns()
         self.span: trace.Span | None = None
-        self.token: Token[context.Context] | None = None
+        self.token: object = None
 
     def begin(self) -> None:
-        span = self.span = self.tracer.start_span(
-            self.name, kind=SpanKind.INTERNAL, start_time=self.start_ns
-        )
-        self.token = context.attach(trace.set_span_in_context(span))
+        self.span = self.tracer.start_span(self.name, start_time=self.start)
+        self.token = context.attach(trace.set_span_in_context(self.span))
+
+    def end(self, operation: Operation, attributes: dict[str, str]) -> None:
+        span = self.span
+        if span is None:
+            span = self.tracer.start_span(self.name, start_time=self.start)
+        else:
+            context.detach(self.token)  # type: ignore[arg-type]
+        span.set_attributes({**attributes, "session.round_trips": operation.round_trips})
+        if operation.error is not None:
+            span.set_attribute("error.type", type(operation.error).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(operation.error).__name__))
+        span.end()
 
 
-class _Spans:
-    """A span and a duration per observed operation (none for a commit with nothing to do)."""
+class _Observer:
+    """A span for each operation within a traced request, and a duration for each, but for a
+    commit that made no backend call and had nothing to do."""
 
     def __init__(self, store: SessionStore[Any], tracer: trace.Tracer, meter: metrics.Meter):
-        self.store = store
-        self.tracer = tracer
-        self.names = {name: f"session.{name}" for name in ("load", "commit", "save")}
+        self.store, self.tracer = store, tracer
         self.durations = {
             name: meter.create_histogram(
                 f"session.{name}.duration",
@@ -175,45 +162,21 @@ class _Spans:
             )
             for name in ("load", "commit", "save")
         }
-        self.span_attributes: dict[tuple[str, str, int], dict[str, str | int]] = {}
-        self.metric_attributes: dict[tuple[str, str], dict[str, str]] = {}
 
-    def started(self, operation: Operation) -> _Started:
-        name = self.names.get(operation.name) or f"session.{operation.name}"
-        started = _Started(self.tracer, name)
-        operation.first_call = started.begin
-        return started
+    def started(self, operation: Operation) -> _Span | None:
+        if not trace.get_current_span().is_recording():
+            return None  # not a traced request (or one its sampler dropped): no span
+        span = _Span(self.tracer, f"session.{operation.name}")
+        operation.first_call = span.begin
+        return span
 
-    def finished(self, operation: Operation, started: _Started) -> None:
-        span, outcome, error = started.span, operation.outcome, operation.error
-        if span is None:
-            if outcome == "unchanged" and error is None:
-                return  # a commit that had nothing to write and made no backend call
-            span = self.tracer.start_span(
-                started.name, kind=SpanKind.INTERNAL, start_time=started.start_ns
-            )
-        elif started.token is not None:
-            context.detach(started.token)
-        backend = backend_name(self.store)
-        key = (backend, outcome, operation.round_trips)
-        attributes = self.span_attributes.get(key)
-        if attributes is None:
-            attributes = {
-                "session.backend": backend,
-                "session.outcome": outcome,
-                "session.round_trips": operation.round_trips,
-            }
-            if len(self.span_attributes) < 256:  # a handful of combinations, kept bounded
-                self.span_attributes[key] = attributes
-        if error is not None:
-            attributes = {**attributes, "error.type": type(error).__name__}
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        span.set_attributes(attributes)
-        span.end()
-        histogram = self.durations.get(operation.name)
-        if histogram is not None:
-            measured = self.metric_attributes.get((backend, outcome))
-            if measured is None:
-                measured = {"session.backend": backend, "session.outcome": outcome}
-                self.metric_attributes[backend, outcome] = measured
-            histogram.record(operation.duration, measured)
+    def finished(self, operation: Operation, span: _Span | None) -> None:
+        outcome = operation.outcome
+        if outcome == "unchanged" and not operation.round_trips and operation.error is None:
+            return
+        attributes = _attributes(
+            _backend(type(self.store.backend).__name__), "session.outcome", outcome
+        )
+        if span is not None:
+            span.end(operation, attributes)
+        self.durations[operation.name].record(operation.duration, attributes)

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
 
 from starlette_session import SessionStore
@@ -85,16 +86,31 @@ def instrumented(backend: SessionBackend, telemetry: Telemetry) -> SessionStore[
     return store
 
 
+def traced(app: Any, tracer_provider: trace.TracerProvider) -> Any:
+    """``app`` with a server span around each HTTP request, as an ASGI instrumentation makes."""
+    tracer = tracer_provider.get_tracer("the server")
+
+    async def traced_app(scope: Any, receive: Any, send: Any) -> None:
+        with tracer.start_as_current_span("request", kind=trace.SpanKind.SERVER):
+            await app(scope, receive, send)
+
+    return traced_app
+
+
 async def test_spans_for_load_and_commit(backend: SessionBackend, telemetry: Telemetry) -> None:
     store = instrumented(backend, telemetry)
     name = "redis" if isinstance(backend, RedisBackend) else "memory"
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})  # new: nothing read, one create
         await http.get("/get")  # one read, nothing written: a commit with nothing to do
         await http.get("/set", params={"a": "2"})  # one read, one compare-and-set
 
-    spans = [(span.name, dict(span.attributes or {})) for span in telemetry.spans()]
+    spans = [
+        (span.name, dict(span.attributes or {}))
+        for span in telemetry.spans()
+        if span.name != "request"
+    ]
     outcomes = [(span, attributes["session.outcome"]) for span, attributes in spans]
     assert outcomes == [
         ("session.load", "new"),
@@ -146,7 +162,7 @@ async def test_a_commit_with_nothing_to_do_has_no_span_and_no_duration(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
     store = instrumented(backend, telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
         for _ in range(3):
@@ -179,7 +195,7 @@ async def test_a_commit_span_begins_with_the_commit_and_parents_its_backend_call
                 return await super().create(key, value, ttl, logged_in=logged_in)
 
     store = instrumented(TracedWrites(), telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
 
@@ -234,7 +250,7 @@ async def test_a_backend_failure_is_an_error_span_and_counted(
 ) -> None:
     client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
     store = instrumented(RedisBackend(client, timeout=1.0), telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
         fresh_redis_server.kill()
@@ -258,7 +274,7 @@ async def test_no_id_key_user_or_secret_in_any_attribute(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
     store = instrumented(backend, telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     secrets: set[str] = {SECRET, "alice"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         for _ in range(2):
@@ -275,6 +291,7 @@ async def test_no_id_key_user_or_secret_in_any_attribute(
             http.cookies.clear()
 
     values = []
+    assert telemetry.spans("session.load")
     for span in telemetry.spans():
         values += [span.name, *map(str, (span.attributes or {}).values())]
         values += [
@@ -293,3 +310,27 @@ def test_instrumenting_twice_counts_once(telemetry: Telemetry) -> None:
     instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
     instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
     assert len(store.events.observers) == 1
+
+
+async def test_no_span_outside_a_traced_request_but_every_measurement(
+    backend: SessionBackend, telemetry: Telemetry
+) -> None:
+    app = make_app(instrumented(backend, telemetry))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        await http.get("/set", params={"a": "1"})  # no request span at all
+        await http.get("/get")
+    # A request span that its sampler dropped: not recording.
+    unsampled = traced(app, TracerProvider(sampler=ALWAYS_OFF))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(unsampled), base_url=BASE) as http:
+        http.cookies.set("session", "forged.0.AAAA")
+        await http.get("/set", params={"a": "2"})
+
+    assert telemetry.spans() == []
+    metrics = telemetry.metrics()
+    name = "redis" if isinstance(backend, RedisBackend) else "memory"
+    loads = sorted((a["session.outcome"], n) for a, n in metrics["session.load.duration"])
+    assert loads == [("found", 1), ("new", 1), ("tampered", 1)]
+    commits = sorted((a["session.outcome"], n) for a, n in metrics["session.commit.duration"])
+    assert commits == [("created", 2)]
+    assert metrics["session.created"] == [({"session.backend": name}, 2)]
+    assert metrics["session.loaded"] == [({"session.backend": name}, 1)]
