@@ -59,10 +59,14 @@ def instrument(
     store: SessionStore[Any],
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    *,
+    commit_durations: bool = False,
 ) -> None:
     """Trace and measure ``store``'s sessions with OpenTelemetry (the global providers unless
-    given): spans within traced requests, durations and counts always. Calling it again for
-    the same store does nothing."""
+    given): spans within traced requests, the duration of each load, the events' counts.
+    ``commit_durations=True`` also records each commit's and save's duration (one more
+    histogram point for a request that changes its session). Calling it again for the same
+    store does nothing."""
     if store in _instrumented:
         return
     _instrumented.add(store)
@@ -75,7 +79,8 @@ def instrument(
         callbacks = [counts.callback(event)]
         meter.create_observable_counter(name, callbacks, unit, description)
         store.on(event, counts.add)
-    store.observe(_Observer(store, tracer, meter))
+    timed = ("load", "commit", "save") if commit_durations else ("load",)
+    store.observe(_Observer(store, tracer, meter, timed))
 
 
 @functools.cache
@@ -148,10 +153,16 @@ class _Span:
 
 
 class _Observer:
-    """A span for each operation within a traced request, and a duration for each, but for a
-    commit that made no backend call and had nothing to do."""
+    """A span for each operation within a traced request, and the durations of the ``timed``
+    operations; nothing for a commit that made no backend call and had nothing to do."""
 
-    def __init__(self, store: SessionStore[Any], tracer: trace.Tracer, meter: metrics.Meter):
+    def __init__(
+        self,
+        store: SessionStore[Any],
+        tracer: trace.Tracer,
+        meter: metrics.Meter,
+        timed: tuple[str, ...],
+    ) -> None:
         self.store, self.tracer = store, tracer
         self.durations = {
             name: meter.create_histogram(
@@ -160,7 +171,7 @@ class _Observer:
                 description=f"How long a session {name} takes",
                 explicit_bucket_boundaries_advisory=BUCKETS,
             )
-            for name in ("load", "commit", "save")
+            for name in timed
         }
 
     def started(self, operation: Operation) -> _Span | None:
@@ -179,4 +190,6 @@ class _Observer:
         )
         if span is not None:
             span.end(operation, attributes)
-        self.durations[operation.name].record(operation.duration, attributes)
+        histogram = self.durations.get(operation.name)
+        if histogram is not None:
+            histogram.record(operation.duration, attributes)

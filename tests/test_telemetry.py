@@ -22,8 +22,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
+from starlette.routing import WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
 
-from starlette_session import SessionStore
+from starlette_session import SessionStore, load_session
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.telemetry import instrument
 from tests.helpers import SECRET, make_app
@@ -80,9 +83,12 @@ def telemetry() -> Iterator[Telemetry]:
     telemetry.meter_provider.shutdown()
 
 
-def instrumented(backend: SessionBackend, telemetry: Telemetry) -> SessionStore[Any]:
+def instrumented(
+    backend: SessionBackend, telemetry: Telemetry, *, commit_durations: bool = False
+) -> SessionStore[Any]:
     store: SessionStore[Any] = SessionStore(backend)
-    instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
+    providers = telemetry.tracer_provider, telemetry.meter_provider
+    instrument(store, *providers, commit_durations=commit_durations)
     return store
 
 
@@ -161,7 +167,7 @@ async def test_session_spans_sit_between_the_request_and_the_backend_client(
 async def test_a_commit_with_nothing_to_do_has_no_span_and_no_duration(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
-    store = instrumented(backend, telemetry)
+    store = instrumented(backend, telemetry, commit_durations=True)
     app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
@@ -211,7 +217,7 @@ async def test_a_commit_span_begins_with_the_commit_and_parents_its_backend_call
 async def test_metrics_follow_the_semantic_conventions_style(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
-    store = instrumented(backend, telemetry)
+    store = instrumented(backend, telemetry, commit_durations=True)
     app = make_app(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
@@ -312,7 +318,7 @@ def test_instrumenting_twice_counts_once(telemetry: Telemetry) -> None:
     assert len(store.events.observers) == 1
 
 
-async def test_no_span_outside_a_traced_request_but_every_measurement(
+async def test_no_span_outside_a_traced_request_but_every_load_duration_and_count(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
     app = make_app(instrumented(backend, telemetry))
@@ -330,7 +336,36 @@ async def test_no_span_outside_a_traced_request_but_every_measurement(
     name = "redis" if isinstance(backend, RedisBackend) else "memory"
     loads = sorted((a["session.outcome"], n) for a, n in metrics["session.load.duration"])
     assert loads == [("found", 1), ("new", 1), ("tampered", 1)]
-    commits = sorted((a["session.outcome"], n) for a, n in metrics["session.commit.duration"])
-    assert commits == [("created", 2)]
+    assert "session.commit.duration" not in metrics  # unless commit_durations=True
     assert metrics["session.created"] == [({"session.backend": name}, 2)]
     assert metrics["session.loaded"] == [({"session.backend": name}, 1)]
+
+
+async def _save_over_a_websocket(websocket: WebSocket) -> None:
+    session = await load_session(websocket)
+    await websocket.accept()
+    session["a"] = "2"
+    await session.save()
+    await websocket.send_json({"saved": True})
+    await websocket.close()
+
+
+def test_a_websocket_save_is_a_span_and_with_commit_durations_a_duration(
+    telemetry: Telemetry,
+) -> None:
+    store = instrumented(MemoryBackend(), telemetry, commit_durations=True)
+    app = make_app(store, routes=[WebSocketRoute("/ws", _save_over_a_websocket)])
+    with TestClient(traced(app, telemetry.tracer_provider), base_url=BASE) as client:
+        client.get("/set", params={"a": "1"})
+        with client.websocket_connect("/ws") as websocket:
+            assert websocket.receive_json() == {"saved": True}
+
+    save = telemetry.spans("session.save")[0]
+    assert dict(save.attributes or {}) == {
+        "session.backend": "memory",
+        "session.outcome": "saved",
+        "session.round_trips": 1,
+    }
+    durations = telemetry.metrics()["session.save.duration"]
+    assert [(attributes["session.outcome"], n) for attributes, n in durations] == [("saved", 1)]
+    assert telemetry.metrics()["session.saved"] == [({"session.backend": "memory"}, 1)]
