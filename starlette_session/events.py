@@ -1,12 +1,10 @@
 """Session events, told to the application after the fact, and the operations observers see.
 
-``store.on(event, handler)``: a handler (sync or async) is called with a
-:class:`SessionEventInfo` once the operation that noted the event (a load, a commit, a WebSocket
-save, a revocation) is over, never between two backend calls; one that raises is logged and
-skipped. ``store.observe(observer)`` (what ``telemetry`` uses) sees each operation start and end.
-Observing changes nothing: an operation is a context around the store's one usual call, which
-tells what happened by comparing the session's state before and after. Without a handler or
-observer nothing here runs: the request path checks :attr:`SessionEvents.active` first.
+Handlers (``store.on``) run once the operation that noted their event is over, never between
+two backend calls; observers (``store.observe``, what ``telemetry`` uses) see each operation
+start and end. An operation is a context around the store's one usual call that tells what
+happened by comparing the session's state before and after: observing changes nothing. Without
+a handler or observer nothing here runs: the request path checks ``SessionEvents.active``.
 """
 
 from __future__ import annotations
@@ -31,39 +29,32 @@ logger = logging.getLogger("starlette_session")
 
 
 class SessionEvent(enum.Enum):
-    """What can happen to a session; each event's ``reason`` values are in docs/operations.md."""
+    """What can happen to a session: ``created`` (stored with its first id), ``loaded``,
+    ``saved`` (written back), ``rotated`` (a new id: a log-in, an old signing key),
+    ``destroyed`` (by its request), ``revoked`` (from elsewhere), ``expired`` (the cookie of an
+    ended session), ``conflict`` (another request changed it first), ``backend_error`` and
+    ``tampered`` (a cookie or sealed value that failed verification). docs/operations.md says
+    when each happens, with its ``reason`` values."""
 
-    #: A new session was stored (it got its first id).
     created = "created"
-    #: A stored session was read for a request (or a WebSocket).
     loaded = "loaded"
-    #: A changed session was written back under the same id.
     saved = "saved"
-    #: A session was stored under a new id: ``regenerate()`` (log-in) or an old signing key.
     rotated = "rotated"
-    #: A session was deleted by its request: ``destroy()`` (log-out), or emptied.
     destroyed = "destroyed"
-    #: A session was ended from elsewhere: a revocation, or a log-in beyond the user's cap.
     revoked = "revoked"
-    #: A signed cookie named a session that had ended: timed out, or gone from the store.
     expired = "expired"
-    #: Another request changed or ended the session first: merged, or refused (409).
     conflict = "conflict"
-    #: The backend failed (reason: the operation, ``load``, ``commit``, ``save``).
     backend_error = "backend_error"
-    #: A cookie that failed verification, or an encrypted session that did not open.
     tampered = "tampered"
 
 
 class SessionEventInfo(NamedTuple):
-    """What a handler is told. Never the session id or the cookie."""
+    """What a handler is told: the event, the session's store key (a keyed hash of its id,
+    never the id or the cookie), its user when known, and why in a few fixed words."""
 
     event: SessionEvent
-    #: The session's store key: a keyed hash of its id, which cannot be made into a cookie.
     key: str | None
-    #: The session's user (``session.set_user``), when known.
     user: str | None
-    #: Why, in a few fixed words (for example ``"regenerate"``, ``"merged"``, ``"absolute"``).
     reason: str | None = None
 
 
@@ -72,62 +63,34 @@ Handler = Callable[[SessionEventInfo], Awaitable[None] | None]
 
 
 class OperationObserver(Protocol):
-    """Sees each operation start and end (synchronously: keep it quick)."""
+    """Sees each operation start and end, synchronously: keep it quick."""
 
     def started(self, operation: Operation) -> Any:
-        """Called before any backend call; may set ``operation.first_call``. The value it
-        returns is handed to ``finished``."""
+        """Before any backend call; may set ``operation.first_call``. Returns ``token``."""
 
     def finished(self, operation: Operation, token: Any) -> None:
-        """Called once the operation is over, its ``outcome`` and ``duration`` set."""
+        """Once the operation is over, its ``outcome`` and ``duration`` set."""
 
 
 _current: ContextVar[Operation | None] = ContextVar("starlette_session_operation", default=None)
-#: Load outcomes named after an event noted while loading, the first found.
-_LOAD_OUTCOMES = {SessionEvent.tampered: "tampered", SessionEvent.expired: "expired"}
 
 
 class Operation:
-    """A load, commit or WebSocket save of one session as observers see it, and the context
-    (``async with``) that runs it: what it did is told by comparing the state before and after."""
+    """A load, commit or WebSocket save of one session (``name``), run as ``async with``.
 
-    __slots__ = (
-        "before",
-        "duration",
-        "error",
-        "events",
-        "first_call",
-        "name",
-        "noted",
-        "observed",
-        "outcome",
-        "round_trips",
-        "started",
-        "state",
-        "token",
-    )
+    Observers read ``outcome`` (one word: ``found``, ``saved``, ``conflict``...), ``error``,
+    ``round_trips`` (backend calls), ``duration`` (seconds) and ``noted`` (its events, handed
+    to the handlers at the end); ``first_call``, if an observer sets it, is called just before
+    the first backend call.
+    """
 
     def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
         self.events, self.name, self.state = events, name, state
-        self.before = (
-            state.session_id,
-            state.store_key,
-            state.raw,
-            state.loaded_user,
-            state.destroyed,
-            state.key_index,
-        )
-        #: How it ended, in one word (``found``, ``saved``, ``conflict``...); set when over.
-        self.outcome = "ok"
-        #: The exception it raised, if any.
+        self.before = (state.session_id, state.store_key, state.raw, state.loaded_user)
+        self.was_destroyed, self.key_index = state.destroyed, state.key_index
+        self.outcome, self.round_trips, self.duration = "ok", 0, 0.0
         self.error: BaseException | None = None
-        #: Backend calls made (each one round trip for Redis, SQL, memcached).
-        self.round_trips = 0
-        #: The events noted while it ran, handed to the handlers when it is over.
         self.noted: list[SessionEventInfo] = []
-        #: Seconds it took; set when over.
-        self.duration = 0.0
-        #: Called just before its first backend call, if any (set by an observer).
         self.first_call: Callable[[], None] | None = None
 
     async def __aenter__(self) -> Operation:
@@ -137,7 +100,7 @@ class Operation:
             try:
                 self.observed.append((observer, observer.started(self)))
             except Exception as error:
-                _observer_failed(error)
+                _failed("a session observer", error)
         self.started = time.perf_counter()
         return self
 
@@ -145,18 +108,16 @@ class Operation:
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,
-        traceback: TracebackType | None,
+        tb: TracebackType | None,
     ) -> None:
         self.duration = time.perf_counter() - self.started
         _current.reset(self.token)
         if error is not None:
             self.error, self.outcome = error, _failure(error)
-            if isinstance(error, SessionDestroyedError | SessionConflictError):
-                if isinstance(error, SessionConflictError):
-                    reason = "refused"
-                else:
-                    reason = "moved" if self.state.moved else "ended"
-                key, user = self.before[1], self.before[3]
+            if self.outcome == "conflict":
+                ended = "moved" if self.state.moved else "ended"
+                reason = "refused" if isinstance(error, SessionConflictError) else ended
+                _, key, _, user = self.before
                 self.noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
         elif self.name == "load":
             self.outcome = self._loaded()
@@ -166,47 +127,47 @@ class Operation:
                 self.outcome = "backend_error"  # logged, not raised
             else:
                 self.outcome = derived[-1].event.value if derived else "unchanged"
-            self.noted.extend(derived)
-        for observer, value in self.observed:
+            self.noted += derived
+        for observer, token in self.observed:
             try:
-                observer.finished(self, value)
+                observer.finished(self, token)
             except Exception as failure:
-                _observer_failed(failure)
+                _failed("a session observer", failure)
         if self.noted and (error is None or isinstance(error, Exception)):  # not cancelled
             await self.events.emit(self.noted)
 
     def _loaded(self) -> str:
         state = self.state
-        if state.degraded:
-            return "degraded"
-        if state.moved:
-            return "moved"
+        if state.degraded or state.moved:
+            return "degraded" if state.degraded else "moved"
         if state.session_id is not None:
             self.noted.append(SessionEventInfo(SessionEvent.loaded, state.store_key, state.user))
             return "found"
         noted = {info.event for info in self.noted}
-        return next((name for event, name in _LOAD_OUTCOMES.items() if event in noted), "new")
+        return next((event.value for event in _NEW if event in noted), "new")
 
     def _derived(self) -> list[SessionEventInfo]:
         """The events of a commit that left the state as it is now."""
         state, found = self.state, []
-        old_id, old_key, raw, user, destroyed, key_index = self.before
-        new_id = state.session_id
+        old_id, old_key, raw, user = self.before
+        new_id, new_key, destroyed = state.session_id, state.store_key, self.was_destroyed
         if old_id is not None and (new_id is None or (destroyed and new_id != old_id)):
             reason = "destroy" if destroyed else "emptied"
             found.append(SessionEventInfo(SessionEvent.destroyed, old_key, user, reason))
             old_id = None
         if new_id is None or (new_id == old_id and state.raw is raw):
             return found
+        event, why = SessionEvent.saved, None
         if old_id is None:
-            found.append(SessionEventInfo(SessionEvent.created, state.store_key, state.user))
-        elif state.store_key != old_key:  # a new id (the cookie backend's id is its data)
-            reason = "signing key" if key_index else "regenerate"
-            info = SessionEventInfo(SessionEvent.rotated, state.store_key, state.user, reason)
-            found.append(info)
-        else:
-            found.append(SessionEventInfo(SessionEvent.saved, state.store_key, state.user))
+            event = SessionEvent.created
+        elif new_key != old_key:  # a new id (the cookie backend's id is its data)
+            event, why = SessionEvent.rotated, "signing key" if self.key_index else "regenerate"
+        found.append(SessionEventInfo(event, new_key, state.user, why))
         return found
+
+
+#: Events noted while loading that name the outcome of a load that found nothing, the first.
+_NEW = (SessionEvent.tampered, SessionEvent.expired)
 
 
 def note(event: SessionEvent, key: str | None, user: str | None, reason: str | None = None) -> None:
@@ -226,7 +187,7 @@ def count_round_trip() -> None:
             try:
                 first_call()
             except Exception as error:
-                _observer_failed(error)
+                _failed("a session observer", error)
 
 
 class SessionEvents:
@@ -267,17 +228,12 @@ class SessionEvents:
                     result = handler(info)
                     if result is not None and inspect.isawaitable(result):
                         await result
-                except Exception as error:  # the traceback, not the ids: handlers have none
-                    logger.error(
-                        "a handler of the session event %r raised %s",
-                        info.event.value,
-                        type(error).__name__,
-                        exc_info=error,
-                    )
+                except Exception as error:  # handlers are given no id: none can be logged
+                    _failed(f"a handler of the session event {info.event.value!r}", error)
 
 
-def _observer_failed(error: Exception) -> None:
-    logger.error("a session observer raised %s", type(error).__name__, exc_info=error)
+def _failed(what: str, error: Exception) -> None:
+    logger.error("%s raised %s", what, type(error).__name__, exc_info=error)
 
 
 def _failure(error: BaseException) -> str:

@@ -1,12 +1,9 @@
-"""OpenTelemetry traces and metrics of a store's sessions (the ``otel`` extra).
+"""OpenTelemetry traces and metrics of a store's sessions (the ``otel`` extra); nothing else in
+the library imports OpenTelemetry. docs/operations.md lists what is recorded and its cost.
 
-``instrument(store)`` observes the store's operations and events (nothing else in the library
-imports OpenTelemetry). Within a traced request (a recording current span), each load, commit
-and WebSocket save that does something is a span ``session.load``, ``session.commit`` or
-``session.save``, child of the request's span and parent of the backend client's; outside one,
-no span. Each has a point in the histogram ``session.<name>.duration``; the events are the
-observable counters of :data:`COUNTERS`. docs/operations.md lists the attributes: fixed words
-and counts, never an id, a cookie, a store key, a user or a secret.
+Spans only within a traced request: a session operation is part of one, and its span the parent
+of the backend client's. Per request one histogram point by default, the load's duration. The
+events are observable counters, counted here and read by the SDK when it collects.
 """
 
 from __future__ import annotations
@@ -62,11 +59,9 @@ def instrument(
     *,
     commit_durations: bool = False,
 ) -> None:
-    """Trace and measure ``store``'s sessions with OpenTelemetry (the global providers unless
-    given): spans within traced requests, the duration of each load, the events' counts.
-    ``commit_durations=True`` also records each commit's and save's duration (one more
-    histogram point for a request that changes its session). Calling it again for the same
-    store does nothing."""
+    """Trace and measure ``store``'s sessions (the global providers unless given): spans within
+    traced requests, each load's duration, the events' counts; with ``commit_durations=True``,
+    each commit's and save's duration too. Calling it again for the same store does nothing."""
     if store in _instrumented:
         return
     _instrumented.add(store)
@@ -74,13 +69,18 @@ def instrument(
     meter = metrics.get_meter("starlette_session", VERSION, meter_provider=meter_provider)
     counts = _Counts(store)
     for event, (name, unit, description) in COUNTERS.items():
-        # Counted here and read by the SDK when it collects: the same sums as a Counter's, at
-        # the cost of a dict update per event instead of a measurement through the SDK.
-        callbacks = [counts.callback(event)]
-        meter.create_observable_counter(name, callbacks, unit, description)
+        meter.create_observable_counter(name, [counts.callback(event)], unit, description)
         store.on(event, counts.add)
-    timed = ("load", "commit", "save") if commit_durations else ("load",)
-    store.observe(_Observer(store, tracer, meter, timed))
+    durations = {
+        name: meter.create_histogram(
+            f"session.{name}.duration",
+            unit="s",
+            description=f"How long a session {name} takes",
+            explicit_bucket_boundaries_advisory=BUCKETS,
+        )
+        for name in (("load", "commit", "save") if commit_durations else ("load",))
+    }
+    store.observe(_Observer(store, tracer, durations))
 
 
 @functools.cache
@@ -92,9 +92,7 @@ def _backend(class_name: str) -> str:
 @functools.cache
 def _attributes(backend: str, name: str, value: str | None) -> dict[str, str]:
     """A data point's attributes, made once for each of a handful of combinations."""
-    return (
-        {"session.backend": backend} if value is None else {"session.backend": backend, name: value}
-    )
+    return {"session.backend": backend} | ({} if value is None else {name: value})
 
 
 class _Counts:
@@ -103,23 +101,18 @@ class _Counts:
     def __init__(self, store: SessionStore[Any]) -> None:
         self.store = store
         self.lock = threading.Lock()  # handlers may run on several threads' event loops
-        self.totals: dict[SessionEvent, dict[tuple[str, str | None], int]] = {
-            event: {} for event in COUNTERS
-        }
+        self.totals: dict[tuple[SessionEvent, str, str | None], int] = {}
 
     def add(self, info: SessionEventInfo) -> None:
-        totals = self.totals[info.event]
-        key = (_backend(type(self.store.backend).__name__), info.reason)
+        key = (info.event, _backend(type(self.store.backend).__name__), info.reason)
         with self.lock:
-            totals[key] = totals.get(key, 0) + 1
+            self.totals[key] = self.totals.get(key, 0) + 1
 
     def callback(self, event: SessionEvent) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        totals = self.totals[event]
-
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             with self.lock:
-                found = list(totals.items())
-            return [Observation(n, _attributes(b, "session.reason", r)) for (b, r), n in found]
+                found = [(key, n) for key, n in self.totals.items() if key[0] is event]
+            return [Observation(n, _attributes(b, "session.reason", r)) for (_, b, r), n in found]
 
         return observe
 
@@ -133,7 +126,7 @@ class _Span:
     def __init__(self, tracer: trace.Tracer, name: str) -> None:
         self.tracer, self.name, self.start = tracer, name, time.time_ns()
         self.span: trace.Span | None = None
-        self.token: object = None
+        self.token: Any = None
 
     def begin(self) -> None:
         self.span = self.tracer.start_span(self.name, start_time=self.start)
@@ -144,7 +137,7 @@ class _Span:
         if span is None:
             span = self.tracer.start_span(self.name, start_time=self.start)
         else:
-            context.detach(self.token)  # type: ignore[arg-type]
+            context.detach(self.token)
         span.set_attributes({**attributes, "session.round_trips": operation.round_trips})
         if operation.error is not None:
             span.set_attribute("error.type", type(operation.error).__name__)
@@ -153,30 +146,20 @@ class _Span:
 
 
 class _Observer:
-    """A span for each operation within a traced request, and the durations of the ``timed``
-    operations; nothing for a commit that made no backend call and had nothing to do."""
+    """For each operation but a commit that made no backend call and had nothing to do: its
+    span within a traced request, its duration if it is timed."""
 
     def __init__(
         self,
         store: SessionStore[Any],
         tracer: trace.Tracer,
-        meter: metrics.Meter,
-        timed: tuple[str, ...],
+        durations: dict[str, metrics.Histogram],
     ) -> None:
-        self.store, self.tracer = store, tracer
-        self.durations = {
-            name: meter.create_histogram(
-                f"session.{name}.duration",
-                unit="s",
-                description=f"How long a session {name} takes",
-                explicit_bucket_boundaries_advisory=BUCKETS,
-            )
-            for name in timed
-        }
+        self.store, self.tracer, self.durations = store, tracer, durations
 
     def started(self, operation: Operation) -> _Span | None:
         if not trace.get_current_span().is_recording():
-            return None  # not a traced request (or one its sampler dropped): no span
+            return None  # not a traced request (or one its sampler dropped)
         span = _Span(self.tracer, f"session.{operation.name}")
         operation.first_call = span.begin
         return span
