@@ -47,6 +47,9 @@ class SessionEvent(enum.Enum):
     backend_error = "backend_error"
     tampered = "tampered"
 
+    # By identity, as members compare: Enum's own hash is Python code, run for each event.
+    __hash__ = object.__hash__
+
 
 class SessionEventInfo(NamedTuple):
     """What a handler is told: the event, the session's store key (a keyed hash of its id,
@@ -123,7 +126,7 @@ class Operation:
             self.outcome = self._loaded()
         else:
             derived = self._derived()
-            if any(info.event is SessionEvent.backend_error for info in self.noted):
+            if self.noted and any(i.event is SessionEvent.backend_error for i in self.noted):
                 self.outcome = "backend_error"  # logged, not raised
             else:
                 self.outcome = derived[-1].event.value if derived else "unchanged"
