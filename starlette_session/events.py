@@ -115,13 +115,16 @@ class Operation:
     ) -> None:
         self.duration = time.perf_counter() - self.started
         _current.reset(self.token)
-        if error is not None:
-            self.error, self.outcome = error, _failure(error)
-            if self.outcome == "conflict":
-                ended = "moved" if self.state.moved else "ended"
-                reason = "refused" if isinstance(error, SessionConflictError) else ended
-                _, key, _, user = self.before
-                self.noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
+        self.error = error
+        if isinstance(error, SessionConflictError | SessionDestroyedError):
+            self.outcome, ended = "conflict", "moved" if self.state.moved else "ended"
+            reason = "refused" if isinstance(error, SessionConflictError) else ended
+            _, key, _, user = self.before
+            self.noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
+        elif isinstance(error, SessionBackendError):
+            self.outcome = "backend_error"
+        elif error is not None:
+            self.outcome = "error" if isinstance(error, Exception) else "cancelled"
         elif self.name == "load":
             self.outcome = self._loaded()
         else:
@@ -237,11 +240,3 @@ class SessionEvents:
 
 def _failed(what: str, error: Exception) -> None:
     logger.error("%s raised %s", what, type(error).__name__, exc_info=error)
-
-
-def _failure(error: BaseException) -> str:
-    if isinstance(error, SessionBackendError):
-        return "backend_error"
-    if isinstance(error, SessionDestroyedError | SessionConflictError):
-        return "conflict"
-    return "error" if isinstance(error, Exception) else "cancelled"

@@ -12,8 +12,7 @@ import functools
 import importlib.metadata
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from starlette_session.events import Operation, SessionEvent, SessionEventInfo
@@ -49,7 +48,6 @@ try:
     VERSION = importlib.metadata.version("starlette-session")
 except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
     VERSION = "unknown"
-_instrumented: weakref.WeakSet[SessionStore[Any]] = weakref.WeakSet()
 
 
 def instrument(
@@ -62,15 +60,10 @@ def instrument(
     """Trace and measure ``store``'s sessions (the global providers unless given): spans within
     traced requests, each load's duration, the events' counts; with ``commit_durations=True``,
     each commit's and save's duration too. Calling it again for the same store does nothing."""
-    if store in _instrumented:
+    if any(isinstance(observer, _Telemetry) for observer in store.events.observers):
         return
-    _instrumented.add(store)
     tracer = trace.get_tracer("starlette_session", VERSION, tracer_provider=tracer_provider)
     meter = metrics.get_meter("starlette_session", VERSION, meter_provider=meter_provider)
-    counts = _Counts(store)
-    for event, (name, unit, description) in COUNTERS.items():
-        meter.create_observable_counter(name, [counts.callback(event)], unit, description)
-        store.on(event, counts.add)
     durations = {
         name: meter.create_histogram(
             f"session.{name}.duration",
@@ -80,41 +73,64 @@ def instrument(
         )
         for name in (("load", "commit", "save") if commit_durations else ("load",))
     }
-    store.observe(_Observer(store, tracer, durations))
+    telemetry = _Telemetry(store, tracer, durations)
+    for event, (name, unit, description) in COUNTERS.items():
+        callback = functools.partial(telemetry.observe, event)
+        meter.create_observable_counter(name, [callback], unit, description)
+        store.on(event, telemetry.count)
+    store.observe(telemetry)
 
 
 @functools.cache
-def _backend(class_name: str) -> str:
-    """``RedisBackend`` -> ``redis``: the ``session.backend`` attribute."""
-    return class_name.removesuffix("Backend").lower() or "backend"
-
-
-@functools.cache
-def _attributes(backend: str, name: str, value: str | None) -> dict[str, str]:
-    """A data point's attributes, made once for each of a handful of combinations."""
+def _attributes(backend_class: str, name: str, value: str | None) -> dict[str, str]:
+    """A data point's attributes (``RedisBackend`` -> ``redis``), made once for each of a
+    handful of combinations."""
+    backend = backend_class.removesuffix("Backend").lower() or "backend"
     return {"session.backend": backend} | ({} if value is None else {name: value})
 
 
-class _Counts:
-    """Each event's count, by backend and reason, for the SDK to collect."""
+class _Telemetry:
+    """A store's observer (spans, durations) and event handler (counts, which the SDK reads
+    when it collects: a dict update per event instead of a measurement through the SDK)."""
 
-    def __init__(self, store: SessionStore[Any]) -> None:
-        self.store = store
+    def __init__(
+        self,
+        store: SessionStore[Any],
+        tracer: trace.Tracer,
+        durations: dict[str, metrics.Histogram],
+    ) -> None:
+        self.store, self.tracer, self.durations = store, tracer, durations
         self.lock = threading.Lock()  # handlers may run on several threads' event loops
-        self.totals: dict[tuple[SessionEvent, str, str | None], int] = {}
+        self.counts: dict[tuple[SessionEvent, str, str | None], int] = {}
 
-    def add(self, info: SessionEventInfo) -> None:
-        key = (info.event, _backend(type(self.store.backend).__name__), info.reason)
+    def count(self, info: SessionEventInfo) -> None:
+        key = (info.event, type(self.store.backend).__name__, info.reason)
         with self.lock:
-            self.totals[key] = self.totals.get(key, 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + 1
 
-    def callback(self, event: SessionEvent) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            with self.lock:
-                found = [(key, n) for key, n in self.totals.items() if key[0] is event]
-            return [Observation(n, _attributes(b, "session.reason", r)) for (_, b, r), n in found]
+    def observe(self, event: SessionEvent, options: CallbackOptions) -> Iterable[Observation]:
+        with self.lock:
+            found = [(key, n) for key, n in self.counts.items() if key[0] is event]
+        return [Observation(n, _attributes(b, "session.reason", r)) for (_, b, r), n in found]
 
-        return observe
+    def started(self, operation: Operation) -> _Span | None:
+        if not trace.get_current_span().is_recording():
+            return None  # not a traced request (or one its sampler dropped)
+        span = _Span(self.tracer, f"session.{operation.name}")
+        operation.first_call = span.begin
+        return span
+
+    def finished(self, operation: Operation, span: _Span | None) -> None:
+        outcome = operation.outcome
+        if outcome == "unchanged" and not operation.round_trips and operation.error is None:
+            return  # a commit that made no backend call and had nothing to do
+        backend = type(self.store.backend).__name__
+        attributes = _attributes(backend, "session.outcome", outcome)
+        if span is not None:
+            span.end(operation, attributes)
+        histogram = self.durations.get(operation.name)
+        if histogram is not None:
+            histogram.record(operation.duration, attributes)
 
 
 class _Span:
@@ -143,36 +159,3 @@ class _Span:
             span.set_attribute("error.type", type(operation.error).__name__)
             span.set_status(Status(StatusCode.ERROR, type(operation.error).__name__))
         span.end()
-
-
-class _Observer:
-    """For each operation but a commit that made no backend call and had nothing to do: its
-    span within a traced request, its duration if it is timed."""
-
-    def __init__(
-        self,
-        store: SessionStore[Any],
-        tracer: trace.Tracer,
-        durations: dict[str, metrics.Histogram],
-    ) -> None:
-        self.store, self.tracer, self.durations = store, tracer, durations
-
-    def started(self, operation: Operation) -> _Span | None:
-        if not trace.get_current_span().is_recording():
-            return None  # not a traced request (or one its sampler dropped)
-        span = _Span(self.tracer, f"session.{operation.name}")
-        operation.first_call = span.begin
-        return span
-
-    def finished(self, operation: Operation, span: _Span | None) -> None:
-        outcome = operation.outcome
-        if outcome == "unchanged" and not operation.round_trips and operation.error is None:
-            return
-        attributes = _attributes(
-            _backend(type(self.store.backend).__name__), "session.outcome", outcome
-        )
-        if span is not None:
-            span.end(operation, attributes)
-        histogram = self.durations.get(operation.name)
-        if histogram is not None:
-            histogram.record(operation.duration, attributes)
