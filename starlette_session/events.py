@@ -1,10 +1,8 @@
 """Session events, told to the application after the fact, and the operations observers see.
 
-Handlers (``store.on``) run once the operation that noted their event is over, never between
-two backend calls; observers (``store.observe``, what ``telemetry`` uses) see each operation
-start and end. An operation is a context around the store's one usual call that tells what
-happened by comparing the session's state before and after: observing changes nothing. Without
-a handler or observer nothing here runs: the request path checks ``SessionEvents.active``.
+An operation (a load, a commit, a WebSocket save) is a context around the store's one usual
+call that tells what happened by comparing the session's state before and after; the handlers
+of its events run once it is over. Without a handler or observer nothing here runs.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""OpenTelemetry traces and metrics of a store's sessions (the ``otel`` extra); nothing else in
-the library imports OpenTelemetry. docs/operations.md lists what is recorded and its cost.
-
-Spans only within a traced request: a session operation is part of one, and its span the parent
-of the backend client's. Per request one histogram point by default, the load's duration. The
-events are observable counters, counted here and read by the SDK when it collects.
+"""OpenTelemetry on a store's events and operations (the ``otel`` extra; nothing else imports
+it): spans within traced requests, each load's duration, the events as observable counters.
+docs/operations.md lists what is recorded, why, and what it costs.
 """
 
 from __future__ import annotations
