@@ -6,8 +6,9 @@ measure, on the memory backend.
 - ``docs``: ``TracerProvider()`` and ``MeterProvider()`` as the docs set them up, nothing
   attached.
 
-``traced=True`` wraps the app in a request span per HTTP request (a server span, as an ASGI
-instrumentation makes), so that the session's spans have a recording parent.
+``commit_durations=True`` also records each commit's duration. ``traced=True`` wraps the app
+in a request span per HTTP request (a server span, as an ASGI instrumentation makes), so that
+the session's spans have a recording parent.
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ class Traced:
             await self.app(scope, receive, send)
 
 
-def otel_app(setup: str = "recording", *, instrumented: bool = True, traced: bool = False) -> Any:
+def otel_app(
+    setup: str = "recording",
+    *,
+    instrumented: bool = True,
+    traced: bool = False,
+    commit_durations: bool = False,
+) -> Any:
     app = build_app(MemoryBackend())
     tracer_provider = TracerProvider()
     if setup == "recording":
@@ -57,5 +64,6 @@ def otel_app(setup: str = "recording", *, instrumented: bool = True, traced: boo
     else:
         meter_provider = MeterProvider()
     if instrumented:
-        instrument(find_session_middleware(app).store, tracer_provider, meter_provider)
+        store = find_session_middleware(app).store
+        instrument(store, tracer_provider, meter_provider, commit_durations=commit_durations)
     return Traced(app, tracer_provider.get_tracer("the app")) if traced else app
