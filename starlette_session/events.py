@@ -77,33 +77,42 @@ _current: ContextVar[Operation | None] = ContextVar("starlette_session_operation
 
 
 class Operation:
-    """A load, commit or WebSocket save of one session (``name``), run as ``async with``.
+    """A load, commit or WebSocket save (``name``) as observers see it, never with an id:
+    ``outcome`` (one word: ``found``, ``saved``, ``conflict``...), ``error``, ``round_trips``
+    (backend calls), ``duration`` (seconds), ``noted`` (its events, handed to the handlers at
+    the end); ``first_call``, if an observer sets it, is called just before the first backend
+    call."""
 
-    Observers read ``outcome`` (one word: ``found``, ``saved``, ``conflict``...), ``error``,
-    ``round_trips`` (backend calls), ``duration`` (seconds) and ``noted`` (its events, handed
-    to the handlers at the end); ``first_call``, if an observer sets it, is called just before
-    the first backend call.
-    """
+    __slots__ = ("duration", "error", "first_call", "name", "noted", "outcome", "round_trips")
 
-    def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
-        self.events, self.name, self.state = events, name, state
-        self.before = (state.session_id, state.store_key, state.raw, state.loaded_user)
-        self.was_destroyed, self.key_index = state.destroyed, state.key_index
-        self.outcome, self.round_trips, self.duration = "ok", 0, 0.0
+    def __init__(self, name: str) -> None:
+        self.name, self.outcome, self.round_trips, self.duration = name, "ok", 0, 0.0
         self.error: BaseException | None = None
         self.noted: list[SessionEventInfo] = []
         self.first_call: Callable[[], None] | None = None
 
+
+class Observed:
+    """``async with`` around an operation on the session of ``state``: tells what it did by
+    comparing the state before and after, the observers when it starts and ends, then the
+    handlers."""
+
+    def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
+        self.events, self.state, self.operation = events, state, Operation(name)
+        self.before = (state.session_id, state.store_key, state.raw, state.loaded_user)
+        self.was_destroyed, self.key_index = state.destroyed, state.key_index
+
     async def __aenter__(self) -> Operation:
-        self.token = _current.set(self)
+        operation = self.operation
+        self.token = _current.set(operation)
         self.observed: list[tuple[OperationObserver, Any]] = []
         for observer in self.events.observers:
             try:
-                self.observed.append((observer, observer.started(self)))
+                self.observed.append((observer, observer.started(operation)))
             except Exception as error:
                 _failed("a session observer", error)
         self.started = time.perf_counter()
-        return self
+        return operation
 
     async def __aexit__(
         self,
@@ -111,44 +120,45 @@ class Operation:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.duration = time.perf_counter() - self.started
+        operation, noted = self.operation, self.operation.noted
+        operation.duration = time.perf_counter() - self.started
         _current.reset(self.token)
-        self.error = error
+        operation.error = error
         if isinstance(error, SessionConflictError | SessionDestroyedError):
-            self.outcome, ended = "conflict", "moved" if self.state.moved else "ended"
+            operation.outcome, ended = "conflict", "moved" if self.state.moved else "ended"
             reason = "refused" if isinstance(error, SessionConflictError) else ended
             _, key, _, user = self.before
-            self.noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
+            noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
         elif isinstance(error, SessionBackendError):
-            self.outcome = "backend_error"
+            operation.outcome = "backend_error"
         elif error is not None:
-            self.outcome = "error" if isinstance(error, Exception) else "cancelled"
-        elif self.name == "load":
-            self.outcome = self._loaded()
+            operation.outcome = "error" if isinstance(error, Exception) else "cancelled"
+        elif operation.name == "load":
+            operation.outcome = self._loaded(noted)
         else:
             derived = self._derived()
-            if self.noted and any(i.event is SessionEvent.backend_error for i in self.noted):
-                self.outcome = "backend_error"  # logged, not raised
+            if noted and any(info.event is SessionEvent.backend_error for info in noted):
+                operation.outcome = "backend_error"  # logged, not raised
             else:
-                self.outcome = derived[-1].event.value if derived else "unchanged"
-            self.noted += derived
+                operation.outcome = derived[-1].event.value if derived else "unchanged"
+            noted += derived
         for observer, token in self.observed:
             try:
-                observer.finished(self, token)
+                observer.finished(operation, token)
             except Exception as failure:
                 _failed("a session observer", failure)
-        if self.noted and (error is None or isinstance(error, Exception)):  # not cancelled
-            await self.events.emit(self.noted)
+        if noted and (error is None or isinstance(error, Exception)):  # not cancelled
+            await self.events.emit(noted)
 
-    def _loaded(self) -> str:
+    def _loaded(self, noted: list[SessionEventInfo]) -> str:
         state = self.state
         if state.degraded or state.moved:
             return "degraded" if state.degraded else "moved"
         if state.session_id is not None:
-            self.noted.append(SessionEventInfo(SessionEvent.loaded, state.store_key, state.user))
+            noted.append(SessionEventInfo(SessionEvent.loaded, state.store_key, state.user))
             return "found"
-        noted = {info.event for info in self.noted}
-        return next((event.value for event in _NEW if event in noted), "new")
+        events = {info.event for info in noted}
+        return next((event.value for event in _NEW if event in events), "new")
 
     def _derived(self) -> list[SessionEventInfo]:
         """The events of a commit that left the state as it is now."""
@@ -219,10 +229,10 @@ class SessionEvents:
         self.observers.append(observer)
         self.active = self.observed = True
 
-    def operation(self, name: str, state: SessionState) -> Operation:
+    def operation(self, name: str, state: SessionState) -> Observed:
         """``async with events.operation("load", state):`` around a load (or a ``commit``, a
         WebSocket ``save``) of the session whose state is ``state``."""
-        return Operation(self, name, state)
+        return Observed(self, name, state)
 
     async def emit(self, infos: list[SessionEventInfo]) -> None:
         """Run the handlers of ``infos``, in order; a failing handler is logged and skipped."""

@@ -57,8 +57,14 @@ class Recorder:
 
     def text(self) -> str:
         shown = [repr(info) for info in self.events]
-        shown += [repr(vars(op)) for op in self.operations]
+        shown += [
+            repr(vars(op)) if hasattr(op, "__dict__") else _slots(op) for op in self.operations
+        ]
         return "\n".join(shown)
+
+
+def _slots(operation: Operation) -> str:
+    return repr({name: getattr(operation, name, None) for name in Operation.__slots__})
 
 
 async def _login(request: Request) -> Response:
