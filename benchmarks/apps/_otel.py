@@ -65,5 +65,6 @@ def otel_app(
         meter_provider = MeterProvider()
     if instrumented:
         store = find_session_middleware(app).store
-        instrument(store, tracer_provider, meter_provider, commit_durations=commit_durations)
+        options = {"commit_durations": True} if commit_durations else {}  # known to older ones
+        instrument(store, tracer_provider, meter_provider, **options)
     return Traced(app, tracer_provider.get_tracer("the app")) if traced else app
