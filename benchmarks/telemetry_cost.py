@@ -2,14 +2,17 @@
 
     python -m benchmarks.telemetry_cost [--rounds 30] [--clock cpu|wall]
 
-Three apps in one process, alternated in batches of 300 requests (the order reversed every
-round): ``plain`` (no telemetry), ``docs`` (``instrument()`` with ``TracerProvider()`` and
-``MeterProvider()`` as the docs set them up, nothing attached) and ``recording`` (a batch span
-processor exporting nowhere and a metric reader, as ``apps/ours_memory_otel.py``). Prints the
-median µs per request of each and what telemetry adds. ``--clock cpu`` (the default) times the
-process's CPU time (``time.process_time_ns``: the span processor's thread included, the time
-other processes took the CPU excluded), which a busy shared machine disturbs far less than the
-wall clock; ``--clock wall`` times ``perf_counter``.
+Five apps in one process (``apps/_otel.py``), alternated in batches of 300 requests (the order
+reversed every round): ``plain`` (no telemetry), ``docs`` (``instrument()`` with
+``TracerProvider()`` and ``MeterProvider()`` as the docs set them up, nothing attached),
+``recording`` (a batch span processor exporting nowhere and a metric reader), and the same SDK
+inside a recorded request span, as an ASGI instrumentation makes: ``traced`` without the
+session's telemetry, ``traced+session`` with it. Prints the median µs per request of each and
+what the session's telemetry adds (``docs`` and ``recording`` to ``plain``, ``traced+session``
+to ``traced``). ``--clock cpu`` (the default) times the process's CPU time
+(``time.process_time_ns``: the span processor's thread included, the time other processes took
+the CPU excluded), which a busy shared machine disturbs far less than the wall clock;
+``--clock wall`` times ``perf_counter``.
 """
 
 from __future__ import annotations
@@ -18,45 +21,38 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
+from benchmarks.apps._otel import otel_app
 from benchmarks.apps._ours import build_app
 from benchmarks.asgi_client import call_many, make_scope
 from benchmarks.asgi_driver import login_cookie
 from starlette_session.backends import MemoryBackend
-from starlette_session.telemetry import instrument
-from starlette_session.testing import find_session_middleware
 
-KINDS = ("plain", "docs", "recording")
-
-
-class Discard(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
+#: Each app, and the app it is compared with.
+KINDS = {
+    "plain": "plain",
+    "docs": "plain",
+    "recording": "plain",
+    "traced": "traced",
+    "traced+session": "traced",
+}
 
 
 def make(kind: str) -> Any:
-    app = build_app(MemoryBackend())
     if kind == "plain":
-        return app
-    tracer_provider = TracerProvider()
+        return build_app(MemoryBackend())
+    if kind == "docs":
+        return otel_app("docs")
     if kind == "recording":
-        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
-        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    else:
-        meter_provider = MeterProvider()
-    instrument(find_session_middleware(app).store, tracer_provider, meter_provider)
-    return app
+        return otel_app("recording")
+    return otel_app("recording", instrumented=kind == "traced+session", traced=True)
 
 
 async def run(rounds: int, clock: Callable[[], int]) -> None:
     apps = {kind: make(kind) for kind in KINDS}
+    order = list(KINDS)
     for cell, method, path in (("read", "GET", "/read"), ("change", "POST", "/change")):
         scopes = {}
         for kind, app in apps.items():
@@ -64,16 +60,17 @@ async def run(rounds: int, clock: Callable[[], int]) -> None:
             await call_many(app, scopes[kind], 500)
         times: dict[str, list[float]] = {kind: [] for kind in KINDS}
         for index in range(rounds):
-            for kind in KINDS if index % 2 == 0 else KINDS[::-1]:
+            for kind in order if index % 2 == 0 else order[::-1]:
                 start = clock()
                 await call_many(apps[kind], scopes[kind], 300)
                 times[kind].append((clock() - start) / 300 / 1000)
-        plain = statistics.median(times["plain"])
+        medians = {kind: statistics.median(values) for kind, values in times.items()}
         print(
             f"{cell:6s} "
             + "  ".join(
-                f"{kind} {median:.1f} us (+{median - plain:.1f})"
-                for kind, median in ((k, statistics.median(v)) for k, v in times.items())
+                f"{kind} {median:.1f} us"
+                + ("" if KINDS[kind] == kind else f" (+{median - medians[KINDS[kind]]:.1f})")
+                for kind, median in medians.items()
             ),
             flush=True,
         )

@@ -1,34 +1,15 @@
-"""OpenTelemetry traces and metrics of a store's sessions (the ``otel`` extra).
-
-``instrument(store)`` registers, on the store's events (``store.on``, ``store.observe``; the
-rest of the library imports no OpenTelemetry):
-
-- a span per operation, ``session.load``, ``session.commit`` and ``session.save`` (a WebSocket
-  save), child of the request's span and parent of the backend client's (begun just before the
-  operation's first backend call; none for a commit with nothing to write and no backend call),
-  with the attributes ``session.backend`` (``memory``, ``redis``, ``sql``...),
-  ``session.outcome`` (``found``, ``new``, ``saved``, ``created``, ``unchanged``, ``conflict``,
-  ``backend_error``...) and ``session.round_trips`` (backend calls); on failure the status is
-  an error and ``error.type`` names the exception class;
-- histograms ``session.load.duration``, ``session.commit.duration`` and
-  ``session.save.duration`` in seconds, by backend and outcome;
-- counters ``session.created``, ``session.loaded``, ``session.saved``, ``session.rotated``,
-  ``session.destroyed``, ``session.revoked``, ``session.expired``, ``session.conflicts``,
-  ``session.backend.errors`` and ``session.tampered``, by backend and ``session.reason``
-  (observable counters: counted here, read by the SDK when it collects).
-
-No attribute ever holds a session id, a cookie, a store key, a user id or a secret: only the
-fixed words above and counts, so every attribute has a handful of values.
+"""OpenTelemetry on a store's events and operations (the ``otel`` extra; nothing else imports
+it): spans within traced requests, each load's duration, the events as observable counters.
+docs/operations.md lists what is recorded, why, and what it costs.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable
-from contextvars import Token
+from collections.abc import Iterable
 from typing import Any
 
 from starlette_session.events import Operation, SessionEvent, SessionEventInfo
@@ -37,7 +18,7 @@ from starlette_session.store import SessionStore
 try:
     from opentelemetry import context, metrics, trace
     from opentelemetry.metrics import CallbackOptions, Observation
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace import Status, StatusCode
 except ImportError as error:  # pragma: no cover - exercised by the no-extras CI run
     raise ImportError(
         "starlette_session.telemetry needs OpenTelemetry: pip install 'starlette-session[otel]'"
@@ -64,156 +45,114 @@ try:
     VERSION = importlib.metadata.version("starlette-session")
 except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
     VERSION = "unknown"
-_instrumented: weakref.WeakSet[SessionStore[Any]] = weakref.WeakSet()
 
 
 def instrument(
     store: SessionStore[Any],
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    *,
+    commit_durations: bool = False,
 ) -> None:
-    """Trace and measure ``store``'s sessions with OpenTelemetry (the global providers unless
-    given). Calling it again for the same store does nothing."""
-    if store in _instrumented:
+    """Trace and measure ``store``'s sessions (the global providers unless given): spans within
+    traced requests, each load's duration, the events' counts; with ``commit_durations=True``,
+    each commit's and save's duration too. Calling it again for the same store does nothing."""
+    if any(isinstance(observer, _Telemetry) for observer in store.events.observers):
         return
-    _instrumented.add(store)
     tracer = trace.get_tracer("starlette_session", VERSION, tracer_provider=tracer_provider)
     meter = metrics.get_meter("starlette_session", VERSION, meter_provider=meter_provider)
-    counts = _Counts(store)
-    for event, (name, unit, description) in COUNTERS.items():
-        # Counted here, read by the SDK when it collects: an event costs a dict update, not a
-        # measurement through the SDK (the exported sums are the same as a Counter's).
-        meter.create_observable_counter(
-            name, callbacks=[counts.callback(event)], unit=unit, description=description
+    durations = {
+        name: meter.create_histogram(
+            f"session.{name}.duration",
+            unit="s",
+            description=f"How long a session {name} takes",
+            explicit_bucket_boundaries_advisory=BUCKETS,
         )
-        store.on(event, counts.add)
-    store.observe(_Spans(store, tracer, meter))
+        for name in (("load", "commit", "save") if commit_durations else ("load",))
+    }
+    telemetry = _Telemetry(store, tracer, durations)
+    for event, (name, unit, description) in COUNTERS.items():
+        callback = functools.partial(telemetry.observe, event)
+        meter.create_observable_counter(name, [callback], unit, description)
+        store.on(event, telemetry.count)
+    store.observe(telemetry)
 
 
-def backend_name(store: SessionStore[Any]) -> str:
-    """``RedisBackend`` -> ``redis``: the ``session.backend`` attribute."""
-    kind = type(store.backend)
-    name = _backend_names.get(kind)
-    if name is None:
-        name = _backend_names[kind] = kind.__name__.removesuffix("Backend").lower() or "backend"
-    return name
+@functools.cache
+def _attributes(backend_class: str, name: str, value: str | None) -> dict[str, str]:
+    """A data point's attributes (``RedisBackend`` -> ``redis``), made once for each of a
+    handful of combinations."""
+    backend = backend_class.removesuffix("Backend").lower() or "backend"
+    return {"session.backend": backend} | ({} if value is None else {name: value})
 
 
-_backend_names: dict[type[Any], str] = {}
+class _Telemetry:
+    """A store's observer (spans, durations) and event handler (counts, which the SDK reads
+    when it collects: a dict update per event instead of a measurement through the SDK)."""
 
-
-class _Counts:
-    """Each event's count, by backend and reason, for the SDK to collect."""
-
-    def __init__(self, store: SessionStore[Any]) -> None:
-        self.store = store
+    def __init__(
+        self,
+        store: SessionStore[Any],
+        tracer: trace.Tracer,
+        durations: dict[str, metrics.Histogram],
+    ) -> None:
+        self.store, self.tracer, self.durations = store, tracer, durations
         self.lock = threading.Lock()  # handlers may run on several threads' event loops
-        self.totals: dict[SessionEvent, dict[tuple[str, str | None], int]] = {
-            event: {} for event in COUNTERS
-        }
-        self.attributes: dict[tuple[str, str | None], dict[str, str]] = {}
+        self.counts: dict[tuple[SessionEvent, str, str | None], int] = {}
 
-    def add(self, info: SessionEventInfo) -> None:
-        totals = self.totals[info.event]
-        key = (backend_name(self.store), info.reason)
+    def count(self, info: SessionEventInfo) -> None:
+        key = (info.event, type(self.store.backend).__name__, info.reason)
         with self.lock:
-            totals[key] = totals.get(key, 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + 1
 
-    def callback(self, event: SessionEvent) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        totals = self.totals[event]
+    def observe(self, event: SessionEvent, options: CallbackOptions) -> Iterable[Observation]:
+        with self.lock:
+            found = [(key, n) for key, n in self.counts.items() if key[0] is event]
+        return [Observation(n, _attributes(b, "session.reason", r)) for (_, b, r), n in found]
 
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            with self.lock:
-                found = list(totals.items())
-            return [Observation(count, self._attributes(key)) for key, count in found]
+    def started(self, operation: Operation) -> _Span | None:
+        if not trace.get_current_span().is_recording():
+            return None  # not a traced request (or one its sampler dropped)
+        span = _Span(self.tracer, f"session.{operation.name}")
+        operation.first_call = span.begin
+        return span
 
-        return observe
+    def finished(self, operation: Operation, span: _Span | None) -> None:
+        outcome = operation.outcome
+        if outcome == "unchanged" and not operation.round_trips and operation.error is None:
+            return  # a commit that made no backend call and had nothing to do
+        backend = type(self.store.backend).__name__
+        attributes = _attributes(backend, "session.outcome", outcome)
+        if span is not None:
+            span.end(operation, attributes)
+        histogram = self.durations.get(operation.name)
+        if histogram is not None:
+            histogram.record(operation.duration, attributes)
 
-    def _attributes(self, key: tuple[str, str | None]) -> dict[str, str]:
-        attributes = self.attributes.get(key)
-        if attributes is None:  # a handful of combinations: made once each
-            backend, reason = key
-            attributes = {"session.backend": backend}
-            if reason is not None:
-                attributes["session.reason"] = reason
-            self.attributes[key] = attributes
-        return attributes
 
-
-class _Started:
+class _Span:
     """An operation's span, begun just before its first backend call (so that the backend
     client's spans are its children), or when it ends if it made none."""
 
-    __slots__ = ("name", "span", "start_ns", "token", "tracer")
+    __slots__ = ("name", "span", "start", "token", "tracer")
 
     def __init__(self, tracer: trace.Tracer, name: str) -> None:
-        self.tracer, self.name = tracer, name
-        self.start_ns = time.time_ns()
+        self.tracer, self.name, self.start = tracer, name, time.time_ns()
         self.span: trace.Span | None = None
-        self.token: Token[context.Context] | None = None
+        self.token: Any = None
 
     def begin(self) -> None:
-        span = self.span = self.tracer.start_span(
-            self.name, kind=SpanKind.INTERNAL, start_time=self.start_ns
-        )
-        self.token = context.attach(trace.set_span_in_context(span))
+        self.span = self.tracer.start_span(self.name, start_time=self.start)
+        self.token = context.attach(trace.set_span_in_context(self.span))
 
-
-class _Spans:
-    """A span and a duration per observed operation (none for a commit with nothing to do)."""
-
-    def __init__(self, store: SessionStore[Any], tracer: trace.Tracer, meter: metrics.Meter):
-        self.store = store
-        self.tracer = tracer
-        self.names = {name: f"session.{name}" for name in ("load", "commit", "save")}
-        self.durations = {
-            name: meter.create_histogram(
-                f"session.{name}.duration",
-                unit="s",
-                description=f"How long a session {name} takes",
-                explicit_bucket_boundaries_advisory=BUCKETS,
-            )
-            for name in ("load", "commit", "save")
-        }
-        self.span_attributes: dict[tuple[str, str, int], dict[str, str | int]] = {}
-        self.metric_attributes: dict[tuple[str, str], dict[str, str]] = {}
-
-    def started(self, operation: Operation) -> _Started:
-        name = self.names.get(operation.name) or f"session.{operation.name}"
-        started = _Started(self.tracer, name)
-        operation.first_call = started.begin
-        return started
-
-    def finished(self, operation: Operation, started: _Started) -> None:
-        span, outcome, error = started.span, operation.outcome, operation.error
+    def end(self, operation: Operation, attributes: dict[str, str]) -> None:
+        span = self.span
         if span is None:
-            if outcome == "unchanged" and error is None:
-                return  # a commit that had nothing to write and made no backend call
-            span = self.tracer.start_span(
-                started.name, kind=SpanKind.INTERNAL, start_time=started.start_ns
-            )
-        elif started.token is not None:
-            context.detach(started.token)
-        backend = backend_name(self.store)
-        key = (backend, outcome, operation.round_trips)
-        attributes = self.span_attributes.get(key)
-        if attributes is None:
-            attributes = {
-                "session.backend": backend,
-                "session.outcome": outcome,
-                "session.round_trips": operation.round_trips,
-            }
-            if len(self.span_attributes) < 256:  # a handful of combinations, kept bounded
-                self.span_attributes[key] = attributes
-        if error is not None:
-            attributes = {**attributes, "error.type": type(error).__name__}
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        span.set_attributes(attributes)
+            span = self.tracer.start_span(self.name, start_time=self.start)
+        else:
+            context.detach(self.token)
+        span.set_attributes({**attributes, "session.round_trips": operation.round_trips})
+        if operation.error is not None:
+            span.set_attribute("error.type", type(operation.error).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(operation.error).__name__))
         span.end()
-        histogram = self.durations.get(operation.name)
-        if histogram is not None:
-            measured = self.metric_attributes.get((backend, outcome))
-            if measured is None:
-                measured = {"session.backend": backend, "session.outcome": outcome}
-                self.metric_attributes[backend, outcome] = measured
-            histogram.record(operation.duration, measured)

@@ -20,9 +20,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
+from starlette.routing import WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
 
-from starlette_session import SessionStore
+from starlette_session import SessionStore, load_session
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.telemetry import instrument
 from tests.helpers import SECRET, make_app
@@ -79,22 +83,40 @@ def telemetry() -> Iterator[Telemetry]:
     telemetry.meter_provider.shutdown()
 
 
-def instrumented(backend: SessionBackend, telemetry: Telemetry) -> SessionStore[Any]:
+def instrumented(
+    backend: SessionBackend, telemetry: Telemetry, *, commit_durations: bool = False
+) -> SessionStore[Any]:
     store: SessionStore[Any] = SessionStore(backend)
-    instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
+    providers = telemetry.tracer_provider, telemetry.meter_provider
+    instrument(store, *providers, commit_durations=commit_durations)
     return store
+
+
+def traced(app: Any, tracer_provider: trace.TracerProvider) -> Any:
+    """``app`` with a server span around each HTTP request, as an ASGI instrumentation makes."""
+    tracer = tracer_provider.get_tracer("the server")
+
+    async def traced_app(scope: Any, receive: Any, send: Any) -> None:
+        with tracer.start_as_current_span("request", kind=trace.SpanKind.SERVER):
+            await app(scope, receive, send)
+
+    return traced_app
 
 
 async def test_spans_for_load_and_commit(backend: SessionBackend, telemetry: Telemetry) -> None:
     store = instrumented(backend, telemetry)
     name = "redis" if isinstance(backend, RedisBackend) else "memory"
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})  # new: nothing read, one create
         await http.get("/get")  # one read, nothing written: a commit with nothing to do
         await http.get("/set", params={"a": "2"})  # one read, one compare-and-set
 
-    spans = [(span.name, dict(span.attributes or {})) for span in telemetry.spans()]
+    spans = [
+        (span.name, dict(span.attributes or {}))
+        for span in telemetry.spans()
+        if span.name != "request"
+    ]
     outcomes = [(span, attributes["session.outcome"]) for span, attributes in spans]
     assert outcomes == [
         ("session.load", "new"),
@@ -145,8 +167,8 @@ async def test_session_spans_sit_between_the_request_and_the_backend_client(
 async def test_a_commit_with_nothing_to_do_has_no_span_and_no_duration(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
-    store = instrumented(backend, telemetry)
-    app = make_app(store)
+    store = instrumented(backend, telemetry, commit_durations=True)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
         for _ in range(3):
@@ -179,7 +201,7 @@ async def test_a_commit_span_begins_with_the_commit_and_parents_its_backend_call
                 return await super().create(key, value, ttl, logged_in=logged_in)
 
     store = instrumented(TracedWrites(), telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
 
@@ -195,7 +217,7 @@ async def test_a_commit_span_begins_with_the_commit_and_parents_its_backend_call
 async def test_metrics_follow_the_semantic_conventions_style(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
-    store = instrumented(backend, telemetry)
+    store = instrumented(backend, telemetry, commit_durations=True)
     app = make_app(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
@@ -234,7 +256,7 @@ async def test_a_backend_failure_is_an_error_span_and_counted(
 ) -> None:
     client = redis.asyncio.Redis.from_url(fresh_redis_server.url)
     store = instrumented(RedisBackend(client, timeout=1.0), telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         await http.get("/set", params={"a": "1"})
         fresh_redis_server.kill()
@@ -258,7 +280,7 @@ async def test_no_id_key_user_or_secret_in_any_attribute(
     backend: SessionBackend, telemetry: Telemetry
 ) -> None:
     store = instrumented(backend, telemetry)
-    app = make_app(store)
+    app = traced(make_app(store), telemetry.tracer_provider)
     secrets: set[str] = {SECRET, "alice"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
         for _ in range(2):
@@ -275,6 +297,7 @@ async def test_no_id_key_user_or_secret_in_any_attribute(
             http.cookies.clear()
 
     values = []
+    assert telemetry.spans("session.load")
     for span in telemetry.spans():
         values += [span.name, *map(str, (span.attributes or {}).values())]
         values += [
@@ -293,3 +316,56 @@ def test_instrumenting_twice_counts_once(telemetry: Telemetry) -> None:
     instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
     instrument(store, telemetry.tracer_provider, telemetry.meter_provider)
     assert len(store.events.observers) == 1
+
+
+async def test_no_span_outside_a_traced_request_but_every_load_duration_and_count(
+    backend: SessionBackend, telemetry: Telemetry
+) -> None:
+    app = make_app(instrumented(backend, telemetry))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        await http.get("/set", params={"a": "1"})  # no request span at all
+        await http.get("/get")
+    # A request span that its sampler dropped: not recording.
+    unsampled = traced(app, TracerProvider(sampler=ALWAYS_OFF))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(unsampled), base_url=BASE) as http:
+        http.cookies.set("session", "forged.0.AAAA")
+        await http.get("/set", params={"a": "2"})
+
+    assert telemetry.spans() == []
+    metrics = telemetry.metrics()
+    name = "redis" if isinstance(backend, RedisBackend) else "memory"
+    loads = sorted((a["session.outcome"], n) for a, n in metrics["session.load.duration"])
+    assert loads == [("found", 1), ("new", 1), ("tampered", 1)]
+    assert "session.commit.duration" not in metrics  # unless commit_durations=True
+    assert metrics["session.created"] == [({"session.backend": name}, 2)]
+    assert metrics["session.loaded"] == [({"session.backend": name}, 1)]
+
+
+async def _save_over_a_websocket(websocket: WebSocket) -> None:
+    session = await load_session(websocket)
+    await websocket.accept()
+    session["a"] = "2"
+    await session.save()
+    await websocket.send_json({"saved": True})
+    await websocket.close()
+
+
+def test_a_websocket_save_is_a_span_and_with_commit_durations_a_duration(
+    telemetry: Telemetry,
+) -> None:
+    store = instrumented(MemoryBackend(), telemetry, commit_durations=True)
+    app = make_app(store, routes=[WebSocketRoute("/ws", _save_over_a_websocket)])
+    with TestClient(traced(app, telemetry.tracer_provider), base_url=BASE) as client:
+        client.get("/set", params={"a": "1"})
+        with client.websocket_connect("/ws") as websocket:
+            assert websocket.receive_json() == {"saved": True}
+
+    save = telemetry.spans("session.save")[0]
+    assert dict(save.attributes or {}) == {
+        "session.backend": "memory",
+        "session.outcome": "saved",
+        "session.round_trips": 1,
+    }
+    durations = telemetry.metrics()["session.save.duration"]
+    assert [(attributes["session.outcome"], n) for attributes, n in durations] == [("saved", 1)]
+    assert telemetry.metrics()["session.saved"] == [({"session.backend": "memory"}, 1)]

@@ -26,3 +26,5 @@ app = FastAPI()
 app.add_middleware(
     SessionMiddleware, secret_key=os.environ["SESSION_SECRET"], store=store
 )
+# Spans are recorded within traced requests only: trace them too, for example with
+# FastAPIInstrumentor.instrument_app(app) (opentelemetry-instrumentation-fastapi).
