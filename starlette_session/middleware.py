@@ -4,7 +4,7 @@ headers a session adds to its response, and the answers to session errors the ap
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from starlette.responses import PlainTextResponse
@@ -19,6 +19,7 @@ from starlette_session.origin import REFUSED_BODY, SAFE_METHODS, CrossOriginChec
 from starlette_session.session import Session
 from starlette_session.setup_warnings import warn_setup
 from starlette_session.signing import CookieSigner, SecretKey
+from starlette_session.state import SessionState
 from starlette_session.store import DEFAULT_LIFETIME, SessionStore
 from starlette_session.websocket import WebSocketSession
 
@@ -119,40 +120,33 @@ class SessionMiddleware:
                 connection = WebSocketSession(self.store, headers=scope["headers"])
                 await connection.serve(self.app, self.autoload, scope, receive, send)
             return
-        method = scope["method"]
+        method = scope["method"] if check is not None else "GET"  # looked at only to check
         if check is not None and method not in SAFE_METHODS and self._refused(check, scope, method):
             refused = PlainTextResponse(REFUSED_BODY, 403, headers={"Vary": "Cookie"})
             await refused(scope, receive, send)
             return
-        # The cookie is only looked for when the session is loaded: most requests never do.
-        session = Session(self.store, headers=scope["headers"])
+        # Nothing of the cookie is read until the session is used: most requests never do.
+        session = _HTTPSession()
+        session.bind(self, scope, send)
         scope["session"] = session
-        started = False
-
-        async def send_with_cookie(message: Message) -> None:
-            nonlocal started
-            # Not simply the first message: TemplateResponse may send "http.response.debug".
-            if not started and message["type"] == "http.response.start":
-                if session.accessed:
-                    await self._commit(session, message, scope)
-                started = True
-            await send(message)
-
         try:
             if self.autoload:
                 await session.preload()
             try:
-                await self.app(scope, receive, send_with_cookie)
-                if started and session.state.models:
+                app = self.app  # an attribute, not a method: LOAD_METHOD would not specialize
+                await app(scope, receive, session.send)
+                if session.state.models and session.response_started:
                     self.store.warn_late_changes(session)
-            except Exception:
+            except BaseException as error:
+                session.app_failed()
                 # No response passed through us to commit with; a log-out must still happen.
-                if not started and session.state.destroyed:
+                failed = isinstance(error, Exception)  # not a cancellation
+                if failed and session.state.destroyed and not session.response_started:
                     await self.store.commit(session, 500)
                 raise
         except SessionError as error:
             status = error.status_code
-            if started or status not in _ERROR_BODIES:
+            if session.response_started or status not in _ERROR_BODIES:
                 raise
             logger.warning("session request answered with %d: %s", status, error)
             headers = {"Vary": "Cookie", "Cache-Control": "no-store"}
@@ -168,26 +162,82 @@ class SessionMiddleware:
             check.log_refusal(method, scope["path"], reason)
         return reason is not None
 
-    async def _commit(self, session: Session, message: Message, scope: Scope) -> None:
+
+class _HTTPSession(Session):
+    """An HTTP request's session, which also makes the ``send`` its application is given
+    (:meth:`send`): at ``http.response.start`` a session the application used is committed and
+    the response gets the session's headers. One object per request, rather than a session and
+    a closure, as most requests never use their session and should cost next to nothing."""
+
+    __slots__ = ("_middleware", "_scope", "_send", "_started")
+
+    # Made in two steps, _HTTPSession() then bind(): the type call runs dict's own __init__, in
+    # C, and bind() is an ordinary method call, cheaper than a Python __init__ behind a type.
+    __init__ = dict.__init__
+
+    def bind(self, middleware: SessionMiddleware, scope: Scope, send: Send) -> None:
+        """What ``Session(middleware.store, headers=scope["headers"])`` sets (inline: a call
+        less on every request), and what the response needs."""
+        self._store = middleware.store
+        self.state = SessionState()
+        self._cookie = None
+        self._headers = scope["headers"]
+        self._accessed = False
+        self._live = None
+        self._middleware = middleware
+        # Held until the response starts (device tracking reads it at commit), then dropped:
+        # the scope holds the session, and a request leaves no reference cycle.
+        self._scope: Scope | None = scope
+        self._send = send
+        self._started = False
+
+    @property
+    def response_started(self) -> bool:
+        """Whether ``http.response.start`` went out: too late for another status."""
+        return self._started
+
+    def app_failed(self) -> None:
+        """The application raised: the scope is needed no more (a failed request leaves no
+        reference cycle either)."""
+        self._scope = None
+
+    def send(self, message: Message) -> Awaitable[None]:
+        """Send ``message`` on; commit first at the response start of a session that was used.
+        Not a coroutine: what it passes on costs no coroutine of its own."""
+        send = self._send
+        # Not simply the first message: TemplateResponse may send "http.response.debug".
+        if self._started or message["type"] != "http.response.start":
+            return send(message)
+        if not self._accessed:
+            self._started, self._scope = True, None
+            return send(message)
+        return self._commit_then_send(message)
+
+    async def _commit_then_send(self, message: Message) -> None:
+        await self._commit(message)
+        self._started, self._scope = True, None
+        await self._send(message)
+
+    async def _commit(self, message: Message) -> None:
         """Commit, then add ``Vary: Cookie``, the cookie (replacing the app's of that name),
         ``cache_control`` when it is set or the session shows data, ``clear_site_data`` on a
         log-out's response or the next one (once the page left is in the back/forward cache)."""
-        state = session.state
-        private = not state.is_new or bool(dict.__len__(session))  # as loaded, or as written
+        middleware, state = self._middleware, self.state
+        private = not state.is_new or bool(dict.__len__(self))  # as loaded, or as written
         logged_out = state.destroyed and not state.is_new
-        update = await self.store.commit(session, message["status"], scope)
+        update = await middleware.store.commit(self, message["status"], self._scope)
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         message["headers"] = headers
         _add_vary_cookie(headers)
         set_cookie = None
         if update is not None:
             value, age = update
-            cookie = self.cookie
+            cookie = middleware.cookie
             set_cookie = cookie.expire_cookie() if value is None else cookie.set_cookie(value, age)
-        cache_control = self.cache_control if (private or set_cookie) else None
-        clear = self.clear_site_data if (logged_out or state.ended_before) else None
+        cache_control = middleware.cache_control if (private or set_cookie) else None
+        clear = middleware.clear_site_data if (logged_out or state.ended_before) else None
         if set_cookie or cache_control or clear:
-            prefix = self.cookie_prefix
+            prefix = middleware.cookie_prefix
             headers[:] = [
                 (name, value)
                 for name, value in headers
@@ -200,7 +250,7 @@ class SessionMiddleware:
                 headers.append((b"cache-control", cache_control))
             if clear:
                 headers.append((b"clear-site-data", clear))
-                headers.append((b"set-cookie", self.cookie.ended_cookie(logged_out)))
+                headers.append((b"set-cookie", middleware.cookie.ended_cookie(logged_out)))
         if state.extra_cookies:
             headers.extend((b"set-cookie", value) for value in state.extra_cookies.values())
 

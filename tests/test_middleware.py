@@ -579,3 +579,27 @@ def test_one_middleware_among_others_does_not_warn() -> None:
         warnings.simplefilter("error")
         with TestClient(app):
             pass
+
+
+def test_the_http_session_is_set_up_as_session_sets_itself_up() -> None:
+    """The middleware's per-request session sets Session's attributes inline (a call less per
+    request): every one of them, with the values Session's own __init__ gives."""
+    from starlette_session.middleware import _HTTPSession
+    from starlette_session.session import Session
+    from starlette_session.state import StatefulDict
+
+    middleware = SessionMiddleware(Starlette(), secret_key=SECRET, store=SessionStore())
+    headers = [(b"cookie", b"session=x")]
+    bound = _HTTPSession()
+    bound.bind(middleware, {"type": "http", "headers": headers}, _no_send)
+    plain = Session(middleware.store, headers=headers)
+    for name in (*StatefulDict.__slots__, *Session.__slots__):
+        expected = getattr(plain, name)
+        if name == "state":
+            assert vars(getattr(bound, name)) == vars(expected) == {}
+        else:
+            assert getattr(bound, name) == expected, name
+
+
+async def _no_send(message: Message) -> None:
+    return None
