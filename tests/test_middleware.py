@@ -221,7 +221,8 @@ BAD_COOKIES: dict[str, Callable[[str], str]] = {
     "forged": lambda value: "forged-id.65f0a1b2.c2lnbmF0dXJlLW9mLW5vLWtleQ",
     "signed-by-another-key": _signed_by_other_key,
     "truncated": lambda value: value[:-5],
-    "id-changed": lambda value: "x" + value[1:],
+    # The first character changed (an id starting with "x" would otherwise stay the same).
+    "id-changed": lambda value: ("y" if value.startswith("x") else "x") + value[1:],
     "signature-only": lambda value: value.rsplit(".", 1)[1],
     "empty": lambda value: "",
     "quoted": lambda value: f'"{value}x"',
