@@ -148,6 +148,21 @@ async def _open(base: str, cookie: str) -> tuple[Any, int]:
     return socket, hello["pid"]
 
 
+async def _spread(base: str, cookies: list[str], opened: list[tuple[Any, int]]) -> None:
+    """Re-open alice's sockets one at a time until they are held by two workers at least.
+
+    Opened all at once, the sockets can all be accepted by the one worker that happened to be
+    awake (seen on a loaded machine); the revocation must be shown reaching another worker.
+    """
+    for attempt in range(200):
+        if len({pid for _, pid in opened[: len(cookies)]}) >= 2:
+            return
+        index = attempt % len(cookies)
+        await opened[index][0].close()
+        await asyncio.sleep(0.05)
+        opened[index] = await _open(base, cookies[index])
+
+
 async def _closed_within(
     socket: Any, seconds: float, since: float
 ) -> tuple[float, int | None, Any]:
@@ -213,6 +228,7 @@ def _drop_channel(kind: str, url: str, app_name: str) -> None:
 async def _run(base: str, within: float, drop: Any = None) -> dict[str, Any]:
     alice, bob = await _sessions(base, "alice"), await _sessions(base, "bob")
     opened = await asyncio.gather(*(_open(base, c) for c in [*alice, *alice, *bob, *bob]))
+    await _spread(base, [*alice, *alice], opened)
     sockets = [socket for socket, _ in opened]
     pids = {pid for _, pid in opened}
     alices, bobs = sockets[: 2 * SESSIONS], sockets[2 * SESSIONS :]
