@@ -37,7 +37,8 @@ command -v memcached >/dev/null || apt_install memcached
 
 # A venv is rebuilt only when what it is made from changes.
 venv_stamp() {
-    cat "$BENCH_DIR/run.sh" "$REPO_DIR/pyproject.toml" 2>/dev/null | sha256sum | cut -d' ' -f1
+    cat "$BENCH_DIR/run.sh" "$REPO_DIR/pyproject.toml" "$REPO_DIR/requirements/constraints.txt" \
+        2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
 fresh_venv() {  # fresh_venv NAME: true if NAME needs (re)installing; creates it if missing
@@ -46,7 +47,12 @@ fresh_venv() {  # fresh_venv NAME: true if NAME needs (re)installing; creates it
     [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$(venv_stamp)" ]
 }
 
-pip_in() { "$VENVS/$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"; }
+# Every release the tests pin (requirements/constraints.txt) is pinned here too, so that two runs
+# on different days measure the same uvicorn, redis-py and Starlette; matplotlib is not pinned.
+pip_in() {
+    "$VENVS/$1/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --constraint "$REPO_DIR/requirements/constraints.txt" "${@:2}"
+}
 
 if fresh_venv ours; then
     say "preparing venv 'ours' (this repository, editable)"

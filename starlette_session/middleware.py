@@ -135,10 +135,11 @@ class SessionMiddleware:
             try:
                 app = self.app  # an attribute, not a method: LOAD_METHOD would not specialize
                 await app(scope, receive, session.send)
+                session.release()
                 if session.state.models and session.response_started:
                     self.store.warn_late_changes(session)
             except BaseException as error:
-                session.app_failed()
+                session.release()
                 # No response passed through us to commit with; a log-out must still happen.
                 failed = isinstance(error, Exception)  # not a cancellation
                 if failed and session.state.destroyed and not session.response_started:
@@ -163,6 +164,10 @@ class SessionMiddleware:
         return reason is not None
 
 
+async def _sent_after_return(message: Message) -> None:
+    raise RuntimeError(f"ASGI message {message['type']!r} sent after the application returned")
+
+
 class _HTTPSession(Session):
     """An HTTP request's session, which also makes the ``send`` its application is given
     (:meth:`send`): at ``http.response.start`` a session the application used is committed and
@@ -185,8 +190,10 @@ class _HTTPSession(Session):
         self._accessed = False
         self._live = None
         self._middleware = middleware
-        # Held until the response starts (device tracking reads it at commit), then dropped:
-        # the scope holds the session, and a request leaves no reference cycle.
+        # The scope is held until the response starts (device tracking reads it at commit), the
+        # server's send until the application returns (release()); the scope holds the session,
+        # and a server's send holds the scope (uvicorn's is a bound method of an object holding
+        # it): kept longer, each request would leave a reference cycle for the collector.
         self._scope: Scope | None = scope
         self._send = send
         self._started = False
@@ -196,10 +203,10 @@ class _HTTPSession(Session):
         """Whether ``http.response.start`` went out: too late for another status."""
         return self._started
 
-    def app_failed(self) -> None:
-        """The application raised: the scope is needed no more (a failed request leaves no
-        reference cycle either)."""
-        self._scope = None
+    def release(self) -> None:
+        """The application returned or raised: nothing more is sent, and the session keeps
+        nothing of the request's scope or of the server's ``send``."""
+        self._scope, self._send = None, _sent_after_return
 
     def send(self, message: Message) -> Awaitable[None]:
         """Send ``message`` on; commit first at the response start of a session that was used.

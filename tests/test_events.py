@@ -394,18 +394,27 @@ async def call(
         "client": ("203.0.113.9", 1234),
         "server": ("testserver", 80),
     }
-    set_cookie: list[str] = []
+    cycle = _RequestCycle(scope)
+    await app(scope, cycle.receive, cycle.send)
+    return cycle.set_cookie[0] if cycle.set_cookie else None
 
-    async def receive() -> dict[str, Any]:
+
+class _RequestCycle:
+    """What a server holds per request, as uvicorn's does: the scope, and ``send`` and
+    ``receive`` as its bound methods. Whatever the middleware keeps of ``send`` in the scope's
+    session closes a reference cycle through this object."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+        self.set_cookie: list[str] = []
+
+    async def receive(self) -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         for name, value in message.get("headers", ()):
             if name == b"set-cookie" and value.startswith(b"session="):
-                set_cookie.append(value.decode().split(";")[0].removeprefix("session="))
-
-    await app(scope, receive, send)
-    return set_cookie[0] if set_cookie else None
+                self.set_cookie.append(value.decode().split(";")[0].removeprefix("session="))
 
 
 @pytest.mark.parametrize("setup", ["plain", "handlers", "devices"])
