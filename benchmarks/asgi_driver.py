@@ -58,12 +58,34 @@ async def per_request_ns(app: ASGIApp, scope: dict[str, Any], count: int) -> flo
     return (time.perf_counter_ns() - start) / count
 
 
+class _ServerCycle:
+    """What a server keeps per request, as uvicorn does: the scope, with ``receive`` and
+    ``send`` as bound methods. An application that keeps ``send`` in the scope (say, in the
+    session it puts there) makes a reference cycle with it, as it would under a server; with a
+    module-level ``send`` the cycle would go unseen."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+
+    async def receive(self) -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(self, message: Any) -> None:
+        return None
+
+
 async def gc_objects_per_request(app: ASGIApp, scope: dict[str, Any], count: int) -> float:
-    """Objects only the cycle collector could free, per request (collector off meanwhile)."""
+    """Objects only the cycle collector could free, per request (collector off meanwhile),
+    each request served as a server serves it (:class:`_ServerCycle`)."""
     gc.collect()
     gc.disable()
     try:
-        await call_many(app, scope, count)
+        for _ in range(count):
+            cycle = _ServerCycle(dict(scope))
+            await app(cycle.scope, cycle.receive, cycle.send)
+        del cycle
         found = gc.collect()
     finally:
         gc.enable()

@@ -247,7 +247,7 @@ TARGETS: tuple[Target, ...] = (
         "p99 over one second is noisy: compare with the bare-vs-bare row",
     ),
     Target(
-        "objects left for the cycle collector, read and change",
+        "objects left for the cycle collector, unused, read and change",
         "inprocess",
         "change",
         "gc_objects",
@@ -279,9 +279,10 @@ def _value(results: dict[str, Any], target: Target, contender: str | None) -> fl
     if contender is None:
         return None
     cell = results.get(target.driver, {}).get(contender, {}).get("cells", {}).get(target.cell)
-    if target.metric == "gc_objects":  # the worst of read and change
+    if target.metric == "gc_objects":  # the worst of the unused, read and change cells
         cells = results.get(target.driver, {}).get(contender, {}).get("cells", {})
-        found = [cells[c]["gc_objects"] for c in ("read", "change") if c in cells]
+        kinds = ("unused_nocookie", "unused_cookie", "read", "change")
+        found = [cells[c]["gc_objects"] for c in kinds if c in cells]
         return max(found) if found else None
     return float(cell[target.metric]) if cell else None
 
