@@ -31,7 +31,7 @@ def warm_up(server: Server, cookies: list[str], seconds: int) -> None:
             wrk.run(server.url(cell.path), 32, seconds, cell.method, _cookies(cell, cookies))
 
 
-def _run(
+def run_cell(
     server: Server, cell: Cell, connections: int, seconds: int, cookies: list[str]
 ) -> wrk.WrkResult:
     result = wrk.run(
@@ -60,7 +60,7 @@ def measure_cell(
         if index % 2:
             order.reverse()
         for server, into in order:
-            into.append(_run(server, cell, connections, seconds, cookies))
+            into.append(run_cell(server, cell, connections, seconds, cookies))
 
     pairs = list(zip(runs, base_runs, strict=True))
     return {

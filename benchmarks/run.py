@@ -173,7 +173,7 @@ def _server_url(contender: Contender, redis_url: str) -> str:
 
 
 @contextmanager
-def _private_servers(wanted: list[str]) -> Iterator[None]:
+def private_servers(wanted: list[str]) -> Iterator[None]:
     """Start the private valkey-server, Redis Cluster and memcached that the wanted contenders
     need, where installed; their addresses go into the environment every contender process
     inherits (``BENCH_VALKEY_URL``, ``BENCH_REDIS_CLUSTER_URL``, ``BENCH_MEMCACHED_ADDRESS``).
@@ -283,7 +283,7 @@ def main() -> None:
     priority = raise_priority()
     started = datetime.datetime.now()
     load = ForeignLoad()
-    with private_redis() as redis_url, _private_servers(wanted):
+    with private_redis() as redis_url, private_servers(wanted):
         skipped: dict[str, str] = {}
         failures: dict[str, str] = {}
         contenders = []

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks.asgi_client import cookie_from_set_cookie
 from benchmarks.contenders import REPO_DIR, Contender
@@ -18,6 +19,8 @@ from benchmarks.ports import free_port
 class Server:
     contender: Contender
     port: int
+    pid: int = 0
+    """The server process's (``taskset`` executes it in place)."""
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -58,7 +61,11 @@ def _wait_ready(server: Server, process: "subprocess.Popen[bytes]", timeout: flo
 
 
 @contextmanager
-def serve(contender: Contender, uvicorn_flags: list[str], redis_url: str) -> Iterator[Server]:
+def serve(
+    contender: Contender, uvicorn_flags: list[str], redis_url: str, package: Path | None = None
+) -> Iterator[Server]:
+    """Serve ``contender`` with the working tree's package, or with the ``starlette_session``
+    found in the directory ``package`` (another revision's, see ``compare_http``)."""
     port = free_port()
     command = [
         *pin([str(contender.python)], "app"),
@@ -76,9 +83,12 @@ def serve(contender: Contender, uvicorn_flags: list[str], redis_url: str) -> Ite
         "1",
         *uvicorn_flags,
     ]
-    env = dict(os.environ, BENCH_REDIS_URL=redis_url, PYTHONPATH=str(REPO_DIR))
-    process = subprocess.Popen(command, cwd=REPO_DIR, env=env)
-    server = Server(contender, port)
+    # `python -m` puts the working directory first on sys.path: the package's directory, or the
+    # repository's; the repository (for benchmarks.apps) comes next through PYTHONPATH.
+    path = str(REPO_DIR) if package is None else f"{package}:{REPO_DIR}"
+    env = dict(os.environ, BENCH_REDIS_URL=redis_url, PYTHONPATH=path)
+    process = subprocess.Popen(command, cwd=package or REPO_DIR, env=env)
+    server = Server(contender, port, process.pid)
     try:
         _wait_ready(server, process)
         yield server
