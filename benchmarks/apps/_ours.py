@@ -42,7 +42,10 @@ async def login(request: Request) -> PlainTextResponse:
 
 
 def build_app(backend: Any, encryption: Any = None) -> Starlette:
-    store: SessionStore[Any] = SessionStore(backend=backend, encryption=encryption)
+    # Passed only when set: a revision before encryption at rest serves this app too
+    # (benchmarks/compare_http.py, compare_revisions.sh).
+    sealed = {} if encryption is None else {"encryption": encryption}
+    store: SessionStore[Any] = SessionStore(backend=backend, **sealed)
     return Starlette(
         routes=[
             Route("/unused", unused),
