@@ -4,6 +4,7 @@ key rotation, non-HTTP scopes, WebSockets, and the status codes of session error
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -408,6 +409,36 @@ async def test_a_lifespan_scope_passes_through_untouched() -> None:
     await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     assert seen == [{"type": "lifespan", "asgi": {"version": "3.0"}}]
     assert sent == [{"type": "lifespan.startup.complete"}]
+
+
+async def test_the_session_keeps_nothing_of_the_request_once_the_application_returned() -> None:
+    """A server's ``send`` holds the scope (uvicorn's is a bound method of the object holding
+    it), and the scope holds the session: kept after the application returned, it would leave a
+    reference cycle per request. A message sent after that is refused."""
+    kept: list[Send] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        kept.append(send)
+        (await load_session(Request(scope)))["a"] = 1
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    scope["query_string"] = b""
+    await SessionMiddleware(app, secret_key=SECRET, store=SessionStore())(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert any(name == b"set-cookie" for name, _ in sent[0]["headers"])
+    assert send not in gc.get_referents(scope["session"])
+    with pytest.raises(RuntimeError, match="after the application returned"):
+        await kept[0]({"type": "http.response.body", "body": b"late"})
+    assert len(sent) == 2
 
 
 async def read_session_over_websocket(websocket: WebSocket) -> None:
