@@ -17,31 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks import http_driver
-from benchmarks.contenders import BY_NAME, CELLS, REPO_DIR, Cell
+from benchmarks.contenders import BY_NAME, CELLS, Cell, package_root
 from benchmarks.cpus import raise_priority
 from benchmarks.redis_server import private_redis
 from benchmarks.run import private_servers, uvicorn_flags
 from benchmarks.uvicorn_server import Server, serve
-
-
-@contextmanager
-def revision_package(rev: str) -> Iterator[Path]:
-    """A directory holding ``starlette_session`` as it is at ``rev``."""
-    with tempfile.TemporaryDirectory(prefix="bench-rev-") as root:
-        archive = subprocess.run(
-            ["git", "-C", str(REPO_DIR), "archive", rev, "starlette_session"],
-            capture_output=True,
-            check=True,
-        )
-        subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
-        yield Path(root)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -116,7 +101,8 @@ def main() -> None:
     else:
         cells = [(cell, c) for cell in CELLS for c in cell.connections]
     raise_priority()
-    with revision_package(args.revision) as package:
+    with tempfile.TemporaryDirectory(prefix="bench-rev-") as workdir:
+        package = package_root(args.revision, Path(workdir))
         compare(args.contenders, package, cells, args.rounds, args.seconds)
 
 

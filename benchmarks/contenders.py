@@ -1,11 +1,29 @@
 """Who is measured, in which virtual environment, and against which baseline."""
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 VENVS_DIR = BENCH_DIR / ".venvs"
+
+
+def package_root(rev: str, workdir: Path) -> Path:
+    """A directory holding ``starlette_session`` as it is at ``rev`` (``git archive``, under
+    ``workdir``); ``"working"``: the repository's own."""
+    if rev == "working":
+        return REPO_DIR
+    root = workdir / rev
+    root.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_DIR), "archive", rev, "starlette_session"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    return root
+
 
 OURS_VENV = "ours"
 PEER_VENV = "starsessions"

@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.contenders import REPO_DIR as REPO
+from benchmarks.contenders import package_root
+
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 
 
@@ -99,20 +101,6 @@ async def measure(requests: int, collector: bool) -> dict[str, Any]:
 
 def child(requests: int, collector: bool) -> None:
     json.dump(asyncio.run(measure(requests, collector)), sys.stdout)
-
-
-def package_root(rev: str, workdir: Path) -> Path:
-    if rev == "working":
-        return REPO
-    root = workdir / rev
-    root.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "starlette_session"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
-    return root
 
 
 def main() -> None:

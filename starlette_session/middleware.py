@@ -135,16 +135,16 @@ class SessionMiddleware:
             try:
                 app = self.app  # an attribute, not a method: LOAD_METHOD would not specialize
                 await app(scope, receive, session.send)
-                session.release()
                 if session.state.models and session.response_started:
                     self.store.warn_late_changes(session)
             except BaseException as error:
-                session.release()
                 # No response passed through us to commit with; a log-out must still happen.
                 failed = isinstance(error, Exception)  # not a cancellation
                 if failed and session.state.destroyed and not session.response_started:
                     await self.store.commit(session, 500)
                 raise
+            finally:
+                session.release()
         except SessionError as error:
             status = error.status_code
             if session.response_started or status not in _ERROR_BODIES:
