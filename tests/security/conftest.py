@@ -67,6 +67,7 @@ class CountingBackend(SessionBackend):
 
     def __init__(self, inner: SessionBackend) -> None:
         self.inner = inner
+        self.timeout = inner.timeout  # bounded as the backend it counts, not by the default
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def names(self) -> list[str]:
