@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from starlette_session.backends.base import CookieBackend, SessionBackend
 from starlette_session.backends.memory import MemoryBackend
@@ -29,10 +29,17 @@ from starlette_session.exceptions import (
 )
 from starlette_session.live import LiveConnection, LiveConnections
 from starlette_session.loading import OldCookieLoader, SessionLoader
-from starlette_session.plan import NOTHING, CommitRules, CookieAction, Lifetimes, plan_commit
+from starlette_session.plan import (
+    NOTHING,
+    CommitPlan,
+    CommitRules,
+    CookieAction,
+    Lifetimes,
+    plan_commit,
+)
 from starlette_session.records import Stored
 from starlette_session.signing import CookieSigner, StoreKeys
-from starlette_session.state import StatefulDict
+from starlette_session.state import SessionState, StatefulDict
 from starlette_session.storage import EXPIRE_COOKIE, CookieUpdate, SessionStorage, storage_for
 from starlette_session.typed import Migrate, TypedViews, check_model
 
@@ -315,33 +322,60 @@ class SessionStore(Generic[ModelT]):
         state = session.state
         if not state.loaded:
             return None
-        if self.events.active:
-            async with self.events.operation("commit" if sets_cookie else "save", state):
-                return await self._commit(session, status, scope, sets_cookie)
-        return await self._commit(session, status, scope, sets_cookie)
-
-    async def _commit(
-        self, session: StatefulDict, status: int, scope: Scope | None, sets_cookie: bool
-    ) -> CookieUpdate | None:
-        state, parts = session.state, self._parts()
+        if not self.events.active:
+            plan, data, now = self._plan(session, status, scope, sets_cookie)
+            if plan is NOTHING and not state.degraded:
+                return None
+            return await self._apply(plan, state, data, now, sets_cookie)
         try:
-            if state.models:
-                self.views.sync(session)
-            # Plain data from here on: the plan and the executor never reach the lazy mapping.
-            data = dict(dict.items(session))
-            now = int(time.time())
-            if self.devices is not None:
-                self.devices.track(state, scope, now)
-            plan = plan_commit(state, data, status, now, parts.rules, sets_cookie=sets_cookie)
+            plan, data, now = self._plan(session, status, scope, sets_cookie)
+        except Exception as error:  # raised again within the operation, which observes it
+            failure: Exception | None = error
+        else:
+            if plan is NOTHING and not state.degraded:
+                return None  # nothing to write: not an operation observers see
+            failure = None
+        async with self.events.operation("commit" if sets_cookie else "save", state):
+            if failure is not None:
+                raise failure
+            return await self._apply(plan, state, data, now, sets_cookie)
+
+    def _plan(
+        self, session: StatefulDict, status: int, scope: Scope | None, sets_cookie: bool
+    ) -> tuple[CommitPlan, dict[str, Any], int]:
+        """What the commit must do (no backend call), the session's plain data, and the time."""
+        state = session.state
+        if state.models:
+            self.views.sync(session)
+        # Plain data from here on: the plan and the executor never reach the lazy mapping.
+        data = dict(dict.items(session))
+        now = int(time.time())
+        if self.devices is not None:
+            self.devices.track(state, scope, now)
+        return (
+            plan_commit(state, data, status, now, self._parts().rules, sets_cookie=sets_cookie),
+            data,
+            now,
+        )
+
+    async def _apply(
+        self,
+        plan: CommitPlan,
+        state: SessionState,
+        data: dict[str, Any],
+        now: int,
+        sets_cookie: bool,
+    ) -> CookieUpdate | None:
+        """Carry ``plan`` out (never ``NOTHING`` unless the session is degraded); a backend
+        failure is reported as ``on_backend_error`` says."""
+        try:
             if state.degraded:
                 if plan.cookie is CookieAction.EXPIRE:
                     return _expire_undeleted()
                 if data:
                     logger.warning("session changes not saved: the backend is unavailable")
                 return None
-            if plan is NOTHING:
-                return None
-            return await parts.storage.apply(plan, state, data, now)
+            return await self._parts().storage.apply(plan, state, data, now)
         except SessionBackendError:
             if self.events.active:
                 reason = "commit" if sets_cookie else "save"

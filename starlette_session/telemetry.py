@@ -74,7 +74,7 @@ def instrument(
     for event, (name, unit, description) in COUNTERS.items():
         callback = functools.partial(telemetry.observe, event)
         meter.create_observable_counter(name, [callback], unit, description)
-        store.on(event, telemetry.count)
+    store.events.tally(telemetry.count)
     store.observe(telemetry)
 
 
@@ -87,8 +87,8 @@ def _attributes(backend_class: str, name: str, value: str | None) -> dict[str, s
 
 
 class _Telemetry:
-    """A store's observer (spans, durations) and event handler (counts, which the SDK reads
-    when it collects: a dict update per event instead of a measurement through the SDK)."""
+    """A store's observer (spans, durations) and event tally (counts, which the SDK reads when
+    it collects: a dict update per event instead of a measurement through the SDK)."""
 
     def __init__(
         self,
@@ -100,10 +100,12 @@ class _Telemetry:
         self.lock = threading.Lock()  # handlers may run on several threads' event loops
         self.counts: dict[tuple[SessionEvent, str, str | None], int] = {}
 
-    def count(self, info: SessionEventInfo) -> None:
-        key = (info.event, type(self.store.backend).__name__, info.reason)
+    def count(self, infos: list[SessionEventInfo]) -> None:
+        backend, counts = type(self.store.backend).__name__, self.counts
         with self.lock:
-            self.counts[key] = self.counts.get(key, 0) + 1
+            for info in infos:
+                key = (info.event, backend, info.reason)
+                counts[key] = counts.get(key, 0) + 1
 
     def observe(self, event: SessionEvent, options: CallbackOptions) -> Iterable[Observation]:
         with self.lock:

@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 import starlette_session.events
 from starlette_session import (
@@ -29,6 +32,7 @@ from starlette_session import (
 from starlette_session.backends import MemoryBackend, RedisBackend, SessionBackend
 from starlette_session.events import Operation
 from starlette_session.records import RETIRED, encode_record
+from starlette_session.session import load_session
 from tests.helpers import SECRET, make_app
 from tests.servers import RedisServer
 
@@ -300,6 +304,97 @@ async def test_a_failing_first_call_hook_never_fails_the_request(
         record.getMessage() for record in caplog.records if record.name == "starlette_session"
     ]
     assert errors == ["a session observer raised RuntimeError"] * 2  # the create, the read
+
+
+class OperationLog:
+    """An observer that writes down each operation it saw end."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int, str | None]] = []
+
+    def started(self, operation: Operation) -> None:
+        return None
+
+    def finished(self, operation: Operation, started: object) -> None:
+        error = type(operation.error).__name__ if operation.error is not None else None
+        self.seen.append((operation.name, operation.outcome, operation.round_trips, error))
+
+    def take(self) -> list[tuple[str, str, int, str | None]]:
+        taken, self.seen = self.seen, []
+        return taken
+
+
+async def _unstorable(request: Request) -> Response:
+    session = await load_session(request)
+    session["tags"] = {"a set"}  # JSON holds no set
+    return JSONResponse({})
+
+
+async def test_observers_see_every_commit_that_does_something_and_none_that_does_not() -> None:
+    """A request that only reads its session is one operation, its load: the commit that had
+    nothing to write makes no backend call and is not observed. A commit that fails before its
+    first backend call (data JSON cannot hold, a session moved by a log-in) is observed."""
+    store: SessionStore[Any] = SessionStore()
+    log = OperationLog()
+    store.observe(log)
+    app = make_app(store, routes=[Route("/unstorable", _unstorable)])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url=BASE
+    ) as http:
+        await http.get("/unused")
+        assert log.take() == []
+        await http.get("/get")  # a new visitor who stores nothing
+        assert log.take() == [("load", "new", 0, None)]
+        await http.get("/set", params={"a": "1"})
+        assert log.take() == [("load", "new", 0, None), ("commit", "created", 1, None)]
+        await http.get("/get")
+        assert log.take() == [("load", "found", 1, None)]
+        await http.get("/set", params={"a": "2"})
+        assert log.take() == [("load", "found", 1, None), ("commit", "saved", 1, None)]
+        assert (await http.get("/unstorable")).status_code == 500
+        assert log.take() == [
+            ("load", "found", 1, None),
+            ("commit", "error", 0, "SessionNotSerializableError"),
+        ]
+        await http.get("/destroy")
+        assert log.take() == [("load", "found", 1, None), ("commit", "destroyed", 1, None)]
+
+
+def _failing_tally(infos: list[SessionEventInfo]) -> None:
+    raise ZeroDivisionError
+
+
+async def test_a_tally_gets_every_batch_of_events_before_the_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``events.tally`` (how telemetry counts): one synchronous call per batch, the events of
+    an operation and those of a revocation alike, before any handler; a failing tally is
+    logged and skipped, like a failing handler."""
+    store: SessionStore[Any] = SessionStore()
+    order: list[tuple[str, list[str]]] = []
+    store.events.tally(lambda infos: order.append(("tally", [i.event.value for i in infos])))
+    store.events.tally(_failing_tally)
+    for event in SessionEvent:
+        store.on(event, lambda info: order.append(("handler", [info.event.value])))
+    caplog.set_level(logging.ERROR, logger="starlette_session")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(make_app(store)), base_url=BASE
+    ) as http:
+        await http.get("/login", params={"user": "ann"})
+        await http.get("/set", params={"a": "1"})
+        await store.revoke_user_sessions("ann")
+    assert order == [
+        ("tally", ["created"]),
+        ("handler", ["created"]),
+        ("tally", ["loaded"]),
+        ("handler", ["loaded"]),
+        ("tally", ["saved"]),
+        ("handler", ["saved"]),
+        ("tally", ["revoked"]),
+        ("handler", ["revoked"]),
+    ]
+    errors = [r.getMessage() for r in caplog.records if r.name == "starlette_session"]
+    assert errors == ["a session event tally raised ZeroDivisionError"] * 4
 
 
 def test_on_takes_a_session_event_and_a_callable() -> None:

@@ -2,8 +2,9 @@
 
 The WebSocket handler below obeys commands sent over the socket and answers each one, so every
 test orders what the socket and the HTTP requests do by waiting for those answers: no sleeps.
-The save at the end of a connection runs after the handler returned; an observer of the store
-(``Ends``) tells the test when it is over, since leaving ``websocket_connect`` cancels the app.
+The save at the end of a connection runs after the handler returned; a wrapper of the app
+(``Ends``) tells the test when the connection's handling is over, since leaving
+``websocket_connect`` cancels the app.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from starlette_session import (
@@ -35,7 +37,6 @@ from starlette_session import (
     load_session,
 )
 from starlette_session.backends import CookieBackend, MemoryBackend, RedisBackend
-from starlette_session.events import Operation
 from starlette_session.records import RETIRED
 from tests.helpers import SECRET, RedisClients, make_app
 
@@ -103,17 +104,21 @@ SOCKET_ROUTES = [
 
 
 class Ends:
-    """Observes a store: ``saved`` is set when a WebSocket save (the one at the end) is over."""
+    """Wraps an app: ``saved`` is set when a WebSocket connection's handling is over, the save
+    at its end included."""
 
     def __init__(self) -> None:
         self.saved = threading.Event()
 
-    def started(self, operation: Operation) -> None:
-        return None
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await app(scope, receive, send)
+            finally:
+                if scope["type"] == "websocket":
+                    self.saved.set()
 
-    def finished(self, operation: Operation, started: object) -> None:
-        if operation.name == "save":
-            self.saved.set()
+        return wrapped
 
 
 @pytest.fixture
@@ -130,9 +135,7 @@ def loop_clients() -> RedisClients:
 @pytest.fixture(
     params=["memory", "memory-encrypted", pytest.param("redis", marks=pytest.mark.redis)]
 )
-def store(
-    request: pytest.FixtureRequest, ends: Ends, loop_clients: RedisClients
-) -> SessionStore[Any]:
+def store(request: pytest.FixtureRequest, loop_clients: RedisClients) -> SessionStore[Any]:
     if request.param == "memory":
         store: SessionStore[Any] = SessionStore(MemoryBackend())
     elif request.param == "memory-encrypted":  # the same saves and merges, sealed
@@ -143,13 +146,12 @@ def store(
     else:
         client = loop_clients.asyncio(request.getfixturevalue("redis_url"))
         store = SessionStore(RedisBackend(client))
-    store.observe(ends)
     return store
 
 
 @pytest.fixture
-def http(store: SessionStore[Any], loop_clients: RedisClients) -> Iterator[TestClient]:
-    with TestClient(make_app(store, routes=SOCKET_ROUTES)) as client:
+def http(store: SessionStore[Any], ends: Ends, loop_clients: RedisClients) -> Iterator[TestClient]:
+    with TestClient(ends.wrap(make_app(store, routes=SOCKET_ROUTES))) as client:
         yield client
         client.portal.call(loop_clients.aclose)
 
@@ -231,8 +233,7 @@ def test_an_error_in_the_handler_saves_nothing(http: TestClient) -> None:
 
 def test_strict_mode_refuses_a_concurrent_change(ends: Ends) -> None:
     store: SessionStore[Any] = SessionStore(MemoryBackend(), strict=True)
-    store.observe(ends)
-    with TestClient(make_app(store, routes=SOCKET_ROUTES)) as http:
+    with TestClient(ends.wrap(make_app(store, routes=SOCKET_ROUTES))) as http:
         http.get("/set", params={"page": "1"})
         with http.websocket_connect("/ws") as socket:
             send(socket, "set", key="page", value="2")
@@ -451,8 +452,9 @@ def test_the_typed_dependency_saves_and_refreshes_in_a_websocket(
     store: SessionStore[Any], ends: Ends
 ) -> None:
     typed_store = SessionStore(store.backend, model=Board)
-    typed_store.observe(ends)
-    with TestClient(make_app(typed_store, routes=board_routes.routes, fastapi=True)) as http:
+    with TestClient(
+        ends.wrap(make_app(typed_store, routes=board_routes.routes, fastapi=True))
+    ) as http:
         http.post("/notes", params={"note": "one"})
         with http.websocket_connect("/ws") as socket:
             socket.send_text("two")
