@@ -114,9 +114,8 @@ class Observed:
     def __init__(self, events: SessionEvents, name: str, state: SessionState) -> None:
         self.events, self.state, self.operation = events, state, Operation(name)
         self.observed: list[tuple[OperationObserver, Any]] | tuple[()] = ()
-        if name != "load":  # what a commit's events are derived from
-            self.before = (state.session_id, state.store_key, state.raw, state.loaded_user)
-            self.was_destroyed, self.key_index = state.destroyed, state.key_index
+        self.before = (state.session_id, state.store_key, state.raw, state.loaded_user)
+        self.was_destroyed, self.key_index = state.destroyed, state.key_index
 
     async def __aenter__(self) -> Operation:
         operation = self.operation
@@ -155,7 +154,7 @@ class Observed:
             if isinstance(error, _CONFLICTS):
                 operation.outcome, ended = "conflict", "moved" if self.state.moved else "ended"
                 reason = "refused" if isinstance(error, SessionConflictError) else ended
-                key, user = self.before[1], self.before[3]
+                _, key, _, user = self.before
                 noted.append(SessionEventInfo(SessionEvent.conflict, key, user, reason))
             elif isinstance(error, SessionBackendError):
                 operation.outcome = "backend_error"
@@ -168,7 +167,7 @@ class Observed:
                 _failed("a session observer", failure)
         if noted and (error is None or isinstance(error, Exception)):  # not when cancelled
             events = self.events
-            events.tallied(noted)
+            events.run_tallies(noted)
             if events.handlers:
                 await events.run_handlers(noted)
 
@@ -267,11 +266,11 @@ class SessionEvents:
     async def emit(self, infos: list[SessionEventInfo]) -> None:
         """Give ``infos`` to the tallies, then run their handlers in order; a failing tally or
         handler is logged and skipped."""
-        self.tallied(infos)
+        self.run_tallies(infos)
         if self.handlers:
             await self.run_handlers(infos)
 
-    def tallied(self, infos: list[SessionEventInfo]) -> None:
+    def run_tallies(self, infos: list[SessionEventInfo]) -> None:
         """Give ``infos`` to the tallies (see ``tally()``)."""
         for counter in self.tallies:
             try:
