@@ -285,7 +285,8 @@ class SessionStore(Generic[ModelT]):
         self.events.on(event, handler)
 
     def observe(self, observer: OperationObserver) -> None:
-        """Tell ``observer`` when each load and commit starts and ends (for telemetry)."""
+        """Tell ``observer`` when each load, and each commit that has something to write,
+        starts and ends (for telemetry)."""
         self.events.observe(observer)
 
     def cookie(self, headers: list[tuple[bytes, bytes]]) -> str | None:
