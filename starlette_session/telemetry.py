@@ -97,7 +97,7 @@ class _Telemetry:
         durations: dict[str, metrics.Histogram],
     ) -> None:
         self.store, self.tracer, self.durations = store, tracer, durations
-        self.lock = threading.Lock()  # handlers may run on several threads' event loops
+        self.lock = threading.Lock()  # tallies may run on several threads' event loops
         self.counts: dict[tuple[SessionEvent, str, str | None], int] = {}
 
     def count(self, infos: list[SessionEventInfo]) -> None:
