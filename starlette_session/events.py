@@ -166,10 +166,7 @@ class Observed:
             except Exception as failure:
                 _failed("a session observer", failure)
         if noted and (error is None or isinstance(error, Exception)):  # not when cancelled
-            events = self.events
-            events.run_tallies(noted)
-            if events.handlers:
-                await events.run_handlers(noted)
+            await self.events.emit(noted)
 
     def _loaded(self, noted: list[SessionEventInfo]) -> str:
         state = self.state
@@ -266,20 +263,13 @@ class SessionEvents:
     async def emit(self, infos: list[SessionEventInfo]) -> None:
         """Give ``infos`` to the tallies, then run their handlers in order; a failing tally or
         handler is logged and skipped."""
-        self.run_tallies(infos)
-        if self.handlers:
-            await self.run_handlers(infos)
-
-    def run_tallies(self, infos: list[SessionEventInfo]) -> None:
-        """Give ``infos`` to the tallies (see ``tally()``)."""
         for counter in self.tallies:
             try:
                 counter(infos)
             except Exception as error:
                 _failed("a session event tally", error)
-
-    async def run_handlers(self, infos: list[SessionEventInfo]) -> None:
-        """Run the handlers of ``infos``, in order; a failing handler is logged and skipped."""
+        if not self.handlers:
+            return
         for info in infos:
             for handler in self.handlers.get(info.event, ()):
                 try:
